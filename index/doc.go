@@ -1,0 +1,140 @@
+// Package index builds and reads the secondary indexes of the ledger:
+// tenant, kind, correlation, chain, trace link (record and reference),
+// artifact, occurred_at time and event id.
+//
+// Every sealed segment gets one immutable index file, built by a Builder
+// and written with WriteFile; Open (or Decode) reads it back as an Index.
+// The unsealed tail is indexed by a Mem. Both are Sources for Eval, which
+// answers a Query (a conjunction of OR-sets of terms plus an inclusive
+// time range) as a lazy iterator of ascending ordinals. An ordinal is
+// seq - FirstSeq of the segment; a segment's ordinals are exactly
+// 0..Count-1. The caller extracts the terms of each event; this package
+// never sees events.
+//
+// The rule: a selective query costs what it returns, not what the ledger
+// holds. A term lookup is a filter probe, a binary search over restart
+// points and one posting list; a time range is two binary searches plus
+// one step per run of consecutive ordinals in the answer; an event-id
+// lookup is a filter probe and a binary search in one hash bucket.
+//
+// # Invariants
+//
+//   - Encode is deterministic: the bytes depend only on the set of
+//     entries added, never on Add order or term order within an event.
+//   - Every byte of a file is covered by a checksum (xxhash64): the header
+//     and trailer by the trailer checksum, each section by its own. Open
+//     verifies the header, trailer and summary; any other section is
+//     verified in full when first loaded, before any of it is used. Any
+//     failure is a *CorruptionError{File, Offset, Reason}.
+//   - Decoders never panic and check every count and length against the
+//     remaining bytes before allocating: loading a hostile file allocates
+//     at most about its own size (Open copies sections; Decode slices).
+//     Roaring bitmaps are only deserialized from checksummed bytes, under
+//     recover, and validated.
+//   - Bitmaps and slices returned to callers are theirs to mutate.
+//   - Index is safe for concurrent use. Mem is not locked: Add excludes
+//     everything else; reads may run concurrently with each other.
+//
+// # File layout (format version 1)
+//
+// All integers are little-endian; "uvarint" is encoding/binary's
+// unsigned varint. A file is a 16-byte header, six sections stored
+// back to back in this order, then a fixed-size trailer:
+//
+//	header   (16 B)  magic "EXLEDIDX" | version u32 = 1 | reserved u32 = 0
+//	section 0 summary
+//	section 1 dictionary
+//	section 2 postings
+//	section 3 time
+//	section 4 event-id filter
+//	section 5 event-id table
+//	trailer  (160 B) 6 x (offset u64 | length u64 | xxhash64 of the section u64)
+//	                 | section count u32 = 6 | magic "IXTR"
+//	                 | xxhash64(header || trailer minus these last 8 bytes) u64
+//
+// Section 0 starts at offset 16, each next one where the previous ends,
+// and the last ends where the trailer starts; anything else is corrupt.
+//
+// Summary (loaded by Open):
+//
+//	count u32                 events; ordinals are 0..count-1
+//	minTime, maxTime          uvarint length + bytes; byte-wise min and max
+//	                          occurred_at ("" when count is 0)
+//	terms u32                 distinct dictionary terms
+//	fieldBytes 7 x u64        dictionary + postings bytes per field 1..7
+//	filter                    Bloom filter over the dictionary terms (below)
+//
+// Bloom filter: k u8 | 3 zero bytes | nwords u32 | nwords x u64. Bit
+// positions are (h1 + i*h2) mod (64*nwords), i < k, with h1 = low 32 bits
+// of the hash and h2 = high 32 bits | 1. About 10 bits per key, k = 7
+// (1% false positives). An empty filter (nwords = 0, k = 0) holds nothing.
+// A term's hash is splitmix64(xxhash64(value) ^ field*0x9e3779b97f4a7c15);
+// an event id's hash is xxhash64(id).
+//
+// Dictionary: every distinct (field, value) except event ids, sorted by
+// key = field byte followed by the value bytes:
+//
+//	n u32 | nrestarts u32 = ceil(n/16)
+//	nrestarts x (keyOff u32 | postOff u64)   entry 16*r: its offset in the
+//	                                         entries blob, and the offset in
+//	                                         the postings section of the first
+//	                                         list at or after it
+//	entries blob, one entry per term:
+//	    shared uvarint | unshared uvarint | key suffix (unshared bytes)
+//	    | card<<1|kind uvarint
+//	    | card == 1: the ordinal, uvarint (kind 0, no postings bytes)
+//	    | card >= 2: length uvarint of its list in the postings section
+//
+// Keys are front coded against the previous key; shared is 0 at every
+// restart entry. Posting lists (card >= 2) are stored in dictionary order;
+// an entry's list starts at its restart row's postOff plus the lengths of
+// the earlier lists in its block. A lookup binary-searches the restart
+// keys and scans at most 16 entries.
+//
+// Postings: the concatenated lists. kind 0 is a delta list: the first
+// ordinal, then (ordinal - previous - 1) for each next one, uvarints.
+// kind 1 is a roaring bitmap in the portable serialization (RunOptimize'd)
+// used when it is strictly smaller (only considered for card >= 16).
+//
+// Time: the events sorted by (occurred_at bytes, ordinal).
+//
+//	ndistinct u32 | npos u32 (= count) | nkeyRestarts u32 = ceil(ndistinct/16)
+//	| keysLen u32 | nruns u32 | nrunRestarts u32 = ceil(nruns/32)
+//	nkeyRestarts x (keyOff u32 | pos u32)      every 16th distinct time:
+//	                                           blob offset, and position (in
+//	                                           time order) of its first event
+//	keys blob (keysLen bytes), one entry per distinct time, ascending:
+//	    shared uvarint | unshared uvarint | suffix | events with this time uvarint
+//	nrunRestarts x (runOff u32 | pos u32 | ordStart u32)   every 32nd run
+//	runs blob, to the end of the section: the ordinals in time order cut
+//	    into maximal runs of consecutive ordinals, each run
+//	    zigzag(start - end of previous run) uvarint | length-1 uvarint
+//	    (the first run's "previous end" is 0; at a restart the absolute
+//	    start is also in the restart row)
+//
+// TimeRange finds the first position with time >= start and the first
+// with time > end by binary search over the restart keys plus a scan of
+// one 16-entry block each, then emits the runs covering that position
+// range as bitmap ranges. Times that mostly increase with ordinal give
+// few, long runs; the epoch default, odd strings and disorder only add
+// short runs. A range covering [minTime, maxTime] needs no section load.
+//
+// Event-id filter: a Bloom filter (format above) over the hashes of all
+// event ids, so a lookup of a new id usually loads only this section.
+//
+// Event-id table:
+//
+//	n u32 | bucketBits u8 (<= 20) | ordBytes u8 | fpBytes u8 = 4 | 0 u8
+//	(2^bucketBits + 1) x u32    cumulative row starts per bucket; last = n
+//	n x (fp u32 | ordinal in ordBytes bytes)
+//
+// With h = xxhash64(id): bucket = the top bucketBits bits of h, fp = the
+// next 32 bits. Rows are sorted by (bucket, fp, ordinal), without
+// duplicate (bucket, fp, ordinal). bucketBits = floor(log2(n/8)) (0 below
+// 16 ids), about 8 rows per bucket; ordBytes is 1, 2, 3 or 4, the fewest
+// that hold count-1. A lookup returns every ordinal with the same bucket
+// and fp: candidates that the caller verifies against the event.
+//
+// Sizes per event on the benchmark corpus are reported by
+// BenchmarkIndex1M (see bench_test.go).
+package index

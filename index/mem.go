@@ -1,0 +1,261 @@
+package index
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// memBuffer is how many recent ordinals Mem keeps unsorted (scanned
+// linearly by TimeRange) before sorting them into a run.
+const memBuffer = 256
+
+// Mem indexes the unsealed tail of the ledger in memory.
+//
+// Mem is not internally locked. Add must not run concurrently with any
+// other method; the read methods (Len, Postings, TimeRange, EventID) only
+// read and may run concurrently with each other (the ledger holds an
+// RWMutex: write lock for Add, read lock for queries). Every bitmap or
+// slice returned is a copy the caller owns, so an Iterator from Eval stays
+// valid after the lock is released and more events are added.
+type Mem struct {
+	n      uint32
+	err    error
+	times  []string // by ordinal
+	single map[Term]uint32
+	multi  map[Term]*roaring.Bitmap
+	ids    map[string]uint32
+	dupIDs map[string][]uint32 // ids seen more than once: every ordinal
+
+	// Time order: runs of ordinals each sorted by (time, ordinal), sizes
+	// shrinking geometrically (merged like a binary counter), plus the
+	// last < memBuffer ordinals unsorted.
+	runs [][]uint32
+	buf  []uint32
+}
+
+// NewMem returns an empty in-memory index.
+func NewMem() *Mem {
+	return &Mem{
+		single: make(map[Term]uint32),
+		multi:  make(map[Term]*roaring.Bitmap),
+		ids:    make(map[string]uint32),
+		dupIDs: make(map[string][]uint32),
+	}
+}
+
+// Len returns the number of events added.
+func (m *Mem) Len() int { return int(m.n) }
+
+// Add indexes the event with ordinal ord, which must equal Len(). A wrong
+// ordinal or an unknown field poisons the Mem: every later call returns
+// the error (wrapping ErrOrdinals or ErrField).
+func (m *Mem) Add(ord uint32, time string, terms []Term) {
+	if m.err != nil {
+		return
+	}
+	if ord != m.n || m.n == 1<<32-1 {
+		m.err = fmt.Errorf("index: mem add ordinal %d, want %d: %w", ord, m.n, ErrOrdinals)
+		return
+	}
+	for _, t := range terms {
+		if !t.Field.valid() {
+			m.err = fmt.Errorf("index: mem add ordinal %d: %w %d", ord, ErrField, t.Field)
+			return
+		}
+	}
+	m.n++
+	m.times = append(m.times, time)
+	for _, t := range terms {
+		if t.Field == FieldEventID {
+			if first, ok := m.ids[t.Value]; !ok {
+				m.ids[t.Value] = ord
+			} else if first != ord {
+				l := m.dupIDs[t.Value]
+				if len(l) == 0 {
+					l = append(l, first)
+				}
+				if l[len(l)-1] != ord {
+					m.dupIDs[t.Value] = append(l, ord)
+				}
+			}
+			continue
+		}
+		if bm, ok := m.multi[t]; ok {
+			bm.Add(ord)
+			continue
+		}
+		if first, ok := m.single[t]; ok {
+			if first != ord {
+				delete(m.single, t)
+				m.multi[t] = roaring.BitmapOf(first, ord)
+			}
+			continue
+		}
+		m.single[t] = ord
+	}
+	m.buf = append(m.buf, ord)
+	if len(m.buf) == memBuffer {
+		m.flush()
+	}
+}
+
+func (m *Mem) less(a, b uint32) bool {
+	if c := strings.Compare(m.times[a], m.times[b]); c != 0 {
+		return c < 0
+	}
+	return a < b
+}
+
+func (m *Mem) cmp(a, b uint32) int {
+	if c := strings.Compare(m.times[a], m.times[b]); c != 0 {
+		return c
+	}
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// flush sorts the buffer into a run and merges runs of similar size.
+func (m *Mem) flush() {
+	run := slices.Clone(m.buf)
+	slices.SortFunc(run, m.cmp)
+	m.buf = m.buf[:0]
+	m.runs = append(m.runs, run)
+	for k := len(m.runs); k >= 2 && len(m.runs[k-2]) <= 2*len(m.runs[k-1]); k = len(m.runs) {
+		m.runs[k-2] = m.merge(m.runs[k-2], m.runs[k-1])
+		m.runs = m.runs[:k-1]
+	}
+}
+
+// merge merges two sorted runs, copying stretches found by galloping so
+// that mostly-ordered input costs little more than a copy.
+func (m *Mem) merge(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		// Take a's elements <= b[0] (ties cannot occur: ordinals differ).
+		i := m.gallop(a, b[0])
+		out = append(out, a[:i]...)
+		a = a[i:]
+		if len(a) == 0 {
+			break
+		}
+		j := m.gallop(b, a[0])
+		out = append(out, b[:j]...)
+		b = b[j:]
+	}
+	out = append(out, a...)
+	out = append(out, b...)
+	return out
+}
+
+// gallop returns how many leading elements of s sort before x.
+func (m *Mem) gallop(s []uint32, x uint32) int {
+	hi := 1
+	for hi <= len(s) && m.less(s[hi-1], x) {
+		hi *= 2
+	}
+	lo := hi / 2
+	hi = min(hi, len(s))
+	// s[:lo] < x; answer in [lo, hi].
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if m.less(s[mid], x) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// Postings returns a copy of term t's ordinals (empty when absent). For
+// FieldEventID the answer is exact.
+func (m *Mem) Postings(t Term) (*roaring.Bitmap, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	if !t.Field.valid() {
+		return nil, fmt.Errorf("index: mem postings: %w %d", ErrField, t.Field)
+	}
+	if t.Field == FieldEventID {
+		ords, _ := m.EventID(t.Value)
+		return roaring.BitmapOf(ords...), nil
+	}
+	if bm, ok := m.multi[t]; ok {
+		return bm.Clone(), nil
+	}
+	if ord, ok := m.single[t]; ok {
+		return roaring.BitmapOf(ord), nil
+	}
+	return roaring.New(), nil
+}
+
+// TimeRange returns the ordinals whose time lies in [*start, *end] (nil
+// bound = open, inverted = nothing). Cost: a binary search per run plus
+// the size of the answer plus at most memBuffer comparisons.
+func (m *Mem) TimeRange(start, end *string) (*roaring.Bitmap, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	bm := roaring.New()
+	if start != nil && end != nil && *start > *end {
+		return bm, nil
+	}
+	if start == nil && end == nil {
+		bm.AddRange(0, uint64(m.n))
+		return bm, nil
+	}
+	in := func(t string) bool {
+		return (start == nil || *start <= t) && (end == nil || t <= *end)
+	}
+	for _, run := range m.runs {
+		lo, hi := 0, len(run)
+		if start != nil {
+			lo, _ = slices.BinarySearchFunc(run, *start, func(o uint32, s string) int {
+				if m.times[o] < s {
+					return -1
+				}
+				return 1
+			})
+		}
+		if end != nil {
+			hi, _ = slices.BinarySearchFunc(run, *end, func(o uint32, e string) int {
+				if m.times[o] <= e {
+					return -1
+				}
+				return 1
+			})
+		}
+		if lo < hi {
+			bm.AddMany(run[lo:hi])
+		}
+	}
+	for _, o := range m.buf {
+		if in(m.times[o]) {
+			bm.Add(o)
+		}
+	}
+	return bm, nil
+}
+
+// EventID returns the ordinals of events with exactly this id,
+// ascending (nil when none).
+func (m *Mem) EventID(id string) ([]uint32, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	if l, ok := m.dupIDs[id]; ok {
+		return slices.Clone(l), nil
+	}
+	if o, ok := m.ids[id]; ok {
+		return []uint32{o}, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,81 @@
+// Package ledger is exledger's public API: the experience-event data model,
+// its Converge-compatible JSON form, the ExperienceStore contract, the
+// in-memory reference store (MemStore, the test oracle) and the durable,
+// tamper-evident Ledger.
+//
+// # Data model
+//
+// The types mirror the Rust crates converge-core / converge-experience
+// 3.7.3 (see SPEC.md). An ExperienceEventEnvelope carries an event id, an
+// opaque occurred_at Timestamp, optional tenant and correlation ids and one
+// ExperienceEvent. The 14 event variants are structs named after their
+// kind (ProposalCreated, ..., GateDecisionRecorded).
+//
+// Conventions:
+//
+//   - Pointer convention: an envelope's Event always holds a POINTER to a
+//     variant struct (&ProposalCreated{...}). Decoders only produce
+//     pointers and encoders only accept pointers; the Kind methods have
+//     value receivers, so a value also satisfies ExperienceEvent, but it
+//     is rejected by the encoders. NewEvent(kind) returns a zero pointer.
+//   - Option<T> is a Go pointer (nil = None); Vec<T> a slice; HashMap a Go
+//     map. Decoders normalise empty arrays and empty maps to nil, so a
+//     decoded value is reflect.DeepEqual to one built with nil slices;
+//     encoders treat nil and empty alike. EnvelopesEqual compares by JSON
+//     form and ignores that distinction.
+//   - Unit enums are named string types with constants (DecisionStep,
+//     Replayability, ...). Enums with data are structs with a
+//     discriminant: ArtifactKind and BudgetResource {Kind, Other};
+//     StopReason {Kind, one pointer per data variant}; GateVerdict
+//     {Kind, RejectReason}; ReplayTrace {Type, Local, Remote} and
+//     PolicySnapshot {Type, Kernel, Routing, Recall}, where exactly the
+//     pointer matching the discriminant is non-nil.
+//   - KernelProposal.StructuredPayload is arbitrary JSON kept as compact
+//     canonical bytes (RawJSON) with object key order preserved, as
+//     serde_json's preserve_order feature does; nil means absent.
+//
+// # JSON
+//
+// MarshalEnvelopeJSON / AppendEnvelopeJSON write exactly the bytes of
+// serde_json::to_string (struct keys in declaration order, serde's string
+// escaping, ryu float formatting, f32 fields with 32-bit shortest digits,
+// HashMap keys sorted). UnmarshalEnvelopeJSON is as strict as
+// serde_json::from_slice: duplicate struct fields, missing required
+// fields, null for non-Option fields, unknown variants, floats or
+// out-of-range values in integer fields, invalid UTF-8, lone surrogates,
+// raw control characters and trailing characters are all errors
+// (*JSONError, classified by JSONErrorClass); unknown fields are ignored
+// and duplicate keys inside HashMap fields keep the last value. The test
+// vectors produced by the real Rust types (testdata/golden) are the judge.
+//
+// Known deliberate differences from serde_json 1.0.87: floats are parsed
+// with correct rounding (serde's default parser may be off by one ulp for
+// inputs with more than ~17 significant digits or huge exponents), and a
+// finite number too large for an f32 field is rejected instead of becoming
+// infinity (which serde would write as null and then fail to read).
+//
+// # Store contract
+//
+// ExperienceStore (SPEC §4) appends envelopes after Validate accepts them,
+// queries them with an EventQuery (all filters AND-ed; byte-wise inclusive
+// time range; limit keeps the first N), records artifact state transitions
+// and returns the latest ReplayTrace registered by a ReplayTraceRecorded
+// event. Errors are *StoreError values matched with errors.Is against
+// ErrStorage, ErrInvalidQuery and ErrNotFound; their texts equal the Rust
+// Display output ("Invalid query: event_id must not be empty").
+//
+// Invariants every implementation keeps:
+//
+//   - nothing is recorded for an envelope that fails Validate, and a
+//     rejected ReplayTraceRecorded registers no trace;
+//   - stored envelopes are returned unchanged (their JSON form is
+//     byte-identical to what was appended);
+//   - ChainIDOf / TraceLinkIDOf / ArtifactIDOf define which payload ids an
+//     event carries; MemStore narrows the chain filter to the reference's
+//     four kinds, Ledger also matches HypothesisResolved (SPEC §5).
+//
+// MemStore follows the reference in-memory store exactly and serves as the
+// oracle in differential tests; Ledger is durable and differs only where
+// SPEC §5 says so (atomic batches, idempotent retries, restart-safe
+// generated ids, durability).
+package ledger

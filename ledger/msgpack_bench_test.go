@@ -1,0 +1,143 @@
+package ledger_test
+
+import (
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/workload"
+)
+
+// benchEvents returns a fixed mix of generator events (no outliers, so the
+// per-event numbers are not dominated by one 64 KB payload) and their
+// canonical encodings.
+func benchEvents(b *testing.B) ([]ledger.ExperienceEventEnvelope, [][]byte, int) {
+	b.Helper()
+	envs := workload.New(workload.Config{Seed: 42, OutlierRate: -1}).Batch(4096)
+	enc := make([][]byte, len(envs))
+	total := 0
+	for i := range envs {
+		enc[i] = mustMarshal(b, &envs[i])
+		total += len(enc[i])
+	}
+	return envs, enc, total / len(envs)
+}
+
+func reportPerEvent(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}
+
+func BenchmarkAppendCanonical(b *testing.B) {
+	envs, _, avg := benchEvents(b)
+	buf := make([]byte, 0, 1<<16)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var err error
+		buf, err = ledger.AppendCanonical(buf[:0], &envs[i%len(envs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+	b.ReportMetric(float64(avg), "B/event")
+}
+
+func BenchmarkMarshalCanonical(b *testing.B) {
+	envs, _, avg := benchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ledger.MarshalCanonical(&envs[i%len(envs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+}
+
+func BenchmarkUnmarshalCanonical(b *testing.B) {
+	_, enc, avg := benchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ledger.UnmarshalCanonical(enc[i%len(enc)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+}
+
+func BenchmarkDecodeHeader(b *testing.B) {
+	_, enc, avg := benchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ledger.DecodeHeader(enc[i%len(enc)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+}
+
+// BenchmarkLibraryMarshal is the baseline: vmihailenco/msgpack's reflective
+// Marshal of the same envelopes (Go field names as keys, interface event
+// encoded as its concrete struct; not canonical, and the library cannot
+// decode it back into the interface field).
+func BenchmarkLibraryMarshal(b *testing.B) {
+	envs, _, _ := benchEvents(b)
+	total := 0
+	for i := range envs {
+		out, err := msgpack.Marshal(&envs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += len(out)
+	}
+	b.SetBytes(int64(total / len(envs)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := msgpack.Marshal(&envs[i%len(envs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+	b.ReportMetric(float64(total/len(envs)), "B/event")
+}
+
+// BenchmarkLibraryUnmarshalGeneric is the decode baseline: the library
+// reading our canonical bytes into map[string]any.
+func BenchmarkLibraryUnmarshalGeneric(b *testing.B) {
+	_, enc, avg := benchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var m map[string]any
+		if err := msgpack.Unmarshal(enc[i%len(enc)], &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+}
+
+// BenchmarkJSONMarshal is the JSON encoder on the same events, for scale.
+func BenchmarkJSONAppend(b *testing.B) {
+	envs, _, _ := benchEvents(b)
+	buf := make([]byte, 0, 1<<16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var err error
+		buf, err = ledger.AppendEnvelopeJSON(buf[:0], &envs[i%len(envs)])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPerEvent(b)
+}

@@ -1,0 +1,187 @@
+package segment
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/exledger/exledger/internal/vfs"
+)
+
+// Benchmarks on the real OS file system with realistic ~400-700 byte
+// JSON-ish records (see genRecord). Run:
+//
+//	go test -run '^$' -bench . -benchtime 5x ./segment/
+var (
+	benchOnce sync.Once
+	benchRecs []Record
+	benchRaw  int64
+)
+
+func benchRecords() ([]Record, int64) {
+	benchOnce.Do(func() {
+		benchRecs = genRecords(99, 1, 20000)
+		for _, r := range benchRecs {
+			benchRaw += int64(len(r.Data))
+		}
+	})
+	return benchRecs, benchRaw
+}
+
+var benchBlockSizes = []int{16 << 10, 32 << 10, 64 << 10, 128 << 10}
+
+// BenchmarkWrite: build and seal one segment of 20k events per op.
+func BenchmarkWrite(b *testing.B) {
+	recs, raw := benchRecords()
+	for _, bs := range benchBlockSizes {
+		b.Run(fmt.Sprintf("block=%dKiB", bs>>10), func(b *testing.B) {
+			dir := b.TempDir()
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			var info Info
+			for i := 0; b.Loop(); i++ {
+				p := filepath.Join(dir, fmt.Sprintf("seg-%d", i))
+				w, err := NewWriter(vfs.OS, p, Options{BlockSize: bs}, [32]byte{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range recs {
+					if err := w.Append(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if info, err = w.Finish(nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
+			b.ReportMetric(float64(info.RawBytes)/float64(info.FileBytes), "ratio")
+			b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+func benchSegment(b *testing.B, bs int) string {
+	recs, _ := benchRecords()
+	p := filepath.Join(b.TempDir(), "seg")
+	writeSegment(b, vfs.OS, p, Options{BlockSize: bs}, [32]byte{}, recs, nil)
+	return p
+}
+
+// BenchmarkScan: read, verify, decompress and frame every block (no
+// cache), the cost of a full scan.
+func BenchmarkScan(b *testing.B) {
+	recs, raw := benchRecords()
+	for _, bs := range benchBlockSizes {
+		b.Run(fmt.Sprintf("block=%dKiB", bs>>10), func(b *testing.B) {
+			r, err := Open(vfs.OS, benchSegment(b, bs), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			for b.Loop() {
+				n := 0
+				if err := r.Scan(0, func(Record) bool { n++; return true }); err != nil || n != len(recs) {
+					b.Fatal(n, err)
+				}
+			}
+			b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkGetCold: a point read that misses the cache (one block read,
+// checksum and decompression per event).
+func BenchmarkGetCold(b *testing.B) {
+	recs, _ := benchRecords()
+	for _, bs := range benchBlockSizes {
+		b.Run(fmt.Sprintf("block=%dKiB", bs>>10), func(b *testing.B) {
+			r, err := Open(vfs.OS, benchSegment(b, bs), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := r.Get(recs[(i*7919)%len(recs)].Seq); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkGetCached: a point read served from a warm cache.
+func BenchmarkGetCached(b *testing.B) {
+	recs, _ := benchRecords()
+	r, err := Open(vfs.OS, benchSegment(b, DefaultBlockSize), NewCache(256<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	r.Scan(0, func(Record) bool { return true })
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := r.GetMany([]uint64{recs[(i*7919)%len(recs)].Seq}, func(Record) bool { return true }); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkVerify: full verification including the SHA-256 chain.
+func BenchmarkVerify(b *testing.B) {
+	_, raw := benchRecords()
+	r, err := Open(vfs.OS, benchSegment(b, DefaultBlockSize), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	b.SetBytes(raw)
+	for b.Loop() {
+		if err := r.Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCodec isolates the CPU cost of the block size: build a segment
+// in memory (framing, zstd, xxhash, SHA-256 chain) and scan it back
+// (checksum, decompression, framing), with no disk and no cache.
+func BenchmarkCodec(b *testing.B) {
+	recs, raw := benchRecords()
+	for _, bs := range benchBlockSizes {
+		b.Run(fmt.Sprintf("write/block=%dKiB", bs>>10), func(b *testing.B) {
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			var info Info
+			for b.Loop() {
+				info = writeSegment(b, newMemFS(), "s", Options{BlockSize: bs}, [32]byte{}, recs, nil)
+			}
+			b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/event")
+		})
+		b.Run(fmt.Sprintf("scan/block=%dKiB", bs>>10), func(b *testing.B) {
+			m := newMemFS()
+			writeSegment(b, m, "s", Options{BlockSize: bs}, [32]byte{}, recs, nil)
+			r, err := Open(m, "s", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Scan(0, func(Record) bool { return true }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/event")
+		})
+	}
+}

@@ -1,0 +1,191 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestWriteFaults fails each mutating file-system operation of a segment
+// write in turn (create, every block write, footer write, sync, rename,
+// directory sync): the error must surface, poison the writer, and leave no
+// file at path nor a temp file behind.
+func TestWriteFaults(t *testing.T) {
+	recs := genRecords(31, 1, 60)
+	for _, unordered := range []bool{false, true} {
+		opts := Options{BlockSize: 4 << 10, Unordered: unordered}
+		write := func(m *memFS) (Info, error) {
+			w, err := NewWriter(m, "dir/seg", opts, [32]byte{})
+			if err != nil {
+				return Info{}, err
+			}
+			in := recs
+			if unordered {
+				in = clusterShuffle(recs)
+			}
+			for _, r := range in {
+				if err := w.Append(r); err != nil {
+					if aerr := w.Append(r); aerr == nil {
+						t.Fatal("Append succeeded on a poisoned writer")
+					}
+					if _, ferr := w.Finish(nil); ferr == nil {
+						t.Fatal("Finish succeeded on a poisoned writer")
+					}
+					return Info{}, err
+				}
+			}
+			ch := refChain([32]byte{}, recs)
+			if unordered {
+				w.SetChain([32]byte{}, []Checkpoint{{Seq: recs[len(recs)-1].Seq, Hash: ch[len(ch)-1]}})
+			}
+			info, err := w.Finish(nil)
+			if err != nil {
+				if _, ferr := w.Finish(nil); ferr == nil {
+					t.Fatal("second Finish succeeded after a failure")
+				}
+				w.Abort()
+			}
+			return info, err
+		}
+		clean := newMemFS()
+		if _, err := write(clean); err != nil {
+			t.Fatal(err)
+		}
+		total := clean.ops
+		if total < 6 {
+			t.Fatalf("only %d mutating ops: test is not exercising block writes", total)
+		}
+		for n := 1; n <= total; n++ {
+			m := newMemFS()
+			m.failAt = n
+			_, err := write(m)
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("fault at op %d of %d: error %v does not wrap the injected fault", n, total, err)
+			}
+			if _, serr := m.Stat("dir/seg"); serr == nil {
+				t.Fatalf("fault at op %d: file left at path", n)
+			}
+			if _, serr := m.Stat("dir/seg.tmp"); serr == nil {
+				t.Fatalf("fault at op %d: temp file left behind", n)
+			}
+		}
+		fmt.Printf("RELIABILITY test=segment-write-faults unordered=%v fault_points=%d errors=%d files_left=0\n", unordered, total, total)
+	}
+}
+
+// TestConcurrentReaders hammers one Reader (and a cache small enough to
+// evict) from several goroutines; run with -race.
+func TestConcurrentReaders(t *testing.T) {
+	recs := genRecords(41, 1000, 2000)
+	for _, unordered := range []bool{false, true} {
+		m := newMemFS()
+		in := recs
+		if unordered {
+			in = clusterShuffle(recs)
+		}
+		writeSegment(t, m, "s", Options{BlockSize: 16 << 10, Unordered: unordered}, [32]byte{}, in, nil)
+		cache := NewCache(200 << 10)
+		r, err := Open(m, "s", cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := Open(m, "s", cache) // a second reader sharing the cache
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errc := make(chan error, 8)
+		for g := 0; g < 6; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				rd := r
+				if g%2 == 1 {
+					rd = r2
+				}
+				for i := 0; i < 300; i++ {
+					k := (i*7919 + g*104729) % len(recs)
+					got, err := rd.Get(recs[k].Seq)
+					if err != nil || string(got.Data) != string(recs[k].Data) {
+						errc <- fmt.Errorf("goroutine %d: Get(%d): %v", g, recs[k].Seq, err)
+						return
+					}
+				}
+				if g == 0 {
+					n := 0
+					if err := rd.Scan(0, func(Record) bool { n++; return true }); err != nil || n != len(recs) {
+						errc <- fmt.Errorf("scan: %d records, %v", n, err)
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+		hits, misses := cache.Stats()
+		if hits == 0 || misses == 0 {
+			t.Fatalf("cache stats hits=%d misses=%d", hits, misses)
+		}
+		if cache.Size() > 200<<10 {
+			t.Fatalf("cache holds %d bytes over its bound", cache.Size())
+		}
+		r.Close()
+		r2.Close()
+		if cache.Size() != 0 {
+			t.Fatalf("cache holds %d bytes after every reader closed", cache.Size())
+		}
+	}
+}
+
+func TestCacheLRU(t *testing.T) {
+	recs := genRecords(51, 1, 400)
+	m := newMemFS()
+	writeSegment(t, m, "s", Options{BlockSize: 16 << 10}, [32]byte{}, recs, nil)
+	c := NewCache(1 << 30)
+	r, err := Open(m, "s", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b0, _ := r.Block(0)
+	b0again, _ := r.Block(0)
+	if b0 != b0again {
+		t.Fatal("second Block(0) not served from the cache")
+	}
+	if h, mi := c.Stats(); h != 1 || mi != 1 {
+		t.Fatalf("stats %d/%d, want 1/1", h, mi)
+	}
+	// A cache sized for about two blocks evicts the least recently used.
+	small := NewCache(2*b0.size + b0.size/2)
+	r2, err := Open(m, "s", small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	x0, _ := r2.Block(0)
+	r2.Block(1)
+	r2.Block(0) // 0 is now most recent
+	r2.Block(2) // evicts 1
+	if y0, _ := r2.Block(0); y0 != x0 {
+		t.Fatal("block 0 evicted although recently used")
+	}
+	h0, m0 := small.Stats()
+	r2.Block(1)
+	if h1, m1 := small.Stats(); h1 != h0 || m1 != m0+1 {
+		t.Fatal("block 1 should have been evicted")
+	}
+	// A nil cache works and caches nothing.
+	r3, err := Open(m, "s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	a, _ := r3.Block(0)
+	b, _ := r3.Block(0)
+	if a == b {
+		t.Fatal("nil cache returned the same block")
+	}
+}

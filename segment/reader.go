@@ -1,0 +1,568 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/vfs"
+)
+
+type readerAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Reader reads one sealed segment. It is safe for concurrent use. Open
+// validates the trailer and footer only; each block is verified (checksum,
+// bounds, framing) when it is first read.
+type Reader struct {
+	id     uint64
+	path   string
+	f      readerAtCloser
+	cache  *Cache
+	info   Info
+	meta   []byte
+	blocks []BlockInfo
+	cps    []Checkpoint // unordered only
+	bmap   []byte       // unordered only: block number per seq ordinal
+	width  int          // bytes per bmap entry
+	closed atomic.Bool
+}
+
+var readerIDs atomic.Uint64
+
+// Open opens a sealed segment, reading and validating its trailer and
+// footer. It never scans the data blocks.
+func Open(fs vfs.FS, path string, cache *Cache) (*Reader, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: size of %s: %w", path, err)
+	}
+	r, err := openReaderAt(path, f, size, cache)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func openReaderAt(path string, f readerAtCloser, size int64, cache *Cache) (*Reader, error) {
+	if size < trailerLen+footerMinTotal+minBlockLen {
+		return nil, corrupt.New(path, 0, "file of %d bytes is too small for a segment", size)
+	}
+	var tb [trailerLen]byte
+	if err := readFull(f, tb[:], size-trailerLen); err != nil {
+		return nil, fmt.Errorf("segment: read trailer of %s: %w", path, err)
+	}
+	toff := size - trailerLen
+	if string(tb[24:]) != trailerMagic {
+		return nil, corrupt.New(path, toff+24, "bad trailer magic")
+	}
+	if xxhash.Sum64(tb[:16]) != binary.LittleEndian.Uint64(tb[16:]) {
+		return nil, corrupt.New(path, toff, "trailer checksum mismatch")
+	}
+	t := trailer{
+		footerOff: binary.LittleEndian.Uint64(tb[0:]),
+		footerLen: binary.LittleEndian.Uint32(tb[8:]),
+		version:   binary.LittleEndian.Uint16(tb[12:]),
+	}
+	if t.version != FormatVersion {
+		return nil, corrupt.New(path, toff+12, "unsupported format version %d", t.version)
+	}
+	if binary.LittleEndian.Uint16(tb[14:]) != 0 {
+		return nil, corrupt.New(path, toff+14, "reserved trailer bytes not zero")
+	}
+	if t.footerLen < footerMinTotal || t.footerLen > MaxFooterBytes ||
+		t.footerOff > uint64(toff) || uint64(toff)-t.footerOff != uint64(t.footerLen) {
+		return nil, corrupt.New(path, toff, "footer offset %d / length %d do not fit a file of %d bytes", t.footerOff, t.footerLen, size)
+	}
+	fb := make([]byte, t.footerLen)
+	if err := readFull(f, fb, int64(t.footerOff)); err != nil {
+		return nil, fmt.Errorf("segment: read footer of %s: %w", path, err)
+	}
+	r := &Reader{id: readerIDs.Add(1), path: path, f: f, cache: cache}
+	if err := r.parseFooter(fb, int64(t.footerOff)); err != nil {
+		return nil, err
+	}
+	r.info.FileBytes = size
+	return r, nil
+}
+
+func readFull(f io.ReaderAt, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// parseFooter verifies the footer checksum, decodes it with bounds checks
+// before every allocation, and checks it is self-consistent.
+func (r *Reader) parseFooter(fb []byte, foff int64) error {
+	bad := func(at int, format string, args ...any) error {
+		return corrupt.New(r.path, foff+int64(at), "footer: %s", fmt.Sprintf(format, args...))
+	}
+	body := len(fb) - 8
+	if xxhash.Sum64(fb[:body]) != binary.LittleEndian.Uint64(fb[body:]) {
+		return bad(0, "checksum mismatch")
+	}
+	d := dec{b: fb[:body]}
+	if string(d.bytes(4, "magic")) != footerMagic {
+		return bad(0, "bad magic")
+	}
+	flags := d.u8("flags")
+	if flags&^flagUnordered != 0 {
+		return bad(4, "unknown flags %#x", flags)
+	}
+	if d.u8("reserved") != 0 || d.u16("reserved") != 0 {
+		return bad(5, "reserved bytes not zero")
+	}
+	in := &r.info
+	in.Unordered = flags&flagUnordered != 0
+	nb := d.u32("block count")
+	in.FirstSeq = d.u64("first seq")
+	in.LastSeq = d.u64("last seq")
+	in.Count = d.u64("count")
+	in.RawBytes = int64(d.u64("raw bytes"))
+	in.ChainStart = d.hash("chain start")
+	in.ChainEnd = d.hash("chain end")
+	in.MinTime = d.str8("min time")
+	in.MaxTime = d.str8("max time")
+	if d.bad != "" {
+		return bad(d.off, "%s", d.bad)
+	}
+	switch {
+	case nb == 0 || uint64(nb) > uint64(body-d.off)/blockEntryMin:
+		return bad(8, "block count %d impossible for the footer size", nb)
+	case in.Count == 0 || in.LastSeq < in.FirstSeq || in.LastSeq-in.FirstSeq != in.Count-1:
+		return bad(12, "seq range [%d, %d] does not hold %d records", in.FirstSeq, in.LastSeq, in.Count)
+	case in.Count < uint64(nb):
+		return bad(28, "%d records cannot fill %d blocks", in.Count, nb)
+	case in.RawBytes < 0:
+		return bad(36, "raw bytes negative")
+	}
+	in.Blocks = int(nb)
+	r.blocks = make([]BlockInfo, nb)
+	var minT, maxT string
+	var next int64
+	var total uint64
+	for i := range r.blocks {
+		at := d.off
+		b := &r.blocks[i]
+		b.Offset = int64(d.u64("block offset"))
+		b.Length = d.u32("block length")
+		b.FirstSeq = d.u64("block first seq")
+		b.Count = d.u32("block count")
+		b.MinTime = d.str8("block min time")
+		b.MaxTime = d.str8("block max time")
+		b.ChainEnd = d.hash("block chain end")
+		if d.bad != "" {
+			return bad(d.off, "block %d: %s", i, d.bad)
+		}
+		switch {
+		case b.Offset != next:
+			return bad(at, "block %d at offset %d, expected %d", i, b.Offset, next)
+		case b.Length < minBlockLen || b.Length > maxBlockLen:
+			return bad(at+8, "block %d length %d out of bounds", i, b.Length)
+		case b.Count == 0 || b.Count > b.Length:
+			return bad(at+20, "block %d count %d impossible", i, b.Count)
+		case b.FirstSeq < in.FirstSeq || b.FirstSeq > in.LastSeq:
+			return bad(at+12, "block %d first seq %d outside the segment", i, b.FirstSeq)
+		case (b.MinTime == "") != (b.MaxTime == "") || b.MinTime > b.MaxTime:
+			return bad(at+24, "block %d min/max time inconsistent", i)
+		}
+		if !in.Unordered {
+			if b.FirstSeq != in.FirstSeq+total {
+				return bad(at+12, "block %d first seq %d, expected %d", i, b.FirstSeq, in.FirstSeq+total)
+			}
+		} else if b.ChainEnd != ([32]byte{}) {
+			return bad(at, "block %d of an unordered segment has a chain value", i)
+		}
+		next += int64(b.Length)
+		total += uint64(b.Count)
+		mergeTime(&minT, &maxT, b.MinTime)
+		mergeTime(&minT, &maxT, b.MaxTime)
+	}
+	switch {
+	case next != foff:
+		return bad(0, "blocks end at %d, footer starts at %d", next, foff)
+	case total != in.Count:
+		return bad(28, "blocks hold %d records, footer says %d", total, in.Count)
+	case minT != in.MinTime || maxT != in.MaxTime:
+		return bad(108, "segment min/max time do not match the blocks")
+	case !in.Unordered && r.blocks[nb-1].ChainEnd != in.ChainEnd:
+		return bad(76, "chain end does not match the last block")
+	}
+	if in.Unordered {
+		if err := r.parseUnordered(&d, bad); err != nil {
+			return err
+		}
+	}
+	at := d.off
+	ml := d.u32("meta length")
+	if d.bad == "" && ml > MaxMetaBytes {
+		return bad(at, "meta length %d exceeds %d", ml, MaxMetaBytes)
+	}
+	meta := d.bytes(int(ml), "meta")
+	if d.bad != "" {
+		return bad(d.off, "%s", d.bad)
+	}
+	if d.off != body {
+		return bad(d.off, "%d trailing bytes", body-d.off)
+	}
+	r.meta = meta
+	return nil
+}
+
+func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error) error {
+	in := &r.info
+	at := d.off
+	ncp := d.u32("checkpoint count")
+	if d.bad != "" {
+		return bad(d.off, "%s", d.bad)
+	}
+	if ncp == 0 || uint64(ncp) > in.Count || uint64(ncp) > uint64(len(d.b)-d.off)/checkpointLen {
+		return bad(at, "checkpoint count %d impossible", ncp)
+	}
+	r.cps = make([]Checkpoint, ncp)
+	for i := range r.cps {
+		at := d.off
+		cp := &r.cps[i]
+		cp.Seq = d.u64("checkpoint seq")
+		cp.Hash = d.hash("checkpoint hash")
+		if d.bad != "" {
+			return bad(d.off, "%s", d.bad)
+		}
+		if cp.Seq < in.FirstSeq || cp.Seq > in.LastSeq || (i > 0 && cp.Seq <= r.cps[i-1].Seq) {
+			return bad(at, "checkpoint %d seq %d out of order or range", i, cp.Seq)
+		}
+	}
+	if last := r.cps[ncp-1]; last.Seq != in.LastSeq || last.Hash != in.ChainEnd {
+		return bad(d.off, "last checkpoint does not match the segment's chain end")
+	}
+	at = d.off
+	r.width = int(d.u8("map width"))
+	if d.bad == "" && r.width != mapWidth(len(r.blocks)) {
+		return bad(at, "map width %d invalid for %d blocks", r.width, len(r.blocks))
+	}
+	if d.bad == "" && in.Count > uint64(len(d.b)-d.off)/uint64(r.width) {
+		return bad(d.off, "seq map truncated")
+	}
+	r.bmap = d.bytes(int(in.Count)*r.width, "seq map")
+	if d.bad != "" {
+		return bad(d.off, "%s", d.bad)
+	}
+	hist := make([]uint32, len(r.blocks))
+	for o := uint64(0); o < in.Count; o++ {
+		b := r.blockAt(o)
+		if b >= len(r.blocks) {
+			return bad(at+1+int(o)*r.width, "seq %d mapped to block %d of %d", in.FirstSeq+o, b, len(r.blocks))
+		}
+		hist[b]++
+	}
+	for i, b := range r.blocks {
+		if hist[i] != b.Count {
+			return bad(at, "seq map gives block %d %d records, footer %d", i, hist[i], b.Count)
+		}
+		if r.blockAt(b.FirstSeq-in.FirstSeq) != i {
+			return bad(at, "block %d first seq %d mapped elsewhere", i, b.FirstSeq)
+		}
+	}
+	return nil
+}
+
+// blockAt returns the block number of seq ordinal o (unordered only).
+func (r *Reader) blockAt(o uint64) int {
+	if r.width == 2 {
+		return int(binary.LittleEndian.Uint16(r.bmap[o*2:]))
+	}
+	return int(binary.LittleEndian.Uint32(r.bmap[o*4:]))
+}
+
+// Info returns the segment's summary from its footer.
+func (r *Reader) Info() Info { return r.info }
+
+// Meta returns the caller's opaque footer section. Do not modify it.
+func (r *Reader) Meta() []byte { return r.meta }
+
+// Path returns the path the segment was opened with.
+func (r *Reader) Path() string { return r.path }
+
+// NumBlocks returns the number of blocks.
+func (r *Reader) NumBlocks() int { return len(r.blocks) }
+
+// BlockInfo returns the footer entry of block i.
+func (r *Reader) BlockInfo(i int) BlockInfo { return r.blocks[i] }
+
+// Checkpoints returns the stored chain values: one per block end for an
+// ordered segment, the SetChain checkpoints for an unordered one. The last
+// is always (LastSeq, ChainEnd).
+func (r *Reader) Checkpoints() []Checkpoint {
+	if r.info.Unordered {
+		return append([]Checkpoint(nil), r.cps...)
+	}
+	cps := make([]Checkpoint, len(r.blocks))
+	for i, b := range r.blocks {
+		cps[i] = Checkpoint{Seq: b.FirstSeq + uint64(b.Count) - 1, Hash: b.ChainEnd}
+	}
+	return cps
+}
+
+// Locate returns the block holding seq.
+func (r *Reader) Locate(seq uint64) (block int, ok bool) {
+	if seq < r.info.FirstSeq || seq > r.info.LastSeq {
+		return 0, false
+	}
+	if r.info.Unordered {
+		return r.blockAt(seq - r.info.FirstSeq), true
+	}
+	i := sort.Search(len(r.blocks), func(i int) bool { return r.blocks[i].FirstSeq > seq })
+	return i - 1, true
+}
+
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// loadBlock reads and verifies block i from the file, bypassing the cache.
+func (r *Reader) loadBlock(i int) (*Block, error) {
+	bi := &r.blocks[i]
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	if cap(*bp) < int(bi.Length) {
+		*bp = make([]byte, bi.Length)
+	}
+	buf := (*bp)[:bi.Length]
+	if err := readFull(r.f, buf, bi.Offset); err != nil {
+		return nil, fmt.Errorf("segment: read block %d of %s: %w", i, r.path, err)
+	}
+	c := blockCheck{file: r.path, off: bi.Offset, want: bi, index: i, unordered: r.info.Unordered}
+	if r.info.Unordered {
+		c.seqBlock = r.Locate
+	}
+	b, err := decodeBlock(buf, &c)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Block returns block i, verified and decompressed, from the cache or the
+// file.
+func (r *Reader) Block(i int) (*Block, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if i < 0 || i >= len(r.blocks) {
+		return nil, fmt.Errorf("segment %s: block %d of %d: %w", r.path, i, len(r.blocks), ErrNotFound)
+	}
+	k := cacheKey{reader: r.id, block: i}
+	if b := r.cache.get(k); b != nil {
+		return b, nil
+	}
+	b, err := r.loadBlock(i)
+	if err != nil {
+		return nil, err
+	}
+	r.cache.put(k, b)
+	return b, nil
+}
+
+// Get returns the record with sequence number seq; its Data is a copy.
+func (r *Reader) Get(seq uint64) (Record, error) {
+	var out Record
+	found := false
+	err := r.GetMany([]uint64{seq}, func(rec Record) bool {
+		out = Record{Seq: rec.Seq, Data: bytes.Clone(rec.Data)}
+		found = true
+		return false
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("segment %s: seq %d: %w", r.path, seq, ErrNotFound)
+	}
+	return out, err
+}
+
+// GetMany calls fn with the record of each seq in seqs (ascending order
+// lets consecutive seqs share one block lookup). It stops when fn returns
+// false. A seq outside the segment returns ErrNotFound. Record.Data is
+// valid only during fn.
+func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
+	cur := -1
+	var b *Block
+	for _, s := range seqs {
+		bi, ok := r.Locate(s)
+		if !ok {
+			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
+		}
+		if bi != cur {
+			var err error
+			if b, err = r.Block(bi); err != nil {
+				return err
+			}
+			cur = bi
+		}
+		j, ok := b.find(s)
+		if !ok {
+			return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
+		}
+		if !fn(b.Record(j)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Scan calls fn for every record with Seq >= fromSeq in sequence order
+// until fn returns false. Record.Data is valid only during fn.
+func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
+	if fromSeq > r.info.LastSeq {
+		return nil
+	}
+	fromSeq = max(fromSeq, r.info.FirstSeq)
+	if r.info.Unordered {
+		return r.walk(fromSeq, r.Block, fn)
+	}
+	start, _ := r.Locate(fromSeq)
+	for i := start; i < len(r.blocks); i++ {
+		b, err := r.Block(i)
+		if err != nil {
+			return err
+		}
+		j := 0
+		if i == start {
+			j = int(fromSeq - b.first)
+		}
+		for ; j < b.Len(); j++ {
+			if !fn(b.Record(j)) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// walk visits an unordered segment in sequence order from seq from. It
+// works in windows of consecutive seqs whose blocks together hold about
+// walkBudget decompressed bytes, so each block is decoded once per window.
+func (r *Reader) walk(from uint64, get func(int) (*Block, error), fn func(Record) bool) error {
+	window := make(map[int]*Block)
+	o := from - r.info.FirstSeq
+	for o < r.info.Count {
+		clear(window)
+		var held int64
+		hi := o
+		for ; hi < r.info.Count; hi++ {
+			bi := r.blockAt(hi)
+			if _, ok := window[bi]; ok {
+				continue
+			}
+			if len(window) > 0 && held >= walkBudget {
+				break
+			}
+			b, err := get(bi)
+			if err != nil {
+				return err
+			}
+			window[bi] = b
+			held += b.size
+		}
+		for ; o < hi; o++ {
+			bi := r.blockAt(o)
+			seq := r.info.FirstSeq + o
+			j, ok := window[bi].find(seq)
+			if !ok {
+				return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
+			}
+			if !fn(window[bi].Record(j)) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// Verify checks the whole segment from the file (not the cache): the
+// trailer and footer again, every block's checksum, decompression and
+// record framing, that every seq appears exactly once, the hash chain
+// against every stored chain value, and the raw byte total.
+func (r *Reader) Verify() error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	again, err := openReaderAt(r.path, r.f, r.info.FileBytes, nil)
+	if err != nil {
+		return err
+	}
+	if again.info != r.info || !bytes.Equal(again.meta, r.meta) {
+		return corrupt.New(r.path, r.info.FileBytes-trailerLen, "footer changed since open")
+	}
+	var ch chainer
+	h := r.info.ChainStart
+	var raw int64
+	if !r.info.Unordered {
+		for i := range r.blocks {
+			b, err := r.loadBlock(i)
+			if err != nil {
+				return err
+			}
+			for j := 0; j < b.Len(); j++ {
+				d := b.Record(j).Data
+				h = ch.next(h, d)
+				raw += int64(len(d))
+			}
+			if h != r.blocks[i].ChainEnd {
+				return corrupt.New(r.path, r.blocks[i].Offset, "block %d: hash chain mismatch", i)
+			}
+		}
+	} else {
+		cp := 0
+		var bad error
+		err := r.walk(r.info.FirstSeq, r.loadBlock, func(rec Record) bool {
+			h = ch.next(h, rec.Data)
+			raw += int64(len(rec.Data))
+			if rec.Seq == r.cps[cp].Seq {
+				if h != r.cps[cp].Hash {
+					bi, _ := r.Locate(rec.Seq)
+					bad = corrupt.New(r.path, r.blocks[bi].Offset, "hash chain mismatch at checkpoint seq %d", rec.Seq)
+					return false
+				}
+				cp++
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if bad != nil {
+			return bad
+		}
+	}
+	if raw != r.info.RawBytes {
+		return corrupt.New(r.path, r.info.FileBytes-trailerLen, "records hold %d bytes, footer says %d", raw, r.info.RawBytes)
+	}
+	return nil
+}
+
+// Close releases the file and drops this reader's cached blocks.
+func (r *Reader) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.cache.dropReader(r.id)
+	return r.f.Close()
+}

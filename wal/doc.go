@@ -1,0 +1,112 @@
+// Package wal is the ledger's write-ahead log: an append-only sequence of
+// checksummed frames, one per committed batch, spread over numbered files.
+//
+// # Job
+//
+// Commit makes a batch of opaque records durable and gives it dense,
+// monotonic sequence numbers. A single committer goroutine merges the
+// batches of concurrent callers into one write and one fdatasync (group
+// commit). Open verifies the log, replays what the caller does not hold
+// yet, and repairs only a torn tail. Checkpoint deletes files the caller
+// has made durable elsewhere.
+//
+// # Files
+//
+// Dir holds files named "%016d.wal" (decimal file number, 1, 2, 3, ...;
+// numbers are consecutive, a missing number is corruption). The number is
+// the file index, not a sequence number, so the next file can be created
+// before its first sequence number is known. A file is created as
+// "<name>.wal.tmp", written, fsynced, renamed and the directory fsynced, so
+// a ".wal" file always has a complete header; leftover ".wal.tmp" files are
+// deleted by Open. The file after the active one is pre-created in the
+// background, zero-filled to FileSize (plain writes, no fallocate), so
+// frames overwrite zeros and fdatasync needs no size change. The first file
+// of a new log, and a file created when pre-creation failed, hold only the
+// header and grow by appends. A file is rotated when the next frame would
+// end past FileSize (a file always takes at least one frame, so a batch
+// larger than FileSize makes a larger file); the full file is fsynced
+// before any frame goes to the next one.
+//
+// File header, 40 bytes, little-endian:
+//
+//	off len field
+//	  0   8 magic "EXLGWAL\x00"
+//	  8   2 version (1)
+//	 10   2 flags (0)
+//	 12   4 header length (40)
+//	 16   8 salt (per ledger)
+//	 24   8 file number (must equal the number in the name)
+//	 32   8 xxhash64 of bytes 0..31
+//
+// # Frames
+//
+// Frames follow the header back to back; every frame starts at a multiple
+// of 8 and its size is a multiple of 8, so no length field straddles a
+// 512-byte sector.
+//
+//	off len field
+//	  0   4 magic 0x46574c45 ("ELWF")
+//	  4   1 version (1)
+//	  5   1 flags (0)
+//	  6   2 reserved (0)
+//	  8   8 salt
+//	 16   8 first sequence number (>= 1)
+//	 24   8 synced: file offset up to which the file was known durable
+//	        (fdatasync returned) when this frame was written
+//	 32   4 record count N (>= 1)
+//	 36   4 payload length P
+//	 40   P payload: N records, each a uint32 length then its bytes
+//	      pad zero bytes to a multiple of 8
+//	  .   8 xxhash64, seeded with the file number, of every byte above
+//
+// Seeding the checksum with the file number means a frame is valid only in
+// the file it was written to: stale frames in a reused file, or frames
+// copied between files, fail the checksum.
+//
+// Before hashing or allocating, a reader checks: magic, version, flags and
+// reserved bytes; P <= MaxBatchBytes; frame size <= bytes left in the file;
+// 1 <= N and 4*N <= P; synced within [40, frame offset]; the sequence range
+// does not overflow. After the checksum: salt equals the ledger's, padding
+// is zero, every record length fits in the payload left, and the records
+// use exactly P bytes. Sequence numbers must continue exactly from the
+// previous frame (across files), and the first frame of the log must start
+// at or before the caller's startSeq.
+//
+// # Recovery and the tail policy
+//
+// Open reads every file in order and stops each file at the first bytes
+// that are not a valid frame ("end"). What follows is classified:
+//
+//   - only zero bytes: the normal end (pre-allocated space); nothing to do;
+//   - a valid frame later in the same file whose synced offset is beyond
+//     end: the damaged bytes had been made durable, so this is corruption
+//     (*CorruptionError, nothing truncated);
+//   - otherwise, nonzero bytes: a torn tail, if no later file holds a valid
+//     frame (else *CorruptionError). The file is truncated at end (logged
+//     with the byte count) and fsynced. Valid frames inside a torn tail
+//     were written in the same unsynced window as the damage, were never
+//     acknowledged under SyncAlways, and are dropped with it.
+//
+// Consequently a single damaged bit is always reported as corruption,
+// except in the last write (group) of the last file holding frames, where
+// it cannot be told from a torn write and the group is dropped as a torn
+// tail. With sequential SyncAlways commits that is exactly the final frame.
+// A bad or short file header is always corruption (creation is atomic), as
+// is a missing file number or a sequence gap. Open then fsyncs the last
+// file holding frames, so frames that reached only the page cache before a
+// process crash are durable before they are replayed; Open is idempotent.
+//
+// # Errors and durability
+//
+// A failed write or fdatasync poisons the WAL: the callers of the group get
+// an error wrapping ErrPoisoned and the I/O error, and every later Commit
+// fails the same way until the WAL is reopened. fsync is never retried, and
+// nothing is written after a failed write, so a partial frame is never
+// followed by valid frames in its file. Failures to pre-create the next
+// file do not poison (the committer creates it itself when it needs it);
+// a failure then does.
+//
+// Sync policies: SyncAlways acknowledges after fdatasync; SyncInterval(d)
+// after the write, with an fdatasync at most every d; SyncNever after the
+// write, syncing only on rotation, Sync and Close.
+package wal

@@ -1,0 +1,920 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/vfs"
+)
+
+// CorruptionError reports bytes that failed verification.
+type CorruptionError = corrupt.CorruptionError
+
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("wal: closed")
+	// ErrPoisoned is returned (wrapped with the I/O error that caused it)
+	// once a write or fsync has failed: no later Commit succeeds until the
+	// WAL is reopened.
+	ErrPoisoned = errors.New("wal: poisoned by an earlier write or sync error")
+	// ErrBatchTooLarge is returned by Commit when a batch's payload exceeds
+	// Options.MaxBatchBytes.
+	ErrBatchTooLarge = errors.New("wal: batch too large")
+)
+
+const (
+	defaultFileSize = 64 << 20
+	defaultMaxBatch = 64 << 20
+)
+
+type syncMode uint8
+
+const (
+	syncAlways syncMode = iota
+	syncInterval
+	syncNever
+)
+
+// SyncPolicy says when Commit acknowledges and when the WAL fsyncs.
+type SyncPolicy struct {
+	mode     syncMode
+	interval time.Duration
+}
+
+var (
+	// SyncAlways (the zero value, and the default) acknowledges a Commit
+	// only after the bytes are fdatasync'ed. Concurrent commits share one
+	// write and one fdatasync.
+	SyncAlways SyncPolicy
+	// SyncNever never fsyncs except on rotation, Sync and Close. Commits
+	// are acknowledged after the write: a power loss can lose them. For
+	// bulk import and tests.
+	SyncNever = SyncPolicy{mode: syncNever}
+)
+
+// SyncInterval acknowledges after the write and fsyncs in the background at
+// most every d (a power loss can lose up to d of acknowledged commits).
+// d <= 0 gives SyncAlways.
+func SyncInterval(d time.Duration) SyncPolicy {
+	if d <= 0 {
+		return SyncAlways
+	}
+	return SyncPolicy{mode: syncInterval, interval: d}
+}
+
+func (p SyncPolicy) String() string {
+	switch p.mode {
+	case syncInterval:
+		return "interval(" + p.interval.String() + ")"
+	case syncNever:
+		return "never"
+	}
+	return "always"
+}
+
+// Batch is one group of records committed atomically as one frame.
+type Batch struct {
+	FirstSeq uint64   // sequence number of Records[0], assigned by the WAL
+	Records  [][]byte // opaque records
+	Aux      any      // caller data passed through to Prepare/Apply; never written
+}
+
+// Options configure a WAL. The zero value of each field is a usable
+// default, except FS and Dir, which are required.
+type Options struct {
+	FS  vfs.FS
+	Dir string // created if missing
+	// Salt identifies the ledger; files and frames with another salt are
+	// reported as corruption.
+	Salt uint64
+	// FileSize is the rotation threshold in bytes; 0 means 64 MiB. A
+	// batch larger than a file gets a file of its own.
+	FileSize int64
+	// MaxBatchBytes bounds a batch's payload (records plus 4 bytes each);
+	// 0 means 64 MiB, and values above 1 GiB are lowered to 1 GiB. Larger
+	// batches are refused with ErrBatchTooLarge, and recovery treats a
+	// frame claiming more as invalid, so do not lower it below the size
+	// of batches already in the log.
+	MaxBatchBytes int
+	Sync          SyncPolicy
+	Logger        *slog.Logger // nil discards
+	// Prepare, if set, is called by the single committer goroutine for
+	// each batch, one at a time, in commit order, before the batch is
+	// written, with b.FirstSeq already assigned. It may replace b.Records
+	// (an emptied batch is acknowledged with the rest of its group,
+	// without a frame and without consuming sequence numbers) or return
+	// an error, which fails only that batch's Commit.
+	Prepare func(b *Batch) error
+	// Apply, if set, is called by the committer after the batch is
+	// durable per the policy (after fdatasync for SyncAlways, after the
+	// write otherwise), in commit order, before Commit returns. It is
+	// called for batches that Prepare emptied too.
+	Apply func(b *Batch)
+
+	// syncPrecreate makes the committer create the next file itself right
+	// after a rotation instead of in a goroutine, so that the sequence of
+	// file-system operations is deterministic (fault-injection tests).
+	syncPrecreate bool
+}
+
+// Stats are cumulative counters since Open.
+type Stats struct {
+	Commits      uint64 // successful Commit calls
+	Batches      uint64 // frames written
+	Records      uint64 // records written
+	Syncs        uint64 // fdatasync calls on WAL files by the committer
+	BytesWritten uint64 // frame bytes written
+	Files        int    // WAL files in the directory, including the pre-created next one
+}
+
+type reqKind uint8
+
+const (
+	kindCommit reqKind = iota
+	kindSync
+	kindClose
+)
+
+const (
+	statePending int32 = iota
+	stateTaken
+	stateCancelled
+)
+
+type request struct {
+	kind   reqKind
+	state  atomic.Int32
+	batch  Batch
+	failed bool // answered early (Prepare error, too large)
+	err    error
+	done   chan struct{}
+}
+
+var reqPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+
+func getReq(kind reqKind) *request {
+	r := reqPool.Get().(*request)
+	r.kind = kind
+	r.state.Store(statePending)
+	return r
+}
+
+func putReq(r *request) {
+	r.batch = Batch{}
+	r.err = nil
+	r.failed = false
+	reqPool.Put(r)
+}
+
+type spareResult struct {
+	num uint64
+	f   vfs.File
+	err error
+}
+
+type fileRange struct{ num, first, last uint64 }
+
+// WAL is a write-ahead log. Its methods are safe for concurrent use.
+type WAL struct {
+	fs       vfs.FS
+	dir      string
+	salt     uint64
+	fileSize int64
+	maxBatch int64
+	policy   SyncPolicy
+	log      *slog.Logger
+	prepare  func(*Batch) error
+	apply    func(*Batch)
+	syncPre  bool
+
+	qmu    sync.Mutex
+	queue  []*request
+	closed bool
+	wake   chan struct{}
+	exited chan struct{}
+
+	poison  atomic.Pointer[error]
+	nextSeq atomic.Uint64
+
+	// Owned by the committer goroutine.
+	f             vfs.File
+	num           uint64 // active file number
+	off           int64  // write offset in the active file
+	syncedOff     int64  // bytes of the active file known durable
+	buf           []byte // frames not yet written to f
+	bufFrames     int
+	digest        *xxhash.Digest
+	spareQ        []*request
+	group         []*request
+	activeFirst   uint64
+	activeLast    uint64
+	spareCh       chan spareResult
+	spareInFlight bool
+	lastSync      time.Time
+	timer         *time.Timer
+	timerArmed    bool
+
+	ckptMu sync.Mutex
+	mu     sync.Mutex  // guards files
+	files  []fileRange // data files, oldest first; the last is the active one
+
+	nfiles                                         atomic.Int64
+	commits, batches, records, syncs, bytesWritten atomic.Uint64
+}
+
+// Open recovers the WAL in opts.Dir and starts its committer.
+//
+// Every frame of every file is verified. replay is called, in order, for
+// each batch that contains sequence numbers >= startSeq (the caller holds
+// everything before startSeq elsewhere); its Records alias read buffers
+// that are never reused, so they may be retained. The next sequence number
+// is max(startSeq, last+1), and sequence numbers start at 1.
+//
+// Tail policy: nonzero bytes after the last valid frame of the last file
+// holding frames (a torn write) are truncated, logged with their byte
+// count, and the file is fsynced. So are valid frames that follow damaged
+// bytes in the same unsynced write window (their header says the damaged
+// bytes had not been synced when they were written). Anything else is a
+// *CorruptionError and nothing is truncated: damaged bytes followed by
+// frames written after those bytes were synced, damage in a file followed
+// by a file with frames, a bad file header, a missing file, a gap or
+// overlap in sequence numbers (including a log that starts after
+// startSeq), or a salt mismatch. Open is idempotent.
+//
+// If startSeq > last+1, every existing frame is covered by the caller:
+// the files are removed (after the next file is created) so the log has
+// no sequence gap.
+func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, error) {
+	if opts.FS == nil {
+		return nil, errors.New("wal: Options.FS is required")
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("wal: Options.Dir is required")
+	}
+	w := &WAL{
+		fs:       opts.FS,
+		dir:      filepath.Clean(opts.Dir),
+		salt:     opts.Salt,
+		fileSize: opts.FileSize,
+		maxBatch: int64(opts.MaxBatchBytes),
+		policy:   opts.Sync,
+		log:      opts.Logger,
+		prepare:  opts.Prepare,
+		apply:    opts.Apply,
+		syncPre:  opts.syncPrecreate,
+		wake:     make(chan struct{}, 1),
+		exited:   make(chan struct{}),
+		digest:   xxhash.New(),
+		spareCh:  make(chan spareResult, 1),
+	}
+	if w.fileSize <= 0 {
+		w.fileSize = defaultFileSize
+	}
+	if w.maxBatch <= 0 {
+		w.maxBatch = defaultMaxBatch
+	}
+	w.maxBatch = min(w.maxBatch, maxBatchLimit)
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+
+	if err := w.mkdir(); err != nil {
+		return nil, err
+	}
+	names, err := w.fs.List(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
+	}
+	var nums []uint64
+	for _, name := range names {
+		if strings.HasSuffix(name, tmpSuffix) {
+			// An interrupted file creation: never renamed, never used.
+			if err := w.fs.Remove(filepath.Join(w.dir, name)); err != nil {
+				return nil, fmt.Errorf("wal: remove %s: %w", name, err)
+			}
+			continue
+		}
+		if n, ok := parseFileName(name); ok {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+
+	states, rc, err := w.recoverDir(nums, startSeq)
+	if err != nil {
+		return nil, err
+	}
+	if replay != nil {
+		for _, b := range rc.batches {
+			if err := replay(b); err != nil {
+				return nil, fmt.Errorf("wal: replay of batch at sequence %d: %w", b.FirstSeq, err)
+			}
+		}
+	}
+	rc.batches = nil
+	last := rc.prevLast
+	w.nextSeq.Store(max(startSeq, last+1, 1))
+
+	for _, st := range states {
+		w.files = append(w.files, fileRange{num: st.num, first: st.first, last: st.last})
+	}
+	w.nfiles.Store(int64(len(states)))
+
+	switch {
+	case len(states) == 0:
+		if err := w.openNew(1); err != nil {
+			return nil, err
+		}
+	case last != 0 && startSeq > last+1:
+		w.log.Info("wal: start sequence is past the log; dropping covered files",
+			"startSeq", startSeq, "last", last, "files", len(states))
+		if err := w.openNew(states[len(states)-1].num + 1); err != nil {
+			return nil, err
+		}
+		if err := w.removeCovered(startSeq - 1); err != nil {
+			w.f.Close()
+			return nil, err
+		}
+	default:
+		st := states[len(states)-1]
+		f, err := w.fs.OpenRW(st.path)
+		if err != nil {
+			return nil, fmt.Errorf("wal: open %s: %w", st.path, err)
+		}
+		w.f, w.num, w.off, w.syncedOff = f, st.num, st.validEnd, st.validEnd
+		w.activeFirst, w.activeLast = st.first, st.last
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		w.f.Close()
+		return nil, fmt.Errorf("wal: sync %s: %w", w.dir, err)
+	}
+	w.lastSync = time.Now()
+	if w.policy.mode == syncInterval {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+	}
+	w.startPrecreate(w.num + 1)
+	go w.run()
+	return w, nil
+}
+
+// mkdir creates Dir and makes its entry, and those of any parents it had
+// to create, durable.
+func (w *WAL) mkdir() error {
+	var created []string
+	for d := w.dir; ; d = filepath.Dir(d) {
+		if _, err := w.fs.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wal: stat %s: %w", d, err)
+		}
+		created = append(created, d)
+		if p := filepath.Dir(d); p == d {
+			break
+		}
+	}
+	if err := w.fs.MkdirAll(w.dir); err != nil {
+		return fmt.Errorf("wal: create %s: %w", w.dir, err)
+	}
+	if len(created) == 0 {
+		created = []string{w.dir}
+	}
+	for _, d := range created { // deepest first: each parent after its child
+		if err := w.fs.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("wal: sync parent of %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// openNew creates file num (header only) and makes it the active file.
+func (w *WAL) openNew(num uint64) error {
+	f, err := w.createFile(num, false)
+	if err != nil {
+		return err
+	}
+	w.nfiles.Add(1)
+	w.f, w.num, w.off, w.syncedOff = f, num, fileHeaderSize, fileHeaderSize
+	w.activeFirst, w.activeLast = 0, 0
+	w.mu.Lock()
+	w.files = append(w.files, fileRange{num: num})
+	w.mu.Unlock()
+	return nil
+}
+
+var zeroChunk [64 << 10]byte
+
+// createFile creates WAL file num: written under a temporary name, synced,
+// renamed, directory synced. With fill, the file is zero-filled to
+// FileSize so that later overwrites need no size change.
+func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
+	final := filepath.Join(w.dir, fileName(num))
+	tmp := final + ".tmp"
+	renamed := false
+	defer func() {
+		if err != nil {
+			if f != nil {
+				f.Close()
+				f = nil
+			}
+			w.fs.Remove(tmp)
+			if renamed {
+				w.fs.Remove(final)
+			}
+			err = fmt.Errorf("wal: create %s: %w", final, err)
+		}
+	}()
+	if f, err = w.fs.Create(tmp); err != nil {
+		return nil, err
+	}
+	hdr := appendFileHeader(make([]byte, 0, fileHeaderSize), w.salt, num)
+	if _, err = f.WriteAt(hdr, 0); err != nil {
+		return f, err
+	}
+	if fill {
+		for off := int64(fileHeaderSize); off < w.fileSize; {
+			n := min(int64(len(zeroChunk)), w.fileSize-off)
+			if _, err = f.WriteAt(zeroChunk[:n], off); err != nil {
+				return f, err
+			}
+			off += n
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return f, err
+	}
+	if err = w.fs.Rename(tmp, final); err != nil {
+		return f, err
+	}
+	renamed = true
+	if err = w.fs.SyncDir(w.dir); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func (w *WAL) startPrecreate(num uint64) {
+	w.spareInFlight = true
+	if w.syncPre {
+		w.spareCh <- w.precreate(num)
+		return
+	}
+	go func() { w.spareCh <- w.precreate(num) }()
+}
+
+func (w *WAL) precreate(num uint64) spareResult {
+	f, err := w.createFile(num, true)
+	if err == nil {
+		w.nfiles.Add(1)
+	}
+	return spareResult{num: num, f: f, err: err}
+}
+
+// takeSpare waits for the pre-created file, if one is being made.
+func (w *WAL) takeSpare() spareResult {
+	if !w.spareInFlight {
+		return spareResult{}
+	}
+	w.spareInFlight = false
+	return <-w.spareCh
+}
+
+// Commit appends records as one batch and returns its first sequence
+// number once the batch is durable per the sync policy. Concurrent commits
+// are merged into one write and one fdatasync, one frame per batch. If ctx
+// is done before the committer takes the batch, Commit returns ctx.Err()
+// and nothing is written; once taken, Commit waits for the outcome. A
+// batch with no records (or emptied by Prepare) consumes no sequence
+// numbers. Records are copied; the caller may reuse them after return.
+func (w *WAL) Commit(ctx context.Context, records [][]byte, aux any) (firstSeq uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if n := payloadSize(records); n > w.maxBatch {
+		return 0, fmt.Errorf("%w: %d bytes > %d", ErrBatchTooLarge, n, w.maxBatch)
+	}
+	if p := w.poison.Load(); p != nil {
+		return 0, *p
+	}
+	r := getReq(kindCommit)
+	r.batch.Records, r.batch.Aux = records, aux
+	if !w.enqueue(r) {
+		putReq(r)
+		return 0, ErrClosed
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(statePending, stateCancelled) {
+			return 0, ctx.Err() // the committer recycles r
+		}
+		<-r.done
+	}
+	firstSeq, err = r.batch.FirstSeq, r.err
+	putReq(r)
+	if err != nil {
+		return 0, err
+	}
+	return firstSeq, nil
+}
+
+func (w *WAL) enqueue(r *request) bool {
+	w.qmu.Lock()
+	if w.closed {
+		w.qmu.Unlock()
+		return false
+	}
+	w.queue = append(w.queue, r)
+	w.qmu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Sync makes every acknowledged commit durable now (useful with
+// SyncInterval and SyncNever).
+func (w *WAL) Sync() error {
+	r := getReq(kindSync)
+	if !w.enqueue(r) {
+		putReq(r)
+		return ErrClosed
+	}
+	<-r.done
+	err := r.err
+	putReq(r)
+	return err
+}
+
+// Close waits for queued commits, syncs, and closes the files. It is
+// idempotent (later calls return nil); every other method then returns
+// ErrClosed. If the WAL is poisoned, Close returns the poison error.
+func (w *WAL) Close() error {
+	w.qmu.Lock()
+	if w.closed {
+		w.qmu.Unlock()
+		return nil
+	}
+	r := getReq(kindClose)
+	w.queue = append(w.queue, r)
+	w.closed = true
+	w.qmu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-r.done
+	<-w.exited
+	err := r.err
+	putReq(r)
+	return err
+}
+
+// NextSeq returns the sequence number the next record will get.
+func (w *WAL) NextSeq() uint64 { return w.nextSeq.Load() }
+
+// Stats returns cumulative counters.
+func (w *WAL) Stats() Stats {
+	return Stats{
+		Commits:      w.commits.Load(),
+		Batches:      w.batches.Load(),
+		Records:      w.records.Load(),
+		Syncs:        w.syncs.Load(),
+		BytesWritten: w.bytesWritten.Load(),
+		Files:        int(w.nfiles.Load()),
+	}
+}
+
+// Checkpoint declares every sequence number <= seq durable elsewhere: it
+// removes, oldest first, the whole files whose records are all <= seq
+// (never the active file), then syncs the directory.
+func (w *WAL) Checkpoint(seq uint64) error {
+	w.qmu.Lock()
+	closed := w.closed
+	w.qmu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	w.ckptMu.Lock()
+	defer w.ckptMu.Unlock()
+	return w.removeCovered(seq)
+}
+
+func (w *WAL) removeCovered(seq uint64) error {
+	w.mu.Lock()
+	var victims []fileRange
+	for _, fr := range w.files[:len(w.files)-1] { // never the active file
+		if fr.last > seq {
+			break
+		}
+		victims = append(victims, fr)
+	}
+	w.mu.Unlock()
+	if len(victims) == 0 {
+		return nil
+	}
+	var err error
+	removed := 0
+	for _, fr := range victims {
+		if err = w.fs.Remove(filepath.Join(w.dir, fileName(fr.num))); err != nil {
+			err = fmt.Errorf("wal: checkpoint: remove file %d: %w", fr.num, err)
+			break
+		}
+		removed++
+		w.nfiles.Add(-1)
+	}
+	w.mu.Lock()
+	w.files = w.files[removed:]
+	w.mu.Unlock()
+	if removed > 0 {
+		if serr := w.fs.SyncDir(w.dir); serr != nil && err == nil {
+			err = fmt.Errorf("wal: checkpoint: sync %s: %w", w.dir, serr)
+		}
+	}
+	return err
+}
+
+// run is the committer goroutine.
+func (w *WAL) run() {
+	defer close(w.exited)
+	var timerC <-chan time.Time
+	if w.timer != nil {
+		timerC = w.timer.C
+	}
+	for {
+		select {
+		case <-w.wake:
+		case <-timerC:
+			w.timerArmed = false
+			w.syncIfDirty()
+		}
+		w.qmu.Lock()
+		reqs := w.queue
+		w.queue = w.spareQ
+		w.qmu.Unlock()
+		exit := w.process(reqs)
+		clear(reqs)
+		w.spareQ = reqs[:0]
+		if exit {
+			return
+		}
+		if w.policy.mode == syncInterval && w.off > w.syncedOff && !w.timerArmed && w.poisonErr() == nil {
+			w.timer.Reset(max(w.policy.interval-time.Since(w.lastSync), time.Millisecond))
+			w.timerArmed = true
+		}
+	}
+}
+
+func (w *WAL) poisonErr() error {
+	if p := w.poison.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setPoison records the first I/O failure; later ones are only logged.
+func (w *WAL) setPoison(err error) error {
+	perr := fmt.Errorf("%w: %w", ErrPoisoned, err)
+	if w.poison.CompareAndSwap(nil, &perr) {
+		w.log.Error("wal: poisoned", "err", err)
+		return perr
+	}
+	return w.poisonErr()
+}
+
+// process handles one drained queue; it returns true after a close.
+func (w *WAL) process(reqs []*request) bool {
+	group := w.group[:0]
+	for i, r := range reqs {
+		switch r.kind {
+		case kindCommit:
+			if !r.state.CompareAndSwap(statePending, stateTaken) {
+				putReq(r) // cancelled; the caller has gone
+				continue
+			}
+			if err := w.poisonErr(); err != nil {
+				w.answer(r, err)
+				continue
+			}
+			w.prepareAndEncode(r)
+			if r.failed {
+				w.answer(r, r.err)
+				continue
+			}
+			group = append(group, r)
+		case kindSync:
+			w.finishGroup(group)
+			group = group[:0]
+			err := w.poisonErr()
+			if err == nil {
+				err = w.syncActive()
+			}
+			w.answer(r, err)
+		case kindClose:
+			w.finishGroup(group)
+			group = group[:0]
+			err := w.closeFiles()
+			for _, rest := range reqs[i+1:] { // cannot happen: closed is set under qmu
+				w.answer(rest, ErrClosed)
+			}
+			w.answer(r, err)
+			w.group = group
+			return true
+		}
+	}
+	w.finishGroup(group)
+	w.group = group[:0]
+	return false
+}
+
+func (w *WAL) answer(r *request, err error) {
+	r.err = err
+	r.done <- struct{}{}
+}
+
+// prepareAndEncode assigns sequence numbers, calls Prepare and appends the
+// batch's frame to the write buffer, rotating first if the file is full.
+func (w *WAL) prepareAndEncode(r *request) {
+	b := &r.batch
+	next := w.nextSeq.Load()
+	b.FirstSeq = next
+	if w.prepare != nil {
+		if err := w.prepare(b); err != nil {
+			r.failed, r.err = true, err
+			return
+		}
+	}
+	if len(b.Records) == 0 {
+		return
+	}
+	payload := payloadSize(b.Records)
+	if payload > w.maxBatch {
+		r.failed, r.err = true, fmt.Errorf("%w: %d bytes after Prepare > %d", ErrBatchTooLarge, payload, w.maxBatch)
+		return
+	}
+	size := frameSize(payload)
+	end := w.off + int64(len(w.buf))
+	if end > fileHeaderSize && end+size > w.fileSize {
+		if err := w.rotate(); err != nil {
+			w.setPoison(err)
+			return // the group fails with the poison error
+		}
+	}
+	w.buf = appendFrame(w.buf, w.digest, w.salt, w.num, next, uint64(w.syncedOff), b.Records, payload)
+	w.bufFrames++
+	last := next + uint64(len(b.Records)) - 1
+	if w.activeFirst == 0 {
+		w.activeFirst = next
+	}
+	w.activeLast = last
+	w.nextSeq.Store(last + 1)
+	w.records.Add(uint64(len(b.Records)))
+}
+
+// flush writes the buffered frames to the active file.
+func (w *WAL) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.f.WriteAt(w.buf, w.off)
+	w.bytesWritten.Add(uint64(max(n, 0)))
+	if err != nil {
+		return fmt.Errorf("wal: write %s at %d: %w", fileName(w.num), w.off, err)
+	}
+	w.off += int64(len(w.buf))
+	w.batches.Add(uint64(w.bufFrames))
+	w.buf = w.buf[:0]
+	w.bufFrames = 0
+	if cap(w.buf) > 4*int(w.maxBatch) && cap(w.buf) > 1<<20 {
+		w.buf = nil // do not pin a huge buffer after an outsized group
+	}
+	return nil
+}
+
+// syncActive fdatasyncs the active file if it has unsynced bytes. A
+// failure poisons the WAL; it is never retried.
+func (w *WAL) syncActive() error {
+	if w.off == w.syncedOff {
+		return nil
+	}
+	w.syncs.Add(1)
+	if err := w.f.Sync(); err != nil {
+		return w.setPoison(fmt.Errorf("wal: sync %s: %w", fileName(w.num), err))
+	}
+	w.syncedOff = w.off
+	w.lastSync = time.Now()
+	return nil
+}
+
+func (w *WAL) syncIfDirty() {
+	if w.poisonErr() == nil {
+		w.syncActive()
+	}
+}
+
+// finishGroup writes and (per policy) syncs the buffered frames, then runs
+// Apply and acknowledges every batch of the group in order.
+func (w *WAL) finishGroup(group []*request) {
+	if len(group) == 0 {
+		return
+	}
+	err := w.poisonErr()
+	if err == nil {
+		if ferr := w.flush(); ferr != nil {
+			err = w.setPoison(ferr)
+		}
+	}
+	if err == nil && w.policy.mode == syncAlways {
+		err = w.syncActive()
+	}
+	if err != nil {
+		w.buf = w.buf[:0]
+		w.bufFrames = 0
+		for _, r := range group {
+			w.answer(r, err)
+		}
+		return
+	}
+	for _, r := range group {
+		if w.apply != nil {
+			w.apply(&r.batch)
+		}
+		w.answer(r, nil)
+	}
+	w.commits.Add(uint64(len(group)))
+	if w.policy.mode == syncInterval && time.Since(w.lastSync) >= w.policy.interval {
+		w.syncIfDirty()
+	}
+}
+
+// rotate finishes the active file (write, sync, close) and switches to the
+// next one, pre-created if possible.
+func (w *WAL) rotate() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.syncActive(); err != nil {
+		return err
+	}
+	next := w.num + 1
+	res := w.takeSpare()
+	f := res.f
+	if res.err != nil {
+		w.log.Warn("wal: pre-creating the next file failed; creating it now", "file", next, "err", res.err)
+	}
+	if f != nil && res.num != next {
+		f.Close()
+		f = nil
+	}
+	if f == nil {
+		var err error
+		if f, err = w.createFile(next, false); err != nil {
+			return err
+		}
+		w.nfiles.Add(1)
+	}
+	if err := w.f.Close(); err != nil {
+		w.log.Warn("wal: close", "file", fileName(w.num), "err", err)
+	}
+	w.mu.Lock()
+	w.files[len(w.files)-1].first = w.activeFirst
+	w.files[len(w.files)-1].last = w.activeLast
+	w.files = append(w.files, fileRange{num: next})
+	w.mu.Unlock()
+	w.f, w.num, w.off, w.syncedOff = f, next, fileHeaderSize, fileHeaderSize
+	w.activeFirst, w.activeLast = 0, 0
+	w.startPrecreate(next + 1)
+	return nil
+}
+
+// closeFiles syncs (unless poisoned) and closes the active file and the
+// pre-created one.
+func (w *WAL) closeFiles() error {
+	err := w.poisonErr()
+	if err == nil {
+		err = w.syncActive()
+	}
+	if cerr := w.f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("wal: close %s: %w", fileName(w.num), cerr)
+	}
+	if res := w.takeSpare(); res.f != nil {
+		res.f.Close()
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return err
+}
