@@ -5,20 +5,26 @@ import (
 	"sync"
 )
 
-// cloneEnvelope returns a deep copy of e: no pointer, slice, map or
+// CloneEnvelope returns a deep copy of e: no pointer, slice, map or
 // interface in the result shares memory with e. MemStore uses it on the way
 // in and on the way out, so the oracle's state cannot be corrupted through
 // an alias. It works by reflection over the data-model types (which are
 // plain trees: no cycles, no channels or funcs), which keeps it correct for
 // every variant without a hand-written clone per type; it is not on any
 // durable hot path.
+func CloneEnvelope(e ExperienceEventEnvelope) ExperienceEventEnvelope {
+	return cloneEnvelope(&e)
+}
+
 func cloneEnvelope(e *ExperienceEventEnvelope) ExperienceEventEnvelope {
 	var out ExperienceEventEnvelope
 	deepCopyInto(reflect.ValueOf(&out).Elem(), reflect.ValueOf(e).Elem())
 	return out
 }
 
-// cloneReplayTrace returns a deep copy of t (nil for nil).
+// CloneReplayTrace returns a deep copy of t (nil for nil).
+func CloneReplayTrace(t *ReplayTrace) *ReplayTrace { return cloneReplayTrace(t) }
+
 func cloneReplayTrace(t *ReplayTrace) *ReplayTrace {
 	if t == nil {
 		return nil

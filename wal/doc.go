@@ -18,8 +18,8 @@
 // before its first sequence number is known. A file is created as
 // "<name>.wal.tmp", written, fsynced, renamed and the directory fsynced, so
 // a ".wal" file always has a complete header; leftover ".wal.tmp" files are
-// deleted by Open. The file after the active one is pre-created in the
-// background, zero-filled to FileSize (plain writes, no fallocate), so
+// deleted by Open. Once the active file is half full, the next one is pre-created in
+// the background, zero-filled to FileSize (plain writes, no fallocate), so
 // frames overwrite zeros and fdatasync needs no size change. The first file
 // of a new log, and a file created when pre-creation failed, hold only the
 // header and grow by appends. A file is rotated when the next frame would

@@ -365,7 +365,7 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 		w.timer = time.NewTimer(time.Hour)
 		w.timer.Stop()
 	}
-	w.startPrecreate(w.num + 1)
+	w.maybePrecreate()
 	go w.run()
 	return w, nil
 }
@@ -463,6 +463,15 @@ func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
 		return f, err
 	}
 	return f, nil
+}
+
+// maybePrecreate starts creating the next file once the active one is half
+// full, so that the zero-fill neither competes with the commits right after
+// Open or a rotation nor is late for the next rotation.
+func (w *WAL) maybePrecreate() {
+	if !w.spareInFlight && w.off >= w.fileSize/2 {
+		w.startPrecreate(w.num + 1)
+	}
 }
 
 func (w *WAL) startPrecreate(num uint64) {
@@ -795,6 +804,7 @@ func (w *WAL) flush() error {
 		return fmt.Errorf("wal: write %s at %d: %w", fileName(w.num), w.off, err)
 	}
 	w.off += int64(len(w.buf))
+	w.maybePrecreate()
 	w.batches.Add(uint64(w.bufFrames))
 	w.buf = w.buf[:0]
 	w.bufFrames = 0
@@ -861,7 +871,7 @@ func (w *WAL) finishGroup(group []*request) {
 }
 
 // rotate finishes the active file (write, sync, close) and switches to the
-// next one, pre-created if possible.
+// next one, pre-created if possible (else created now, header only).
 func (w *WAL) rotate() error {
 	if err := w.flush(); err != nil {
 		return err
@@ -896,7 +906,6 @@ func (w *WAL) rotate() error {
 	w.mu.Unlock()
 	w.f, w.num, w.off, w.syncedOff = f, next, fileHeaderSize, fileHeaderSize
 	w.activeFirst, w.activeLast = 0, 0
-	w.startPrecreate(next + 1)
 	return nil
 }
 

@@ -19,6 +19,7 @@ type content struct {
 	docIDs      []string
 	actors      []string
 	outlierText string
+	fpCache     map[fpKey][]string
 }
 
 var words = []string{"revenue", "growth", "EMEA", "APAC", "quarter", "forecast", "claim", "evidence",
@@ -155,6 +156,30 @@ func (c *content) docIDsOr(i int) string {
 	return "doc-" + strconv.Itoa(i)
 }
 
+type fpKey struct {
+	prefix string
+	n      int
+}
+
+// fp returns prefix + a random fingerprint cut to n hex digits, from a pool
+// built once per (prefix, n).
+func (g *Generator) fp(prefix string, n int) string {
+	i := g.rng.IntN(len(g.fingerprint))
+	k := fpKey{prefix, n}
+	pool := g.fpCache[k]
+	if pool == nil {
+		pool = make([]string, len(g.fingerprint))
+		for j, f := range g.fingerprint {
+			pool[j] = prefix + f[:n]
+		}
+		if g.fpCache == nil {
+			g.fpCache = map[fpKey][]string{}
+		}
+		g.fpCache[k] = pool
+	}
+	return pool[i]
+}
+
 func oneOf[T any](g *Generator, xs []T) T { return xs[g.rng.IntN(len(xs))] }
 
 func (g *Generator) pct(p int) bool { return g.rng.IntN(100) < p }
@@ -224,9 +249,10 @@ func (g *Generator) recentProposal() string {
 // of the pool.
 func (g *Generator) recordedTrace() ledger.TraceLinkID {
 	if len(g.recorded) > 0 && g.pct(85) {
-		return g.traceLinks[g.recorded[g.rng.IntN(len(g.recorded))]]
+		return g.traceLink(g.recorded[g.rng.IntN(len(g.recorded))])
 	}
-	return oneOf(g, g.traceLinks)
+	// any id near the recorded range: often one not recorded (yet)
+	return g.traceLink(g.rng.IntN(min(g.nextTrace+64, g.cfg.TraceLinks)))
 }
 
 func (g *Generator) contractResults(n int) []ledger.ContractResult {
@@ -244,7 +270,7 @@ func (g *Generator) trace() ledger.ReplayTrace {
 	if g.pct(65) {
 		l := &ledger.LocalReplayTrace{
 			BaseModelHash: oneOf(g, g.hashes),
-			TokenizerHash: "tok-" + oneOf(g, g.fingerprint)[:4],
+			TokenizerHash: g.fp("tok-", 4),
 			Seed:          g.rng.Uint64(),
 			Sampler:       ledger.SamplerParams{Temperature: g.f32(), TopP: g.f32()},
 			PromptVersion: oneOf(g, prompts),
@@ -264,7 +290,7 @@ func (g *Generator) trace() ledger.ReplayTrace {
 		if g.pct(30) {
 			n := 1 + g.rng.IntN(6)
 			rt := &ledger.RecallTrace{
-				CorpusFingerprint: "corpus:" + oneOf(g, g.fingerprint),
+				CorpusFingerprint: g.fp("corpus:", 16),
 				CandidateIDs:      make([]string, n),
 				CandidateScores:   make([]float32, n),
 				InjectedCount:     uint64(g.rng.IntN(n + 1)),
@@ -280,8 +306,8 @@ func (g *Generator) trace() ledger.ReplayTrace {
 	r := &ledger.RemoteReplayTrace{
 		ProviderName:        oneOf(g, providers),
 		ProviderModelID:     oneOf(g, models),
-		RequestFingerprint:  "req:" + oneOf(g, g.fingerprint),
-		ResponseFingerprint: "resp:" + oneOf(g, g.fingerprint),
+		RequestFingerprint:  g.fp("req:", 16),
+		ResponseFingerprint: g.fp("resp:", 16),
 		Temperature:         g.f32(),
 		TopP:                g.f32(),
 		MaxTokens:           uint64(256 << g.rng.IntN(6)),
@@ -291,7 +317,7 @@ func (g *Generator) trace() ledger.ReplayTrace {
 	if n := g.rng.IntN(4); n > 0 {
 		r.ProviderMetadata = make(map[string]string, n)
 		for range n {
-			r.ProviderMetadata[oneOf(g, metaKeys)] = oneOf(g, g.fingerprint)[:8]
+			r.ProviderMetadata[oneOf(g, metaKeys)] = g.fp("", 8)
 		}
 	}
 	if g.pct(10) {
@@ -386,13 +412,13 @@ func (g *Generator) recallExecuted() *ledger.RecallExecuted {
 	e := &ledger.RecallExecuted{
 		Query: ledger.RecallQuery{QueryText: g.short(), TopK: uint64(k)},
 		Provenance: ledger.RecallProvenanceEnvelope{
-			QueryHash:            "qh-" + oneOf(g, g.fingerprint),
-			EmbeddingInputHash:   "eih-" + oneOf(g, g.fingerprint),
-			EmbeddingHash:        "eh-" + oneOf(g, g.fingerprint),
+			QueryHash:            g.fp("qh-", 16),
+			EmbeddingInputHash:   g.fp("eih-", 16),
+			EmbeddingHash:        g.fp("eh-", 16),
 			EmbedderID:           oneOf(g, embedders),
-			EmbedderSettingsHash: "esh-" + oneOf(g, g.fingerprint)[:8],
-			CorpusFingerprint:    "corpus:" + oneOf(g, g.fingerprint),
-			PolicySnapshotHash:   "psh-" + oneOf(g, g.fingerprint)[:8],
+			EmbedderSettingsHash: g.fp("esh-", 8),
+			CorpusFingerprint:    g.fp("corpus:", 16),
+			PolicySnapshotHash:   g.fp("psh-", 8),
 			Purpose:              ledger.RecallUseRuntimeAugmentation,
 			Consumers:            []ledger.RecallConsumer{ledger.RecallConsumerKernel},
 			CandidateScores:      make([]ledger.CandidateScore, returned),
@@ -411,7 +437,7 @@ func (g *Generator) recallExecuted() *ledger.RecallExecuted {
 		e.Provenance.Consumers = append(e.Provenance.Consumers, ledger.RecallConsumerAnalytics)
 	}
 	if g.pct(30) {
-		e.Provenance.Signature = "ed25519:" + oneOf(g, g.fingerprint)
+		e.Provenance.Signature = g.fp("ed25519:", 16)
 	}
 	for i := range e.Provenance.CandidateScores {
 		e.Provenance.CandidateScores[i] = ledger.CandidateScore{ID: oneOf(g, g.docIDs), Score: float64(g.rng.IntN(10001)) / 10000}
@@ -436,14 +462,14 @@ func (g *Generator) recallExecuted() *ledger.RecallExecuted {
 
 func (g *Generator) replayTraceRecorded() *ledger.ReplayTraceRecorded {
 	var idx int
-	if len(g.recorded) > 0 && (g.pct(20) || g.nextTrace >= len(g.traceLinks)) {
+	if len(g.recorded) > 0 && (g.pct(20) || g.nextTrace >= g.cfg.TraceLinks) {
 		idx = g.recorded[g.rng.IntN(len(g.recorded))]
 	} else {
 		idx = g.nextTrace
 		g.nextTrace++
 		g.recorded = append(g.recorded, idx)
 	}
-	return &ledger.ReplayTraceRecorded{TraceLinkID: g.traceLinks[idx], TraceLink: g.trace()}
+	return &ledger.ReplayTraceRecorded{TraceLinkID: g.traceLink(idx), TraceLink: g.trace()}
 }
 
 var downgradeReasons = []ledger.ReplayabilityDowngradeReason{ledger.DowngradeRecallEmbedderNotDeterministic,
@@ -544,7 +570,7 @@ func (g *Generator) stopReason() *ledger.StopReason {
 		return &ledger.StopReason{Kind: ledger.StopUserCancelled}
 	case 11:
 		return &ledger.StopReason{Kind: ledger.StopHumanInterventionRequired, HumanInterventionRequired: &ledger.StopHumanInterventionData{
-			Criteria: []ledger.CriterionID{"crit-risk"}, ApprovalRefs: []ledger.ApprovalPointID{"ap-" + ledger.ApprovalPointID(oneOf(g, g.fingerprint)[:6])}}}
+			Criteria: []ledger.CriterionID{"crit-risk"}, ApprovalRefs: []ledger.ApprovalPointID{ledger.ApprovalPointID(g.fp("ap-", 6))}}}
 	case 12:
 		return &ledger.StopReason{Kind: ledger.StopCycleBudgetExhausted, CycleBudgetExhausted: &ledger.StopCycleBudgetData{CyclesExecuted: 50, Limit: 50}}
 	case 13:
@@ -567,7 +593,7 @@ func (g *Generator) stopReason() *ledger.StopReason {
 		return &ledger.StopReason{Kind: ledger.StopAgentRefused, AgentRefused: &ledger.StopAgentRefusedData{AgentID: "agent-" + strconv.Itoa(g.rng.IntN(9)), Reason: g.short()}}
 	}
 	return &ledger.StopReason{Kind: ledger.StopHitlGatePending, HitlGatePending: &ledger.StopHitlGatePendingData{
-		GateID: "hitl-" + oneOf(g, g.fingerprint)[:6], ProposalID: g.recentProposal(), Summary: g.short(), AgentID: "procurement-agent", Cycle: uint32(g.rng.IntN(20))}}
+		GateID: g.fp("hitl-", 6), ProposalID: g.recentProposal(), Summary: g.short(), AgentID: "procurement-agent", Cycle: uint32(g.rng.IntN(20))}}
 }
 
 func (g *Generator) outcomeRecorded() *ledger.OutcomeRecorded {
@@ -591,7 +617,7 @@ func (g *Generator) outcomeRecorded() *ledger.OutcomeRecorded {
 	if n := g.rng.IntN(6) - 2; n > 0 {
 		o.Metadata = make(map[string]string, n)
 		for range n {
-			o.Metadata[oneOf(g, metaKeys)] = oneOf(g, g.fingerprint)[:8]
+			o.Metadata[oneOf(g, metaKeys)] = g.fp("", 8)
 		}
 	}
 	return o

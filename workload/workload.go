@@ -15,7 +15,7 @@ type Config struct {
 	Tenants      int       // tenant pool size; 0 = 8
 	Correlations int       // correlation id pool size; 0 = 200
 	Chains       int       // chain id pool size; 0 = 300
-	TraceLinks   int       // trace link id pool size; 0 = 500
+	TraceLinks   int       // trace link id pool size; 0 = 100000 (ids are built lazily)
 	Start        time.Time // first occurred_at; zero = 2026-01-01T00:00:00Z
 	OutlierRate  float64   // probability of a ~64 KB payload outlier; 0 = 1e-4, negative = none
 }
@@ -25,7 +25,7 @@ const (
 	DefaultTenants      = 8
 	DefaultCorrelations = 200
 	DefaultChains       = 300
-	DefaultTraceLinks   = 500
+	DefaultTraceLinks   = 100_000
 	DefaultOutlierRate  = 1e-4
 	// OutlierSize is the approximate payload size of an outlier event.
 	OutlierSize = 64 << 10
@@ -63,7 +63,7 @@ type Generator struct {
 	tenants      []ledger.TenantID
 	correlations []ledger.CorrelationID
 	chains       []ledger.ChainID
-	traceLinks   []ledger.TraceLinkID
+	traceLinks   []ledger.TraceLinkID // built lazily, up to cfg.TraceLinks
 	tenantZ      *rand.Zipf
 	corrZ        *rand.Zipf
 	chainZ       *rand.Zipf
@@ -158,10 +158,6 @@ func (g *Generator) buildPools() {
 			g.chains[i] = ledger.ChainID("chain-" + pad(i, 6))
 		}
 	}
-	g.traceLinks = make([]ledger.TraceLinkID, cfg.TraceLinks)
-	for i := range g.traceLinks {
-		g.traceLinks[i] = ledger.TraceLinkID("tl-" + pad(i, 6))
-	}
 	// Zipf needs imax >= 1 to be meaningful; a pool of one always yields 0.
 	g.tenantZ = rand.NewZipf(g.rng, 1.3, 1, uint64(max(cfg.Tenants-1, 1)))
 	g.corrZ = rand.NewZipf(g.rng, 1.1, 2, uint64(max(cfg.Correlations-1, 1)))
@@ -179,9 +175,21 @@ func (g *Generator) Correlations() []ledger.CorrelationID {
 	return append([]ledger.CorrelationID(nil), g.correlations...)
 }
 
-// TraceLinks returns the trace link id pool (recorded in pool order).
+// TraceLinks returns the trace link id pool. ReplayTraceRecorded registers
+// them in pool order; once all are registered, every further
+// ReplayTraceRecorded re-records one.
 func (g *Generator) TraceLinks() []ledger.TraceLinkID {
+	g.traceLink(g.cfg.TraceLinks - 1)
 	return append([]ledger.TraceLinkID(nil), g.traceLinks...)
+}
+
+// traceLink returns pool entry i (0 <= i < cfg.TraceLinks), building the
+// pool up to i on first use.
+func (g *Generator) traceLink(i int) ledger.TraceLinkID {
+	for len(g.traceLinks) <= i {
+		g.traceLinks = append(g.traceLinks, ledger.TraceLinkID("tl-"+pad(len(g.traceLinks), 6)))
+	}
+	return g.traceLinks[i]
 }
 
 // Count returns how many envelopes have been generated.

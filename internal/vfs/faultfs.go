@@ -154,6 +154,7 @@ func (f *FaultFS) check(op Op, name string, opName string) (short bool, err erro
 	return false, nil
 }
 
+// Create implements FS, failing per the injected faults.
 func (f *FaultFS) Create(name string) (File, error) {
 	if _, err := f.check(OpCreate, name, "create"); err != nil {
 		return nil, err
@@ -165,6 +166,7 @@ func (f *FaultFS) Create(name string) (File, error) {
 	return &faultFile{fs: f, File: file}, nil
 }
 
+// Open implements FS, failing per the injected faults.
 func (f *FaultFS) Open(name string) (File, error) {
 	if _, err := f.check(OpOpen, name, "open"); err != nil {
 		return nil, err
@@ -176,6 +178,7 @@ func (f *FaultFS) Open(name string) (File, error) {
 	return &faultFile{fs: f, File: file}, nil
 }
 
+// OpenRW implements FS, failing per the injected faults.
 func (f *FaultFS) OpenRW(name string) (File, error) {
 	if _, err := f.check(OpOpen, name, "open"); err != nil {
 		return nil, err
@@ -187,6 +190,7 @@ func (f *FaultFS) OpenRW(name string) (File, error) {
 	return &faultFile{fs: f, File: file}, nil
 }
 
+// Rename implements FS, failing per the injected faults.
 func (f *FaultFS) Rename(oldname, newname string) error {
 	if _, err := f.check(OpRename, oldname, "rename"); err != nil {
 		return err
@@ -194,6 +198,7 @@ func (f *FaultFS) Rename(oldname, newname string) error {
 	return f.inner.Rename(oldname, newname)
 }
 
+// Remove implements FS, failing per the injected faults.
 func (f *FaultFS) Remove(name string) error {
 	if _, err := f.check(OpRemove, name, "remove"); err != nil {
 		return err
@@ -201,6 +206,7 @@ func (f *FaultFS) Remove(name string) error {
 	return f.inner.Remove(name)
 }
 
+// List implements FS, failing per the injected faults.
 func (f *FaultFS) List(dir string) ([]string, error) {
 	if _, err := f.check(OpList, dir, "readdir"); err != nil {
 		return nil, err
@@ -208,6 +214,7 @@ func (f *FaultFS) List(dir string) ([]string, error) {
 	return f.inner.List(dir)
 }
 
+// MkdirAll implements FS, failing per the injected faults.
 func (f *FaultFS) MkdirAll(dir string) error {
 	if _, err := f.check(OpMkdirAll, dir, "mkdir"); err != nil {
 		return err
@@ -215,6 +222,7 @@ func (f *FaultFS) MkdirAll(dir string) error {
 	return f.inner.MkdirAll(dir)
 }
 
+// SyncDir implements FS, failing per the injected faults.
 func (f *FaultFS) SyncDir(dir string) error {
 	if _, err := f.check(OpSyncDir, dir, "syncdir"); err != nil {
 		return err
@@ -222,6 +230,7 @@ func (f *FaultFS) SyncDir(dir string) error {
 	return f.inner.SyncDir(dir)
 }
 
+// Lock implements FS, failing per the injected faults.
 func (f *FaultFS) Lock(name string) (io.Closer, error) {
 	if _, err := f.check(OpLock, name, "lock"); err != nil {
 		return nil, err
@@ -229,6 +238,7 @@ func (f *FaultFS) Lock(name string) (io.Closer, error) {
 	return f.inner.Lock(name)
 }
 
+// Stat implements FS, failing per the injected faults.
 func (f *FaultFS) Stat(name string) (int64, error) {
 	if _, err := f.check(OpStat, name, "stat"); err != nil {
 		return 0, err

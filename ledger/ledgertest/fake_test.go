@@ -26,6 +26,7 @@ type fakeStore struct {
 	byID     map[ledger.EventID]string // canonical JSON, for IdempotentDuplicates
 	extra    map[ledger.TraceLinkID]*ledger.ReplayTrace
 	first    map[ledger.TraceLinkID]*ledger.ReplayTrace
+	events   []env // private deep copies, in insertion order
 	raw      []env // uncopied caller values, for the aliasing bug
 	nTrans   int
 	instance string
@@ -95,6 +96,7 @@ func (f *fakeStore) store(e env) error {
 	}
 	b, _ := ledger.MarshalEnvelopeJSON(e)
 	f.byID[e.EventID] = string(b)
+	f.events = append(f.events, ledger.CloneEnvelope(e))
 	f.raw = append(f.raw, e)
 	switch ev := e.Event.(type) {
 	case *ledger.ReplayTraceRecorded:
@@ -245,17 +247,12 @@ func (f *fakeStore) match(e *env, q *ledger.EventQuery) bool {
 	return true
 }
 
-func (f *fakeStore) QueryEvents(ctx context.Context, q ledger.EventQuery) ([]env, error) {
+func (f *fakeStore) QueryEvents(_ context.Context, q ledger.EventQuery) ([]env, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var all []env
+	all := f.events
 	if f.bug == "alias-results" {
 		all = f.raw
-	} else {
-		var err error
-		if all, err = f.mem.QueryEvents(ctx, ledger.EventQuery{}); err != nil {
-			return nil, err
-		}
 	}
 	if f.bug == "sort-by-time" {
 		all = append([]env(nil), all...)
@@ -278,7 +275,11 @@ func (f *fakeStore) QueryEvents(ctx context.Context, q ledger.EventQuery) ([]env
 			}
 		}
 		if f.match(&all[i], &q) {
-			out = append(out, all[i])
+			if f.bug == "alias-results" {
+				out = append(out, all[i])
+			} else {
+				out = append(out, ledger.CloneEnvelope(all[i]))
+			}
 		}
 	}
 	return out, nil

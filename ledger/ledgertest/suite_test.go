@@ -89,7 +89,6 @@ var mutants = []mutant{
 	{storeCaps: transCaps, wantFail: "ArtifactTransitions"},
 	// Bugs the corpus replay alone must catch too.
 	{bug: "sort-by-time", wantFail: "Corpus", withCorpus: true},
-	{bug: "limit-off-by-one", wantFail: "Corpus", withCorpus: true},
 	{bug: "transition-counter-from-1", wantFail: "Corpus", withCorpus: true},
 	{bug: "batch-continues", wantFail: "Corpus", withCorpus: true},
 	{storeCaps: chainCaps, wantFail: "Corpus", withCorpus: true},

@@ -1,0 +1,306 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/segment"
+)
+
+// CompactOptions configure Compact. The zero value merges small segments
+// into ones of up to 128 MiB of events, recompresses them at
+// zstd.SpeedBetterCompression and re-clusters them.
+type CompactOptions struct {
+	// TargetBytes is the largest merged segment, in bytes of canonical
+	// events. 0 = 128 MiB.
+	TargetBytes int64
+	// Level is the zstd level of the new segments. 0 = SpeedBetterCompression.
+	Level zstd.EncoderLevel
+	// NoCluster keeps events in log order inside the new segments. By
+	// default they are re-clustered by (tenant, kind, occurred_at) so a
+	// selective query touches fewer blocks; results still come in log order.
+	NoCluster bool
+	// RetainAfter, if set, drops whole leading segments whose newest event
+	// is older than this bound (byte-wise occurred_at), and records the drop
+	// in the manifest. The hash chain over the surviving events is kept.
+	RetainAfter *Timestamp
+	// Progress, if set, is called with events processed and the total.
+	Progress func(done, total uint64)
+}
+
+// CompactReport says what Compact did.
+type CompactReport struct {
+	SegmentsBefore, SegmentsAfter int
+	BytesBefore, BytesAfter       int64
+	EventsRewritten               uint64
+	DroppedSegments               int
+	DroppedEvents                 uint64
+	DroppedThroughSeq             uint64
+	Took                          time.Duration
+}
+
+// Compact merges adjacent small sealed segments, recompresses them and
+// re-clusters their events, then rebuilds their indexes. It runs online:
+// appends and queries continue while it works (only sealing waits). It is
+// crash-safe: new files are written and fsynced, the manifest is switched
+// atomically, and the old files are deleted last. The hash chain, and so
+// every digest, is unchanged.
+func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, error) {
+	start := time.Now()
+	var rep CompactReport
+	if l.closed.Load() {
+		return rep, ErrClosed
+	}
+	if o.TargetBytes <= 0 {
+		o.TargetBytes = 128 << 20
+	}
+	if o.Level == 0 {
+		o.Level = zstd.SpeedBetterCompression
+	}
+	l.manMu.Lock()
+	defer l.manMu.Unlock()
+	segs := l.segs
+	rep.SegmentsBefore = len(segs)
+	for _, s := range segs {
+		rep.BytesBefore += s.info.FileBytes
+	}
+
+	// Retention: drop a prefix of whole segments older than the bound.
+	drop := 0
+	if o.RetainAfter != nil {
+		for drop < len(segs) && segs[drop].info.MaxTime < string(*o.RetainAfter) {
+			drop++
+		}
+	}
+	keep := segs[drop:]
+
+	// Group adjacent segments up to the target size.
+	var groups [][]*sealedSeg
+	var cur []*sealedSeg
+	var curBytes int64
+	for _, s := range keep {
+		if len(cur) > 0 && curBytes+s.info.RawBytes > o.TargetBytes {
+			groups = append(groups, cur)
+			cur, curBytes = nil, 0
+		}
+		cur = append(cur, s)
+		curBytes += s.info.RawBytes
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	var total uint64
+	for _, s := range keep {
+		total += s.info.Count
+	}
+
+	newMan := l.man.clone()
+	newSegs := make([]*sealedSeg, 0, len(groups))
+	var created []string
+	cleanup := func() {
+		for _, n := range created {
+			l.fs.Remove(l.segPath(n, ".seg"))
+			l.fs.Remove(l.segPath(n, ".idx"))
+		}
+	}
+	var done uint64
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			cleanup()
+			return rep, err
+		}
+		// A lone segment already at the target level and layout is kept.
+		if len(g) == 1 && g[0].compacted() {
+			newSegs = append(newSegs, g[0])
+			done += g[0].info.Count
+			continue
+		}
+		newMan.Gen++
+		s, err := l.rewrite(g, newMan.Gen, o)
+		if err != nil {
+			cleanup()
+			return rep, err
+		}
+		created = append(created, s.name)
+		newSegs = append(newSegs, s)
+		rep.EventsRewritten += s.info.Count
+		done += s.info.Count
+		if o.Progress != nil {
+			o.Progress(done, total)
+		}
+	}
+
+	newMan.Segments = newMan.Segments[:0]
+	for _, s := range newSegs {
+		newMan.Segments = append(newMan.Segments, manifestSeg{
+			Name: s.name, FirstSeq: s.info.FirstSeq, LastSeq: s.info.LastSeq, Count: s.info.Count,
+			ChainStart: hashHex(s.info.ChainStart), ChainEnd: hashHex(s.info.ChainEnd),
+		})
+	}
+	if drop > 0 {
+		last := segs[drop-1]
+		var n uint64
+		for _, s := range segs[:drop] {
+			n += s.info.Count
+		}
+		newMan.Retention = append(newMan.Retention, retentionRecord{
+			DroppedThroughSeq: last.info.LastSeq,
+			ChainAt:           hashHex(last.info.ChainEnd),
+			RetainAfter:       string(*o.RetainAfter),
+			Events:            n,
+			Segments:          drop,
+			At:                time.Now().UTC().Format(time.RFC3339),
+		})
+		rep.DroppedSegments = drop
+		rep.DroppedEvents = n
+		rep.DroppedThroughSeq = last.info.LastSeq
+	}
+	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
+		cleanup()
+		return rep, fmt.Errorf("compact: manifest: %w", err)
+	}
+	l.man = newMan
+
+	// Switch the view; in-flight readers keep the old readers, which are
+	// closed at Close (their files are already unlinked).
+	l.mu.Lock()
+	l.segs = newSegs
+	l.mu.Unlock()
+	live := map[string]bool{}
+	for _, s := range newSegs {
+		live[s.name] = true
+	}
+	for _, s := range segs {
+		if live[s.name] {
+			continue
+		}
+		l.retired = append(l.retired, s.r)
+		l.fs.Remove(l.segPath(s.name, ".seg"))
+		l.fs.Remove(l.segPath(s.name, ".idx"))
+	}
+	l.fs.SyncDir(filepath.Join(l.dir, segDirName))
+	rep.SegmentsAfter = len(newSegs)
+	for _, s := range newSegs {
+		rep.BytesAfter += s.info.FileBytes
+	}
+	rep.Took = time.Since(start)
+	l.log.Info("compacted", "segments_before", rep.SegmentsBefore, "segments_after", rep.SegmentsAfter,
+		"bytes_before", rep.BytesBefore, "bytes_after", rep.BytesAfter, "dropped_events", rep.DroppedEvents)
+	return rep, nil
+}
+
+// compacted reports whether a segment was written by Compact (its name has
+// the "c" marker).
+func (s *sealedSeg) compacted() bool { return len(s.name) > 0 && s.name[len(s.name)-1] == 'c' }
+
+type clusterRec struct {
+	seq    uint64
+	data   []byte
+	time   string
+	tenant string
+	kind   string
+}
+
+// rewrite merges the segments of g into one new segment (and index).
+func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedSeg, error) {
+	first, last := g[0].info.FirstSeq, g[len(g)-1].info.LastSeq
+	name := segName(first, last, gen) + "c"
+	path := l.segPath(name, ".seg")
+	chainStart := g[0].info.ChainStart
+
+	// Read every event in log order, verifying the hash chain as we go and
+	// keeping checkpoints so the new segment can store it.
+	recs := make([]clusterRec, 0, last-first+1)
+	h := chainStart
+	var cps []segment.Checkpoint
+	for _, s := range g {
+		var derr error
+		err := s.r.Scan(s.info.FirstSeq, func(r segment.Record) bool {
+			hd, err := DecodeHeader(r.Data)
+			if err != nil {
+				derr = &CorruptionError{File: s.r.Path(), Reason: fmt.Sprintf("seq %d: %v", r.Seq, err)}
+				return false
+			}
+			cr := clusterRec{seq: r.Seq, data: append([]byte(nil), r.Data...), time: string(hd.OccurredAt), kind: string(hd.Kind)}
+			if hd.HasTenant {
+				cr.tenant = string(hd.TenantID)
+			}
+			recs = append(recs, cr)
+			h = segment.ChainNext(h, r.Data)
+			if (r.Seq-first+1)%1024 == 0 || r.Seq == last {
+				cps = append(cps, segment.Checkpoint{Seq: r.Seq, Hash: h})
+			}
+			return true
+		})
+		if err == nil {
+			err = derr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compact: read %s: %w", s.name, err)
+		}
+		if h != s.info.ChainEnd {
+			return nil, &IntegrityError{File: s.r.Path(), Seq: s.info.LastSeq, Reason: "hash chain does not match the segment footer"}
+		}
+	}
+	if !o.NoCluster {
+		slices.SortStableFunc(recs, func(a, b clusterRec) int {
+			return cmp.Or(cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.kind, b.kind),
+				cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq))
+		})
+	}
+	w, err := segment.NewWriter(l.fs, path, segment.Options{
+		BlockSize: l.opts.BlockSize, Level: o.Level, Unordered: !o.NoCluster,
+	}, chainStart)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	if !o.NoCluster {
+		w.SetChain(chainStart, cps)
+	}
+	b := index.NewBuilder()
+	var terms []index.Term
+	for _, r := range recs {
+		if err := w.Append(segment.Record{Seq: r.seq, Time: r.time, Data: r.data}); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+		hd, _ := DecodeHeader(r.data)
+		terms = termsOf(&hd, terms[:0])
+		b.Add(uint32(r.seq-first), r.time, terms)
+	}
+	info, err := w.Finish(nil)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	if info.ChainEnd != h {
+		l.fs.Remove(path)
+		return nil, fmt.Errorf("compact: new segment's hash chain differs from the source")
+	}
+	ixData, err := b.Encode()
+	if err != nil {
+		l.fs.Remove(path)
+		return nil, err
+	}
+	ipath := l.segPath(name, ".idx")
+	if err := index.WriteFile(l.fs, ipath, ixData); err != nil {
+		l.fs.Remove(path)
+		return nil, err
+	}
+	r, err := segment.Open(l.fs, path, l.cache)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := index.Decode(ipath, ixData)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &sealedSeg{name: name, r: r, ix: ix, info: info}, nil
+}

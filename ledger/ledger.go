@@ -1,0 +1,531 @@
+package ledger
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/wal"
+)
+
+// SyncPolicy says when an append is acknowledged relative to fsync.
+type SyncPolicy = wal.SyncPolicy
+
+var (
+	// SyncAlways acknowledges an append only after its batch is fsynced
+	// (the default: survives kill -9 and power loss).
+	SyncAlways = wal.SyncAlways
+	// SyncNever never fsyncs except at Sync and Close: acknowledged data
+	// survives a process crash but not a power loss. For bulk imports and
+	// tests.
+	SyncNever = wal.SyncNever
+)
+
+// SyncInterval acknowledges after the write and fsyncs at most every d: a
+// power loss may lose up to d of acknowledged appends.
+func SyncInterval(d time.Duration) SyncPolicy { return wal.SyncInterval(d) }
+
+// Order is the order of query results.
+type Order int
+
+const (
+	// OrderLog returns results in log (append) order. The default.
+	OrderLog Order = iota
+	// OrderTime returns results by occurred_at (byte-wise), ties in log
+	// order: the SQL-backed reference store's order.
+	OrderTime
+)
+
+// Options configure a Ledger. The zero value (or a nil *Options) gives the
+// durable defaults documented on each field.
+type Options struct {
+	// Sync is the durability policy. Zero value: SyncAlways.
+	Sync SyncPolicy
+	// SegmentBytes seals the active (in-memory, WAL-backed) part into an
+	// immutable segment once it holds this many bytes of canonical events.
+	// 0 = 64 MiB.
+	SegmentBytes int64
+	// SegmentAge seals a non-empty active part after this long. 0 = 10
+	// minutes; negative disables age-based sealing.
+	SegmentAge time.Duration
+	// BlockSize is the target uncompressed size of a segment block.
+	// 0 = the segment package default.
+	BlockSize int
+	// CompressionLevel is the zstd level of sealed segments. 0 = fastest.
+	CompressionLevel zstd.EncoderLevel
+	// WALFileSize rotates WAL files at this size. 0 = 64 MiB.
+	WALFileSize int64
+	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
+	CacheBytes int64
+	// MaxEventBytes is the largest canonical event accepted. 0 = 4 MiB.
+	MaxEventBytes int
+	// MaxBatchBytes is the largest batch (sum of canonical events)
+	// accepted by one AppendEvents call. 0 = 64 MiB.
+	MaxBatchBytes int
+	// AllowDuplicates keeps every appended event even when its event_id
+	// already exists (the reference store's behaviour). By default a
+	// byte-identical re-append is an idempotent no-op and the same id
+	// with other content is rejected.
+	AllowDuplicates bool
+	// Order is the result order of QueryEvents. Zero value: OrderLog.
+	Order Order
+	// Logger receives recovery and background-work messages. nil
+	// discards them.
+	Logger *slog.Logger
+	// FS is the file system. nil = the operating system's. Tests inject
+	// crashing and faulty file systems here.
+	FS vfs.FS
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.SegmentBytes <= 0 {
+		r.SegmentBytes = 64 << 20
+	}
+	if r.SegmentAge == 0 {
+		r.SegmentAge = 10 * time.Minute
+	}
+	if r.WALFileSize <= 0 {
+		r.WALFileSize = 64 << 20
+	}
+	if r.CacheBytes <= 0 {
+		r.CacheBytes = 64 << 20
+	}
+	if r.MaxEventBytes <= 0 {
+		r.MaxEventBytes = 4 << 20
+	}
+	if r.MaxBatchBytes <= 0 {
+		r.MaxBatchBytes = 64 << 20
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.FS == nil {
+		r.FS = vfs.OS
+	}
+	return r
+}
+
+// Metrics is a snapshot of a Ledger's counters.
+type Metrics struct {
+	Appends       uint64        // AppendEvent/AppendEvents calls that succeeded
+	Events        uint64        // events committed
+	Batches       uint64        // WAL frames written
+	Fsyncs        uint64        // WAL fsyncs
+	BytesWritten  uint64        // WAL bytes written
+	Segments      int           // sealed segments
+	SealedEvents  uint64        // events in sealed segments
+	Seals         uint64        // segments sealed by this process
+	CacheHits     uint64        // decompressed-block cache hits
+	CacheMisses   uint64        // decompressed-block cache misses
+	LastSeq       uint64        // highest committed sequence number (0 = empty)
+	LastRecovery  time.Duration // time spent in the last Open
+	RecoveredWAL  uint64        // events replayed from the WAL by the last Open
+	BackgroundErr string        // last background (sealing) error, if any
+}
+
+// Ledger is the durable, append-only event ledger. It implements
+// ExperienceStore and is safe for concurrent use.
+type Ledger struct {
+	dir  string
+	fs   vfs.FS
+	opts Options
+	log  *slog.Logger
+
+	lock  io.Closer
+	wal   *wal.WAL
+	cache *segment.Cache
+
+	closed atomic.Bool
+
+	// mu guards the view: segs, frozen, active, and memtable growth.
+	mu     sync.RWMutex
+	segs   []*sealedSeg // copy-on-write; ordered by FirstSeq
+	// retired readers of segments replaced by Compact; in-flight readers
+	// may still use them, so they are closed at Close.
+	retired []*segment.Reader
+	frozen []*memtable  // full memtables waiting to be sealed, oldest first
+	active *memtable
+	notify chan struct{} // closed and replaced at each commit (Follow)
+
+	// manMu serialises manifest changes (sealing, compaction).
+	manMu sync.Mutex
+	man   *ledgerManifest
+
+	// pending holds event ids prepared by the WAL committer but not yet
+	// applied; only the committer goroutine touches it.
+	pending map[EventID][]byte
+
+	sealKick chan struct{}
+	stop     chan struct{}
+	bgWG     sync.WaitGroup
+	bgErr    atomic.Value // string
+
+	appends, events, seals atomic.Uint64
+	recovery               time.Duration
+	recoveredWAL           uint64
+	closeOnce              sync.Once
+	closeErr               error
+}
+
+type sealedSeg struct {
+	name string
+	r    *segment.Reader
+	ix   *index.Index
+	info segment.Info
+}
+
+var _ ExperienceStore = (*Ledger)(nil)
+
+// Open opens (creating if needed) the ledger in dir. A nil opts means the
+// durable defaults. A second Open of the same directory, from this process
+// or another, fails with an error wrapping vfs.ErrLocked (ErrLocked).
+func Open(dir string, opts *Options) (*Ledger, error) {
+	start := time.Now()
+	o := opts.withDefaults()
+	l := &Ledger{
+		dir:      dir,
+		fs:       o.FS,
+		opts:     o,
+		log:      o.Logger,
+		cache:    segment.NewCache(o.CacheBytes),
+		notify:   make(chan struct{}),
+		pending:  make(map[EventID][]byte),
+		sealKick: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if err := l.open(); err != nil {
+		l.release()
+		return nil, err
+	}
+	l.recovery = time.Since(start)
+	l.bgWG.Add(1)
+	go l.sealLoop()
+	if len(l.frozen) > 0 {
+		l.kickSeal()
+	}
+	l.log.Info("ledger opened", "dir", dir, "segments", len(l.segs), "last_seq", l.LastSeq(),
+		"wal_events", l.recoveredWAL, "took", l.recovery)
+	return l, nil
+}
+
+// ErrLocked is returned (wrapped) by Open when another Ledger holds the
+// directory.
+var ErrLocked = vfs.ErrLocked
+
+func (l *Ledger) open() error {
+	fsys := l.fs
+	if err := fsys.MkdirAll(l.dir); err != nil {
+		return Storage(fmt.Sprintf("create %s", l.dir), err)
+	}
+	lk, err := fsys.Lock(filepath.Join(l.dir, lockName))
+	if err != nil {
+		if errors.Is(err, vfs.ErrLocked) {
+			return fmt.Errorf("open %s: ledger is in use by another process or handle: %w", l.dir, err)
+		}
+		return Storage("lock", err)
+	}
+	l.lock = lk
+
+	m, err := readManifestFile(fsys, l.dir)
+	switch {
+	case err == nil:
+	case isNotExist(err):
+		names, lerr := fsys.List(l.dir)
+		if lerr != nil {
+			return Storage("list "+l.dir, lerr)
+		}
+		for _, n := range names {
+			if n != lockName && n != manifestName+".tmp" {
+				return fmt.Errorf("open %s: found %q but no %s: %w", l.dir, n, manifestName, ErrNotLedger)
+			}
+		}
+		m, err = l.initManifest()
+		if err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	l.man = m
+	for _, d := range []string{walDirName, segDirName} {
+		if err := fsys.MkdirAll(filepath.Join(l.dir, d)); err != nil {
+			return Storage("mkdir", err)
+		}
+	}
+	if err := l.loadSegments(); err != nil {
+		return err
+	}
+	l.cleanOrphans()
+
+	next := uint64(1)
+	if n := len(l.segs); n > 0 {
+		next = l.segs[n-1].info.LastSeq + 1
+	} else if r := m.Retention; len(r) > 0 {
+		next = r[len(r)-1].DroppedThroughSeq + 1
+	}
+	l.active = newMemtable(next)
+	w, err := wal.Open(wal.Options{
+		FS:            fsys,
+		Dir:           filepath.Join(l.dir, walDirName),
+		Salt:          m.Salt,
+		FileSize:      l.opts.WALFileSize,
+		MaxBatchBytes: l.opts.MaxBatchBytes + 1<<20,
+		Sync:          l.opts.Sync,
+		Logger:        l.log,
+		Prepare:       l.prepare,
+		Apply:         l.apply,
+	}, next, l.replay)
+	if err != nil {
+		return fmt.Errorf("open %s: wal: %w", l.dir, err)
+	}
+	l.wal = w
+	return nil
+}
+
+func (l *Ledger) initManifest() (*ledgerManifest, error) {
+	var salt [8]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return nil, Storage("random salt", err)
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	m := &ledgerManifest{
+		Version:  FormatVersion,
+		LedgerID: hex.EncodeToString(id),
+		Salt:     binary.LittleEndian.Uint64(salt[:]) | 1,
+	}
+	if err := storeManifest(l.fs, l.dir, m); err != nil {
+		return nil, Storage("write manifest", err)
+	}
+	return m, nil
+}
+
+func (l *Ledger) segPath(name, ext string) string {
+	return filepath.Join(l.dir, segDirName, name+ext)
+}
+
+// loadSegments opens every segment of the manifest from its footer (no data
+// scan) and its index, rebuilding an index that is missing or corrupt.
+func (l *Ledger) loadSegments() error {
+	segs := make([]*sealedSeg, 0, len(l.man.Segments))
+	for _, ms := range l.man.Segments {
+		s, err := l.openSegment(ms)
+		if err != nil {
+			for _, s := range segs {
+				s.r.Close()
+			}
+			return err
+		}
+		segs = append(segs, s)
+	}
+	l.segs = segs
+	return nil
+}
+
+func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
+	path := l.segPath(ms.Name, ".seg")
+	r, err := segment.Open(l.fs, path, l.cache)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", ms.Name, err)
+	}
+	info := r.Info()
+	if info.FirstSeq != ms.FirstSeq || info.LastSeq != ms.LastSeq || hashHex(info.ChainStart) != ms.ChainStart || hashHex(info.ChainEnd) != ms.ChainEnd {
+		r.Close()
+		return nil, &CorruptionError{File: path, Offset: 0, Reason: fmt.Sprintf(
+			"segment footer (seq %d-%d) does not match the manifest (seq %d-%d) or its hash chain", info.FirstSeq, info.LastSeq, ms.FirstSeq, ms.LastSeq)}
+	}
+	ipath := l.segPath(ms.Name, ".idx")
+	ix, err := index.Open(l.fs, ipath)
+	if err == nil && ix.Summary().Count != uint32(info.Count) {
+		err = &CorruptionError{File: ipath, Reason: "index event count does not match its segment"}
+	}
+	if err != nil {
+		l.log.Warn("rebuilding index", "segment", ms.Name, "reason", err)
+		ix, err = l.rebuildIndex(r, ipath)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("rebuild index of %s: %w", ms.Name, err)
+		}
+	}
+	return &sealedSeg{name: ms.Name, r: r, ix: ix, info: info}, nil
+}
+
+// buildIndex derives a segment's index from its records alone, so a rebuild
+// is byte-identical to the original.
+func buildIndex(r *segment.Reader) ([]byte, error) {
+	info := r.Info()
+	b := index.NewBuilder()
+	var terms []index.Term
+	var derr error
+	err := r.Scan(info.FirstSeq, func(rec segment.Record) bool {
+		h, err := DecodeHeader(rec.Data)
+		if err != nil {
+			derr = fmt.Errorf("seq %d: %w", rec.Seq, err)
+			return false
+		}
+		terms = termsOf(&h, terms[:0])
+		b.Add(uint32(rec.Seq-info.FirstSeq), string(h.OccurredAt), terms)
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.Encode()
+}
+
+func (l *Ledger) rebuildIndex(r *segment.Reader, ipath string) (*index.Index, error) {
+	data, err := buildIndex(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := index.WriteFile(l.fs, ipath, data); err != nil {
+		return nil, err
+	}
+	return index.Decode(ipath, data)
+}
+
+// cleanOrphans removes temp files and segment files the manifest does not
+// name (left by a crash during sealing or compaction).
+func (l *Ledger) cleanOrphans() {
+	dir := filepath.Join(l.dir, segDirName)
+	names, err := l.fs.List(dir)
+	if err != nil {
+		return
+	}
+	live := map[string]bool{}
+	for _, s := range l.man.Segments {
+		live[s.Name+".seg"] = true
+		live[s.Name+".idx"] = true
+	}
+	removed := 0
+	for _, n := range names {
+		if live[n] {
+			continue
+		}
+		if strings.HasSuffix(n, ".seg") || strings.HasSuffix(n, ".idx") || strings.HasSuffix(n, ".tmp") {
+			if err := l.fs.Remove(filepath.Join(dir, n)); err == nil {
+				removed++
+				l.log.Info("removed orphan file", "file", n)
+			}
+		}
+	}
+	if removed > 0 {
+		l.fs.SyncDir(dir)
+	}
+	l.fs.Remove(filepath.Join(l.dir, manifestName+".tmp"))
+}
+
+// Close stops background work, syncs and closes the ledger. It is
+// idempotent; afterwards every method returns ErrClosed.
+func (l *Ledger) Close() error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		close(l.stop)
+		l.bgWG.Wait()
+		var errs []error
+		if l.wal != nil {
+			if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		l.mu.Lock()
+		close(l.notify)
+		l.notify = make(chan struct{})
+		l.mu.Unlock()
+		l.release()
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+func (l *Ledger) release() {
+	for _, s := range l.segs {
+		s.r.Close()
+	}
+	for _, r := range l.retired {
+		r.Close()
+	}
+	if l.lock != nil {
+		l.lock.Close()
+		l.lock = nil
+	}
+}
+
+// Dir returns the ledger's directory.
+func (l *Ledger) Dir() string { return l.dir }
+
+// ID returns the ledger's unique identifier (hex).
+func (l *Ledger) ID() string { return l.man.LedgerID }
+
+// LastSeq returns the highest committed sequence number (0 when empty).
+func (l *Ledger) LastSeq() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.active.base + uint64(len(l.active.recs)) - 1
+}
+
+// Sync forces an fsync of everything acknowledged so far (useful with
+// SyncInterval and SyncNever).
+func (l *Ledger) Sync() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := l.wal.Sync(); err != nil {
+		return Storage("sync", err)
+	}
+	return nil
+}
+
+// Metrics returns a snapshot of the ledger's counters.
+func (l *Ledger) Metrics() Metrics {
+	ws := l.wal.Stats()
+	hits, misses := l.cache.Stats()
+	l.mu.RLock()
+	segs := l.segs
+	last := l.active.base + uint64(len(l.active.recs)) - 1
+	l.mu.RUnlock()
+	var sealed uint64
+	for _, s := range segs {
+		sealed += s.info.Count
+	}
+	m := Metrics{
+		Appends:      l.appends.Load(),
+		Events:       l.events.Load(),
+		Batches:      ws.Batches,
+		Fsyncs:       ws.Syncs,
+		BytesWritten: ws.BytesWritten,
+		Segments:     len(segs),
+		SealedEvents: sealed,
+		Seals:        l.seals.Load(),
+		CacheHits:    hits,
+		CacheMisses:  misses,
+		LastSeq:      last,
+		LastRecovery: l.recovery,
+		RecoveredWAL: l.recoveredWAL,
+	}
+	if s, ok := l.bgErr.Load().(string); ok {
+		m.BackgroundErr = s
+	}
+	return m
+}

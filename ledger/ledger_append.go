@@ -1,0 +1,390 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/wal"
+)
+
+// memtable is the in-memory view of committed events not yet in a sealed
+// segment. Records are only ever appended (under Ledger.mu), so a reader
+// that captured len(recs) under the read lock can read recs[:n] afterwards
+// without the lock.
+type memtable struct {
+	base    uint64 // sequence number of recs[0]
+	recs    [][]byte
+	times   []string
+	idx     *index.Mem
+	bytes   int64
+	created time.Time
+}
+
+func newMemtable(base uint64) *memtable {
+	return &memtable{base: base, idx: index.NewMem(), created: time.Now()}
+}
+
+func (m *memtable) lastSeq() uint64 { return m.base + uint64(len(m.recs)) - 1 }
+
+// entry is the per-event data carried through the WAL committer (Aux).
+type entry struct {
+	id    EventID
+	time  string
+	terms []index.Term
+}
+
+// termsOf returns the index terms of an event header. The same function
+// serves the in-memory index and the segment index builder, so a rebuilt
+// index is identical to the one built at seal time.
+func termsOf(h *EnvelopeHeader, dst []index.Term) []index.Term {
+	dst = append(dst, index.Term{Field: index.FieldKind, Value: string(h.Kind)})
+	dst = append(dst, index.Term{Field: index.FieldEventID, Value: string(h.EventID)})
+	if h.HasTenant {
+		dst = append(dst, index.Term{Field: index.FieldTenant, Value: string(h.TenantID)})
+	}
+	if h.HasCorrelation {
+		dst = append(dst, index.Term{Field: index.FieldCorrelation, Value: string(h.CorrelationID)})
+	}
+	if h.HasChain {
+		dst = append(dst, index.Term{Field: index.FieldChain, Value: string(h.ChainID)})
+	}
+	if h.HasTraceLink {
+		f := index.FieldTraceRef
+		if h.Kind == KindReplayTraceRecorded {
+			f = index.FieldTraceRecord
+		}
+		dst = append(dst, index.Term{Field: f, Value: string(h.TraceLinkID)})
+	}
+	if h.HasArtifact {
+		dst = append(dst, index.Term{Field: index.FieldArtifact, Value: string(h.ArtifactID)})
+	}
+	return dst
+}
+
+var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// AppendEvent appends one event. It is validated first; on success it is
+// durable under the configured sync policy.
+func (l *Ledger) AppendEvent(ctx context.Context, e ExperienceEventEnvelope) error {
+	return l.AppendEvents(ctx, []ExperienceEventEnvelope{e})
+}
+
+// AppendEvents validates every event, then commits the batch atomically:
+// after any crash either all of it is visible or none.
+func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	for i := range es {
+		if es[i].Event == nil {
+			return InvalidQuery("event must not be null")
+		}
+		if err := Validate(es[i]); err != nil {
+			return err
+		}
+	}
+	bp := encPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	ends := make([]int, len(es))
+	var err error
+	for i := range es {
+		start := len(buf)
+		buf, err = AppendCanonical(buf, &es[i])
+		if err != nil {
+			*bp = buf
+			encPool.Put(bp)
+			return InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
+		}
+		if n := len(buf) - start; n > l.opts.MaxEventBytes {
+			*bp = buf
+			encPool.Put(bp)
+			return InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
+		}
+		ends[i] = len(buf)
+	}
+	if len(buf) > l.opts.MaxBatchBytes {
+		*bp = buf
+		encPool.Put(bp)
+		return InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", len(buf), l.opts.MaxBatchBytes))
+	}
+	recs := make([][]byte, len(es))
+	ents := make([]entry, len(es))
+	start := 0
+	for i := range es {
+		recs[i] = buf[start:ends[i]:ends[i]]
+		start = ends[i]
+		h := HeaderOf(&es[i])
+		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termsOf(&h, make([]index.Term, 0, 6))}
+	}
+	_, err = l.wal.Commit(ctx, recs, ents)
+	// The WAL copied the records into its frame; the memtable holds its own
+	// copies (see apply), so the encode buffer can be reused.
+	*bp = buf
+	encPool.Put(bp)
+	if err != nil {
+		var se *StoreError
+		if errors.As(err, &se) {
+			return err
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if errors.Is(err, wal.ErrClosed) {
+			return ErrClosed
+		}
+		return Storage("append", err)
+	}
+	l.appends.Add(1)
+	return nil
+}
+
+// prepare runs in the WAL committer, one batch at a time in commit order.
+// It drops idempotent re-appends and rejects a reused event_id with other
+// content.
+func (l *Ledger) prepare(b *wal.Batch) error {
+	if l.opts.AllowDuplicates {
+		return nil
+	}
+	ents := b.Aux.([]entry)
+	keepRecs := b.Records[:0:0]
+	var keepEnts []entry
+	dropped := false
+	var local map[EventID][]byte
+	for i, rec := range b.Records {
+		id := ents[i].id
+		prev, found := local[id]
+		if !found {
+			var err error
+			prev, found, err = l.lookupBytes(id)
+			if err != nil {
+				return Storage("duplicate check", err)
+			}
+		}
+		if found {
+			if !bytes.Equal(prev, rec) {
+				return InvalidQuery(fmt.Sprintf("duplicate event_id %s with different content", id))
+			}
+			if !dropped {
+				dropped = true
+				keepRecs = append(keepRecs, b.Records[:i]...)
+				keepEnts = append(keepEnts, ents[:i]...)
+			}
+			continue
+		}
+		if local == nil {
+			local = make(map[EventID][]byte, len(b.Records))
+		}
+		local[id] = rec
+		if dropped {
+			keepRecs = append(keepRecs, rec)
+			keepEnts = append(keepEnts, ents[i])
+		}
+	}
+	if dropped {
+		b.Records = keepRecs
+		b.Aux = keepEnts
+	}
+	for id, rec := range local {
+		l.pending[id] = rec
+	}
+	return nil
+}
+
+// lookupBytes finds the canonical bytes of the event with this id: pending
+// batches, the memtables, then sealed segments (newest first).
+func (l *Ledger) lookupBytes(id EventID) ([]byte, bool, error) {
+	if b, ok := l.pending[id]; ok {
+		return b, true, nil
+	}
+	l.mu.RLock()
+	mts := make([]*memtable, 0, len(l.frozen)+1)
+	mts = append(mts, l.active)
+	for i := len(l.frozen) - 1; i >= 0; i-- {
+		mts = append(mts, l.frozen[i])
+	}
+	for _, m := range mts {
+		ords, _ := m.idx.EventID(string(id))
+		for _, o := range ords {
+			if int(o) < len(m.recs) {
+				b := m.recs[o]
+				l.mu.RUnlock()
+				return b, true, nil
+			}
+		}
+	}
+	segs := l.segs
+	l.mu.RUnlock()
+	for i := len(segs) - 1; i >= 0; i-- {
+		b, ok, err := segs[i].findID(id)
+		if err != nil || ok {
+			return b, ok, err
+		}
+	}
+	return nil, false, nil
+}
+
+// findID returns the bytes of the event with this id in the segment.
+func (s *sealedSeg) findID(id EventID) ([]byte, bool, error) {
+	ords, err := s.ix.EventID(string(id))
+	if err != nil || len(ords) == 0 {
+		return nil, false, err
+	}
+	for _, o := range ords {
+		rec, err := s.r.Get(s.info.FirstSeq + uint64(o))
+		if err != nil {
+			return nil, false, err
+		}
+		h, err := DecodeHeader(rec.Data)
+		if err != nil {
+			return nil, false, err
+		}
+		if h.EventID == id {
+			return bytes.Clone(rec.Data), true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// apply runs in the WAL committer after the batch is durable: it makes the
+// whole batch visible at once.
+func (l *Ledger) apply(b *wal.Batch) {
+	ents, _ := b.Aux.([]entry)
+	if len(b.Records) == 0 {
+		return
+	}
+	l.applyRecords(b.FirstSeq, b.Records, ents)
+	for _, e := range ents {
+		delete(l.pending, e.id)
+	}
+}
+
+func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
+	// Copy the batch into one allocation owned by the memtable.
+	total := 0
+	for _, r := range recs {
+		total += len(r)
+	}
+	own := make([]byte, 0, total)
+	l.mu.Lock()
+	m := l.active
+	if want := m.base + uint64(len(m.recs)); first != want {
+		// The WAL assigns dense sequence numbers; anything else is a bug.
+		l.mu.Unlock()
+		panic(fmt.Sprintf("ledger: batch seq %d applied, expected %d", first, want))
+	}
+	for i, r := range recs {
+		s := len(own)
+		own = append(own, r...)
+		ord := uint32(len(m.recs))
+		m.recs = append(m.recs, own[s:len(own):len(own)])
+		m.times = append(m.times, ents[i].time)
+		m.idx.Add(ord, ents[i].time, ents[i].terms)
+		m.bytes += int64(len(r))
+	}
+	l.events.Add(uint64(len(recs)))
+	full := m.bytes >= l.opts.SegmentBytes
+	if full {
+		l.frozen = append(l.frozen, m)
+		l.active = newMemtable(m.lastSeq() + 1)
+	}
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.mu.Unlock()
+	if full {
+		l.kickSeal()
+	}
+}
+
+// replay feeds a recovered WAL batch into the memtable during Open.
+func (l *Ledger) replay(b *wal.Batch) error {
+	next := l.active.base + uint64(len(l.active.recs))
+	if b.FirstSeq+uint64(len(b.Records)) <= next {
+		return nil // already sealed
+	}
+	if b.FirstSeq != next {
+		return fmt.Errorf("wal batch at seq %d does not continue the ledger at seq %d", b.FirstSeq, next)
+	}
+	ents := make([]entry, len(b.Records))
+	for i, rec := range b.Records {
+		h, err := DecodeHeader(rec)
+		if err != nil {
+			return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)
+		}
+		ents[i] = entry{id: h.EventID, time: string(h.OccurredAt), terms: termsOf(&h, nil)}
+	}
+	l.applyRecords(b.FirstSeq, b.Records, ents)
+	l.recoveredWAL += uint64(len(b.Records))
+	return nil
+}
+
+var (
+	ulidMu      sync.Mutex
+	ulidEntropy = ulid.Monotonic(rand.Reader, 0)
+)
+
+func newULID() string {
+	ulidMu.Lock()
+	defer ulidMu.Unlock()
+	return ulid.MustNew(ulid.Now(), ulidEntropy).String()
+}
+
+// WriteArtifactStateTransition appends an ArtifactStateTransitioned event.
+// Unlike the reference store, its event_id is unique across restarts
+// ("evt-" + ULID), occurred_at is the lifecycle event's timestamp (now, in
+// RFC 3339 UTC, when empty), and tenant_id is the lifecycle event's tenant
+// when that is a valid id.
+func (l *Ledger) WriteArtifactStateTransition(ctx context.Context, id ArtifactID, kind ArtifactKind, ev LifecycleEvent) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return l.AppendEvent(ctx, artifactTransitionEnvelope(id, kind, ev))
+}
+
+func artifactTransitionEnvelope(id ArtifactID, kind ArtifactKind, ev LifecycleEvent) ExperienceEventEnvelope {
+	ts := Timestamp(ev.Timestamp)
+	if ts == "" {
+		ts = Timestamp(time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	env := ExperienceEventEnvelope{
+		EventID:    EventID("evt-" + newULID()),
+		OccurredAt: ts,
+		Event: &ArtifactStateTransitioned{
+			ArtifactID:   id,
+			ArtifactKind: kind,
+			Event:        ev,
+		},
+	}
+	if ev.TenantID != nil && validID(*ev.TenantID) {
+		t := TenantID(*ev.TenantID)
+		env.TenantID = &t
+	}
+	return env
+}
+
+// validID reports whether s passes the identifier rule of SPEC §4.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,533 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/segment"
+)
+
+// SeqEnvelope is an event with its sequence number in the log.
+type SeqEnvelope struct {
+	Seq      uint64
+	Envelope ExperienceEventEnvelope
+}
+
+// view is a consistent snapshot of the ledger for one read: the sealed
+// segments and the memtables with their lengths at the moment it was taken.
+// It always ends on a batch boundary, because a batch is applied under one
+// write lock.
+type view struct {
+	segs []*sealedSeg
+	mts  []*memtable
+	ns   []int
+}
+
+func (l *Ledger) snapshot() view {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.snapshotLocked()
+}
+
+func (l *Ledger) snapshotLocked() view {
+	v := view{segs: l.segs}
+	for _, m := range l.frozen {
+		v.mts = append(v.mts, m)
+		v.ns = append(v.ns, len(m.recs))
+	}
+	v.mts = append(v.mts, l.active)
+	v.ns = append(v.ns, len(l.active.recs))
+	return v
+}
+
+func (v *view) lastSeq() uint64 {
+	i := len(v.mts) - 1
+	return v.mts[i].base + uint64(v.ns[i]) - 1
+}
+
+// plan turns an EventQuery into an index query. ok is false when the query
+// can match nothing (limit 0 or an inverted time range).
+func plan(q *EventQuery) (iq index.Query, ok bool) {
+	if q.Limit != nil && *q.Limit == 0 {
+		return iq, false
+	}
+	if q.TenantID != nil {
+		iq.All = append(iq.All, []index.Term{{Field: index.FieldTenant, Value: string(*q.TenantID)}})
+	}
+	if len(q.Kinds) > 0 {
+		var ks []index.Term
+		for _, k := range q.Kinds {
+			t := index.Term{Field: index.FieldKind, Value: string(k)}
+			if !slices.Contains(ks, t) {
+				ks = append(ks, t)
+			}
+		}
+		iq.All = append(iq.All, ks)
+	}
+	if q.CorrelationID != nil {
+		iq.All = append(iq.All, []index.Term{{Field: index.FieldCorrelation, Value: string(*q.CorrelationID)}})
+	}
+	if q.ChainID != nil {
+		iq.All = append(iq.All, []index.Term{{Field: index.FieldChain, Value: string(*q.ChainID)}})
+	}
+	if tr := q.TimeRange; tr != nil {
+		if tr.Start != nil {
+			s := string(*tr.Start)
+			iq.Start = &s
+		}
+		if tr.End != nil {
+			e := string(*tr.End)
+			iq.End = &e
+		}
+		if iq.Start != nil && iq.End != nil && *iq.Start > *iq.End {
+			return iq, false
+		}
+	}
+	return iq, true
+}
+
+// matches applies the durable semantics of QueryEvents to a decoded event.
+// It is checked on every result, so a corrupt index can never leak an event
+// of another tenant.
+func matchesDurable(q *EventQuery, e *ExperienceEventEnvelope) bool {
+	if q.TenantID != nil && (e.TenantID == nil || *e.TenantID != *q.TenantID) {
+		return false
+	}
+	if q.CorrelationID != nil && (e.CorrelationID == nil || *e.CorrelationID != *q.CorrelationID) {
+		return false
+	}
+	if len(q.Kinds) > 0 && !slices.Contains(q.Kinds, e.Event.Kind()) {
+		return false
+	}
+	if q.ChainID != nil {
+		c, ok := ChainIDOf(e.Event)
+		if !ok || c != *q.ChainID {
+			return false
+		}
+	}
+	if tr := q.TimeRange; tr != nil {
+		if tr.Start != nil && e.OccurredAt < *tr.Start {
+			return false
+		}
+		if tr.End != nil && e.OccurredAt > *tr.End {
+			return false
+		}
+	}
+	return true
+}
+
+func segMayMatch(s *sealedSeg, iq *index.Query, from uint64) bool {
+	if s.info.LastSeq < from {
+		return false
+	}
+	sum := s.ix.Summary()
+	if !sum.MayOverlap(iq.Start, iq.End) {
+		return false
+	}
+	for _, clause := range iq.All {
+		any := false
+		for _, t := range clause {
+			if sum.MayContain(t) {
+				any = true
+				break
+			}
+		}
+		if !any && len(clause) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+const fetchChunk = 256
+
+// scanView yields, in log order, every event of v with seq >= from that
+// matches q, stopping when yield returns false. The limit of q is applied
+// by the callers.
+func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, yield func(uint64, *ExperienceEventEnvelope) bool) error {
+	seqs := make([]uint64, 0, fetchChunk)
+	for _, s := range v.segs {
+		if !segMayMatch(s, iq, from) {
+			continue
+		}
+		it, err := index.Eval(s.ix, *iq, uint32(s.info.Count))
+		if err != nil {
+			return l.readErr(s.r.Path(), err)
+		}
+		if from > s.info.FirstSeq {
+			it.Seek(uint32(from - s.info.FirstSeq))
+		}
+		for {
+			seqs = seqs[:0]
+			for len(seqs) < fetchChunk {
+				o, ok := it.Next()
+				if !ok {
+					break
+				}
+				seqs = append(seqs, s.info.FirstSeq+uint64(o))
+			}
+			if len(seqs) == 0 {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			stop := false
+			var derr error
+			err := s.r.GetMany(seqs, func(rec segment.Record) bool {
+				env, err := UnmarshalCanonical(rec.Data)
+				if err != nil {
+					derr = &CorruptionError{File: s.r.Path(), Reason: fmt.Sprintf("event seq %d: %v", rec.Seq, err)}
+					return false
+				}
+				if !matchesDurable(q, &env) {
+					derr = &CorruptionError{File: l.segPath(s.name, ".idx"), Reason: fmt.Sprintf("index returned seq %d, which does not match the query", rec.Seq)}
+					return false
+				}
+				if !yield(rec.Seq, &env) {
+					stop = true
+					return false
+				}
+				return true
+			})
+			if err == nil {
+				err = derr
+			}
+			if err != nil {
+				return l.readErr(s.r.Path(), err)
+			}
+			if stop {
+				return nil
+			}
+		}
+	}
+	for i, m := range v.mts {
+		n := v.ns[i]
+		if n == 0 || m.base+uint64(n)-1 < from {
+			continue
+		}
+		var fromOrd uint32
+		if from > m.base {
+			fromOrd = uint32(from - m.base)
+		}
+		for {
+			// Collect a chunk of matching records under the read lock,
+			// then decode and yield without it.
+			recs := make([][]byte, 0, fetchChunk)
+			ords := make([]uint32, 0, fetchChunk)
+			l.mu.RLock()
+			it, err := index.Eval(m.idx, *iq, uint32(n))
+			if err == nil {
+				it.Seek(fromOrd)
+				for len(recs) < fetchChunk {
+					o, ok := it.Next()
+					if !ok || int(o) >= n {
+						break
+					}
+					recs = append(recs, m.recs[o])
+					ords = append(ords, o)
+				}
+			}
+			l.mu.RUnlock()
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for j, rec := range recs {
+				env, err := UnmarshalCanonical(rec)
+				if err != nil {
+					return Storage(fmt.Sprintf("decode event seq %d", m.base+uint64(ords[j])), err)
+				}
+				if !matchesDurable(q, &env) {
+					return Storage("in-memory index mismatch", fmt.Errorf("seq %d", m.base+uint64(ords[j])))
+				}
+				if !yield(m.base+uint64(ords[j]), &env) {
+					return nil
+				}
+			}
+			fromOrd = ords[len(ords)-1] + 1
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) readErr(path string, err error) error {
+	if _, ok := err.(*StoreError); ok {
+		return err
+	}
+	return Storage(fmt.Sprintf("read %s", path), err)
+}
+
+// QueryEvents returns the events matching q (SPEC §3–4), in log order (or
+// occurred_at order with Options.Order = OrderTime).
+func (l *Ledger) QueryEvents(ctx context.Context, q EventQuery) ([]ExperienceEventEnvelope, error) {
+	return l.QueryEventsOrdered(ctx, q, l.opts.Order)
+}
+
+// QueryEventsOrdered is QueryEvents with an explicit result order.
+func (l *Ledger) QueryEventsOrdered(ctx context.Context, q EventQuery, order Order) ([]ExperienceEventEnvelope, error) {
+	var out []ExperienceEventEnvelope
+	for e, err := range l.scanOrdered(ctx, q, order) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e.Envelope)
+	}
+	if out == nil {
+		out = []ExperienceEventEnvelope{}
+	}
+	return out, nil
+}
+
+// Scan streams the events matching q in log order, for results too large
+// for a slice. The iteration sees one consistent snapshot of the ledger.
+func (l *Ledger) Scan(ctx context.Context, q EventQuery) iter.Seq2[ExperienceEventEnvelope, error] {
+	return func(yield func(ExperienceEventEnvelope, error) bool) {
+		for e, err := range l.scanOrdered(ctx, q, OrderLog) {
+			if !yield(e.Envelope, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ScanSeq is Scan with sequence numbers, starting at sequence fromSeq.
+func (l *Ledger) ScanSeq(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[SeqEnvelope, error] {
+	return l.scanFrom(ctx, q, OrderLog, fromSeq)
+}
+
+func (l *Ledger) scanOrdered(ctx context.Context, q EventQuery, order Order) iter.Seq2[SeqEnvelope, error] {
+	return l.scanFrom(ctx, q, order, 1)
+}
+
+func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from uint64) iter.Seq2[SeqEnvelope, error] {
+	return func(yield func(SeqEnvelope, error) bool) {
+		if l.closed.Load() {
+			yield(SeqEnvelope{}, ErrClosed)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(SeqEnvelope{}, err)
+			return
+		}
+		iq, ok := plan(&q)
+		if !ok {
+			return
+		}
+		limit := uint64(1<<64 - 1)
+		if q.Limit != nil {
+			limit = *q.Limit
+		}
+		v := l.snapshot()
+		if order == OrderTime {
+			var all []SeqEnvelope
+			err := l.scanView(ctx, &v, &q, &iq, from, func(seq uint64, e *ExperienceEventEnvelope) bool {
+				all = append(all, SeqEnvelope{Seq: seq, Envelope: *e})
+				return true
+			})
+			if err != nil {
+				yield(SeqEnvelope{}, err)
+				return
+			}
+			slices.SortStableFunc(all, func(a, b SeqEnvelope) int {
+				switch {
+				case a.Envelope.OccurredAt < b.Envelope.OccurredAt:
+					return -1
+				case a.Envelope.OccurredAt > b.Envelope.OccurredAt:
+					return 1
+				}
+				return 0
+			})
+			for i := range all {
+				if uint64(i) >= limit || !yield(all[i], nil) {
+					return
+				}
+			}
+			return
+		}
+		var n uint64
+		stopped := false
+		err := l.scanView(ctx, &v, &q, &iq, from, func(seq uint64, e *ExperienceEventEnvelope) bool {
+			if !yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil) {
+				stopped = true
+				return false
+			}
+			n++
+			return n < limit
+		})
+		if err != nil && !stopped {
+			yield(SeqEnvelope{}, err)
+		}
+	}
+}
+
+// Follow is a catch-up subscription: it yields every event matching q from
+// sequence number fromSeq on (0 or 1 = the beginning), then each new
+// matching event as it commits, until ctx is done (yielding ctx.Err()), the
+// ledger closes (ErrClosed) or the consumer stops. The consumer's pace is
+// the backpressure: nothing is buffered beyond one read chunk. q.Limit, if
+// set, bounds the number of events delivered.
+func (l *Ledger) Follow(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[SeqEnvelope, error] {
+	return func(yield func(SeqEnvelope, error) bool) {
+		iq, ok := plan(&q)
+		if !ok {
+			return
+		}
+		limit := uint64(1<<64 - 1)
+		if q.Limit != nil {
+			limit = *q.Limit
+		}
+		cursor := max(fromSeq, 1)
+		var delivered uint64
+		for {
+			if l.closed.Load() {
+				yield(SeqEnvelope{}, ErrClosed)
+				return
+			}
+			l.mu.RLock()
+			notify := l.notify
+			v := l.snapshotLocked()
+			l.mu.RUnlock()
+			last := v.lastSeq()
+			if cursor <= last {
+				stopped := false
+				err := l.scanView(ctx, &v, &q, &iq, cursor, func(seq uint64, e *ExperienceEventEnvelope) bool {
+					if !yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil) {
+						stopped = true
+						return false
+					}
+					delivered++
+					if delivered >= limit {
+						stopped = true
+						return false
+					}
+					return true
+				})
+				if stopped {
+					return
+				}
+				if err != nil {
+					yield(SeqEnvelope{}, err)
+					return
+				}
+				cursor = last + 1
+			}
+			select {
+			case <-ctx.Done():
+				yield(SeqEnvelope{}, ctx.Err())
+				return
+			case <-notify:
+			}
+		}
+	}
+}
+
+// GetTraceLink returns the trace of the most recent ReplayTraceRecorded
+// event with this id, or (nil, nil) when there is none.
+func (l *Ledger) GetTraceLink(ctx context.Context, id TraceLinkID) (*ReplayTrace, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := index.Term{Field: index.FieldTraceRecord, Value: string(id)}
+	check := func(env *ExperienceEventEnvelope, where string) (*ReplayTrace, error) {
+		rt, ok := env.Event.(*ReplayTraceRecorded)
+		if !ok || rt.TraceLinkID != id {
+			return nil, Storage("trace index mismatch", fmt.Errorf("%s", where))
+		}
+		tr := rt.TraceLink
+		return &tr, nil
+	}
+	l.mu.RLock()
+	mts := append(append([]*memtable(nil), l.frozen...), l.active)
+	segs := l.segs
+	for i := len(mts) - 1; i >= 0; i-- {
+		m := mts[i]
+		bm, err := m.idx.Postings(t)
+		if err != nil {
+			l.mu.RUnlock()
+			return nil, Storage("trace lookup", err)
+		}
+		if bm == nil || bm.IsEmpty() {
+			continue
+		}
+		rec := m.recs[bm.Maximum()]
+		l.mu.RUnlock()
+		env, err := UnmarshalCanonical(rec)
+		if err != nil {
+			return nil, Storage("decode trace event", err)
+		}
+		return check(&env, "memtable")
+	}
+	l.mu.RUnlock()
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		if !s.ix.Summary().MayContain(t) {
+			continue
+		}
+		bm, err := s.ix.Postings(t)
+		if err != nil {
+			return nil, l.readErr(s.r.Path(), err)
+		}
+		if bm == nil || bm.IsEmpty() {
+			continue
+		}
+		rec, err := s.r.Get(s.info.FirstSeq + uint64(bm.Maximum()))
+		if err != nil {
+			return nil, l.readErr(s.r.Path(), err)
+		}
+		env, err := UnmarshalCanonical(rec.Data)
+		if err != nil {
+			return nil, l.readErr(s.r.Path(), &CorruptionError{File: s.r.Path(), Reason: err.Error()})
+		}
+		return check(&env, s.name)
+	}
+	return nil, nil
+}
+
+// Get returns the event with this id (the first one, when the ledger was
+// written with AllowDuplicates). A missing id gives ErrNotFound.
+func (l *Ledger) Get(ctx context.Context, id EventID) (ExperienceEventEnvelope, error) {
+	if l.closed.Load() {
+		return ExperienceEventEnvelope{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return ExperienceEventEnvelope{}, err
+	}
+	v := l.snapshot()
+	for _, s := range v.segs {
+		b, ok, err := s.findID(id)
+		if err != nil {
+			return ExperienceEventEnvelope{}, l.readErr(s.r.Path(), err)
+		}
+		if ok {
+			return UnmarshalCanonical(b)
+		}
+	}
+	for i, m := range v.mts {
+		l.mu.RLock()
+		ords, _ := m.idx.EventID(string(id))
+		var rec []byte
+		for _, o := range ords {
+			if int(o) < v.ns[i] {
+				rec = m.recs[o]
+				break
+			}
+		}
+		l.mu.RUnlock()
+		if rec != nil {
+			return UnmarshalCanonical(rec)
+		}
+	}
+	return ExperienceEventEnvelope{}, NotFound(fmt.Sprintf("event %s", id))
+}

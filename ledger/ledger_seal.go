@@ -1,0 +1,197 @@
+package ledger
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/segment"
+)
+
+func (l *Ledger) kickSeal() {
+	select {
+	case l.sealKick <- struct{}{}:
+	default:
+	}
+}
+
+// sealLoop is the background worker that turns full memtables into sealed
+// segments. It never holds the ledger lock while doing I/O, so appends are
+// not stalled by sealing.
+func (l *Ledger) sealLoop() {
+	defer l.bgWG.Done()
+	var tick <-chan time.Time
+	if l.opts.SegmentAge > 0 {
+		t := time.NewTicker(min(l.opts.SegmentAge, time.Minute))
+		defer t.Stop()
+		tick = t.C
+	}
+	backoff := time.Duration(0)
+	for {
+		var retry <-chan time.Time
+		if backoff > 0 {
+			retry = time.After(backoff)
+		}
+		select {
+		case <-l.stop:
+			return
+		case <-l.sealKick:
+		case <-tick:
+			l.freezeIfOld()
+		case <-retry:
+		}
+		if err := l.sealFrozen(); err != nil {
+			l.bgErr.Store(err.Error())
+			l.log.Error("sealing failed; will retry", "err", err)
+			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+		} else {
+			backoff = 0
+		}
+	}
+}
+
+// freezeIfOld freezes a non-empty active memtable older than SegmentAge.
+func (l *Ledger) freezeIfOld() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.active
+	if len(m.recs) > 0 && time.Since(m.created) >= l.opts.SegmentAge {
+		l.frozen = append(l.frozen, m)
+		l.active = newMemtable(m.lastSeq() + 1)
+	}
+}
+
+// Flush freezes the active part and seals every frozen memtable into a
+// segment now, synchronously. Tests and tools use it; normal operation
+// seals in the background.
+func (l *Ledger) Flush() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.mu.Lock()
+	if m := l.active; len(m.recs) > 0 {
+		l.frozen = append(l.frozen, m)
+		l.active = newMemtable(m.lastSeq() + 1)
+	}
+	l.mu.Unlock()
+	return l.sealFrozen()
+}
+
+// sealFrozen seals frozen memtables oldest first.
+func (l *Ledger) sealFrozen() error {
+	l.manMu.Lock()
+	defer l.manMu.Unlock()
+	for {
+		l.mu.RLock()
+		var m *memtable
+		if len(l.frozen) > 0 {
+			m = l.frozen[0]
+		}
+		l.mu.RUnlock()
+		if m == nil {
+			return nil
+		}
+		if err := l.sealOne(m); err != nil {
+			return err
+		}
+		select {
+		case <-l.stop:
+			return nil
+		default:
+		}
+	}
+}
+
+func segName(first, last, gen uint64) string {
+	return fmt.Sprintf("%016x-%016x-%06x", first, last, gen)
+}
+
+// sealOne writes m as a segment plus its index, switches the manifest, makes
+// the segment visible in place of m, then checkpoints the WAL. Caller holds
+// manMu.
+func (l *Ledger) sealOne(m *memtable) error {
+	n := len(m.recs) // frozen: no longer grows
+	first, last := m.base, m.base+uint64(n)-1
+	var chainStart [32]byte
+	if k := len(l.segs); k > 0 {
+		chainStart = l.segs[k-1].info.ChainEnd
+	} else if r := l.man.Retention; len(r) > 0 {
+		h, err := parseHash(r[len(r)-1].ChainAt)
+		if err != nil {
+			return err
+		}
+		chainStart = h
+	}
+	newMan := l.man.clone()
+	newMan.Gen++
+	name := segName(first, last, newMan.Gen)
+	path := l.segPath(name, ".seg")
+	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel}, chainStart)
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", name, err)
+	}
+	b := index.NewBuilder()
+	var terms []index.Term
+	for i := 0; i < n; i++ {
+		rec := m.recs[i]
+		if err := w.Append(segment.Record{Seq: first + uint64(i), Time: m.times[i], Data: rec}); err != nil {
+			w.Abort()
+			return fmt.Errorf("seal %s: %w", name, err)
+		}
+		h, err := DecodeHeader(rec)
+		if err != nil {
+			w.Abort()
+			return fmt.Errorf("seal %s: seq %d: %w", name, first+uint64(i), err)
+		}
+		terms = termsOf(&h, terms[:0])
+		b.Add(uint32(i), m.times[i], terms)
+	}
+	info, err := w.Finish(nil)
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", name, err)
+	}
+	ixData, err := b.Encode()
+	if err != nil {
+		l.fs.Remove(path)
+		return fmt.Errorf("seal %s: index: %w", name, err)
+	}
+	ipath := l.segPath(name, ".idx")
+	if err := index.WriteFile(l.fs, ipath, ixData); err != nil {
+		l.fs.Remove(path)
+		return fmt.Errorf("seal %s: index: %w", name, err)
+	}
+	r, err := segment.Open(l.fs, path, l.cache)
+	if err != nil {
+		return fmt.Errorf("seal %s: reopen: %w", name, err)
+	}
+	ix, err := index.Decode(ipath, ixData)
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("seal %s: index: %w", name, err)
+	}
+	newMan.Segments = append(newMan.Segments, manifestSeg{
+		Name: name, FirstSeq: first, LastSeq: last, Count: uint64(n),
+		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd),
+	})
+	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
+		r.Close()
+		// The files stay as orphans; the next Open removes them.
+		return fmt.Errorf("seal %s: manifest: %w", name, err)
+	}
+	l.man = newMan
+	seg := &sealedSeg{name: name, r: r, ix: ix, info: info}
+	l.mu.Lock()
+	segs := make([]*sealedSeg, len(l.segs), len(l.segs)+1)
+	copy(segs, l.segs)
+	l.segs = append(segs, seg)
+	l.frozen = l.frozen[1:]
+	l.mu.Unlock()
+	l.seals.Add(1)
+	l.log.Info("sealed segment", "segment", name, "events", n, "bytes", info.FileBytes)
+	if err := l.wal.Checkpoint(last); err != nil {
+		// The segment is durable; the WAL files are dropped at a later
+		// checkpoint.
+		l.log.Warn("wal checkpoint failed", "err", err)
+	}
+	return nil
+}

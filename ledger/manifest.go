@@ -1,0 +1,217 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/vfs"
+)
+
+// FormatVersion is the on-disk format version this code writes. A ledger
+// whose manifest carries a higher version is refused with ErrNewerFormat.
+const FormatVersion = 1
+
+// ErrNewerFormat is returned by Open for a ledger written by a newer format
+// version of exledger.
+var ErrNewerFormat = errors.New("ledger: written by a newer format version")
+
+// ErrNotLedger is returned by Open for a non-empty directory that holds no
+// ledger manifest.
+var ErrNotLedger = errors.New("ledger: directory is not an exledger ledger")
+
+const (
+	manifestName  = "MANIFEST"
+	lockName      = "LOCK"
+	walDirName    = "wal"
+	segDirName    = "seg"
+	manifestMagic = "EXLMANI1"
+	maxManifest   = 64 << 20
+)
+
+// manifest is the durable list of sealed segments. It is replaced atomically
+// (temp file, fsync, rename, fsync dir) whenever the set of segments changes.
+type ledgerManifest struct {
+	Version  int           `json:"version"`
+	LedgerID string        `json:"ledger_id"`
+	Salt     uint64        `json:"salt"`
+	Gen      uint64        `json:"gen"`
+	Segments []manifestSeg `json:"segments"`
+	// Retention records the segments dropped by compaction --retain-after.
+	Retention []retentionRecord `json:"retention,omitempty"`
+}
+
+type manifestSeg struct {
+	Name       string `json:"name"` // base name without extension, under seg/
+	FirstSeq   uint64 `json:"first_seq"`
+	LastSeq    uint64 `json:"last_seq"`
+	Count      uint64 `json:"count"`
+	ChainStart string `json:"chain_start"`
+	ChainEnd   string `json:"chain_end"`
+}
+
+type retentionRecord struct {
+	DroppedThroughSeq uint64 `json:"dropped_through_seq"`
+	ChainAt           string `json:"chain_at"` // chain value after DroppedThroughSeq
+	RetainAfter       string `json:"retain_after"`
+	Events            uint64 `json:"events"`
+	Segments          int    `json:"segments"`
+	At                string `json:"at"`
+}
+
+func (m *ledgerManifest) clone() *ledgerManifest {
+	c := *m
+	c.Segments = append([]manifestSeg(nil), m.Segments...)
+	c.Retention = append([]retentionRecord(nil), m.Retention...)
+	return &c
+}
+
+// encodeManifest: magic(8) | u32 length | JSON body | u64 xxhash64 of all
+// preceding bytes.
+func encodeManifest(m *ledgerManifest) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, 8+4+len(body)+8)
+	buf = append(buf, manifestMagic...)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(body)))
+	buf = append(buf, body...)
+	buf = binary.LittleEndian.AppendUint64(buf, xxhash.Sum64(buf))
+	return buf, nil
+}
+
+func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
+	if len(b) < 20 {
+		return nil, corrupt.New(path, 0, "manifest too short (%d bytes)", len(b))
+	}
+	if string(b[:8]) != manifestMagic {
+		return nil, corrupt.New(path, 0, "bad manifest magic")
+	}
+	n := binary.LittleEndian.Uint32(b[8:12])
+	if uint64(n) != uint64(len(b)-20) {
+		return nil, corrupt.New(path, 8, "manifest length %d does not match file size %d", n, len(b))
+	}
+	want := binary.LittleEndian.Uint64(b[len(b)-8:])
+	if got := xxhash.Sum64(b[:len(b)-8]); got != want {
+		return nil, corrupt.New(path, int64(len(b)-8), "manifest checksum mismatch")
+	}
+	var m ledgerManifest
+	if err := json.Unmarshal(b[12:len(b)-8], &m); err != nil {
+		return nil, corrupt.New(path, 12, "manifest body: %v", err)
+	}
+	if m.Version > FormatVersion {
+		return nil, fmt.Errorf("%s: format version %d > %d: %w", path, m.Version, FormatVersion, ErrNewerFormat)
+	}
+	if m.Version < 1 {
+		return nil, corrupt.New(path, 12, "manifest version %d", m.Version)
+	}
+	var prev uint64
+	for i, s := range m.Segments {
+		if s.FirstSeq > s.LastSeq || (i > 0 && s.FirstSeq != prev+1) || s.Count != s.LastSeq-s.FirstSeq+1 {
+			return nil, corrupt.New(path, 12, "segment %d (%s) has an inconsistent sequence range", i, s.Name)
+		}
+		if _, err := parseHash(s.ChainStart); err != nil {
+			return nil, corrupt.New(path, 12, "segment %s: chain_start: %v", s.Name, err)
+		}
+		if _, err := parseHash(s.ChainEnd); err != nil {
+			return nil, corrupt.New(path, 12, "segment %s: chain_end: %v", s.Name, err)
+		}
+		if filepath.Base(s.Name) != s.Name || s.Name == "" || s.Name == "." || s.Name == ".." {
+			return nil, corrupt.New(path, 12, "segment name %q is not a plain file name", s.Name)
+		}
+		if i > 0 && s.ChainStart != m.Segments[i-1].ChainEnd {
+			return nil, corrupt.New(path, 12, "segment %s does not continue the hash chain of %s", s.Name, m.Segments[i-1].Name)
+		}
+		prev = s.LastSeq
+	}
+	return &m, nil
+}
+
+func parseHash(s string) ([32]byte, error) {
+	var h [32]byte
+	if len(s) != 64 {
+		return h, fmt.Errorf("hash %q: want 64 hex characters", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, fmt.Errorf("hash %q: %w", s, err)
+	}
+	return h, nil
+}
+
+func hashHex(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+func readAll(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > maxManifest {
+		return nil, corrupt.New(path, 0, "file size %d exceeds the %d-byte bound", size, maxManifest)
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+func readManifestFile(fsys vfs.FS, dir string) (*ledgerManifest, error) {
+	path := filepath.Join(dir, manifestName)
+	b, err := readAll(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	return decodeManifest(path, b)
+}
+
+// writeFileAtomic writes data to dir/name via a temp file, fsync, rename and
+// a directory fsync.
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		fsys.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		fsys.Remove(tmp)
+		return err
+	}
+	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		fsys.Remove(tmp)
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
+func storeManifest(fsys vfs.FS, dir string, m *ledgerManifest) error {
+	b, err := encodeManifest(m)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(fsys, dir, manifestName, b)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
