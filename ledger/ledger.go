@@ -156,14 +156,14 @@ type Ledger struct {
 	closed atomic.Bool
 
 	// mu guards the view: segs, frozen, active, and memtable growth.
-	mu     sync.RWMutex
-	segs   []*sealedSeg // copy-on-write; ordered by FirstSeq
+	mu   sync.RWMutex
+	segs []*sealedSeg // copy-on-write; ordered by FirstSeq
 	// retired readers of segments replaced by Compact; in-flight readers
 	// may still use them, so they are closed at Close.
 	retired []*segment.Reader
-	frozen []*memtable  // full memtables waiting to be sealed, oldest first
-	active *memtable
-	notify chan struct{} // closed and replaced at each commit (Follow)
+	frozen  []*memtable // full memtables waiting to be sealed, oldest first
+	active  *memtable
+	notify  chan struct{} // closed and replaced at each commit (Follow)
 
 	// manMu serialises manifest changes (sealing, compaction).
 	manMu sync.Mutex
