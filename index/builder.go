@@ -263,7 +263,7 @@ func encodePostings(dst []byte, ords []uint32) (kind uint64, out []byte, err err
 	}
 	bm := roaring.BitmapOf(ords...)
 	bm.RunOptimize()
-	if bm.GetSerializedSizeInBytes() >= uint64(len(dst)) {
+	if bm.GetSerializedSizeInBytes() > 2*uint64(len(dst)) {
 		return postDelta, dst, nil
 	}
 	rb, err := bm.ToBytes()

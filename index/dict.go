@@ -211,7 +211,9 @@ func (ix *Index) decodePostings(e dictEntry, post []byte) (bm *roaring.Bitmap, e
 }
 
 // unmarshalRoaring decodes a serialized roaring bitmap (already covered by
-// a verified checksum), converting any panic into an error.
+// a verified checksum), converting any panic into an error. The bitmap
+// refers to p without copying; roaring marks such containers
+// copy-on-write, so the caller may still mutate it freely.
 func unmarshalRoaring(p []byte) (bm *roaring.Bitmap, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -219,7 +221,7 @@ func unmarshalRoaring(p []byte) (bm *roaring.Bitmap, err error) {
 		}
 	}()
 	bm = roaring.New()
-	n, err := bm.ReadFrom(bytes.NewReader(p))
+	n, err := bm.FromBuffer(p)
 	if err != nil {
 		return nil, fmt.Errorf("roaring: %v", err)
 	}

@@ -215,6 +215,7 @@ func (m *Mem) TimeRange(start, end *string) (*roaring.Bitmap, error) {
 	in := func(t string) bool {
 		return (start == nil || *start <= t) && (end == nil || t <= *end)
 	}
+	var rb rangeBuilder
 	for _, run := range m.runs {
 		lo, hi := 0, len(run)
 		if start != nil {
@@ -233,16 +234,14 @@ func (m *Mem) TimeRange(start, end *string) (*roaring.Bitmap, error) {
 				return 1
 			})
 		}
-		if lo < hi {
-			bm.AddMany(run[lo:hi])
-		}
+		rb.addOrds(run[lo:hi])
 	}
 	for _, o := range m.buf {
 		if in(m.times[o]) {
-			bm.Add(o)
+			rb.add(uint64(o), uint64(o)+1)
 		}
 	}
-	return bm, nil
+	return rb.bitmap(), nil
 }
 
 // EventID returns the ordinals of events with exactly this id,

@@ -142,7 +142,7 @@ func (ix *Index) timeBound(v *timeView, t string, strict bool) (uint32, error) {
 }
 
 // addPositions adds the ordinals at time-order positions [lo, hi) to bm.
-func (ix *Index) addPositions(v *timeView, lo, hi uint32, bm *roaring.Bitmap) error {
+func (ix *Index) addPositions(v *timeView, lo, hi uint32, bm *rangeBuilder) error {
 	if lo >= hi {
 		return nil
 	}
@@ -183,7 +183,7 @@ func (ix *Index) addPositions(v *timeView, lo, hi uint32, bm *roaring.Bitmap) er
 		}
 		x, y := max(uint64(lo), p), min(uint64(hi), p+l)
 		if x < y {
-			bm.AddRange(uint64(start)+(x-p), uint64(start)+(y-p))
+			bm.add(uint64(start)+(x-p), uint64(start)+(y-p))
 		}
 		prevEnd = start + int64(l)
 		p += l
@@ -220,10 +220,11 @@ func (ix *Index) TimeRange(start, end *string) (*roaring.Bitmap, error) {
 			return nil, err
 		}
 	}
-	if err := ix.addPositions(v, lo, hi, bm); err != nil {
+	var rb rangeBuilder
+	if err := ix.addPositions(v, lo, hi, &rb); err != nil {
 		return nil, err
 	}
-	return bm, nil
+	return rb.bitmap(), nil
 }
 
 // verifyTime checks the whole time section.

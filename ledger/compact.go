@@ -58,6 +58,9 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 	if l.closed.Load() {
 		return rep, ErrClosed
 	}
+	if l.opts.ReadOnly {
+		return rep, ErrReadOnly
+	}
 	if o.TargetBytes <= 0 {
 		o.TargetBytes = 128 << 20
 	}

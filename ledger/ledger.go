@@ -89,7 +89,17 @@ type Options struct {
 	// FS is the file system. nil = the operating system's. Tests inject
 	// crashing and faulty file systems here.
 	FS vfs.FS
+	// ReadOnly opens an existing ledger without taking its lock and
+	// without writing a single byte: a torn WAL tail is ignored in memory,
+	// a missing or damaged index is rebuilt in memory only, nothing is
+	// sealed. Every write method returns ErrReadOnly. A read-only Ledger
+	// may run beside a writer in another process; Refresh is not needed
+	// for a snapshot, reopen to see newer data.
+	ReadOnly bool
 }
+
+// ErrReadOnly is returned by the write methods of a read-only Ledger.
+var ErrReadOnly = errors.New("ledger: opened read-only")
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -216,10 +226,12 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		return nil, err
 	}
 	l.recovery = time.Since(start)
-	l.bgWG.Add(1)
-	go l.sealLoop()
-	if len(l.frozen) > 0 {
-		l.kickSeal()
+	if !o.ReadOnly {
+		l.bgWG.Add(1)
+		go l.sealLoop()
+		if len(l.frozen) > 0 {
+			l.kickSeal()
+		}
 	}
 	l.log.Info("ledger opened", "dir", dir, "segments", len(l.segs), "last_seq", l.LastSeq(),
 		"wal_events", l.recoveredWAL, "took", l.recovery)
@@ -232,21 +244,26 @@ var ErrLocked = vfs.ErrLocked
 
 func (l *Ledger) open() error {
 	fsys := l.fs
-	if err := fsys.MkdirAll(l.dir); err != nil {
-		return Storage(fmt.Sprintf("create %s", l.dir), err)
-	}
-	lk, err := fsys.Lock(filepath.Join(l.dir, lockName))
-	if err != nil {
-		if errors.Is(err, vfs.ErrLocked) {
-			return fmt.Errorf("open %s: ledger is in use by another process or handle: %w", l.dir, err)
+	ro := l.opts.ReadOnly
+	if !ro {
+		if err := fsys.MkdirAll(l.dir); err != nil {
+			return Storage(fmt.Sprintf("create %s", l.dir), err)
 		}
-		return Storage("lock", err)
+		lk, err := fsys.Lock(filepath.Join(l.dir, lockName))
+		if err != nil {
+			if errors.Is(err, vfs.ErrLocked) {
+				return fmt.Errorf("open %s: ledger is in use by another process or handle: %w", l.dir, err)
+			}
+			return Storage("lock", err)
+		}
+		l.lock = lk
 	}
-	l.lock = lk
 
 	m, err := readManifestFile(fsys, l.dir)
 	switch {
 	case err == nil:
+	case isNotExist(err) && ro:
+		return fmt.Errorf("open %s: no %s: %w", l.dir, manifestName, ErrNotLedger)
 	case isNotExist(err):
 		names, lerr := fsys.List(l.dir)
 		if lerr != nil {
@@ -265,15 +282,19 @@ func (l *Ledger) open() error {
 		return err
 	}
 	l.man = m
-	for _, d := range []string{walDirName, segDirName} {
-		if err := fsys.MkdirAll(filepath.Join(l.dir, d)); err != nil {
-			return Storage("mkdir", err)
+	if !ro {
+		for _, d := range []string{walDirName, segDirName} {
+			if err := fsys.MkdirAll(filepath.Join(l.dir, d)); err != nil {
+				return Storage("mkdir", err)
+			}
 		}
 	}
 	if err := l.loadSegments(); err != nil {
 		return err
 	}
-	l.cleanOrphans()
+	if !ro {
+		l.cleanOrphans()
+	}
 
 	next := uint64(1)
 	if n := len(l.segs); n > 0 {
@@ -399,6 +420,9 @@ func (l *Ledger) rebuildIndex(r *segment.Reader, ipath string) (*index.Index, er
 	if err != nil {
 		return nil, err
 	}
+	if l.opts.ReadOnly {
+		return index.Decode(ipath, data)
+	}
 	if err := index.WriteFile(l.fs, ipath, data); err != nil {
 		return nil, err
 	}
@@ -490,6 +514,9 @@ func (l *Ledger) LastSeq() uint64 {
 func (l *Ledger) Sync() error {
 	if l.closed.Load() {
 		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return ErrReadOnly
 	}
 	if err := l.wal.Sync(); err != nil {
 		return Storage("sync", err)

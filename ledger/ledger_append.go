@@ -83,6 +83,9 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ func (l *Ledger) Flush() error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	l.mu.Lock()
 	if m := l.active; len(m.recs) > 0 {
 		l.frozen = append(l.frozen, m)

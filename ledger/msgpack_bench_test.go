@@ -12,24 +12,24 @@ import (
 // benchEvents returns a fixed mix of generator events (no outliers, so the
 // per-event numbers are not dominated by one 64 KB payload) and their
 // canonical encodings.
-func benchEvents(b *testing.B) ([]ledger.ExperienceEventEnvelope, [][]byte, int) {
+func mpBenchEvents(b *testing.B) ([]ledger.ExperienceEventEnvelope, [][]byte, int) {
 	b.Helper()
 	envs := workload.New(workload.Config{Seed: 42, OutlierRate: -1}).Batch(4096)
 	enc := make([][]byte, len(envs))
 	total := 0
 	for i := range envs {
-		enc[i] = mustMarshal(b, &envs[i])
+		enc[i] = mpMarshal(b, &envs[i])
 		total += len(enc[i])
 	}
 	return envs, enc, total / len(envs)
 }
 
-func reportPerEvent(b *testing.B) {
+func mpReportPerEvent(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
 }
 
 func BenchmarkAppendCanonical(b *testing.B) {
-	envs, _, avg := benchEvents(b)
+	envs, _, avg := mpBenchEvents(b)
 	buf := make([]byte, 0, 1<<16)
 	b.SetBytes(int64(avg))
 	b.ReportAllocs()
@@ -41,12 +41,12 @@ func BenchmarkAppendCanonical(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 	b.ReportMetric(float64(avg), "B/event")
 }
 
 func BenchmarkMarshalCanonical(b *testing.B) {
-	envs, _, avg := benchEvents(b)
+	envs, _, avg := mpBenchEvents(b)
 	b.SetBytes(int64(avg))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -55,11 +55,11 @@ func BenchmarkMarshalCanonical(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 }
 
 func BenchmarkUnmarshalCanonical(b *testing.B) {
-	_, enc, avg := benchEvents(b)
+	_, enc, avg := mpBenchEvents(b)
 	b.SetBytes(int64(avg))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -68,11 +68,11 @@ func BenchmarkUnmarshalCanonical(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 }
 
 func BenchmarkDecodeHeader(b *testing.B) {
-	_, enc, avg := benchEvents(b)
+	_, enc, avg := mpBenchEvents(b)
 	b.SetBytes(int64(avg))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -81,7 +81,7 @@ func BenchmarkDecodeHeader(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 }
 
 // BenchmarkLibraryMarshal is the baseline: vmihailenco/msgpack's reflective
@@ -89,7 +89,7 @@ func BenchmarkDecodeHeader(b *testing.B) {
 // encoded as its concrete struct; not canonical, and the library cannot
 // decode it back into the interface field).
 func BenchmarkLibraryMarshal(b *testing.B) {
-	envs, _, _ := benchEvents(b)
+	envs, _, _ := mpBenchEvents(b)
 	total := 0
 	for i := range envs {
 		out, err := msgpack.Marshal(&envs[i])
@@ -106,14 +106,14 @@ func BenchmarkLibraryMarshal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 	b.ReportMetric(float64(total/len(envs)), "B/event")
 }
 
 // BenchmarkLibraryUnmarshalGeneric is the decode baseline: the library
 // reading our canonical bytes into map[string]any.
 func BenchmarkLibraryUnmarshalGeneric(b *testing.B) {
-	_, enc, avg := benchEvents(b)
+	_, enc, avg := mpBenchEvents(b)
 	b.SetBytes(int64(avg))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -123,12 +123,12 @@ func BenchmarkLibraryUnmarshalGeneric(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 }
 
 // BenchmarkJSONMarshal is the JSON encoder on the same events, for scale.
 func BenchmarkJSONAppend(b *testing.B) {
-	envs, _, _ := benchEvents(b)
+	envs, _, _ := mpBenchEvents(b)
 	buf := make([]byte, 0, 1<<16)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -139,5 +139,5 @@ func BenchmarkJSONAppend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportPerEvent(b)
+	mpReportPerEvent(b)
 }

@@ -1133,7 +1133,7 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 		r.Budgets.MaxLatencyMs = d.uint()
 		d.key(kMaxEmbeddingCalls)
 		r.Budgets.MaxEmbeddingCalls = d.uint()
-		d.key(kMaxTokensPerCandiate)
+		d.key(kMaxTokensPerCandidate)
 		r.Budgets.MaxTokensPerCandidate = d.uint()
 		d.key(kAllowedUses)
 		n := d.arrayLen(len("RuntimeAugmentation") + 2)

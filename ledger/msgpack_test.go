@@ -24,7 +24,7 @@ import (
 
 var updateMsgpackGolden = flag.Bool("update-msgpack", false, "rewrite ledger/testdata/msgpack/*.msgpack")
 
-func mustMarshal(t testing.TB, e *ledger.ExperienceEventEnvelope) []byte {
+func mpMarshal(t testing.TB, e *ledger.ExperienceEventEnvelope) []byte {
 	t.Helper()
 	b, err := ledger.MarshalCanonical(e)
 	if err != nil {
@@ -34,7 +34,7 @@ func mustMarshal(t testing.TB, e *ledger.ExperienceEventEnvelope) []byte {
 }
 
 // generated returns n generator envelopes from a few seeds.
-func generated(n int) []ledger.ExperienceEventEnvelope {
+func mpGenerated(n int) []ledger.ExperienceEventEnvelope {
 	var out []ledger.ExperienceEventEnvelope
 	seeds := []int64{1, 7, -42, 1 << 40}
 	for _, s := range seeds {
@@ -51,8 +51,8 @@ func TestMsgpackRoundTripGenerated(t *testing.T) {
 	}
 	kinds := map[ledger.ExperienceEventKind]int{}
 	var buf []byte
-	for i, e := range generated(n) {
-		b := mustMarshal(t, &e)
+	for i, e := range mpGenerated(n) {
+		b := mpMarshal(t, &e)
 		// AppendCanonical into a reused, non-empty buffer gives the same bytes.
 		buf = append(buf[:0], 0xAB)
 		var err error
@@ -67,7 +67,7 @@ func TestMsgpackRoundTripGenerated(t *testing.T) {
 		if !reflect.DeepEqual(d, e) {
 			t.Fatalf("event %d (%s): round trip differs:\n got %#v\nwant %#v", i, e.Kind(), d.Event, e.Event)
 		}
-		if b2 := mustMarshal(t, &d); !bytes.Equal(b, b2) {
+		if b2 := mpMarshal(t, &d); !bytes.Equal(b, b2) {
 			t.Fatalf("event %d: marshal(unmarshal(b)) != b", i)
 		}
 		kinds[e.Kind()]++
@@ -78,7 +78,7 @@ func TestMsgpackRoundTripGenerated(t *testing.T) {
 }
 
 // goldenEnvelopes loads the envelope fixtures listed in the manifest.
-func goldenEnvelopes(t *testing.T) (names []string, raw [][]byte, exact []bool) {
+func mpGoldenEnvelopes(t *testing.T) (names []string, raw [][]byte, exact []bool) {
 	t.Helper()
 	dir := filepath.Join("testdata", "golden")
 	mb, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
@@ -115,19 +115,19 @@ func goldenEnvelopes(t *testing.T) (names []string, raw [][]byte, exact []bool) 
 }
 
 func TestMsgpackGoldenFixtures(t *testing.T) {
-	names, raw, exact := goldenEnvelopes(t)
+	names, raw, exact := mpGoldenEnvelopes(t)
 	kinds := map[ledger.ExperienceEventKind]bool{}
 	for i, name := range names {
 		e, err := ledger.UnmarshalEnvelopeJSON(raw[i])
 		if err != nil {
 			t.Fatalf("%s: UnmarshalEnvelopeJSON: %v", name, err)
 		}
-		b := mustMarshal(t, &e)
+		b := mpMarshal(t, &e)
 		d, err := ledger.UnmarshalCanonical(b)
 		if err != nil {
 			t.Fatalf("%s: UnmarshalCanonical: %v", name, err)
 		}
-		if b2 := mustMarshal(t, &d); !bytes.Equal(b, b2) {
+		if b2 := mpMarshal(t, &d); !bytes.Equal(b, b2) {
 			t.Fatalf("%s: msgpack bytes not stable", name)
 		}
 		j, err := ledger.MarshalEnvelopeJSON(d)
@@ -144,7 +144,7 @@ func TestMsgpackGoldenFixtures(t *testing.T) {
 		if err != nil || h != ledger.HeaderOf(&e) {
 			t.Fatalf("%s: DecodeHeader = %+v, %v; want %+v", name, h, err, ledger.HeaderOf(&e))
 		}
-		checkStandardMsgpack(t, name, b, j)
+		mpCheckStandard(t, name, b, j)
 		kinds[e.Kind()] = true
 	}
 	if len(kinds) != len(ledger.AllKinds) {
@@ -156,7 +156,7 @@ func TestMsgpackGoldenFixtures(t *testing.T) {
 // values and checks that it has the same structure and values as the JSON
 // form j (with the documented differences: hashes are bin, and the two keys
 // JSON omits are present).
-func checkStandardMsgpack(t *testing.T, name string, b, j []byte) {
+func mpCheckStandard(t *testing.T, name string, b, j []byte) {
 	t.Helper()
 	var mv map[string]any
 	if err := msgpack.Unmarshal(b, &mv); err != nil {
@@ -168,12 +168,12 @@ func checkStandardMsgpack(t *testing.T, name string, b, j []byte) {
 	if err := dec.Decode(&jv); err != nil {
 		t.Fatalf("%s: json: %v", name, err)
 	}
-	if path, ok := sameValue(mv, jv, "$"); !ok {
+	if path, ok := mpSameValue(mv, jv, "$"); !ok {
 		t.Fatalf("%s: msgpack and JSON forms differ at %s", name, path)
 	}
 }
 
-func sameValue(m, j any, path string) (string, bool) {
+func mpSameValue(m, j any, path string) (string, bool) {
 	switch jv := j.(type) {
 	case nil:
 		return path, m == nil
@@ -223,7 +223,7 @@ func sameValue(m, j any, path string) (string, bool) {
 			return path, false
 		}
 		for i := range jv {
-			if p, ok := sameValue(mv[i], jv[i], path+"["+strconv.Itoa(i)+"]"); !ok {
+			if p, ok := mpSameValue(mv[i], jv[i], path+"["+strconv.Itoa(i)+"]"); !ok {
 				return p, false
 			}
 		}
@@ -259,7 +259,7 @@ func sameValue(m, j any, path string) (string, bool) {
 				}
 				continue
 			}
-			if p, ok := sameValue(mv[k], v, path+"."+k); !ok {
+			if p, ok := mpSameValue(mv[k], v, path+"."+k); !ok {
 				return p, false
 			}
 		}
@@ -269,13 +269,13 @@ func sameValue(m, j any, path string) (string, bool) {
 }
 
 func TestMsgpackStandardReadableGenerated(t *testing.T) {
-	for i, e := range generated(800) {
-		b := mustMarshal(t, &e)
+	for i, e := range mpGenerated(800) {
+		b := mpMarshal(t, &e)
 		j, err := ledger.MarshalEnvelopeJSON(e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkStandardMsgpack(t, "generated #"+strconv.Itoa(i), b, j)
+		mpCheckStandard(t, "generated #"+strconv.Itoa(i), b, j)
 	}
 }
 
@@ -297,10 +297,10 @@ func TestMsgpackMapOrderIndependent(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	base := build(r.Perm(len(keys)))
-	want := mustMarshal(t, &base)
+	want := mpMarshal(t, &base)
 	for range 30 {
 		e := build(r.Perm(len(keys)))
-		if got := mustMarshal(t, &e); !bytes.Equal(got, want) {
+		if got := mpMarshal(t, &e); !bytes.Equal(got, want) {
 			t.Fatal("map insertion order changed the encoding")
 		}
 	}
@@ -312,15 +312,15 @@ func TestMsgpackMapOrderIndependent(t *testing.T) {
 	// nil and empty collections encode identically.
 	a := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t", Event: &ledger.OutcomeRecorded{ChainID: "c", Step: ledger.DecisionStepPlanning}}
 	b := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t", Event: &ledger.OutcomeRecorded{ChainID: "c", Step: ledger.DecisionStepPlanning, Metadata: map[string]string{}}}
-	if !bytes.Equal(mustMarshal(t, &a), mustMarshal(t, &b)) {
+	if !bytes.Equal(mpMarshal(t, &a), mpMarshal(t, &b)) {
 		t.Fatal("nil and empty metadata encode differently")
 	}
 }
 
 func TestMsgpackHeaderAgreesWithFullDecode(t *testing.T) {
 	has := map[string]int{}
-	for i, e := range generated(8000) {
-		b := mustMarshal(t, &e)
+	for i, e := range mpGenerated(8000) {
+		b := mpMarshal(t, &e)
 		h, err := ledger.DecodeHeader(b)
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -346,7 +346,7 @@ func TestMsgpackHeaderAgreesWithFullDecode(t *testing.T) {
 }
 
 // fixedEnvelopes are hand-built inputs for the format-stability goldens.
-func fixedEnvelopes() map[string]ledger.ExperienceEventEnvelope {
+func mpFixedEnvelopes() map[string]ledger.ExperienceEventEnvelope {
 	tenant := ledger.TenantID("tenant-acme")
 	corr := ledger.CorrelationID("run-0001")
 	conf := float32(0.333)
@@ -414,8 +414,8 @@ func fixedEnvelopes() map[string]ledger.ExperienceEventEnvelope {
 
 func TestMsgpackGoldenBytes(t *testing.T) {
 	dir := filepath.Join("testdata", "msgpack")
-	for name, e := range fixedEnvelopes() {
-		b := mustMarshal(t, &e)
+	for name, e := range mpFixedEnvelopes() {
+		b := mpMarshal(t, &e)
 		path := filepath.Join(dir, name+".msgpack")
 		if *updateMsgpackGolden {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -471,7 +471,7 @@ func TestMsgpackKnownBytes(t *testing.T) {
 	}
 	fixstr("requires_human")
 	want = append(want, 0xc3)
-	if got := mustMarshal(t, &e); !bytes.Equal(got, want) {
+	if got := mpMarshal(t, &e); !bytes.Equal(got, want) {
 		t.Fatalf("got  %x\nwant %x", got, want)
 	}
 }
@@ -489,8 +489,8 @@ func TestMsgpackIntegerAndFloatEncoding(t *testing.T) {
 		v := c.v
 		e := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t",
 			Event: &ledger.OutcomeRecorded{ChainID: "c", Step: ledger.DecisionStepPlanning, LatencyMs: &v}}
-		b := mustMarshal(t, &e)
-		if !bytes.Contains(b, append([]byte("\xaalatency_ms"), mustHex(c.want)...)) {
+		b := mpMarshal(t, &e)
+		if !bytes.Contains(b, append([]byte("\xaalatency_ms"), mpMustHex(c.want)...)) {
 			t.Errorf("uint %d: want encoding %s in %x", c.v, c.want, b)
 		}
 		d, err := ledger.UnmarshalCanonical(b)
@@ -502,14 +502,14 @@ func TestMsgpackIntegerAndFloatEncoding(t *testing.T) {
 	for _, f := range []float64{math.Copysign(0, -1), 5e-324, math.MaxFloat64, 0.30000000000000004} {
 		e := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t",
 			Event: &ledger.HypothesisResolved{ChainID: "c", Outcome: ledger.HypothesisConfirmed, Confidence: f}}
-		d, err := ledger.UnmarshalCanonical(mustMarshal(t, &e))
+		d, err := ledger.UnmarshalCanonical(mpMarshal(t, &e))
 		if err != nil || math.Float64bits(d.Event.(*ledger.HypothesisResolved).Confidence) != math.Float64bits(f) {
 			t.Errorf("f64 %v: bits not preserved (%v)", f, err)
 		}
 	}
 }
 
-func mustHex(s string) []byte {
+func mpMustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		panic(err)
@@ -557,7 +557,7 @@ func TestMsgpackEncodeErrors(t *testing.T) {
 	}
 }
 
-func wantDecodeErr(t *testing.T, name string, b []byte) {
+func mpWantDecodeErr(t *testing.T, name string, b []byte) {
 	t.Helper()
 	_, err := ledger.UnmarshalCanonical(b)
 	var de *ledger.DecodeError
@@ -570,9 +570,9 @@ func wantDecodeErr(t *testing.T, name string, b []byte) {
 }
 
 func TestMsgpackDecodeRejectsNonCanonical(t *testing.T) {
-	fx := fixedEnvelopes()
+	fx := mpFixedEnvelopes()
 	e := fx["outcome_recorded_stop"]
-	good := mustMarshal(t, &e)
+	good := mpMarshal(t, &e)
 	if _, err := ledger.UnmarshalCanonical(good); err != nil {
 		t.Fatal(err)
 	}
@@ -598,29 +598,29 @@ func TestMsgpackDecodeRejectsNonCanonical(t *testing.T) {
 		"nil for required field": replace("\xa8chain_id\xb1chain with spaces", "\xa8chain_id\xc0"),
 	}
 	for name, b := range cases {
-		wantDecodeErr(t, name, b)
+		mpWantDecodeErr(t, name, b)
 	}
 	// Every proper prefix of a valid encoding is rejected (never a panic,
 	// never a partial success).
 	for _, e := range fx {
-		b := mustMarshal(t, &e)
+		b := mpMarshal(t, &e)
 		for i := 0; i < len(b); i++ {
-			wantDecodeErr(t, "prefix "+strconv.Itoa(i), b[:i])
-			if _, err := ledger.DecodeHeader(b[:i]); err == nil && i < headerEnd(t, b) {
+			mpWantDecodeErr(t, "prefix "+strconv.Itoa(i), b[:i])
+			if _, err := ledger.DecodeHeader(b[:i]); err == nil && i < mpHeaderEnd(t, b) {
 				t.Fatalf("DecodeHeader accepted a %d-byte prefix", i)
 			}
 		}
 	}
 	// NaN bits in a float32 field.
 	p := fx["proposal_created_local"]
-	pb := mustMarshal(t, &p)
+	pb := mpMarshal(t, &p)
 	conf := math.Float32bits(0.333)
 	nan := []byte{0xca, 0x7f, 0xc0, 0x00, 0x01}
-	wantDecodeErr(t, "NaN float32", bytes.Replace(pb, []byte{0xca, byte(conf >> 24), byte(conf >> 16), byte(conf >> 8), byte(conf)}, nan, 1))
+	mpWantDecodeErr(t, "NaN float32", bytes.Replace(pb, []byte{0xca, byte(conf >> 24), byte(conf >> 16), byte(conf >> 8), byte(conf)}, nan, 1))
 }
 
 // headerEnd returns the smallest prefix length DecodeHeader accepts.
-func headerEnd(t *testing.T, b []byte) int {
+func mpHeaderEnd(t *testing.T, b []byte) int {
 	for i := 0; i <= len(b); i++ {
 		if _, err := ledger.DecodeHeader(b[:i]); err == nil {
 			return i
@@ -631,7 +631,7 @@ func headerEnd(t *testing.T, b []byte) int {
 }
 
 // allocBytes returns the bytes allocated by f.
-func allocBytes(f func()) uint64 {
+func mpAllocBytes(f func()) uint64 {
 	var a, b runtime.MemStats
 	runtime.ReadMemStats(&a)
 	f()
@@ -639,15 +639,15 @@ func allocBytes(f func()) uint64 {
 	return b.TotalAlloc - a.TotalAlloc
 }
 
-func hostileInputs(t *testing.T) map[string][]byte {
-	e := fixedEnvelopes()["outcome_recorded_stop"]
-	good := mustMarshal(t, &e)
+func mpHostileInputs(t *testing.T) map[string][]byte {
+	e := mpFixedEnvelopes()["outcome_recorded_stop"]
+	good := mpMarshal(t, &e)
 	deep := bytes.Repeat([]byte{0x91}, 100000) // arrays nested 100k deep
 	hugeStr := append([]byte{}, good[:1+len("\xa8event_id")]...)
 	hugeStr = append(hugeStr, 0xdb, 0xff, 0xff, 0xff, 0xff, 'x')
 	withHugeMeta := bytes.Replace(good, []byte("\xa8metadata\x83"), []byte("\xa8metadata\xdf\xff\xff\xff\xff"), 1)
-	p := fixedEnvelopes()["proposal_created_local"]
-	pgood := mustMarshal(t, &p)
+	p := mpFixedEnvelopes()["proposal_created_local"]
+	pgood := mpMarshal(t, &p)
 	at := bytes.Index(pgood, []byte("\xa8proposal")) + len("\xa8proposal")
 	nestedProposal := append(append(append([]byte{}, pgood[:at]...), bytes.Repeat([]byte{0x91}, 100000)...), pgood[at:]...)
 	hugeCandidates := bytes.Replace(pgood, []byte("\xadcandidate_ids\x92"), []byte("\xadcandidate_ids\xdd\xff\xff\xff\xff"), 1)
@@ -670,14 +670,14 @@ func hostileInputs(t *testing.T) map[string][]byte {
 }
 
 func TestMsgpackHostileInputsAllocationBound(t *testing.T) {
-	for name, in := range hostileInputs(t) {
+	for name, in := range mpHostileInputs(t) {
 		var err1, err2 error
 		bound := uint64(4*len(in) + 64<<10)
-		got := allocBytes(func() { _, err1 = ledger.UnmarshalCanonical(in) })
+		got := mpAllocBytes(func() { _, err1 = ledger.UnmarshalCanonical(in) })
 		if got > bound {
 			t.Errorf("%s: UnmarshalCanonical allocated %d bytes for %d input bytes (bound %d)", name, got, len(in), bound)
 		}
-		got = allocBytes(func() { _, err2 = ledger.DecodeHeader(in) })
+		got = mpAllocBytes(func() { _, err2 = ledger.DecodeHeader(in) })
 		if got > bound {
 			t.Errorf("%s: DecodeHeader allocated %d bytes (bound %d)", name, got, bound)
 		}
@@ -702,9 +702,9 @@ func TestMsgpackWorstCaseAllocation(t *testing.T) {
 	e := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t", Event: &ledger.ReplayTraceRecorded{TraceLinkID: "t",
 		TraceLink: ledger.ReplayTrace{Type: ledger.ReplayTraceRemote, Remote: &ledger.RemoteReplayTrace{
 			RetryReasons: make([]string, n), Replayability: ledger.ReplayabilityNone}}}}
-	b := mustMarshal(t, &e)
+	b := mpMarshal(t, &e)
 	var err error
-	got := allocBytes(func() { _, err = ledger.UnmarshalCanonical(b) })
+	got := mpAllocBytes(func() { _, err = ledger.UnmarshalCanonical(b) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,8 +717,8 @@ func TestMsgpackWorstCaseAllocation(t *testing.T) {
 func TestMsgpackRandomAndMutatedInputs(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	valid := [][]byte{}
-	for _, e := range generated(200) {
-		valid = append(valid, mustMarshal(t, &e))
+	for _, e := range mpGenerated(200) {
+		valid = append(valid, mpMarshal(t, &e))
 	}
 	iters := 20000
 	if testing.Short() {
@@ -748,14 +748,14 @@ func TestMsgpackRandomAndMutatedInputs(t *testing.T) {
 		}
 		var env ledger.ExperienceEventEnvelope
 		var err error
-		got := allocBytes(func() { env, err = ledger.UnmarshalCanonical(in) })
+		got := mpAllocBytes(func() { env, err = ledger.UnmarshalCanonical(in) })
 		if bound := uint64(4*len(in) + 64<<10); got > bound {
 			t.Fatalf("input %x: allocated %d > %d", in, got, bound)
 		}
 		h, herr := ledger.DecodeHeader(in)
 		if err == nil {
 			// Accepted input must be canonical and agree with the header.
-			if out := mustMarshal(t, &env); !bytes.Equal(out, in) {
+			if out := mpMarshal(t, &env); !bytes.Equal(out, in) {
 				t.Fatalf("accepted non-canonical input %x", in)
 			}
 			if herr != nil || h != ledger.HeaderOf(&env) {
@@ -766,7 +766,7 @@ func TestMsgpackRandomAndMutatedInputs(t *testing.T) {
 }
 
 func TestMsgpackSteadyStateZeroAlloc(t *testing.T) {
-	envs := generated(400)
+	envs := mpGenerated(400)
 	buf := make([]byte, 0, 1<<20)
 	for i := range envs { // warm the pools
 		buf, _ = ledger.AppendCanonical(buf[:0], &envs[i])
@@ -779,7 +779,7 @@ func TestMsgpackSteadyStateZeroAlloc(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("AppendCanonical allocates %.2f times per event in steady state", allocs)
 	}
-	b := mustMarshal(t, &envs[0])
+	b := mpMarshal(t, &envs[0])
 	if a := testing.AllocsPerRun(200, func() { _, _ = ledger.DecodeHeader(b) }); a > 1 {
 		t.Fatalf("DecodeHeader allocates %.1f times, want <= 1", a)
 	}
@@ -795,9 +795,9 @@ func TestMsgpackWorstCaseMapAllocation(t *testing.T) {
 		}
 		e := ledger.ExperienceEventEnvelope{EventID: "e", OccurredAt: "t",
 			Event: &ledger.OutcomeRecorded{ChainID: "c", Step: ledger.DecisionStepPlanning, Metadata: md}}
-		b := mustMarshal(t, &e)
+		b := mpMarshal(t, &e)
 		var err error
-		got := allocBytes(func() { _, err = ledger.UnmarshalCanonical(b) })
+		got := mpAllocBytes(func() { _, err = ledger.UnmarshalCanonical(b) })
 		if err != nil {
 			t.Fatal(err)
 		}

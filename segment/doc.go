@@ -33,6 +33,9 @@
 // Ordered segments store h after each block's last record; unordered
 // (clustered) segments store the checkpoints the compactor computed, and
 // Verify re-walks the records in sequence order to recompute them.
+// Linking segments (each ChainStart equals the previous segment's
+// ChainEnd) is the caller's check: Verify proves a segment consistent with
+// its own stored ChainStart.
 //
 // # File layout (format version 1)
 //

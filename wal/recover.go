@@ -268,6 +268,11 @@ func (w *WAL) recoverDir(nums []uint64, startSeq uint64) ([]fileState, *recovere
 		if !st.garbage {
 			continue
 		}
+		if w.readOnly {
+			w.log.Debug("wal: read-only: torn tail treated as the end of the log", "file", st.path,
+				"offset", st.validEnd, "bytes", st.size-st.validEnd, "reason", st.reason)
+			continue
+		}
 		if err := w.truncateFile(st.path, st.validEnd); err != nil {
 			return nil, nil, err
 		}
@@ -281,7 +286,7 @@ func (w *WAL) recoverDir(nums []uint64, startSeq uint64) ([]fileState, *recovere
 	}
 	// Frames that only reached the page cache before a process crash must
 	// be durable before anyone builds on them.
-	if lastWithFrames >= 0 && !synced {
+	if lastWithFrames >= 0 && !synced && !w.readOnly {
 		f, err := w.fs.Open(states[lastWithFrames].path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wal: open %s: %w", states[lastWithFrames].path, err)
@@ -293,6 +298,36 @@ func (w *WAL) recoverDir(nums []uint64, startSeq uint64) ([]fileState, *recovere
 		}
 	}
 	return states, rc, nil
+}
+
+// readOnlyScans bounds the scans of a read-only Open racing with a writer.
+const readOnlyScans = 8
+
+// recoverReadOnly lists and verifies the log without changing it. A
+// read-only WAL may share the directory with a live writer, and a scan
+// that races with it can see an inconsistent snapshot: file N read up to
+// offset X, then file N+1 holding frames written after X (a sequence
+// gap), or a file removed by a Checkpoint after the listing. So a failed
+// scan is repeated, and the error is returned once two consecutive scans
+// fail the same way (a quiet log fails identically every time), or after
+// readOnlyScans scans.
+func (w *WAL) recoverReadOnly(startSeq uint64) ([]fileState, *recoverer, error) {
+	var prev error
+	for scan := 1; ; scan++ {
+		nums, err := w.listFiles(false)
+		if err == nil {
+			var states []fileState
+			var rc *recoverer
+			if states, rc, err = w.recoverDir(nums, startSeq); err == nil {
+				return states, rc, nil
+			}
+		}
+		if scan == readOnlyScans || (prev != nil && prev.Error() == err.Error()) {
+			return nil, nil, err
+		}
+		w.log.Debug("wal: read-only scan failed; rescanning", "scan", scan, "err", err)
+		prev = err
+	}
 }
 
 func (w *WAL) truncateFile(path string, size int64) error {

@@ -32,6 +32,9 @@ var (
 	// ErrBatchTooLarge is returned by Commit when a batch's payload exceeds
 	// Options.MaxBatchBytes.
 	ErrBatchTooLarge = errors.New("wal: batch too large")
+	// ErrReadOnly is returned by Commit, Sync and Checkpoint on a WAL
+	// opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("wal: read-only")
 )
 
 const (
@@ -122,6 +125,14 @@ type Options struct {
 	// write otherwise), in commit order, before Commit returns. It is
 	// called for batches that Prepare emptied too.
 	Apply func(b *Batch)
+	// ReadOnly opens the log for inspection (verify, export, a reader
+	// beside a live writer): Open verifies and replays as usual but never
+	// creates, writes, truncates, renames, removes or fsyncs anything.
+	// Dir must exist. A torn tail is treated as the end of the log and
+	// left as it is; leftover temporary files are ignored; corruption is
+	// still a *CorruptionError. Commit, Sync and Checkpoint return
+	// ErrReadOnly; Sync policy, FileSize, Prepare and Apply are unused.
+	ReadOnly bool
 
 	// syncPrecreate makes the committer create the next file itself right
 	// after a rotation instead of in a goroutine, so that the sequence of
@@ -198,6 +209,7 @@ type WAL struct {
 	prepare  func(*Batch) error
 	apply    func(*Batch)
 	syncPre  bool
+	readOnly bool
 
 	qmu    sync.Mutex
 	queue  []*request
@@ -256,63 +268,36 @@ type WAL struct {
 // If startSeq > last+1, every existing frame is covered by the caller:
 // the files are removed (after the next file is created) so the log has
 // no sequence gap.
+//
+// With opts.ReadOnly, Open verifies and replays the same way but changes
+// nothing on disk: a torn tail is the end of the log (logged at Debug)
+// and stays in its file, nothing is fsynced, and covered files are kept.
+// It may run beside a read-write WAL on the same directory and then
+// replays a prefix of the log that includes every commit acknowledged
+// before Open was called: a scan that races with the writer can see an
+// inconsistent snapshot, so a read-only Open rescans until two
+// consecutive scans agree (at most a few times) before it reports an
+// error.
 func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, error) {
-	if opts.FS == nil {
-		return nil, errors.New("wal: Options.FS is required")
-	}
-	if opts.Dir == "" {
-		return nil, errors.New("wal: Options.Dir is required")
-	}
-	w := &WAL{
-		fs:       opts.FS,
-		dir:      filepath.Clean(opts.Dir),
-		salt:     opts.Salt,
-		fileSize: opts.FileSize,
-		maxBatch: int64(opts.MaxBatchBytes),
-		policy:   opts.Sync,
-		log:      opts.Logger,
-		prepare:  opts.Prepare,
-		apply:    opts.Apply,
-		syncPre:  opts.syncPrecreate,
-		wake:     make(chan struct{}, 1),
-		exited:   make(chan struct{}),
-		digest:   xxhash.New(),
-		spareCh:  make(chan spareResult, 1),
-	}
-	if w.fileSize <= 0 {
-		w.fileSize = defaultFileSize
-	}
-	if w.maxBatch <= 0 {
-		w.maxBatch = defaultMaxBatch
-	}
-	w.maxBatch = min(w.maxBatch, maxBatchLimit)
-	if w.log == nil {
-		w.log = slog.New(slog.DiscardHandler)
-	}
-
-	if err := w.mkdir(); err != nil {
+	w, err := newWAL(opts)
+	if err != nil {
 		return nil, err
 	}
-	names, err := w.fs.List(w.dir)
-	if err != nil {
-		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
-	}
-	var nums []uint64
-	for _, name := range names {
-		if strings.HasSuffix(name, tmpSuffix) {
-			// An interrupted file creation: never renamed, never used.
-			if err := w.fs.Remove(filepath.Join(w.dir, name)); err != nil {
-				return nil, fmt.Errorf("wal: remove %s: %w", name, err)
-			}
-			continue
+	var (
+		states []fileState
+		rc     *recoverer
+	)
+	if w.readOnly {
+		states, rc, err = w.recoverReadOnly(startSeq)
+	} else {
+		var nums []uint64
+		if err = w.mkdir(); err == nil {
+			nums, err = w.listFiles(true)
 		}
-		if n, ok := parseFileName(name); ok {
-			nums = append(nums, n)
+		if err == nil {
+			states, rc, err = w.recoverDir(nums, startSeq)
 		}
 	}
-	slices.Sort(nums)
-
-	states, rc, err := w.recoverDir(nums, startSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +316,10 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 		w.files = append(w.files, fileRange{num: st.num, first: st.first, last: st.last})
 	}
 	w.nfiles.Store(int64(len(states)))
+	if w.readOnly {
+		close(w.exited) // no committer
+		return w, nil
+	}
 
 	switch {
 	case len(states) == 0:
@@ -368,6 +357,70 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 	w.maybePrecreate()
 	go w.run()
 	return w, nil
+}
+
+// newWAL checks opts and applies the zero-value defaults.
+func newWAL(opts Options) (*WAL, error) {
+	if opts.FS == nil {
+		return nil, errors.New("wal: Options.FS is required")
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("wal: Options.Dir is required")
+	}
+	w := &WAL{
+		fs:       opts.FS,
+		dir:      filepath.Clean(opts.Dir),
+		salt:     opts.Salt,
+		fileSize: opts.FileSize,
+		maxBatch: int64(opts.MaxBatchBytes),
+		policy:   opts.Sync,
+		log:      opts.Logger,
+		prepare:  opts.Prepare,
+		apply:    opts.Apply,
+		readOnly: opts.ReadOnly,
+		syncPre:  opts.syncPrecreate,
+		wake:     make(chan struct{}, 1),
+		exited:   make(chan struct{}),
+		digest:   xxhash.New(),
+		spareCh:  make(chan spareResult, 1),
+	}
+	if w.fileSize <= 0 {
+		w.fileSize = defaultFileSize
+	}
+	if w.maxBatch <= 0 {
+		w.maxBatch = defaultMaxBatch
+	}
+	w.maxBatch = min(w.maxBatch, maxBatchLimit)
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	return w, nil
+}
+
+// listFiles returns the numbers of the WAL files in Dir, sorted. Leftover
+// temporary files (interrupted creations, never renamed, never used) are
+// removed if removeTmp, else ignored.
+func (w *WAL) listFiles(removeTmp bool) ([]uint64, error) {
+	names, err := w.fs.List(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
+	}
+	var nums []uint64
+	for _, name := range names {
+		if strings.HasSuffix(name, tmpSuffix) {
+			if removeTmp {
+				if err := w.fs.Remove(filepath.Join(w.dir, name)); err != nil {
+					return nil, fmt.Errorf("wal: remove %s: %w", name, err)
+				}
+			}
+			continue
+		}
+		if n, ok := parseFileName(name); ok {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	return nums, nil
 }
 
 // mkdir creates Dir and makes its entry, and those of any parents it had
@@ -508,6 +561,9 @@ func (w *WAL) takeSpare() spareResult {
 // batch with no records (or emptied by Prepare) consumes no sequence
 // numbers. Records are copied; the caller may reuse them after return.
 func (w *WAL) Commit(ctx context.Context, records [][]byte, aux any) (firstSeq uint64, err error) {
+	if w.readOnly {
+		return 0, w.readOnlyErr()
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -557,6 +613,9 @@ func (w *WAL) enqueue(r *request) bool {
 // Sync makes every acknowledged commit durable now (useful with
 // SyncInterval and SyncNever).
 func (w *WAL) Sync() error {
+	if w.readOnly {
+		return w.readOnlyErr()
+	}
 	r := getReq(kindSync)
 	if !w.enqueue(r) {
 		putReq(r)
@@ -570,10 +629,17 @@ func (w *WAL) Sync() error {
 
 // Close waits for queued commits, syncs, and closes the files. It is
 // idempotent (later calls return nil); every other method then returns
-// ErrClosed. If the WAL is poisoned, Close returns the poison error.
+// ErrClosed. If the WAL is poisoned, Close returns the poison error. A
+// read-only WAL holds no open file after Open, so Close only marks it
+// closed.
 func (w *WAL) Close() error {
 	w.qmu.Lock()
 	if w.closed {
+		w.qmu.Unlock()
+		return nil
+	}
+	if w.readOnly {
+		w.closed = true
 		w.qmu.Unlock()
 		return nil
 	}
@@ -590,6 +656,16 @@ func (w *WAL) Close() error {
 	err := r.err
 	putReq(r)
 	return err
+}
+
+// readOnlyErr is what a writing method of a read-only WAL returns.
+func (w *WAL) readOnlyErr() error {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	return ErrReadOnly
 }
 
 // NextSeq returns the sequence number the next record will get.
@@ -611,6 +687,9 @@ func (w *WAL) Stats() Stats {
 // removes, oldest first, the whole files whose records are all <= seq
 // (never the active file), then syncs the directory.
 func (w *WAL) Checkpoint(seq uint64) error {
+	if w.readOnly {
+		return w.readOnlyErr()
+	}
 	w.qmu.Lock()
 	closed := w.closed
 	w.qmu.Unlock()
