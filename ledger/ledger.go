@@ -310,6 +310,7 @@ func (l *Ledger) open() error {
 		FileSize:      l.opts.WALFileSize,
 		MaxBatchBytes: l.opts.MaxBatchBytes + 1<<20,
 		Sync:          l.opts.Sync,
+		ReadOnly:      l.opts.ReadOnly,
 		Logger:        l.log,
 		Prepare:       l.prepare,
 		Apply:         l.apply,
