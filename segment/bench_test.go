@@ -12,7 +12,21 @@ import (
 // Benchmarks on the real OS file system with realistic ~400-700 byte
 // JSON-ish records (see genRecord). Run:
 //
-//	go test -run '^$' -bench . -benchtime 5x ./segment/
+//	go test -run '^$' -bench 'Write|Scan|Codec|Verify' -benchtime 4x -count 2 ./segment/
+//	go test -run '^$' -bench 'Get' -benchtime 400x -count 2 ./segment/
+//
+// Choosing DefaultBlockSize (2 shared cores, heavily loaded, so MB/s are
+// noisy; the byte counts are exact). 20k events, 526 B average:
+//
+//	block   B/event  ratio  write MB/s (OS, fsync)  scan MB/s  cold Get
+//	16 KiB  126.8    4.16   63-73                   150-209    30-46 µs
+//	32 KiB  116.6    4.53   58-62                   138-204    68-93 µs
+//	64 KiB  112.2    4.70   60-67                   204-484    171-185 µs
+//	128 KiB 110.4    4.78   50-53                    96-185    216-259 µs
+//
+// 64 KiB keeps all but 1.6% of the 128 KiB footprint (32 KiB costs 4% more
+// bytes, 16 KiB 13%), scans as fast as any size, and a cold point read
+// costs under half of 128 KiB's; the block cache absorbs repeated reads.
 var (
 	benchOnce sync.Once
 	benchRecs []Record

@@ -26,7 +26,8 @@ const (
 	MaxFooterBytes = 1 << 30
 
 	// DefaultBlockSize is the target uncompressed block size when
-	// Options.BlockSize is 0 (see bench_test.go for why).
+	// Options.BlockSize is 0: within 1.6% of 128 KiB's bytes per event at
+	// half its cold point-read cost (numbers in bench_test.go).
 	DefaultBlockSize = 64 << 10
 	// MinBlockSize is the smallest accepted Options.BlockSize.
 	MinBlockSize = 1 << 10

@@ -1,0 +1,350 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/wal"
+)
+
+// RepairReport says exactly what Repair found, kept and lost.
+type RepairReport struct {
+	Aside          string   // directory holding copies of every file Repair changed or removed
+	Damaged        []string // files that failed verification
+	Copied         []string // files copied aside
+	RebuiltIndexes []string // index files rebuilt from their segments
+	// Lost events: the sequence range [LostFrom, LostTo] (LostEvents = 0:
+	// nothing lost). Events after a damaged point are dropped, because the
+	// ledger is a dense, hash-chained log.
+	LostFrom, LostTo uint64
+	LostEvents       uint64
+	WALDroppedBytes  int64
+	LastSeq          uint64 // last sequence number of the repaired ledger
+	Clean            bool   // nothing was damaged; nothing changed
+}
+
+// Repair salvages a damaged ledger in place. It takes the ledger's lock,
+// copies every file it is about to change or remove into aside (default:
+// DIR/quarantine/<UTC time>), then truncates the ledger to its longest valid
+// prefix: sealed segments are verified in order (checksums and hash chain);
+// the valid events of the first damaged segment are rewritten into a new
+// segment, and everything after it (later segments and the WAL) is dropped;
+// if every segment is sound, the WAL is truncated at its first bad frame.
+// Missing or damaged indexes are rebuilt. The report names what was lost.
+func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
+	var rep RepairReport
+	o := opts.withDefaults()
+	fsys := o.FS
+	lk, err := fsys.Lock(filepath.Join(dir, lockName))
+	if err != nil {
+		return rep, fmt.Errorf("repair %s: %w", dir, err)
+	}
+	defer lk.Close()
+	m, err := readManifestFile(fsys, dir)
+	if err != nil {
+		if isNotExist(err) {
+			return rep, fmt.Errorf("repair %s: %w", dir, ErrNotLedger)
+		}
+		return rep, fmt.Errorf("repair %s: the manifest is unreadable (%w); restore it from a backup", dir, err)
+	}
+	if aside == "" {
+		aside = filepath.Join(dir, "quarantine", time.Now().UTC().Format("20060102T150405Z"))
+	}
+	rep.Aside = aside
+	copyAside := func(path string) error {
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = filepath.Base(path)
+		}
+		dst := filepath.Join(aside, rel)
+		if err := fsys.MkdirAll(filepath.Dir(dst)); err != nil {
+			return err
+		}
+		if err := copyFile(fsys, path, dst); err != nil {
+			return fmt.Errorf("copy %s aside: %w", path, err)
+		}
+		rep.Copied = append(rep.Copied, path)
+		return nil
+	}
+
+	cache := segment.NewCache(o.CacheBytes)
+	segDir := filepath.Join(dir, segDirName)
+	keep := m.Segments[:0:0]
+	var chain [32]byte
+	if r := m.Retention; len(r) > 0 {
+		chain, _ = parseHash(r[len(r)-1].ChainAt)
+	}
+	var damagedAt = -1
+	var salvaged []segment.Record
+	for i, ms := range m.Segments {
+		path := filepath.Join(segDir, ms.Name+".seg")
+		r, err := segment.Open(fsys, path, cache)
+		if err == nil {
+			info := r.Info()
+			if info.FirstSeq != ms.FirstSeq || info.LastSeq != ms.LastSeq || info.ChainStart != chain {
+				err = &CorruptionError{File: path, Reason: "footer does not match the manifest or the hash chain"}
+			} else {
+				err = r.Verify()
+			}
+		}
+		if err == nil {
+			keep = append(keep, ms)
+			chain = r.Info().ChainEnd
+			// The index: rebuild if missing, damaged or stale.
+			ipath := filepath.Join(segDir, ms.Name+".idx")
+			want, berr := buildIndex(r)
+			if berr != nil {
+				r.Close()
+				return rep, berr
+			}
+			got, rerr := readAll(fsys, ipath)
+			if rerr != nil || string(got) != string(want) {
+				if rerr == nil {
+					rep.Damaged = append(rep.Damaged, ipath)
+					if err := copyAside(ipath); err != nil {
+						r.Close()
+						return rep, err
+					}
+				}
+				if err := index.WriteFile(fsys, ipath, want); err != nil {
+					r.Close()
+					return rep, err
+				}
+				rep.RebuiltIndexes = append(rep.RebuiltIndexes, ipath)
+			}
+			r.Close()
+			continue
+		}
+		if !isCorrupt(err) && !isNotExist(err) {
+			if r != nil {
+				r.Close()
+			}
+			return rep, fmt.Errorf("repair: %s: %w", path, err)
+		}
+		rep.Damaged = append(rep.Damaged, path)
+		damagedAt = i
+		// Salvage the verified prefix of this segment: records in sequence
+		// order whose hash chain continues from the previous segment.
+		if r != nil {
+			h := chain
+			next := ms.FirstSeq
+			r.Scan(ms.FirstSeq, func(rec segment.Record) bool {
+				if rec.Seq != next {
+					return false
+				}
+				if _, err := DecodeHeader(rec.Data); err != nil {
+					return false
+				}
+				h = segment.ChainNext(h, rec.Data)
+				salvaged = append(salvaged, segment.Record{Seq: rec.Seq, Data: append([]byte(nil), rec.Data...)})
+				next++
+				return true
+			})
+			// Only keep the prefix whose chain matches a stored checkpoint
+			// when the footer is readable; otherwise the checksummed blocks
+			// are the evidence.
+			r.Close()
+		}
+		break
+	}
+
+	newMan := m.clone()
+	newMan.Segments = keep
+	walDir := filepath.Join(dir, walDirName)
+	if damagedAt >= 0 {
+		// Copy aside and drop the damaged segment and everything after it.
+		for _, ms := range m.Segments[damagedAt:] {
+			for _, ext := range []string{".seg", ".idx"} {
+				p := filepath.Join(segDir, ms.Name+ext)
+				if _, err := fsys.Stat(p); err == nil {
+					if err := copyAside(p); err != nil {
+						return rep, err
+					}
+				}
+			}
+		}
+		lostFrom := m.Segments[damagedAt].FirstSeq
+		if len(salvaged) > 0 {
+			newMan.Gen++
+			first, last := salvaged[0].Seq, salvaged[len(salvaged)-1].Seq
+			name := segName(first, last, newMan.Gen)
+			w, err := segment.NewWriter(fsys, filepath.Join(segDir, name+".seg"), segment.Options{BlockSize: o.BlockSize, Level: o.CompressionLevel}, chain)
+			if err != nil {
+				return rep, err
+			}
+			for _, rec := range salvaged {
+				h, _ := DecodeHeader(rec.Data)
+				rec.Time = string(h.OccurredAt)
+				if err := w.Append(rec); err != nil {
+					w.Abort()
+					return rep, err
+				}
+			}
+			info, err := w.Finish(nil)
+			if err != nil {
+				return rep, err
+			}
+			r, err := segment.Open(fsys, filepath.Join(segDir, name+".seg"), cache)
+			if err != nil {
+				return rep, err
+			}
+			ixData, err := buildIndex(r)
+			r.Close()
+			if err != nil {
+				return rep, err
+			}
+			if err := index.WriteFile(fsys, filepath.Join(segDir, name+".idx"), ixData); err != nil {
+				return rep, err
+			}
+			newMan.Segments = append(newMan.Segments, manifestSeg{Name: name, FirstSeq: first, LastSeq: last, Count: last - first + 1,
+				ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd)})
+			lostFrom = last + 1
+		}
+		// The last sequence number the ledger ever held: the WAL may hold
+		// more than the manifest.
+		lastKnown := m.Segments[len(m.Segments)-1].LastSeq
+		if ws := walLastSeq(fsys, walDir, m.Salt, lastKnown+1); ws > lastKnown {
+			lastKnown = ws
+		}
+		// Every WAL file is dropped: its events follow the damaged point.
+		names, _ := fsys.List(walDir)
+		for _, n := range names {
+			p := filepath.Join(walDir, n)
+			if err := copyAside(p); err != nil {
+				return rep, err
+			}
+		}
+		if err := storeManifest(fsys, dir, newMan); err != nil {
+			return rep, err
+		}
+		for _, ms := range m.Segments[damagedAt:] {
+			fsys.Remove(filepath.Join(segDir, ms.Name+".seg"))
+			fsys.Remove(filepath.Join(segDir, ms.Name+".idx"))
+		}
+		for _, n := range names {
+			fsys.Remove(filepath.Join(walDir, n))
+		}
+		fsys.SyncDir(segDir)
+		fsys.SyncDir(walDir)
+		rep.LostFrom, rep.LostTo = lostFrom, lastKnown
+		if lastKnown >= lostFrom {
+			rep.LostEvents = lastKnown - lostFrom + 1
+		}
+		rep.LastSeq = lostFrom - 1
+		return rep, nil
+	}
+
+	// Every segment is sound: check the WAL read-only; only a WAL that Open
+	// would refuse is salvaged (a torn tail is Open's own business).
+	next := uint64(1)
+	if len(keep) > 0 {
+		next = keep[len(keep)-1].LastSeq + 1
+	} else if r := m.Retention; len(r) > 0 {
+		next = r[len(r)-1].DroppedThroughSeq + 1
+	}
+	rep.LastSeq = next - 1
+	last, werr := walScan(fsys, walDir, m.Salt, next)
+	if werr == nil {
+		if last > rep.LastSeq {
+			rep.LastSeq = last
+		}
+	} else {
+		if !isCorrupt(werr) {
+			return rep, fmt.Errorf("repair: wal: %w", werr)
+		}
+		names, _ := fsys.List(walDir)
+		for _, n := range names {
+			if err := copyAside(filepath.Join(walDir, n)); err != nil {
+				return rep, err
+			}
+		}
+		ws, err := wal.Salvage(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, Logger: o.Logger})
+		if err != nil {
+			return rep, fmt.Errorf("repair: wal: %w", err)
+		}
+		if ws.FirstBad != nil {
+			rep.Damaged = append(rep.Damaged, ws.FirstBad.File)
+		}
+		rep.WALDroppedBytes = ws.DroppedBytes
+		if ws.LastGoodSeq > rep.LastSeq {
+			rep.LastSeq = ws.LastGoodSeq
+		}
+		if ws.DroppedSeqs[1] > 0 {
+			rep.LostFrom, rep.LostTo = rep.LastSeq+1, ws.DroppedSeqs[1]
+			rep.LostEvents = rep.LostTo - rep.LostFrom + 1
+		}
+	}
+	rep.Clean = len(rep.Damaged) == 0 && len(rep.RebuiltIndexes) == 0
+	return rep, nil
+}
+
+// walScan opens the WAL read-only and returns its last sequence number.
+func walScan(fsys vfs.FS, dir string, salt, startSeq uint64) (uint64, error) {
+	var last uint64
+	w, err := wal.Open(wal.Options{FS: fsys, Dir: dir, Salt: salt, ReadOnly: true}, startSeq, func(b *wal.Batch) error {
+		last = b.FirstSeq + uint64(len(b.Records)) - 1
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	w.Close()
+	return last, nil
+}
+
+// walLastSeq is walScan ignoring errors.
+func walLastSeq(fsys vfs.FS, dir string, salt, startSeq uint64) uint64 {
+	last, _ := walScan(fsys, dir, salt, startSeq)
+	return last
+}
+
+func isCorrupt(err error) bool {
+	var ce *CorruptionError
+	return errors.As(err, &ce)
+}
+
+func copyFile(fsys vfs.FS, src, dst string) error {
+	in, err := fsys.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := fsys.Create(dst)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := in.ReadAt(buf, off)
+		if n > 0 {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				out.Close()
+				return werr
+			}
+			off += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(dst))
+}
