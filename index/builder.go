@@ -251,8 +251,9 @@ func (b *Builder) encodeTerms(fieldBytes *[numFields + 1]uint64) (dict, postings
 	return dict, postings, uint32(len(keys)), hashes, nil
 }
 
-// encodePostings appends the smaller of the delta-list and the roaring
-// encodings of ords (sorted, distinct, len >= 2) to dst.
+// encodePostings appends the delta-list or the roaring encoding of ords
+// (sorted, distinct, len >= 2) to dst: roaring from roaringMinCard on,
+// unless it is over twice the delta list's size (see doc.go).
 func encodePostings(dst []byte, ords []uint32) (kind uint64, out []byte, err error) {
 	dst = appendUvarint(dst, uint64(ords[0]))
 	for i := 1; i < len(ords); i++ {

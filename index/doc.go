@@ -4,7 +4,8 @@
 //
 // Every sealed segment gets one immutable index file, built by a Builder
 // and written with WriteFile; Open (or Decode) reads it back as an Index.
-// The unsealed tail is indexed by a Mem. Both are Sources for Eval, which
+// The unsealed tail is indexed by a Mem; Mem.Encode seals it into the
+// same bytes a Builder would produce. Both are Sources for Eval, which
 // answers a Query (a conjunction of OR-sets of terms plus an inclusive
 // time range) as a lazy iterator of ascending ordinals. An ordinal is
 // seq - FirstSeq of the segment; a segment's ordinals are exactly
@@ -93,8 +94,11 @@
 //
 // Postings: the concatenated lists. kind 0 is a delta list: the first
 // ordinal, then (ordinal - previous - 1) for each next one, uvarints.
-// kind 1 is a roaring bitmap in the portable serialization (RunOptimize'd)
-// used when it is strictly smaller (only considered for card >= 16).
+// kind 1 is a roaring bitmap in the portable serialization (RunOptimize'd),
+// used for card >= 16 unless it is more than twice the size of the delta
+// list: roaring lists are returned without decoding (copy-on-write
+// containers over the section bytes), delta lists cost a varint loop, so
+// the format trades a little space for lookup speed on large lists.
 //
 // Time: the events sorted by (occurred_at bytes, ordinal).
 //

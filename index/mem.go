@@ -258,3 +258,40 @@ func (m *Mem) EventID(id string) ([]uint32, error) {
 	}
 	return nil, nil
 }
+
+// Encode returns the sealed index file for everything added, byte for
+// byte what a Builder given the same Adds would produce, without
+// re-extracting or re-hashing the terms. It only reads m.
+func (m *Mem) Encode() ([]byte, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	b := &Builder{
+		terms: make(map[Term]int, len(m.single)+len(m.multi)),
+		lists: make([][]uint32, 0, len(m.single)+len(m.multi)),
+		times: make([]ordTime, len(m.times)),
+		ids:   make([]idEntry, 0, len(m.ids)),
+	}
+	for i, t := range m.times {
+		b.times[i] = ordTime{ord: uint32(i), time: t}
+	}
+	for t, o := range m.single {
+		b.terms[t] = len(b.lists)
+		b.lists = append(b.lists, []uint32{o})
+	}
+	for t, bm := range m.multi {
+		b.terms[t] = len(b.lists)
+		b.lists = append(b.lists, bm.ToArray())
+	}
+	for id, o := range m.ids {
+		h := hashString(id)
+		if dups, ok := m.dupIDs[id]; ok {
+			for _, d := range dups {
+				b.ids = append(b.ids, idEntry{h: h, ord: d})
+			}
+			continue
+		}
+		b.ids = append(b.ids, idEntry{h: h, ord: o})
+	}
+	return b.Encode()
+}

@@ -189,6 +189,7 @@ type Ledger struct {
 	bgErr    atomic.Value // string
 
 	appends, events, seals atomic.Uint64
+	avgEvent               atomic.Int64 // recent average canonical event size, for buffer sizing
 	recovery               time.Duration
 	recoveredWAL           uint64
 	closeOnce              sync.Once

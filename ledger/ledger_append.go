@@ -69,8 +69,6 @@ func termsOf(h *EnvelopeHeader, dst []index.Term) []index.Term {
 	return dst
 }
 
-var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
 // AppendEvent appends one event. It is validated first; on success it is
 // durable under the configured sync policy.
 func (l *Ledger) AppendEvent(ctx context.Context, e ExperienceEventEnvelope) error {
@@ -100,44 +98,44 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 			return err
 		}
 	}
-	bp := encPool.Get().(*[]byte)
-	buf := (*bp)[:0]
+	// The batch is encoded into one buffer that the memtable keeps once
+	// the batch commits (the WAL copies it into its frame), so the bytes
+	// are copied exactly once on the way to the log and never again.
+	est := int(l.avgEvent.Load())
+	if est == 0 {
+		est = 1024
+	}
+	buf := make([]byte, 0, est*len(es)+est)
 	ends := make([]int, len(es))
 	var err error
 	for i := range es {
 		start := len(buf)
 		buf, err = AppendCanonical(buf, &es[i])
 		if err != nil {
-			*bp = buf
-			encPool.Put(bp)
 			return InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
 		}
 		if n := len(buf) - start; n > l.opts.MaxEventBytes {
-			*bp = buf
-			encPool.Put(bp)
 			return InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
 		}
 		ends[i] = len(buf)
 	}
 	if len(buf) > l.opts.MaxBatchBytes {
-		*bp = buf
-		encPool.Put(bp)
 		return InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", len(buf), l.opts.MaxBatchBytes))
 	}
+	l.avgEvent.Store(int64(len(buf)/len(es)) + 16)
 	recs := make([][]byte, len(es))
 	ents := make([]entry, len(es))
+	termBuf := make([]index.Term, 0, 7*len(es))
 	start := 0
 	for i := range es {
 		recs[i] = buf[start:ends[i]:ends[i]]
 		start = ends[i]
 		h := HeaderOf(&es[i])
-		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termsOf(&h, make([]index.Term, 0, 6))}
+		n := len(termBuf)
+		termBuf = termsOf(&h, termBuf)
+		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
 	}
 	_, err = l.wal.Commit(ctx, recs, ents)
-	// The WAL copied the records into its frame; the memtable holds its own
-	// copies (see apply), so the encode buffer can be reused.
-	*bp = buf
-	encPool.Put(bp)
 	if err != nil {
 		var se *StoreError
 		if errors.As(err, &se) {
@@ -275,13 +273,9 @@ func (l *Ledger) apply(b *wal.Batch) {
 	}
 }
 
+// applyRecords makes a batch visible. The memtable takes ownership of the
+// record slices: callers never reuse them.
 func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
-	// Copy the batch into one allocation owned by the memtable.
-	total := 0
-	for _, r := range recs {
-		total += len(r)
-	}
-	own := make([]byte, 0, total)
 	l.mu.Lock()
 	m := l.active
 	if want := m.base + uint64(len(m.recs)); first != want {
@@ -290,10 +284,8 @@ func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
 		panic(fmt.Sprintf("ledger: batch seq %d applied, expected %d", first, want))
 	}
 	for i, r := range recs {
-		s := len(own)
-		own = append(own, r...)
 		ord := uint32(len(m.recs))
-		m.recs = append(m.recs, own[s:len(own):len(own)])
+		m.recs = append(m.recs, r)
 		m.times = append(m.times, ents[i].time)
 		m.idx.Add(ord, ents[i].time, ents[i].terms)
 		m.bytes += int64(len(r))

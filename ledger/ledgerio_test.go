@@ -171,7 +171,7 @@ func TestImportBadInput(t *testing.T) {
 		{"bad json in batch 3", withLine(25, "{not json\n"), 0, 25, "", 20, 2},
 		{"invalid event in batch 3", withLine(25, string(bad)+"\n"), 0, 25, "event_id", 20, 2},
 		{"truncated last line", strings.Join(lines[:99], "") + lines[99][:40], 0, 100, "", 90, 9},
-		{"line too long", withLine(35, strings.Repeat("x", 5000)+"\n"), 4096, 35, "too long", 30, 3},
+		{"line too long", withLine(35, strings.Repeat("x", 20000)+"\n"), 16384, 35, "too long", 30, 3},
 		{"duplicate id rejected in batch 6", withLine(55, string(dupJSON)+"\n"), 0, 51, "lines 51-60", 50, 5},
 		{"first line bad", withLine(1, "[]\n"), 0, 1, "", 0, 0},
 	}
