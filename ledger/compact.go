@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -200,8 +201,8 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 }
 
 // compacted reports whether a segment was written by Compact (its name has
-// the "c" marker).
-func (s *sealedSeg) compacted() bool { return len(s.name) > 0 && s.name[len(s.name)-1] == 'c' }
+// the "-c" suffix).
+func (s *sealedSeg) compacted() bool { return strings.HasSuffix(s.name, "-c") }
 
 type clusterRec struct {
 	seq    uint64
@@ -214,7 +215,7 @@ type clusterRec struct {
 // rewrite merges the segments of g into one new segment (and index).
 func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedSeg, error) {
 	first, last := g[0].info.FirstSeq, g[len(g)-1].info.LastSeq
-	name := segName(first, last, gen) + "c"
+	name := segName(first, last, gen) + "-c"
 	path := l.segPath(name, ".seg")
 	chainStart := g[0].info.ChainStart
 

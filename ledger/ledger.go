@@ -309,7 +309,7 @@ func (l *Ledger) open() error {
 		Dir:           filepath.Join(l.dir, walDirName),
 		Salt:          m.Salt,
 		FileSize:      l.opts.WALFileSize,
-		MaxBatchBytes: l.opts.MaxBatchBytes + 1<<20,
+		MaxBatchBytes: walMaxBatch(&l.opts),
 		Sync:          l.opts.Sync,
 		ReadOnly:      l.opts.ReadOnly,
 		Logger:        l.log,
@@ -322,6 +322,10 @@ func (l *Ledger) open() error {
 	l.wal = w
 	return nil
 }
+
+// walMaxBatch is the WAL frame bound for a ledger's options: the largest
+// batch plus room for the record framing.
+func walMaxBatch(o *Options) int { return o.MaxBatchBytes + 1<<20 }
 
 func (l *Ledger) initManifest() (*ledgerManifest, error) {
 	var salt [8]byte

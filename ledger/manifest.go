@@ -114,6 +114,12 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 		return nil, corrupt.New(path, 12, "manifest version %d", m.Version)
 	}
 	var prev uint64
+	if r := m.Retention; len(r) > 0 && len(m.Segments) > 0 {
+		last := r[len(r)-1]
+		if m.Segments[0].ChainStart != last.ChainAt || m.Segments[0].FirstSeq != last.DroppedThroughSeq+1 {
+			return nil, corrupt.New(path, 12, "first segment %s does not continue the retention record", m.Segments[0].Name)
+		}
+	}
 	for i, s := range m.Segments {
 		if s.FirstSeq > s.LastSeq || (i > 0 && s.FirstSeq != prev+1) || s.Count != s.LastSeq-s.FirstSeq+1 {
 			return nil, corrupt.New(path, 12, "segment %d (%s) has an inconsistent sequence range", i, s.Name)

@@ -210,7 +210,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		// The last sequence number the ledger ever held: the WAL may hold
 		// more than the manifest.
 		lastKnown := m.Segments[len(m.Segments)-1].LastSeq
-		if ws := walLastSeq(fsys, walDir, m.Salt, lastKnown+1); ws > lastKnown {
+		if ws := walLastSeq(fsys, walDir, m.Salt, lastKnown+1, walMaxBatch(&o)); ws > lastKnown {
 			lastKnown = ws
 		}
 		// Every WAL file is dropped: its events follow the damaged point.
@@ -250,7 +250,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		next = r[len(r)-1].DroppedThroughSeq + 1
 	}
 	rep.LastSeq = next - 1
-	last, werr := walScan(fsys, walDir, m.Salt, next)
+	last, werr := walScan(fsys, walDir, m.Salt, next, walMaxBatch(&o))
 	if werr == nil {
 		if last > rep.LastSeq {
 			rep.LastSeq = last
@@ -265,7 +265,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 				return rep, err
 			}
 		}
-		ws, err := wal.Salvage(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, Logger: o.Logger})
+		ws, err := wal.Salvage(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, Logger: o.Logger, MaxBatchBytes: walMaxBatch(&o)})
 		if err != nil {
 			return rep, fmt.Errorf("repair: wal: %w", err)
 		}
@@ -286,9 +286,9 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 }
 
 // walScan opens the WAL read-only and returns its last sequence number.
-func walScan(fsys vfs.FS, dir string, salt, startSeq uint64) (uint64, error) {
+func walScan(fsys vfs.FS, dir string, salt, startSeq uint64, maxBatch int) (uint64, error) {
 	var last uint64
-	w, err := wal.Open(wal.Options{FS: fsys, Dir: dir, Salt: salt, ReadOnly: true}, startSeq, func(b *wal.Batch) error {
+	w, err := wal.Open(wal.Options{FS: fsys, Dir: dir, Salt: salt, ReadOnly: true, MaxBatchBytes: maxBatch}, startSeq, func(b *wal.Batch) error {
 		last = b.FirstSeq + uint64(len(b.Records)) - 1
 		return nil
 	})
@@ -300,8 +300,8 @@ func walScan(fsys vfs.FS, dir string, salt, startSeq uint64) (uint64, error) {
 }
 
 // walLastSeq is walScan ignoring errors.
-func walLastSeq(fsys vfs.FS, dir string, salt, startSeq uint64) uint64 {
-	last, _ := walScan(fsys, dir, salt, startSeq)
+func walLastSeq(fsys vfs.FS, dir string, salt, startSeq uint64, maxBatch int) uint64 {
+	last, _ := walScan(fsys, dir, salt, startSeq, maxBatch)
 	return last
 }
 

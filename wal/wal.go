@@ -714,6 +714,10 @@ func (w *WAL) removeCovered(seq uint64) error {
 	if len(victims) == 0 {
 		return nil
 	}
+	// Files are removed oldest first with a directory fsync after each
+	// removal, so after any crash the removed files form a prefix: a
+	// crash can never leave a hole in the file numbers (which Open
+	// reports as corruption).
 	var err error
 	removed := 0
 	for _, fr := range victims {
@@ -723,15 +727,14 @@ func (w *WAL) removeCovered(seq uint64) error {
 		}
 		removed++
 		w.nfiles.Add(-1)
+		if err = w.fs.SyncDir(w.dir); err != nil {
+			err = fmt.Errorf("wal: checkpoint: sync %s: %w", w.dir, err)
+			break
+		}
 	}
 	w.mu.Lock()
 	w.files = w.files[removed:]
 	w.mu.Unlock()
-	if removed > 0 {
-		if serr := w.fs.SyncDir(w.dir); serr != nil && err == nil {
-			err = fmt.Errorf("wal: checkpoint: sync %s: %w", w.dir, serr)
-		}
-	}
 	return err
 }
 
