@@ -8,7 +8,9 @@
 // batches of concurrent callers into one write and one fdatasync (group
 // commit). Open verifies the log, replays what the caller does not hold
 // yet, and repairs only a torn tail. Checkpoint deletes files the caller
-// has made durable elsewhere.
+// has made durable elsewhere. Open with Options.ReadOnly verifies and
+// replays without changing anything; Salvage cuts a corrupt log back to
+// its longest valid prefix (ledgerctl repair).
 //
 // # Files
 //
@@ -18,7 +20,7 @@
 // before its first sequence number is known. A file is created as
 // "<name>.wal.tmp", written, fsynced, renamed and the directory fsynced, so
 // a ".wal" file always has a complete header; leftover ".wal.tmp" files are
-// deleted by Open. Once the active file is half full, the next one is pre-created in
+// deleted by Open (ignored by a read-only Open). Once the active file is half full, the next one is pre-created in
 // the background, zero-filled to FileSize (plain writes, no fallocate), so
 // frames overwrite zeros and fdatasync needs no size change. The first file
 // of a new log, and a file created when pre-creation failed, hold only the
@@ -95,6 +97,48 @@
 // is a missing file number or a sequence gap. Open then fsyncs the last
 // file holding frames, so frames that reached only the page cache before a
 // process crash are durable before they are replayed; Open is idempotent.
+//
+// # Read-only mode
+//
+// With Options.ReadOnly, Open runs the same verification and replay but
+// never creates, writes, truncates, renames, removes or fsyncs: Dir must
+// exist, leftover ".wal.tmp" files are ignored, a torn tail is the end of
+// the log (logged at Debug, left in its file), covered files are kept,
+// and no file stays open. Corruption is still a *CorruptionError. Commit,
+// Sync and Checkpoint return ErrReadOnly; Close only marks the WAL
+// closed.
+//
+// A read-only Open may run beside a live read-write WAL on the same
+// directory and replays a prefix of the log that includes every commit
+// acknowledged before it started. Its scan can race with the writer: file
+// N read up to offset X, then file N+1 holding frames written after X (a
+// sequence gap), or a file removed by Checkpoint after the listing. A
+// failed scan is therefore repeated, and the error is returned only when
+// two consecutive scans fail identically (a quiet log always does), or
+// after 8 scans.
+//
+// # Salvage
+//
+// Salvage(opts) verifies the log as Open does but, instead of refusing a
+// corrupt log, keeps its longest valid prefix: every frame before the
+// first bad point. The first bad point is the first invalid frame that
+// Open would report or truncate (checksum, bounds, salt, sequence gap or
+// overlap, damaged bytes followed by durable frames, a torn tail), a bad
+// file header, or a missing file number. The file holding the first bad
+// frame is truncated at that frame's offset (a file with a bad header, or
+// the file after a missing number, is removed whole), every later file is
+// removed, newest first, the directory is fsynced, and only then is the
+// file holding the first bad frame truncated and fsynced, so an
+// interrupted Salvage can simply be run again.
+// Zero bytes after the last frame (pre-allocated space) are not damage.
+// The SalvageReport gives the last kept sequence number, the bytes and
+// files dropped, the frames still recognisable in the dropped bytes
+// (checksum valid for their file) with their sequence range, the first
+// bad point as a *CorruptionError, and whether Open would have refused the
+// log (Corrupt; false for a mere torn tail). On a clean log Salvage
+// changes nothing; after a Salvage, a second one finds a clean log. The
+// caller copies the files aside first and has no WAL open on Dir; the
+// start-sequence check of Open is not applied.
 //
 // # Errors and durability
 //

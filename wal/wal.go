@@ -274,10 +274,10 @@ type WAL struct {
 // and stays in its file, nothing is fsynced, and covered files are kept.
 // It may run beside a read-write WAL on the same directory and then
 // replays a prefix of the log that includes every commit acknowledged
-// before Open was called: a scan that races with the writer can see an
-// inconsistent snapshot, so a read-only Open rescans until two
-// consecutive scans agree (at most a few times) before it reports an
-// error.
+// before Open was called. A scan that races with the writer can see an
+// inconsistent snapshot, so a failed read-only scan is repeated and its
+// error returned only when two consecutive scans fail identically (or
+// after 8 scans).
 func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, error) {
 	w, err := newWAL(opts)
 	if err != nil {
