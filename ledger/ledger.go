@@ -179,6 +179,9 @@ type Ledger struct {
 	manMu sync.Mutex
 	man   *ledgerManifest
 
+	// ids filters the event ids of sealed segments (duplicate checks).
+	ids idFilter
+
 	// pending holds event ids prepared by the WAL committer but not yet
 	// applied; only the committer goroutine touches it.
 	pending map[EventID][]byte
@@ -228,6 +231,16 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	}
 	l.recovery = time.Since(start)
 	if !o.ReadOnly {
+		if !o.AllowDuplicates {
+			segs := l.segs
+			l.bgWG.Add(1)
+			go func() {
+				defer l.bgWG.Done()
+				if err := l.ids.build(segs, l.stop); err != nil {
+					l.log.Warn("event-id filter not built; duplicate checks probe every segment", "err", err)
+				}
+			}()
+		}
 		l.bgWG.Add(1)
 		go l.sealLoop()
 		if len(l.frozen) > 0 {

@@ -229,6 +229,9 @@ func (l *Ledger) lookupBytes(id EventID) ([]byte, bool, error) {
 	}
 	segs := l.segs
 	l.mu.RUnlock()
+	if len(segs) == 0 || !l.ids.maySealed(eventIDHash(id)) {
+		return nil, false, nil
+	}
 	for i := len(segs) - 1; i >= 0; i-- {
 		b, ok, err := segs[i].findID(id)
 		if err != nil || ok {

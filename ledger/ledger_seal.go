@@ -135,6 +135,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	}
 	b := index.NewBuilder()
 	var terms []index.Term
+	hashes := make([]uint32, 0, n)
 	for i := 0; i < n; i++ {
 		rec := m.recs[i]
 		if err := w.Append(segment.Record{Seq: first + uint64(i), Time: m.times[i], Data: rec}); err != nil {
@@ -148,6 +149,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 		}
 		terms = termsOf(&h, terms[:0])
 		b.Add(uint32(i), m.times[i], terms)
+		hashes = append(hashes, eventIDHash(h.EventID))
 	}
 	info, err := w.Finish(nil)
 	if err != nil {
@@ -182,6 +184,9 @@ func (l *Ledger) sealOne(m *memtable) error {
 		return fmt.Errorf("seal %s: manifest: %w", name, err)
 	}
 	l.man = newMan
+	// The ids must be in the filter before the memtable that holds them
+	// leaves the view.
+	l.ids.add(hashes)
 	seg := &sealedSeg{name: name, r: r, ix: ix, info: info}
 	l.mu.Lock()
 	segs := make([]*sealedSeg, len(l.segs), len(l.segs)+1)
