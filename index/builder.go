@@ -309,10 +309,17 @@ func encodeTime(byOrd []ordTime) (sec []byte, minT, maxT string, err error) {
 				shared++
 			}
 		}
-		keys = appendUvarint(keys, uint64(shared))
+		// shared<<1 | (more than one event); the count follows only then.
+		multi := uint64(0)
+		if j-i > 1 {
+			multi = 1
+		}
+		keys = appendUvarint(keys, uint64(shared)<<1|multi)
 		keys = appendUvarint(keys, uint64(len(t)-shared))
 		keys = append(keys, t[shared:]...)
-		keys = appendUvarint(keys, uint64(j-i))
+		if multi == 1 {
+			keys = appendUvarint(keys, uint64(j-i-2))
+		}
 		ndistinct++
 		prev = t
 		i = j

@@ -108,7 +108,8 @@
 //	                                           blob offset, and position (in
 //	                                           time order) of its first event
 //	keys blob (keysLen bytes), one entry per distinct time, ascending:
-//	    shared uvarint | unshared uvarint | suffix | events with this time uvarint
+//	    shared<<1|multi uvarint | unshared uvarint | suffix
+//	    | multi == 1 only: (events with this time - 2) uvarint
 //	nrunRestarts x (runOff u32 | pos u32 | ordStart u32)   every 32nd run
 //	runs blob, to the end of the section: the ordinals in time order cut
 //	    into maximal runs of consecutive ordinals, each run

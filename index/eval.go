@@ -106,6 +106,9 @@ func Eval(src Source, q Query, n uint32) (Iterator, error) {
 		}
 		return 0
 	})
+	if len(ss) == 1 {
+		return &oneIter{it: ss[0].bm.Iterator(), end: uint64(n)}, nil
+	}
 	it := &andIter{end: uint64(n), its: make([]roaring.IntPeekable, len(ss))}
 	for i, s := range ss {
 		it.its[i] = s.bm.Iterator()
@@ -131,6 +134,26 @@ func (r *rangeIter) Next() (uint32, bool) {
 }
 
 func (r *rangeIter) Seek(ord uint32) { r.next = max(r.next, uint64(ord)) }
+
+// oneIter walks a single bitmap.
+type oneIter struct {
+	it  roaring.IntPeekable
+	end uint64
+}
+
+func (o *oneIter) Next() (uint32, bool) {
+	if !o.it.HasNext() {
+		return 0, false
+	}
+	x := o.it.Next()
+	if uint64(x) >= o.end {
+		o.end = 0 // exhausted for good
+		return 0, false
+	}
+	return x, true
+}
+
+func (o *oneIter) Seek(ord uint32) { o.it.AdvanceIfNeeded(ord) }
 
 // andIter is a leapfrog intersection over bitmap iterators, the first
 // (smallest) one leading.

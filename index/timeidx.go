@@ -76,21 +76,25 @@ func compareBS(k []byte, s string) int {
 
 // readTimeKey decodes one time entry.
 func readTimeKey(d *dec, cur []byte, restart bool) ([]byte, uint32) {
-	shared := d.uvarint()
+	head := d.uvarint()
 	unshared := d.uvarint()
 	if d.bad {
 		return cur, 0
 	}
+	shared := head >> 1
 	if shared > uint64(len(cur)) || (restart && shared != 0) {
 		d.setFail("bad shared prefix length")
 		return cur, 0
 	}
 	cur = append(cur[:shared], d.bytes(unshared)...)
-	cnt := d.uvarint32()
-	if !d.bad && cnt == 0 {
-		d.setFail("time with no events")
+	if head&1 == 0 {
+		return cur, 1
 	}
-	return cur, cnt
+	cnt := d.uvarint()
+	if !d.bad && cnt > 1<<32-3 {
+		d.setFail("time count out of range")
+	}
+	return cur, uint32(cnt) + 2
 }
 
 // timeBound returns the first position (in time order) whose time is
@@ -105,7 +109,11 @@ func (ix *Index) timeBound(v *timeView, t string, strict bool) (uint32, error) {
 		mid := lo + (hi-lo)/2
 		off := binary.LittleEndian.Uint32(v.keyRestarts[mid*8:])
 		d := dec{b: v.keys, off: int(min(off, uint32(len(v.keys))))}
-		k, _ := readTimeKey(&d, nil, true)
+		// A restart entry has shared == 0: its key is in place.
+		if d.uvarint()>>1 != 0 {
+			d.setFail("restart entry with a shared prefix")
+		}
+		k := d.bytes(d.uvarint())
 		if d.bad {
 			return 0, ix.secCorrupt(secTime, v.keysPos+d.off, d.fail)
 		}
