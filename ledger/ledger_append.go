@@ -20,12 +20,15 @@ import (
 // that captured len(recs) under the read lock can read recs[:n] afterwards
 // without the lock.
 type memtable struct {
-	base    uint64 // sequence number of recs[0]
-	recs    [][]byte
-	times   []string
-	idx     *index.Mem
-	bytes   int64
-	created time.Time
+	base  uint64 // sequence number of recs[0]
+	recs  [][]byte
+	times []string
+	// idHashes are the event-id hashes of recs, for the ledger-wide
+	// event-id filter when the memtable is sealed.
+	idHashes []uint32
+	idx      *index.Mem
+	bytes    int64
+	created  time.Time
 }
 
 func newMemtable(base uint64) *memtable {
@@ -290,6 +293,7 @@ func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
 		ord := uint32(len(m.recs))
 		m.recs = append(m.recs, r)
 		m.times = append(m.times, ents[i].time)
+		m.idHashes = append(m.idHashes, eventIDHash(ents[i].id))
 		m.idx.Add(ord, ents[i].time, ents[i].terms)
 		m.bytes += int64(len(r))
 	}

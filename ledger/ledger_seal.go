@@ -133,33 +133,25 @@ func (l *Ledger) sealOne(m *memtable) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	b := index.NewBuilder()
-	var terms []index.Term
-	hashes := make([]uint32, 0, n)
 	for i := 0; i < n; i++ {
-		rec := m.recs[i]
-		if err := w.Append(segment.Record{Seq: first + uint64(i), Time: m.times[i], Data: rec}); err != nil {
+		if err := w.Append(segment.Record{Seq: first + uint64(i), Time: m.times[i], Data: m.recs[i]}); err != nil {
 			w.Abort()
 			return fmt.Errorf("seal %s: %w", name, err)
 		}
-		h, err := DecodeHeader(rec)
-		if err != nil {
-			w.Abort()
-			return fmt.Errorf("seal %s: seq %d: %w", name, first+uint64(i), err)
-		}
-		terms = termsOf(&h, terms[:0])
-		b.Add(uint32(i), m.times[i], terms)
-		hashes = append(hashes, eventIDHash(h.EventID))
 	}
 	info, err := w.Finish(nil)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	ixData, err := b.Encode()
+	// The memtable's index already holds every term: encoding it gives the
+	// bytes a rebuild from the segment would (index.Mem.Encode ==
+	// Builder.Encode for the same entries; HeaderOf == DecodeHeader).
+	ixData, err := m.idx.Encode()
 	if err != nil {
 		l.fs.Remove(path)
 		return fmt.Errorf("seal %s: index: %w", name, err)
 	}
+	hashes := m.idHashes[:n]
 	ipath := l.segPath(name, ".idx")
 	if err := index.WriteFile(l.fs, ipath, ixData); err != nil {
 		l.fs.Remove(path)
