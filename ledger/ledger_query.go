@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
@@ -144,11 +146,21 @@ func segMayMatch(s *sealedSeg, iq *index.Query, from uint64) bool {
 
 const fetchChunk = 256
 
-// scanView yields, in log order, every event of v with seq >= from that
-// matches q, stopping when yield returns false. The limit of q is applied
-// by the callers.
-func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, yield func(uint64, *ExperienceEventEnvelope) bool) error {
-	seqs := make([]uint64, 0, fetchChunk)
+// segJob is a chunk of candidate sequence numbers of one sealed segment.
+type segJob struct {
+	s    *sealedSeg
+	seqs []uint64
+	res  chan segResult
+}
+
+type segResult struct {
+	evs []SeqEnvelope
+	err error
+}
+
+// segJobs produces the candidate chunks of the sealed segments of v, in
+// log order, until emit returns false.
+func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJob) bool) error {
 	for _, s := range v.segs {
 		if !segMayMatch(s, iq, from) {
 			continue
@@ -161,7 +173,7 @@ func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index
 			it.Seek(uint32(from - s.info.FirstSeq))
 		}
 		for {
-			seqs = seqs[:0]
+			seqs := make([]uint64, 0, fetchChunk)
 			for len(seqs) < fetchChunk {
 				o, ok := it.Next()
 				if !ok {
@@ -172,38 +184,152 @@ func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index
 			if len(seqs) == 0 {
 				break
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			stop := false
-			var derr error
-			err := s.r.GetMany(seqs, func(rec segment.Record) bool {
-				env, err := UnmarshalCanonical(rec.Data)
-				if err != nil {
-					derr = &CorruptionError{File: s.r.Path(), Reason: fmt.Sprintf("event seq %d: %v", rec.Seq, err)}
-					return false
-				}
-				if !matchesDurable(q, &env) {
-					derr = &CorruptionError{File: l.segPath(s.name, ".idx"), Reason: fmt.Sprintf("index returned seq %d, which does not match the query", rec.Seq)}
-					return false
-				}
-				if !yield(rec.Seq, &env) {
-					stop = true
-					return false
-				}
-				return true
-			})
-			if err == nil {
-				err = derr
-			}
-			if err != nil {
-				return l.readErr(s.r.Path(), err)
-			}
-			if stop {
+			if !emit(&segJob{s: s, seqs: seqs}) {
 				return nil
 			}
 		}
 	}
+	return nil
+}
+
+// decodeJob reads and decodes a chunk, checking every event against the
+// query: a corrupt index can never leak an event that does not match.
+func (l *Ledger) decodeJob(j *segJob, q *EventQuery) ([]SeqEnvelope, error) {
+	out := make([]SeqEnvelope, 0, len(j.seqs))
+	var derr error
+	err := j.s.r.GetMany(j.seqs, func(rec segment.Record) bool {
+		env, err := UnmarshalCanonical(rec.Data)
+		if err != nil {
+			derr = &CorruptionError{File: j.s.r.Path(), Reason: fmt.Sprintf("event seq %d: %v", rec.Seq, err)}
+			return false
+		}
+		if !matchesDurable(q, &env) {
+			derr = &CorruptionError{File: l.segPath(j.s.name, ".idx"), Reason: fmt.Sprintf("index returned seq %d, which does not match the query", rec.Seq)}
+			return false
+		}
+		out = append(out, SeqEnvelope{Seq: rec.Seq, Envelope: env})
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return nil, l.readErr(j.s.r.Path(), err)
+	}
+	return out, nil
+}
+
+// scanView yields, in log order, every event of v with seq >= from that
+// matches q, stopping when yield returns false. The limit of q is applied
+// by the callers; want is how many results they may take (for choosing
+// between a sequential and a parallel read).
+func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, want uint64, yield func(uint64, *ExperienceEventEnvelope) bool) error {
+	stopped, err := l.scanSegments(ctx, v, q, iq, from, want, yield)
+	if err != nil || stopped {
+		return err
+	}
+	return l.scanMem(ctx, v, q, iq, from, yield)
+}
+
+func (l *Ledger) scanSegments(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, want uint64, yield func(uint64, *ExperienceEventEnvelope) bool) (stopped bool, err error) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > 1 && want > 2*fetchChunk && len(v.segs) > 0 {
+		return l.scanSegmentsParallel(ctx, v, q, iq, from, min(workers, 4), yield)
+	}
+	err = l.segJobs(v, iq, from, func(j *segJob) bool {
+		if err = ctx.Err(); err != nil {
+			return false
+		}
+		var evs []SeqEnvelope
+		if evs, err = l.decodeJob(j, q); err != nil {
+			return false
+		}
+		for i := range evs {
+			if !yield(evs[i].Seq, &evs[i].Envelope) {
+				stopped = true
+				return false
+			}
+		}
+		return true
+	})
+	return stopped, err
+}
+
+// scanSegmentsParallel decodes chunks on several goroutines and yields them
+// in order: one producer evaluates the index, workers read, decompress and
+// decode, and the caller's goroutine yields. At most a few chunks per
+// worker are in flight, so a slow consumer holds the pipeline back.
+func (l *Ledger) scanSegmentsParallel(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, workers int, yield func(uint64, *ExperienceEventEnvelope) bool) (stopped bool, err error) {
+	ctx2, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	jobs := make(chan *segJob, 2*workers)
+	order := make(chan *segJob, 2*workers)
+	var perr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(order)
+		defer close(jobs)
+		perr = l.segJobs(v, iq, from, func(j *segJob) bool {
+			j.res = make(chan segResult, 1)
+			select {
+			case order <- j:
+			case <-ctx2.Done():
+				return false
+			}
+			select {
+			case jobs <- j:
+			case <-ctx2.Done():
+				return false
+			}
+			return true
+		})
+	}()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if ctx2.Err() != nil {
+					j.res <- segResult{err: ctx2.Err()}
+					continue
+				}
+				evs, err := l.decodeJob(j, q)
+				j.res <- segResult{evs: evs, err: err}
+			}
+		}()
+	}
+	for j := range order {
+		var r segResult
+		select {
+		case r = <-j.res:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if r.err != nil {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+			return false, r.err
+		}
+		for i := range r.evs {
+			if !yield(r.evs[i].Seq, &r.evs[i].Envelope) {
+				return true, nil
+			}
+		}
+	}
+	// order is closed: the producer has finished, so perr is set.
+	if perr != nil {
+		return false, perr
+	}
+	return false, ctx.Err()
+}
+
+func (l *Ledger) scanMem(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, yield func(uint64, *ExperienceEventEnvelope) bool) error {
 	for i, m := range v.mts {
 		n := v.ns[i]
 		if n == 0 || m.base+uint64(n)-1 < from {
@@ -329,7 +455,7 @@ func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from u
 		v := l.snapshot()
 		if order == OrderTime {
 			var all []SeqEnvelope
-			err := l.scanView(ctx, &v, &q, &iq, from, func(seq uint64, e *ExperienceEventEnvelope) bool {
+			err := l.scanView(ctx, &v, &q, &iq, from, 1<<64-1, func(seq uint64, e *ExperienceEventEnvelope) bool {
 				all = append(all, SeqEnvelope{Seq: seq, Envelope: *e})
 				return true
 			})
@@ -355,7 +481,7 @@ func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from u
 		}
 		var n uint64
 		stopped := false
-		err := l.scanView(ctx, &v, &q, &iq, from, func(seq uint64, e *ExperienceEventEnvelope) bool {
+		err := l.scanView(ctx, &v, &q, &iq, from, limit, func(seq uint64, e *ExperienceEventEnvelope) bool {
 			if !yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil) {
 				stopped = true
 				return false
@@ -399,7 +525,7 @@ func (l *Ledger) Follow(ctx context.Context, q EventQuery, fromSeq uint64) iter.
 			last := v.lastSeq()
 			if cursor <= last {
 				stopped := false
-				err := l.scanView(ctx, &v, &q, &iq, cursor, func(seq uint64, e *ExperienceEventEnvelope) bool {
+				err := l.scanView(ctx, &v, &q, &iq, cursor, limit-delivered, func(seq uint64, e *ExperienceEventEnvelope) bool {
 					if !yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil) {
 						stopped = true
 						return false
