@@ -57,7 +57,8 @@ type Options struct {
 	Sync SyncPolicy
 	// SegmentBytes seals the active (in-memory, WAL-backed) part into an
 	// immutable segment once it holds this many bytes of canonical events.
-	// 0 = 64 MiB.
+	// 0 = 64 MiB. At most maxFrozen full parts wait for the background
+	// sealer; beyond that, appends wait for it (backpressure bounds memory).
 	SegmentBytes int64
 	// SegmentAge seals a non-empty active part after this long. 0 = 10
 	// minutes; negative disables age-based sealing.
@@ -143,6 +144,7 @@ type Metrics struct {
 	Segments      int           // sealed segments
 	SealedEvents  uint64        // events in sealed segments
 	Seals         uint64        // segments sealed by this process
+	SealStalls    uint64        // appends that waited for the sealer (memory bound)
 	CacheHits     uint64        // decompressed-block cache hits
 	CacheMisses   uint64        // decompressed-block cache misses
 	LastSeq       uint64        // highest committed sequence number (0 = empty)
@@ -174,6 +176,9 @@ type Ledger struct {
 	frozen  []*memtable // full memtables waiting to be sealed, oldest first
 	active  *memtable
 	notify  chan struct{} // closed and replaced at each commit (Follow)
+	// sealDone is closed and replaced each time a memtable is sealed
+	// (appends waiting for memory wait on it).
+	sealDone chan struct{}
 
 	// manMu serialises manifest changes (sealing, compaction).
 	manMu sync.Mutex
@@ -192,7 +197,8 @@ type Ledger struct {
 	bgErr    atomic.Value // string
 
 	appends, events, seals atomic.Uint64
-	avgEvent               atomic.Int64 // recent average canonical event size, for buffer sizing
+	stalls                 atomic.Uint64 // appends that waited for the sealer
+	avgEvent               atomic.Int64  // recent average canonical event size, for buffer sizing
 	recovery               time.Duration
 	recoveredWAL           uint64
 	closeOnce              sync.Once
@@ -221,6 +227,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		log:      o.Logger,
 		cache:    segment.NewCache(o.CacheBytes),
 		notify:   make(chan struct{}),
+		sealDone: make(chan struct{}),
 		pending:  make(map[EventID][]byte),
 		sealKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -564,6 +571,7 @@ func (l *Ledger) Metrics() Metrics {
 		Segments:     len(segs),
 		SealedEvents: sealed,
 		Seals:        l.seals.Load(),
+		SealStalls:   l.stalls.Load(),
 		CacheHits:    hits,
 		CacheMisses:  misses,
 		LastSeq:      last,

@@ -138,6 +138,9 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 		termBuf = termsOf(&h, termBuf)
 		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
 	}
+	if err := l.waitForSealer(ctx); err != nil {
+		return err
+	}
 	_, err = l.wal.Commit(ctx, recs, ents)
 	if err != nil {
 		var se *StoreError
@@ -154,6 +157,39 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 	}
 	l.appends.Add(1)
 	return nil
+}
+
+// maxFrozen bounds the full memtables waiting for the background sealer.
+const maxFrozen = 2
+
+// waitForSealer applies backpressure: while maxFrozen full memtables wait
+// to be sealed, appends wait (memory stays bounded). If sealing is
+// failing, it returns the sealer's error instead of waiting forever.
+func (l *Ledger) waitForSealer(ctx context.Context) error {
+	stalled := false
+	for {
+		l.mu.RLock()
+		nf, ch := len(l.frozen), l.sealDone
+		l.mu.RUnlock()
+		if nf < maxFrozen {
+			return nil
+		}
+		if !stalled {
+			stalled = true
+			l.stalls.Add(1)
+		}
+		if s, ok := l.bgErr.Load().(string); ok && s != "" {
+			return Storage("appends paused: sealing segments fails", errors.New(s))
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.stop:
+			return ErrClosed
+		case <-time.After(100 * time.Millisecond): // re-check bgErr
+		}
+	}
 }
 
 // prepare runs in the WAL committer, one batch at a time in commit order.

@@ -2,8 +2,15 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/workload"
@@ -91,4 +98,361 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b[n:])
+}
+
+// ---- query, open and rotation benchmarks ----
+//
+// The query and open benchmarks share one ledger of n workload events
+// (seed 42), built once with SyncNever and cached on disk in
+// $TMPDIR/exledger-bench-cache/seed42-n<n> (with the query parameters in a
+// .json beside it) so that later runs skip the build; the benchmarks reopen
+// it with the durable defaults. Delete the directory to force a rebuild
+// (it is rebuilt anyway when it does not open or holds another count).
+// The 10M variants run only with EXLEDGER_BENCH_10M=1:
+//
+//	go test -run '^$' -bench 'Query1M|Open1M' -benchtime 20x ./ledger/
+//	EXLEDGER_BENCH_10M=1 go test -run '^$' -bench 'Query10M|Open10M' -benchtime 10x -timeout 60m ./ledger/
+
+// qbParams are the parameters of the query benchmarks, chosen from the
+// statistics of the cached ledger's events.
+type qbParams struct {
+	N int
+
+	Sel1Tenant, Sel1Kind   string // tenant+kind pair nearest 1%
+	Sel1Want               int
+	Sel01Tenant, Sel01Kind string // tenant+kind pair nearest 0.1%
+	Sel01Want              int
+	TRStart, TREnd         string // global time range holding ~1%
+	TRWant                 int
+	BroadKind              string // the most frequent kind (~20%)
+	BroadWant              int
+	Traces                 []string // recorded trace link ids
+}
+
+var qbCache sync.Map // n -> *qbEntry
+
+type qbEntry struct {
+	once sync.Once
+	dir  string
+	p    qbParams
+	err  error
+}
+
+func qbLedger(b *testing.B, n int) (string, *qbParams) {
+	b.Helper()
+	v, _ := qbCache.LoadOrStore(n, &qbEntry{})
+	e := v.(*qbEntry)
+	e.once.Do(func() {
+		root := os.Getenv("EXLEDGER_BENCH_CACHE")
+		if root == "" {
+			root = filepath.Join(os.TempDir(), "exledger-bench-cache")
+		}
+		e.dir = filepath.Join(root, "seed42-n"+itoa(n))
+		meta := e.dir + ".json"
+		if raw, err := os.ReadFile(meta); err == nil && json.Unmarshal(raw, &e.p) == nil && e.p.N == n {
+			if l, err := ledger.Open(e.dir, &ledger.Options{ReadOnly: true}); err == nil {
+				ok := l.LastSeq() == uint64(n)
+				l.Close()
+				if ok {
+					return
+				}
+			}
+		}
+		os.RemoveAll(e.dir)
+		os.Remove(meta)
+		e.p, e.err = qbBuild(e.dir, n)
+		if e.err == nil {
+			raw, _ := json.Marshal(e.p)
+			e.err = os.WriteFile(meta, raw, 0o644)
+		}
+	})
+	if e.err != nil {
+		b.Fatal(e.err)
+	}
+	return e.dir, &e.p
+}
+
+func qbBuild(dir string, n int) (qbParams, error) {
+	p := qbParams{N: n}
+	l, err := ledger.Open(dir, &ledger.Options{Sync: ledger.SyncNever})
+	if err != nil {
+		return p, err
+	}
+	g := workload.New(workload.Config{Seed: 42})
+	pair := map[[2]string]int{}
+	kinds := map[string]int{}
+	var times []string
+	ctx := context.Background()
+	for done := 0; done < n; {
+		bt := g.Batch(min(1000, n-done))
+		for i := range bt {
+			e := &bt[i]
+			t := ""
+			if e.TenantID != nil {
+				t = string(*e.TenantID)
+			}
+			k := string(e.Kind())
+			pair[[2]string{t, k}]++
+			kinds[k]++
+			times = append(times, string(e.OccurredAt))
+			if rt, ok := e.Event.(*ledger.ReplayTraceRecorded); ok && len(p.Traces) < 4096 {
+				p.Traces = append(p.Traces, string(rt.TraceLinkID))
+			}
+		}
+		if err := l.AppendEvents(ctx, bt); err != nil {
+			l.Close()
+			return p, err
+		}
+		done += len(bt)
+	}
+	if err := l.Close(); err != nil {
+		return p, err
+	}
+	nearest := func(frac float64) (string, string, int) {
+		var bt, bk string
+		bw, best := 0, -1.0
+		keys := make([][2]string, 0, len(pair))
+		for k := range pair {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
+		for _, k := range keys {
+			if k[0] == "" {
+				continue
+			}
+			d := math.Abs(float64(pair[k]) - frac*float64(n))
+			if best < 0 || d < best {
+				best, bt, bk, bw = d, k[0], k[1], pair[k]
+			}
+		}
+		return bt, bk, bw
+	}
+	p.Sel1Tenant, p.Sel1Kind, p.Sel1Want = nearest(0.01)
+	p.Sel01Tenant, p.Sel01Kind, p.Sel01Want = nearest(0.001)
+	for k, c := range kinds {
+		if c > p.BroadWant || (c == p.BroadWant && k < p.BroadKind) {
+			p.BroadKind, p.BroadWant = k, c
+		}
+	}
+	sort.Strings(times)
+	lo, want := len(times)/2, max(1, n/100)
+	p.TRStart, p.TREnd = times[lo], times[min(lo+want, len(times))-1]
+	for _, t := range times {
+		if t >= p.TRStart && t <= p.TREnd {
+			p.TRWant++
+		}
+	}
+	return p, nil
+}
+
+// qbScan times one full scan (every event decoded) of l.
+func qbScan(b *testing.B, l *ledger.Ledger, n int) time.Duration {
+	b.Helper()
+	t := time.Now()
+	got := 0
+	for _, err := range l.Scan(context.Background(), ledger.EventQuery{}) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		got++
+	}
+	if got != n {
+		b.Fatalf("scan returned %d events, want %d", got, n)
+	}
+	return time.Since(t)
+}
+
+func BenchmarkQuery1M(b *testing.B) { benchQueries(b, 1_000_000) }
+
+func BenchmarkQuery10M(b *testing.B) {
+	if os.Getenv("EXLEDGER_BENCH_10M") == "" {
+		b.Skip("set EXLEDGER_BENCH_10M=1 to build and query a 10M-event ledger")
+	}
+	benchQueries(b, 10_000_000)
+}
+
+// benchQueries measures each query shape on the cached ledger (reopened with
+// the durable defaults) and, in the same benchmark, one full scan: it
+// reports the query latency, the scan time and their ratio.
+func benchQueries(b *testing.B, n int) {
+	dir, p := qbLedger(b, n)
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	tenant := func(s string) *ledger.TenantID { t := ledger.TenantID(s); return &t }
+	kinds := func(s string) []ledger.ExperienceEventKind {
+		return []ledger.ExperienceEventKind{ledger.ExperienceEventKind(s)}
+	}
+	ts := func(s string) *ledger.Timestamp { t := ledger.Timestamp(s); return &t }
+	cases := []struct {
+		name string
+		q    ledger.EventQuery
+		want int
+	}{
+		{"selective1pct", ledger.EventQuery{TenantID: tenant(p.Sel1Tenant), Kinds: kinds(p.Sel1Kind)}, p.Sel1Want},
+		{"selective0.1pct", ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}, p.Sel01Want},
+		{"timerange1pct", ledger.EventQuery{TimeRange: &ledger.TimeRange{Start: ts(p.TRStart), End: ts(p.TREnd)}}, p.TRWant},
+		{"broad", ledger.EventQuery{Kinds: kinds(p.BroadKind)}, p.BroadWant},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				r, err := l.QueryEvents(ctx, c.q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(r) != c.want {
+					b.Fatalf("%d events, want %d", len(r), c.want)
+				}
+			}
+			b.StopTimer()
+			per := b.Elapsed() / time.Duration(b.N)
+			scan := qbScan(b, l, n)
+			b.ReportMetric(float64(c.want), "events/query")
+			b.ReportMetric(float64(per.Microseconds()), "µs/query")
+			b.ReportMetric(float64(scan.Milliseconds()), "scan-ms")
+			b.ReportMetric(float64(per)/float64(scan), "query/scan")
+		})
+	}
+	b.Run("tracelink", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			id := p.Traces[(i*7919)%len(p.Traces)]
+			tr, err := l.GetTraceLink(ctx, ledger.TraceLinkID(id))
+			if err != nil || tr == nil {
+				b.Fatalf("trace %s: %v %v", id, tr, err)
+			}
+		}
+		b.StopTimer()
+		per := b.Elapsed() / time.Duration(b.N)
+		scan := qbScan(b, l, n)
+		b.ReportMetric(float64(per.Nanoseconds())/1e3, "µs/lookup")
+		b.ReportMetric(float64(scan.Milliseconds()), "scan-ms")
+		b.ReportMetric(float64(per)/float64(scan), "lookup/scan")
+	})
+}
+
+func BenchmarkOpen1M(b *testing.B) { benchOpen(b, 1_000_000) }
+
+func BenchmarkOpen10M(b *testing.B) {
+	if os.Getenv("EXLEDGER_BENCH_10M") == "" {
+		b.Skip("set EXLEDGER_BENCH_10M=1 to build and open a 10M-event ledger")
+	}
+	benchOpen(b, 10_000_000)
+}
+
+// benchOpen times Open+Close of the cached ledger with the durable defaults
+// (a clean close: the unsealed tail is replayed from the WAL) and compares
+// it with a full scan measured in the same benchmark.
+func benchOpen(b *testing.B, n int) {
+	dir, _ := qbLedger(b, n)
+	var open time.Duration
+	var replayed uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		l, err := ledger.Open(dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		open += time.Since(t)
+		replayed = l.Metrics().RecoveredWAL
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scan := qbScan(b, l, n)
+	l.Close()
+	per := open / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1e3, "ms/open")
+	b.ReportMetric(float64(scan.Milliseconds()), "scan-ms")
+	b.ReportMetric(float64(per)/float64(scan), "open/scan")
+	b.ReportMetric(float64(replayed), "wal-events-replayed")
+}
+
+// BenchmarkAppendRotation appends durable batches of 10 events to a ledger
+// with 1 MiB segments, so that a segment is frozen and sealed in the
+// background every ~160 appends, and reports the latency percentiles of the
+// appends made while a seal was in progress (from the append that froze
+// the active part to the one after which Metrics().Seals moved) beside
+// those of the other appends.
+func BenchmarkAppendRotation(b *testing.B) {
+	const segBytes = 1 << 20
+	const batch = 10
+	l, err := ledger.Open(b.TempDir(), &ledger.Options{SegmentBytes: segBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	g := workload.New(workload.Config{Seed: 3, OutlierRate: -1})
+	pool := g.Batch(8192)
+	sizes := make([]int64, len(pool))
+	for i := range pool {
+		enc, err := ledger.MarshalCanonical(&pool[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes[i] = int64(len(enc))
+	}
+	ctx := context.Background()
+	steady := make([]time.Duration, 0, b.N)
+	sealing := make([]time.Duration, 0, b.N/4)
+	var mem int64
+	var freezes uint64 // active parts frozen so far (by the ledger's rule)
+	seals0 := l.Metrics().Seals
+	bt := make([]ledger.ExperienceEventEnvelope, batch)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var add int64
+		for j := range bt {
+			k := (i*batch + j) % len(pool)
+			bt[j] = pool[k]
+			bt[j].EventID = ledger.EventID("r" + itoa(i) + "-" + itoa(j))
+			add += sizes[k] + int64(len(bt[j].EventID)) - int64(len(pool[k].EventID))
+		}
+		// A seal is in progress while fewer segments were sealed than
+		// active parts were frozen.
+		pre := l.Metrics().Seals-seals0 < freezes
+		t := time.Now()
+		if err := l.AppendEvents(ctx, bt); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t)
+		mem += add
+		froze := mem >= segBytes // the ledger freezes once the active part holds SegmentBytes
+		if froze {
+			mem = 0
+			freezes++
+		}
+		if pre || froze || l.Metrics().Seals-seals0 < freezes {
+			sealing = append(sealing, d)
+		} else {
+			steady = append(steady, d)
+		}
+	}
+	b.StopTimer()
+	rep := func(name string, lat []time.Duration) {
+		if len(lat) == 0 {
+			return
+		}
+		slices.Sort(lat)
+		q := func(p float64) float64 {
+			return float64(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds())
+		}
+		b.ReportMetric(q(0.5), name+"-p50-µs")
+		b.ReportMetric(q(0.99), name+"-p99-µs")
+		b.ReportMetric(q(0.999), name+"-p99.9-µs")
+		b.ReportMetric(float64(len(lat)), name+"-appends")
+	}
+	rep("steady", steady)
+	rep("sealing", sealing)
+	b.ReportMetric(float64(l.Metrics().Seals), "seals")
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 }

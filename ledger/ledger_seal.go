@@ -46,6 +46,7 @@ func (l *Ledger) sealLoop() {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
 		} else {
 			backoff = 0
+			l.bgErr.Store("")
 		}
 	}
 }
@@ -185,6 +186,8 @@ func (l *Ledger) sealOne(m *memtable) error {
 	copy(segs, l.segs)
 	l.segs = append(segs, seg)
 	l.frozen = l.frozen[1:]
+	close(l.sealDone)
+	l.sealDone = make(chan struct{})
 	l.mu.Unlock()
 	l.seals.Add(1)
 	l.log.Info("sealed segment", "segment", name, "events", n, "bytes", info.FileBytes)

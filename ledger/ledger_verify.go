@@ -154,7 +154,7 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 			return rep, &IntegrityError{File: s.r.Path(), Seq: s.info.FirstSeq, Reason: "segment does not continue the hash chain of its predecessor"}
 		}
 		if err := s.r.Verify(); err != nil {
-			return rep, toIntegrity(err, s.r.Path(), s.info.FirstSeq)
+			return rep, toIntegrity(err, s.r.Path(), seqAtOffset(s, err))
 		}
 		want, err := buildIndex(s.r)
 		if err != nil {
@@ -190,6 +190,22 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 		progress(rep.Events)
 	}
 	return rep, nil
+}
+
+// seqAtOffset returns the first sequence number of the block holding the
+// offset of a corruption error (the segment's first seq when unknown).
+func seqAtOffset(s *sealedSeg, err error) uint64 {
+	var ce *CorruptionError
+	if !errors.As(err, &ce) {
+		return s.info.FirstSeq
+	}
+	for i := 0; i < s.r.NumBlocks(); i++ {
+		bi := s.r.BlockInfo(i)
+		if ce.Offset >= bi.Offset && ce.Offset < bi.Offset+int64(bi.Length) {
+			return bi.FirstSeq
+		}
+	}
+	return s.info.FirstSeq
 }
 
 func toIntegrity(err error, file string, seq uint64) error {

@@ -257,3 +257,60 @@ func TestImportReadErrorAndCancel(t *testing.T) {
 		t.Fatal("a cancelled import appended events")
 	}
 }
+
+// benchLedger returns a ledger on a MemFS holding n workload events and
+// their JSONL export.
+func benchLedger(b *testing.B, n int) (*ledger.Ledger, []byte) {
+	b.Helper()
+	l, err := ledger.Open("l", &ledger.Options{FS: vfs.NewMem(), Sync: ledger.SyncNever})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	g := workload.New(workload.Config{Seed: 1})
+	for i := 0; i < n; i += 1000 {
+		if err := l.AppendEvents(context.Background(), g.Batch(1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := ledger.ExportJSONL(context.Background(), l, ledger.EventQuery{}, &buf); err != nil {
+		b.Fatal(err)
+	}
+	return l, buf.Bytes()
+}
+
+func BenchmarkExportJSONL(b *testing.B) {
+	const n = 20000
+	l, data := benchLedger(b, n)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ledger.ExportJSONL(context.Background(), l, ledger.EventQuery{}, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkImportJSONL(b *testing.B) {
+	const n = 20000
+	_, data := benchLedger(b, n)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		l, err := ledger.Open("dst", &ledger.Options{FS: vfs.NewMem(), Sync: ledger.SyncNever})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := ledger.ImportJSONL(context.Background(), l, bytes.NewReader(data), ledger.ImportOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -70,6 +70,7 @@ func TestParallelScan(t *testing.T) {
 		t.Fatalf("limit 700: %d, %v", len(evs), err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	got := 0
 	var lastErr error
 	for _, err := range l.Scan(cctx, ledger.EventQuery{}) {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exledger/exledger/ledger"
+)
+
+func newExportCmd(a *app) *cobra.Command {
+	var qf queryFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export DIR [--out FILE] [query flags]",
+		Short: "Stream the (matching) events as Converge JSON lines, for import elsewhere",
+		Long: `export streams every event (or those matching the query flags) in log order
+as Converge JSON, one per line, to stdout or to --out FILE. It holds one event
+at a time, so it works on ledgers of any size. 'ledgerctl import' reads the
+result back.`,
+		Args: exactArgs(1, "DIR"),
+		RunE: wrap(func(cmd *cobra.Command, args []string) error {
+			q, _, err := qf.build(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := openRead(args[0])
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			var w io.Writer = a.stdout
+			var f *os.File
+			if out != "" && out != "-" {
+				f, err = os.Create(out)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			total := int64(-1)
+			if !filtered(q) {
+				if st, err := l.Stat(cmd.Context(), false); err == nil {
+					total = int64(st.Events)
+				}
+			}
+			bar := a.newProgress(total, "exporting", false)
+			if bar.bar != nil {
+				w = &countingWriter{w: w, onLine: bar.add}
+			}
+			n, err := ledger.ExportJSONL(cmd.Context(), l, q, w)
+			bar.done()
+			if err != nil {
+				return fmt.Errorf("export after %d events: %w", n, err)
+			}
+			if f != nil {
+				if err := f.Sync(); err != nil {
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				if a.json() {
+					return a.printJSON(map[string]any{"events": n, "file": out})
+				}
+				fmt.Fprintf(a.stdout, "exported %s events to %s\n", count(n), out)
+			}
+			return nil
+		}),
+	}
+	qf.register(cmd.Flags(), false)
+	cmd.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout")
+	return cmd
+}
+
+// countingWriter reports the number of lines written through it.
+type countingWriter struct {
+	w      io.Writer
+	onLine func(int)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	lines := 0
+	for _, b := range p[:n] {
+		if b == '\n' {
+			lines++
+		}
+	}
+	if lines > 0 {
+		c.onLine(lines)
+	}
+	return n, err
+}
