@@ -940,13 +940,15 @@ func (w *WAL) finishGroup(group []*request) {
 		}
 		return
 	}
+	// Count before answering, so a caller whose Commit returned sees
+	// itself in Stats.
+	w.commits.Add(uint64(len(group)))
 	for _, r := range group {
 		if w.apply != nil {
 			w.apply(&r.batch)
 		}
 		w.answer(r, nil)
 	}
-	w.commits.Add(uint64(len(group)))
 	if w.policy.mode == syncInterval && time.Since(w.lastSync) >= w.policy.interval {
 		w.syncIfDirty()
 	}
