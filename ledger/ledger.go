@@ -270,6 +270,11 @@ func (l *Ledger) open() error {
 		if err := fsys.MkdirAll(l.dir); err != nil {
 			return Storage(fmt.Sprintf("create %s", l.dir), err)
 		}
+		// Make the directory's own entry durable (a new ledger must not
+		// vanish with its parent's unsynced entries).
+		if err := fsys.SyncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
+			return Storage(fmt.Sprintf("sync the parent of %s", l.dir), err)
+		}
 		lk, err := fsys.Lock(filepath.Join(l.dir, lockName))
 		if err != nil {
 			if errors.Is(err, vfs.ErrLocked) {
@@ -308,6 +313,9 @@ func (l *Ledger) open() error {
 			if err := fsys.MkdirAll(filepath.Join(l.dir, d)); err != nil {
 				return Storage("mkdir", err)
 			}
+		}
+		if err := fsys.SyncDir(l.dir); err != nil {
+			return Storage("sync "+l.dir, err)
 		}
 	}
 	if err := l.loadSegments(); err != nil {
@@ -494,6 +502,15 @@ func (l *Ledger) Close() error {
 		close(l.stop)
 		l.bgWG.Wait()
 		var errs []error
+		if !l.opts.ReadOnly && l.wal != nil {
+			// A clean shutdown seals the in-memory tail, so the next
+			// Open reads footers only instead of replaying the WAL. If
+			// it fails, the WAL still holds everything.
+			l.freezeActive()
+			if err := l.sealAllFrozen(); err != nil {
+				l.log.Warn("sealing at close failed; the WAL keeps the events", "err", err)
+			}
+		}
 		if l.wal != nil {
 			if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
 				errs = append(errs, err)

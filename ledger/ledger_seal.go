@@ -72,13 +72,39 @@ func (l *Ledger) Flush() error {
 	if l.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	l.freezeActive()
+	return l.sealAllFrozen()
+}
+
+// freezeActive moves a non-empty active memtable to the frozen list.
+func (l *Ledger) freezeActive() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if m := l.active; len(m.recs) > 0 {
 		l.frozen = append(l.frozen, m)
 		l.active = newMemtable(m.lastSeq() + 1)
 	}
-	l.mu.Unlock()
-	return l.sealFrozen()
+}
+
+// sealAllFrozen seals every frozen memtable, even while the ledger is
+// stopping.
+func (l *Ledger) sealAllFrozen() error {
+	l.manMu.Lock()
+	defer l.manMu.Unlock()
+	for {
+		l.mu.RLock()
+		var m *memtable
+		if len(l.frozen) > 0 {
+			m = l.frozen[0]
+		}
+		l.mu.RUnlock()
+		if m == nil {
+			return nil
+		}
+		if err := l.sealOne(m); err != nil {
+			return err
+		}
+	}
 }
 
 // sealFrozen seals frozen memtables oldest first.

@@ -2,23 +2,28 @@ package ledger_test
 
 import (
 	"context"
-	"os"
+	"crypto/sha256"
+	"math/rand"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
+	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/workload"
 )
 
 // buildRepairFixture writes 3 sealed segments of 100 events and a WAL tail
-// of 30 events, and returns the digest after event 50.
-func buildRepairFixture(t *testing.T, dir string) ledger.Digest {
+// of 30 events, then "kills" the process (a crash image of everything
+// synced; the default policy synced every acknowledged batch). It returns
+// the image and the digest after event 50.
+func buildRepairFixture(t *testing.T) (*vfs.MemFS, ledger.Digest) {
 	t.Helper()
 	ctx := context.Background()
-	o := smallOpts(nil)
-	o.SegmentBytes = 1 << 30 // seal only on Flush
-	l, err := ledger.Open(dir, o)
+	mem := vfs.NewMem()
+	o := repairOpts(mem)
+	l, err := ledger.Open("/l", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,58 +49,91 @@ func buildRepairFixture(t *testing.T, dir string) ledger.Digest {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	img := mem.Crash(vfs.CrashDropUnsynced, rand.New(rand.NewSource(1)))
+	l.Close()
+	return img, d
 }
 
-func segFiles(t *testing.T, dir string) []string {
-	files, _ := filepath.Glob(filepath.Join(dir, "seg", "*.seg"))
-	sort.Strings(files)
-	if len(files) != 3 {
-		t.Fatalf("want 3 segments, have %d", len(files))
+func repairOpts(fsys vfs.FS) *ledger.Options {
+	return &ledger.Options{FS: fsys, SegmentBytes: 1 << 30, BlockSize: 4 << 10, WALFileSize: 64 << 10}
+}
+
+func memTreeHash(t *testing.T, mem *vfs.MemFS, dir string) [32]byte {
+	t.Helper()
+	h := sha256.New()
+	var walk func(d string)
+	walk = func(d string) {
+		names, err := mem.List(d)
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			p := filepath.Join(d, n)
+			h.Write([]byte(p))
+			if b, err := mem.ReadFile(p); err == nil {
+				h.Write(b)
+			} else {
+				walk(p)
+			}
+		}
 	}
-	return files
+	walk(dir)
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func listExt(t *testing.T, mem *vfs.MemFS, dir, ext string) []string {
+	names, _ := mem.List(dir)
+	var out []string
+	for _, n := range names {
+		if strings.HasSuffix(n, ext) {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestRepairCleanLedgerChangesNothing(t *testing.T) {
-	dir := t.TempDir()
-	buildRepairFixture(t, dir)
-	before := treeHash(t, dir)
-	rep, err := ledger.Repair(dir, nil, "")
+	img, _ := buildRepairFixture(t)
+	before := memTreeHash(t, img, "/l")
+	rep, err := ledger.Repair("/l", repairOpts(img), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rep.Clean || rep.LostEvents != 0 || rep.LastSeq != 330 {
 		t.Fatalf("clean ledger report: %+v", rep)
 	}
-	if treeHash(t, dir) != before {
+	if memTreeHash(t, img, "/l") != before {
 		t.Fatal("repair of a clean ledger changed files")
 	}
 }
 
 func TestRepairDamagedSegment(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	d50 := buildRepairFixture(t, dir)
-	seg := segFiles(t, dir)[1] // events 101..200
-	b, err := os.ReadFile(seg)
+	img, d50 := buildRepairFixture(t)
+	segs := listExt(t, img, "/l/seg", ".seg")
+	if len(segs) != 3 {
+		t.Fatalf("want 3 segments, have %d", len(segs))
+	}
+	seg := segs[1] // events 101..200
+	b, err := img.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 0x40 // inside some block's payload
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
+	if err := img.WriteFile(seg, b); err != nil {
 		t.Fatal(err)
 	}
 	// Verify notices.
-	if l, err := ledger.Open(dir, nil); err == nil {
+	if l, err := ledger.Open("/l", repairOpts(img)); err == nil {
 		if _, verr := l.Verify(ctx, nil); verr == nil {
 			t.Fatal("verify missed a flipped bit in a sealed segment")
 		}
-		l.Close()
+		l.Close() // seals the WAL tail as a fourth segment; Repair drops it too
 	}
-	rep, err := ledger.Repair(dir, nil, "")
+	rep, err := ledger.Repair("/l", repairOpts(img), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +144,12 @@ func TestRepairDamagedSegment(t *testing.T) {
 		t.Fatal("nothing was copied aside")
 	}
 	for _, p := range rep.Copied {
-		rel, _ := filepath.Rel(dir, p)
-		if _, err := os.Stat(filepath.Join(rep.Aside, rel)); err != nil {
+		rel, _ := filepath.Rel("/l", p)
+		if _, err := img.ReadFile(filepath.Join(rep.Aside, rel)); err != nil {
 			t.Fatalf("copy of %s missing: %v", p, err)
 		}
 	}
-	l, err := ledger.Open(dir, nil)
+	l, err := ledger.Open("/l", repairOpts(img))
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
@@ -136,30 +174,28 @@ func TestRepairDamagedSegment(t *testing.T) {
 }
 
 func TestRepairDamagedWAL(t *testing.T) {
-	dir := t.TempDir()
-	buildRepairFixture(t, dir)
-	wals, _ := filepath.Glob(filepath.Join(dir, "wal", "*.wal"))
+	img, _ := buildRepairFixture(t)
+	wals := listExt(t, img, "/l/wal", ".wal")
 	if len(wals) == 0 {
 		t.Fatal("no wal files")
 	}
-	sort.Strings(wals)
 	w := wals[0]
-	b, _ := os.ReadFile(w)
+	b, _ := img.ReadFile(w)
 	// Flip a byte in the first frame (right after the 40-byte header);
 	// later frames stay valid, so Open must refuse.
 	b[60] ^= 1
-	os.WriteFile(w, b, 0o600)
-	if _, err := ledger.Open(dir, nil); err == nil {
+	img.WriteFile(w, b)
+	if _, err := ledger.Open("/l", repairOpts(img)); err == nil {
 		t.Fatal("open accepted a WAL with a corrupt frame followed by valid ones")
 	}
-	rep, err := ledger.Repair(dir, nil, "")
+	rep, err := ledger.Repair("/l", repairOpts(img), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.LastSeq != 300 || rep.LostFrom != 301 || rep.LostTo != 330 || rep.LostEvents != 30 {
 		t.Fatalf("report: %+v", rep)
 	}
-	l, err := ledger.Open(dir, nil)
+	l, err := ledger.Open("/l", repairOpts(img))
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
