@@ -234,6 +234,13 @@ type WAL struct {
 	activeLast    uint64
 	spareCh       chan spareResult
 	spareInFlight bool
+	// spare is a pre-created file taken from spareCh before rotation.
+	spare *spareResult
+	// activeFilled: the active file was zero-filled to FileSize, so an
+	// fdatasync after an overwrite needs no size change. A header-only
+	// file (the first of a log, or a fallback) is left for a filled one as
+	// soon as one is ready (see process).
+	activeFilled bool
 	lastSync      time.Time
 	timer         *time.Timer
 	timerArmed    bool
@@ -344,6 +351,9 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 		}
 		w.f, w.num, w.off, w.syncedOff = f, st.num, st.validEnd, st.validEnd
 		w.activeFirst, w.activeLast = st.first, st.last
+		if size, err := f.Size(); err == nil && size >= w.fileSize {
+			w.activeFilled = true
+		}
 	}
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		w.f.Close()
@@ -461,6 +471,7 @@ func (w *WAL) openNew(num uint64) error {
 	w.nfiles.Add(1)
 	w.f, w.num, w.off, w.syncedOff = f, num, fileHeaderSize, fileHeaderSize
 	w.activeFirst, w.activeLast = 0, 0
+	w.activeFilled = false
 	w.mu.Lock()
 	w.files = append(w.files, fileRange{num: num})
 	w.mu.Unlock()
@@ -521,9 +532,41 @@ func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
 // maybePrecreate starts creating the next file once the active one is half
 // full, so that the zero-fill neither competes with the commits right after
 // Open or a rotation nor is late for the next rotation.
+//
+// An active file that was not zero-filled (the first file of a log grows by
+// appends, and each fdatasync must then also persist its new size) is
+// replaced by a filled one early: once it holds unfilledSwitch bytes, the
+// next file is pre-created, and the committer rotates to it as soon as it
+// is ready. Tiny logs (tests, idle ledgers) never pay for a zero-fill.
 func (w *WAL) maybePrecreate() {
-	if !w.spareInFlight && w.off >= w.fileSize/2 {
+	if w.spareInFlight || w.spare != nil {
+		return
+	}
+	if w.off >= w.fileSize/2 || (!w.activeFilled && w.off >= min(w.fileSize/2, unfilledSwitch)) {
 		w.startPrecreate(w.num + 1)
+	}
+}
+
+// unfilledSwitch is how much an unfilled active file holds before a filled
+// successor is prepared.
+const unfilledSwitch = 1 << 20
+
+// spareReady reports, without waiting, whether the pre-created file is
+// ready, and keeps it for rotate.
+func (w *WAL) spareReady() bool {
+	if w.spare != nil {
+		return true
+	}
+	if !w.spareInFlight {
+		return false
+	}
+	select {
+	case res := <-w.spareCh:
+		w.spareInFlight = false
+		w.spare = &res
+		return true
+	default:
+		return false
 	}
 }
 
@@ -546,6 +589,11 @@ func (w *WAL) precreate(num uint64) spareResult {
 
 // takeSpare waits for the pre-created file, if one is being made.
 func (w *WAL) takeSpare() spareResult {
+	if w.spare != nil {
+		res := *w.spare
+		w.spare = nil
+		return res
+	}
 	if !w.spareInFlight {
 		return spareResult{}
 	}
@@ -858,7 +906,8 @@ func (w *WAL) prepareAndEncode(r *request) {
 	}
 	size := frameSize(payload)
 	end := w.off + int64(len(w.buf))
-	if end > fileHeaderSize && end+size > w.fileSize {
+	early := !w.activeFilled && end > fileHeaderSize && w.spareReady() && w.spare.err == nil && w.spare.num == w.num+1
+	if early || (end > fileHeaderSize && end+size > w.fileSize) {
 		if err := w.rotate(); err != nil {
 			w.setPoison(err)
 			return // the group fails with the poison error
@@ -973,6 +1022,7 @@ func (w *WAL) rotate() error {
 		f.Close()
 		f = nil
 	}
+	filled := f != nil
 	if f == nil {
 		var err error
 		if f, err = w.createFile(next, false); err != nil {
@@ -990,6 +1040,7 @@ func (w *WAL) rotate() error {
 	w.mu.Unlock()
 	w.f, w.num, w.off, w.syncedOff = f, next, fileHeaderSize, fileHeaderSize
 	w.activeFirst, w.activeLast = 0, 0
+	w.activeFilled = filled
 	return nil
 }
 
