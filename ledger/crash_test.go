@@ -1029,7 +1029,7 @@ round2Loop:
 func TestCrashEveryOperation(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	nSeeds, appends, maxBatch := 12, 24, 10
+	nSeeds, appends, maxBatch := 10, 24, 10
 	if testing.Short() {
 		nSeeds = 3
 	}
@@ -1188,41 +1188,113 @@ func TestCrashAtFailingOperation(t *testing.T) {
 // Four concurrent writers share group commits; a crash may hit a group
 // holding several batches. Every acknowledged batch must survive, every
 // visible batch must be whole, and each writer's batches stay in order.
+// Like TestCrashEveryOperation, the images of every operation index are
+// taken during one run per seed.
 func TestCrashConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	const writers, perWriter = 4, 10
-	var batches [writers][]relBatch
-	for w := 0; w < writers; w++ {
-		g := workload.New(workload.Config{Seed: int64(500 + w), OutlierRate: -1, Tenants: 4})
-		for i := 0; i < perWriter; i++ {
-			b := relNewBatch(g, w*1000+i, 1+(i*5+w)%12)
-			b.writer = w
-			batches[w] = append(batches[w], b)
-		}
+	const writers = 4
+	perWriter, nSeeds := 10, 2
+	if testing.Short() {
+		nSeeds = 1
 	}
-	runOnce := func(fs *vfs.MemFS) ([]relAttempt, error) {
+	if relLong() {
+		perWriter, nSeeds = 20, 30
+	}
+	st := &crashStats{}
+	for seed := int64(0); seed < int64(nSeeds); seed++ {
+		var batches [writers][]relBatch
+		for w := 0; w < writers; w++ {
+			g := workload.New(workload.Config{Seed: 500 + 10*seed + int64(w), OutlierRate: -1, Tenants: 4})
+			for i := 0; i < perWriter; i++ {
+				b := relNewBatch(g, w*1000+i, 1+(i*5+w)%12)
+				b.writer = w
+				batches[w] = append(batches[w], b)
+			}
+		}
+		seen := &crashSeen{keys: map[string]bool{}}
+		cases := make(chan *crashCase, 8)
+		var cwg sync.WaitGroup
+		for w := 0; w < 2; w++ {
+			cwg.Add(1)
+			go func() {
+				defer cwg.Done()
+				for c := range cases {
+					checkCrashCase(ctx, st, c, nil)
+				}
+			}()
+		}
+		mem := relNewMem()
+		var mu sync.Mutex // guards attempts
+		var attempts []relAttempt
+		progress := func() []relAttempt {
+			mu.Lock()
+			defer mu.Unlock()
+			out := slices.Clone(attempts)
+			// Rank by writer order (ids grow within a writer).
+			slices.SortStableFunc(out, func(a, b relAttempt) int { return a.b.id - b.b.id })
+			return out
+		}
+		rng := rand.New(rand.NewSource(seed))
+		var hookMu sync.Mutex
+		fs := &snapFS{MemFS: mem}
+		fs.hook = func() {
+			hookMu.Lock()
+			defer hookMu.Unlock()
+			at := progress()
+			acked := 0
+			for _, a := range at {
+				if a.acked {
+					acked++
+				}
+			}
+			st.mu.Lock()
+			st.opIdx++
+			st.mu.Unlock()
+			for _, mode := range vfs.CrashModes {
+				img := mem.Crash(mode, rng)
+				var key strings.Builder
+				fmt.Fprintf(&key, "%x", relImageKey(img))
+				for _, a := range at {
+					fmt.Fprintf(&key, "/%d:%v", a.b.id, a.acked)
+				}
+				fresh := seen.first(key.String())
+				st.mu.Lock()
+				st.points++
+				if !fresh {
+					st.deduped++
+				}
+				st.mu.Unlock()
+				if fresh {
+					cases <- &crashCase{n: mem.Ops(), mode: mode, img: img, attempts: at, seed: rng.Int63()}
+				}
+			}
+		}
 		l, err := ledger.Open("/l", relOpts(fs))
 		if err != nil {
-			return nil, err
+			t.Fatal(err)
 		}
-		var mu sync.Mutex
-		var attempts []relAttempt
 		var wg sync.WaitGroup
 		for w := 0; w < writers; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
 				for i, b := range batches[w] {
-					err := l.AppendEvents(ctx, b.evs)
 					mu.Lock()
-					attempts = append(attempts, relAttempt{b: b, acked: err == nil})
+					attempts = append(attempts, relAttempt{b: b})
+					k := len(attempts) - 1
 					mu.Unlock()
+					err := l.AppendEvents(ctx, b.evs)
 					if err != nil {
+						t.Errorf("writer %d: %v", w, err)
 						return
 					}
+					mu.Lock()
+					attempts[k].acked = true
+					mu.Unlock()
 					if w == 0 && i == perWriter/2 {
-						if l.Flush() != nil {
+						if err := l.Flush(); err != nil {
+							t.Errorf("flush: %v", err)
 							return
 						}
 					}
@@ -1231,55 +1303,15 @@ func TestCrashConcurrentWriters(t *testing.T) {
 		}
 		wg.Wait()
 		l.Close()
-		return attempts, nil
+		close(cases)
+		cwg.Wait()
+		st.acked += len(attempts)
 	}
-	fs := relNewMem()
-	if _, err := runOnce(fs); err != nil {
-		t.Fatal(err)
+	for _, m := range st.first {
+		t.Error(m)
 	}
-	total := fs.Ops()
-	budget := 300
-	if testing.Short() {
-		budget = 100
-	}
-	if relLong() {
-		budget = 100_000
-	}
-	rng := rand.New(rand.NewSource(77))
-	points := relCrashPoints(total+20, budget, rng)
-	var nPoints, violations, acked int
-	for _, n := range points {
-		fs := relNewMem()
-		fs.SetCrashAfter(n)
-		attempts, err := runOnce(fs)
-		if err != nil {
-			attempts = nil // crashed inside Open: nothing attempted
-		}
-		// The attempt log is in completion order; rank by writer order.
-		slices.SortStableFunc(attempts, func(a, b relAttempt) int { return a.b.id - b.b.id })
-		for _, a := range attempts {
-			if a.acked {
-				acked++
-			}
-		}
-		for _, mode := range vfs.CrashModes {
-			nPoints++
-			img := fs.Crash(mode, rand.New(rand.NewSource(int64(n))))
-			l, err := ledger.Open("/l", relOpts(img))
-			if err != nil {
-				violations++
-				t.Errorf("n=%d %s: recovery: %v", n, mode, err)
-				continue
-			}
-			if _, err := relCheckRecovered(ctx, l, attempts, nil); err != nil {
-				violations++
-				t.Errorf("n=%d %s: %v", n, mode, err)
-			}
-			l.Close()
-		}
-	}
-	relReport(t, "test=T1-crash writers=%d ops_per_workload=%d crash_points=%d acked_batches=%d violations=%d duration=%s",
-		writers, total, nPoints, acked, violations, time.Since(start).Round(time.Millisecond))
+	relReport(t, "test=T1-crash writers=%d seeds=%d op_indexes=%d crash_points=%d identical_images_skipped=%d acked_batches=%d violations=%d acked_lost=%d partial=%d holes=%d duration=%s",
+		writers, nSeeds, st.opIdx, st.points, st.deduped, st.acked, st.violations, st.lost, st.partial, st.holes, time.Since(start).Round(time.Millisecond))
 }
 
 // A ledger created by Open in a new directory must survive a power loss

@@ -241,9 +241,9 @@ type WAL struct {
 	// file (the first of a log, or a fallback) is left for a filled one as
 	// soon as one is ready (see process).
 	activeFilled bool
-	lastSync      time.Time
-	timer         *time.Timer
-	timerArmed    bool
+	lastSync     time.Time
+	timer        *time.Timer
+	timerArmed   bool
 
 	ckptMu sync.Mutex
 	mu     sync.Mutex  // guards files
