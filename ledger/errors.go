@@ -80,8 +80,13 @@ func InvalidQuery(msg string) error {
 }
 
 // Storage returns a *StoreError of kind ErrKindStorage wrapping err (which
-// may be nil).
+// may be nil). The cause's text follows msg after ": ", so the message says
+// what failed and why (e.g. "append: wal: poisoned by an earlier failed
+// fsync: ...").
 func Storage(msg string, err error) error {
+	if err != nil {
+		msg += ": " + err.Error()
+	}
 	return &StoreError{Kind: ErrKindStorage, Msg: msg, Err: err}
 }
 

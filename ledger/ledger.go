@@ -267,13 +267,8 @@ func (l *Ledger) open() error {
 	fsys := l.fs
 	ro := l.opts.ReadOnly
 	if !ro {
-		if err := fsys.MkdirAll(l.dir); err != nil {
+		if err := mkdirDurable(fsys, l.dir); err != nil {
 			return Storage(fmt.Sprintf("create %s", l.dir), err)
-		}
-		// Make the directory's own entry durable (a new ledger must not
-		// vanish with its parent's unsynced entries).
-		if err := fsys.SyncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
-			return Storage(fmt.Sprintf("sync the parent of %s", l.dir), err)
 		}
 		lk, err := fsys.Lock(filepath.Join(l.dir, lockName))
 		if err != nil {
@@ -348,6 +343,34 @@ func (l *Ledger) open() error {
 		return fmt.Errorf("open %s: wal: %w", l.dir, err)
 	}
 	l.wal = w
+	return nil
+}
+
+// mkdirDurable creates dir and any missing parents, then fsyncs the parent
+// of every directory it created (deepest first), so a new ledger cannot
+// vanish with a parent's unsynced directory entries after a power loss.
+func mkdirDurable(fsys vfs.FS, dir string) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !isNotExist(err) {
+			return err
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("sync the parent of %s: %w", d, err)
+		}
+	}
 	return nil
 }
 
