@@ -90,6 +90,11 @@ type Options struct {
 	// FS is the file system. nil = the operating system's. Tests inject
 	// crashing and faulty file systems here.
 	FS vfs.FS
+	// KeepTailOnClose makes Close leave the unsealed tail in the WAL
+	// instead of sealing it: a faster Close, and a next Open that replays
+	// the tail. By default Close seals it, so a clean reopen reads segment
+	// footers only.
+	KeepTailOnClose bool
 	// ReadOnly opens an existing ledger without taking its lock and
 	// without writing a single byte: a torn WAL tail is ignored in memory,
 	// a missing or damaged index is rebuilt in memory only, nothing is
@@ -525,7 +530,7 @@ func (l *Ledger) Close() error {
 		close(l.stop)
 		l.bgWG.Wait()
 		var errs []error
-		if !l.opts.ReadOnly && l.wal != nil {
+		if !l.opts.ReadOnly && !l.opts.KeepTailOnClose && l.wal != nil {
 			// A clean shutdown seals the in-memory tail, so the next
 			// Open reads footers only instead of replaying the WAL. If
 			// it fails, the WAL still holds everything.
