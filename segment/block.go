@@ -75,6 +75,8 @@ func sharedDecoder() (*zstd.Decoder, error) {
 			zstd.WithDecoderMaxMemory(MaxBlockBytes),
 			zstd.WithDecoderMaxWindow(MaxBlockBytes),
 			zstd.WithDecodeAllCapLimit(true),
+			// The block's xxhash64 was verified before decompression.
+			zstd.IgnoreChecksum(true),
 		)
 	})
 	return decoder, decoderErr

@@ -81,8 +81,11 @@ func getEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	if e, ok := encoderPools[level].Get().(*zstd.Encoder); ok {
 		return e, nil
 	}
+	// No zstd frame checksum: every block is covered by the segment's own
+	// xxhash64, verified before decompression, so a second checksum only
+	// costs time.
 	return zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(true), zstd.WithLowerEncoderMem(false))
+		zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(false))
 }
 
 // Writer writes one segment file. It is not safe for concurrent use. Any
