@@ -86,29 +86,15 @@ func (l *Ledger) freezeActive() {
 	}
 }
 
+// sealFrozen seals frozen memtables oldest first, stopping early when the
+// ledger is closing (Close seals what is left itself).
+func (l *Ledger) sealFrozen() error { return l.sealPending(true) }
+
 // sealAllFrozen seals every frozen memtable, even while the ledger is
 // stopping.
-func (l *Ledger) sealAllFrozen() error {
-	l.manMu.Lock()
-	defer l.manMu.Unlock()
-	for {
-		l.mu.RLock()
-		var m *memtable
-		if len(l.frozen) > 0 {
-			m = l.frozen[0]
-		}
-		l.mu.RUnlock()
-		if m == nil {
-			return nil
-		}
-		if err := l.sealOne(m); err != nil {
-			return err
-		}
-	}
-}
+func (l *Ledger) sealAllFrozen() error { return l.sealPending(false) }
 
-// sealFrozen seals frozen memtables oldest first.
-func (l *Ledger) sealFrozen() error {
+func (l *Ledger) sealPending(stopEarly bool) error {
 	l.manMu.Lock()
 	defer l.manMu.Unlock()
 	for {
@@ -124,10 +110,12 @@ func (l *Ledger) sealFrozen() error {
 		if err := l.sealOne(m); err != nil {
 			return err
 		}
-		select {
-		case <-l.stop:
-			return nil
-		default:
+		if stopEarly {
+			select {
+			case <-l.stop:
+				return nil
+			default:
+			}
 		}
 	}
 }
