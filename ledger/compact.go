@@ -70,6 +70,9 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 	}
 	l.manMu.Lock()
 	defer l.manMu.Unlock()
+	if l.manErr != nil {
+		return rep, fmt.Errorf("compact: the manifest may be stale after a failed write (%w); reopen the ledger", l.manErr)
+	}
 	segs := l.segs
 	rep.SegmentsBefore = len(segs)
 	for _, s := range segs {
@@ -105,7 +108,7 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		total += s.info.Count
 	}
 
-	newMan := l.man.clone()
+	newMan := l.man.Load().clone()
 	newSegs := make([]*sealedSeg, 0, len(groups))
 	var created []string
 	cleanup := func() {
@@ -167,10 +170,14 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		rep.DroppedThroughSeq = last.info.LastSeq
 	}
 	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
-		cleanup()
+		// The new manifest may already be live (rename done, directory
+		// fsync failed): keep both the old and the new files, and make no
+		// further manifest change until reopen. Open removes whichever
+		// set the surviving manifest does not name.
+		l.manErr = err
 		return rep, fmt.Errorf("compact: manifest: %w", err)
 	}
-	l.man = newMan
+	l.man.Store(newMan)
 
 	// Switch the view; in-flight readers keep the old readers, which are
 	// closed at Close (their files are already unlinked).

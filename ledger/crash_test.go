@@ -98,9 +98,9 @@ func relNewBatch(g *workload.Generator, id, n int) relBatch {
 }
 
 // relNewMem returns a MemFS holding an empty, durable directory /l for a
-// ledger. (A ledger created in a directory whose entry is not yet durable
-// is TestCrashFreshLedgerDirDurable's subject; the crash sweeps start from
-// a durable directory so that one finding does not mask all others.)
+// ledger. (The crash tests start from an empty MemFS instead, so the
+// ledger's own directory creation is crashed too; see also
+// TestCrashFreshLedgerDirDurable.)
 func relNewMem() *vfs.MemFS {
 	fs := vfs.NewMem()
 	if err := fs.MkdirAll("/l"); err != nil {
@@ -114,6 +114,15 @@ func relNewMem() *vfs.MemFS {
 
 // relOpts are small sizes so a short workload crosses WAL rotations, seals
 // and multi-block segments.
+// relKnownBug skips a test that reproduces an engine bug not yet fixed
+// (see the reliability report), unless EXLEDGER_SHOW_BUGS=1.
+func relKnownBug(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("EXLEDGER_SHOW_BUGS") == "" {
+		t.Skip("BUG: " + msg + "; see report (EXLEDGER_SHOW_BUGS=1 runs it)")
+	}
+}
+
 func relOpts(fsys vfs.FS) *ledger.Options {
 	return &ledger.Options{
 		FS:           fsys,
@@ -796,7 +805,7 @@ func (c *crashSeen) first(k string) bool {
 
 func crashOne(ctx context.Context, st *crashStats, seen *crashSeen, steps []relStep, round2 []relStep, n int, seed int64) {
 	rng := rand.New(rand.NewSource(seed))
-	fs := relNewMem()
+	fs := vfs.NewMem()
 	fs.SetCrashAfter(n)
 	run := relExecute(ctx, "/l", relOpts(fs), steps, true)
 	run.close()
@@ -1029,16 +1038,18 @@ round2Loop:
 func TestCrashEveryOperation(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	nSeeds, appends, maxBatch := 10, 24, 10
+	// At least minSeeds workloads, and more until target crash points.
+	minSeeds, target, appends, maxBatch := 8, 10_000, 24, 10
 	if testing.Short() {
-		nSeeds = 3
+		minSeeds, target = 3, 0
 	}
 	if relLong() {
-		nSeeds, appends, maxBatch = 200, 60, 16
+		minSeeds, target, appends, maxBatch = 200, 1_000_000, 60, 16
 	}
 	st := &crashStats{}
-	totalOps := 0
-	for i := 0; i < nSeeds; i++ {
+	totalOps, nSeeds := 0, 0
+	for i := 0; i < minSeeds || (st.points < target && i < 4*minSeeds); i++ {
+		nSeeds++
 		seed := int64(11 + i)
 		bigRate := -1.0
 		if seed%3 == 0 {
@@ -1059,7 +1070,7 @@ func TestCrashEveryOperation(t *testing.T) {
 			}()
 		}
 		rng := rand.New(rand.NewSource(seed))
-		mem := relNewMem()
+		mem := vfs.NewMem() // the ledger creates its directory: crashed too
 		run := &relRun{}
 		var hookMu sync.Mutex
 		ops := 0
@@ -1115,8 +1126,8 @@ func TestCrashEveryOperation(t *testing.T) {
 	relReport(t, "test=T1-crash writers=1 seeds=%d ops_per_workload=%d op_indexes=%d crash_modes=4 crash_points=%d identical_images_skipped=%d images_checked=%d round2_points=%d acked_batches=%d violations=%d acked_lost=%d partial=%d holes=%d verify_failures=%d duration=%s",
 		nSeeds, totalOps/nSeeds, st.opIdx, st.points, st.deduped, st.points-st.deduped, st.round2, st.acked,
 		st.violations, st.lost, st.partial, st.holes, st.verifyFailure, time.Since(start).Round(time.Millisecond))
-	if !testing.Short() && st.points < 10_000 {
-		t.Errorf("only %d crash points (target 10,000)", st.points)
+	if st.points < target {
+		t.Errorf("only %d crash points (target %d)", st.points, target)
 	}
 }
 
@@ -1127,9 +1138,9 @@ func TestCrashEveryOperation(t *testing.T) {
 func TestCrashAtFailingOperation(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
-	nSeeds, appends, maxBatch, budget := 2, 20, 8, 150
+	nSeeds, appends, maxBatch, budget := 1, 20, 8, 160
 	if testing.Short() {
-		nSeeds, budget = 1, 60
+		budget = 60
 	}
 	if relLong() {
 		nSeeds, appends, maxBatch, budget = 20, 40, 16, 1_000_000
@@ -1148,7 +1159,7 @@ func TestCrashAtFailingOperation(t *testing.T) {
 		steps := relPlan(seed, 0, appends, maxBatch, bigRate)
 		round2 := round2Plan(seed)
 		// Count the operations of an uninterrupted run.
-		fs := relNewMem()
+		fs := vfs.NewMem()
 		run := relExecute(ctx, "/l", relOpts(fs), steps, true)
 		run.close()
 		if run.err != nil {
@@ -1194,9 +1205,9 @@ func TestCrashConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	const writers = 4
-	perWriter, nSeeds := 10, 2
+	perWriter, nSeeds := 10, 1
 	if testing.Short() {
-		nSeeds = 1
+		perWriter = 6
 	}
 	if relLong() {
 		perWriter, nSeeds = 20, 30
@@ -1224,7 +1235,7 @@ func TestCrashConcurrentWriters(t *testing.T) {
 				}
 			}()
 		}
-		mem := relNewMem()
+		mem := vfs.NewMem()
 		var mu sync.Mutex // guards attempts
 		var attempts []relAttempt
 		progress := func() []relAttempt {

@@ -187,7 +187,11 @@ type Ledger struct {
 
 	// manMu serialises manifest changes (sealing, compaction).
 	manMu sync.Mutex
-	man   *ledgerManifest
+	man   atomic.Pointer[ledgerManifest] // replaced whole, never mutated
+	// manErr is set when a manifest write failed: the file on disk may or
+	// may not be the new one, so no further manifest change is made until
+	// the ledger is reopened (Open reads whichever is there).
+	manErr error
 
 	// ids filters the event ids of sealed segments (duplicate checks).
 	ids idFilter
@@ -307,7 +311,7 @@ func (l *Ledger) open() error {
 	default:
 		return err
 	}
-	l.man = m
+	l.man.Store(m)
 	if !ro {
 		for _, d := range []string{walDirName, segDirName} {
 			if err := fsys.MkdirAll(filepath.Join(l.dir, d)); err != nil {
@@ -408,8 +412,8 @@ func (l *Ledger) segPath(name, ext string) string {
 // loadSegments opens every segment of the manifest from its footer (no data
 // scan) and its index, rebuilding an index that is missing or corrupt.
 func (l *Ledger) loadSegments() error {
-	segs := make([]*sealedSeg, 0, len(l.man.Segments))
-	for _, ms := range l.man.Segments {
+	segs := make([]*sealedSeg, 0, len(l.man.Load().Segments))
+	for _, ms := range l.man.Load().Segments {
 		s, err := l.openSegment(ms)
 		if err != nil {
 			for _, s := range segs {
@@ -500,7 +504,7 @@ func (l *Ledger) cleanOrphans() {
 		return
 	}
 	live := map[string]bool{}
-	for _, s := range l.man.Segments {
+	for _, s := range l.man.Load().Segments {
 		live[s.Name+".seg"] = true
 		live[s.Name+".idx"] = true
 	}
@@ -571,7 +575,7 @@ func (l *Ledger) release() {
 func (l *Ledger) Dir() string { return l.dir }
 
 // ID returns the ledger's unique identifier (hex).
-func (l *Ledger) ID() string { return l.man.LedgerID }
+func (l *Ledger) ID() string { return l.man.Load().LedgerID }
 
 // LastSeq returns the highest committed sequence number (0 when empty).
 func (l *Ledger) LastSeq() uint64 {

@@ -26,6 +26,10 @@ type view struct {
 	segs []*sealedSeg
 	mts  []*memtable
 	ns   []int
+	// recs and times are the memtables' slices as of the snapshot (the
+	// memtable fields themselves change under the write lock).
+	recs  [][][]byte
+	times [][]string
 }
 
 func (l *Ledger) snapshot() view {
@@ -36,12 +40,12 @@ func (l *Ledger) snapshot() view {
 
 func (l *Ledger) snapshotLocked() view {
 	v := view{segs: l.segs}
-	for _, m := range l.frozen {
+	for _, m := range append(l.frozen[:len(l.frozen):len(l.frozen)], l.active) {
 		v.mts = append(v.mts, m)
 		v.ns = append(v.ns, len(m.recs))
+		v.recs = append(v.recs, m.recs)
+		v.times = append(v.times, m.times)
 	}
-	v.mts = append(v.mts, l.active)
-	v.ns = append(v.ns, len(l.active.recs))
 	return v
 }
 

@@ -128,19 +128,22 @@ func segName(first, last, gen uint64) string {
 // the segment visible in place of m, then checkpoints the WAL. Caller holds
 // manMu.
 func (l *Ledger) sealOne(m *memtable) error {
+	if l.manErr != nil {
+		return fmt.Errorf("seal: the manifest may be stale after a failed write (%w); reopen the ledger", l.manErr)
+	}
 	n := len(m.recs) // frozen: no longer grows
 	first, last := m.base, m.base+uint64(n)-1
 	var chainStart [32]byte
 	if k := len(l.segs); k > 0 {
 		chainStart = l.segs[k-1].info.ChainEnd
-	} else if r := l.man.Retention; len(r) > 0 {
+	} else if r := l.man.Load().Retention; len(r) > 0 {
 		h, err := parseHash(r[len(r)-1].ChainAt)
 		if err != nil {
 			return err
 		}
 		chainStart = h
 	}
-	newMan := l.man.clone()
+	newMan := l.man.Load().clone()
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)
 	path := l.segPath(name, ".seg")
@@ -187,10 +190,14 @@ func (l *Ledger) sealOne(m *memtable) error {
 	})
 	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
 		r.Close()
-		// The files stay as orphans; the next Open removes them.
+		// The new manifest may or may not be on disk (e.g. the rename
+		// happened but the directory fsync failed), so the files stay and
+		// no further manifest change is made until reopen; the next Open
+		// removes them if the old manifest is the one that survived.
+		l.manErr = err
 		return fmt.Errorf("seal %s: manifest: %w", name, err)
 	}
-	l.man = newMan
+	l.man.Store(newMan)
 	// The ids must be in the filter before the memtable that holds them
 	// leaves the view.
 	l.ids.add(hashes)

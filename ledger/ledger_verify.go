@@ -50,7 +50,7 @@ func (l *Ledger) Head() (Digest, error) {
 	if err != nil {
 		return Digest{}, err
 	}
-	return Digest{LedgerID: l.man.LedgerID, Seq: seq, Hash: h, HashHex: hashHex(h)}, nil
+	return Digest{LedgerID: l.man.Load().LedgerID, Seq: seq, Hash: h, HashHex: hashHex(h)}, nil
 }
 
 // chainBase returns the chain value before the first retained event.
@@ -58,7 +58,7 @@ func (l *Ledger) chainBase(v *view) [32]byte {
 	if len(v.segs) > 0 {
 		return v.segs[0].info.ChainStart
 	}
-	if r := l.man.Retention; len(r) > 0 {
+	if r := l.man.Load().Retention; len(r) > 0 {
 		h, _ := parseHash(r[len(r)-1].ChainAt)
 		return h
 	}
@@ -99,7 +99,7 @@ func (l *Ledger) chainAt(v *view, seq uint64) ([32]byte, uint64, error) {
 			if s > seq {
 				return h, seq, nil
 			}
-			h = segment.ChainNext(h, m.recs[j])
+			h = segment.ChainNext(h, v.recs[i][j])
 		}
 	}
 	return h, seq, nil
@@ -111,8 +111,8 @@ func (l *Ledger) VerifyDigest(ctx context.Context, d Digest) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	if d.LedgerID != "" && d.LedgerID != l.man.LedgerID {
-		return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: fmt.Sprintf("digest is for ledger %s, this is %s", d.LedgerID, l.man.LedgerID)}
+	if d.LedgerID != "" && d.LedgerID != l.man.Load().LedgerID {
+		return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: fmt.Sprintf("digest is for ledger %s, this is %s", d.LedgerID, l.man.Load().LedgerID)}
 	}
 	v := l.snapshot()
 	if d.Seq > v.lastSeq() {
@@ -178,14 +178,14 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 	h := prevEnd
 	for i, m := range v.mts {
 		for j := 0; j < v.ns[i]; j++ {
-			if _, err := DecodeHeader(m.recs[j]); err != nil {
+			if _, err := DecodeHeader(v.recs[i][j]); err != nil {
 				return rep, &IntegrityError{File: "wal", Seq: m.base + uint64(j), Reason: err.Error()}
 			}
-			h = segment.ChainNext(h, m.recs[j])
+			h = segment.ChainNext(h, v.recs[i][j])
 			rep.Events++
 		}
 	}
-	rep.Head = Digest{LedgerID: l.man.LedgerID, Seq: v.lastSeq(), Hash: h, HashHex: hashHex(h)}
+	rep.Head = Digest{LedgerID: l.man.Load().LedgerID, Seq: v.lastSeq(), Hash: h, HashHex: hashHex(h)}
 	if progress != nil {
 		progress(rep.Events)
 	}

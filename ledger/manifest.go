@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 
@@ -168,7 +169,10 @@ func readAll(fsys vfs.FS, path string) ([]byte, error) {
 		return nil, corrupt.New(path, 0, "file size %d exceeds the %d-byte bound", size, maxManifest)
 	}
 	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil {
+	if size == 0 {
+		return buf, nil
+	}
+	if n, err := f.ReadAt(buf, 0); err != nil && !(err == io.EOF && n == len(buf)) {
 		return nil, err
 	}
 	return buf, nil

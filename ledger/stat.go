@@ -55,8 +55,8 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		return Stat{}, ErrClosed
 	}
 	v := l.snapshot()
-	st := Stat{LedgerID: l.man.LedgerID, FormatVersion: l.man.Version, LastSeq: v.lastSeq()}
-	for _, r := range l.man.Retention {
+	st := Stat{LedgerID: l.man.Load().LedgerID, FormatVersion: l.man.Load().Version, LastSeq: v.lastSeq()}
+	for _, r := range l.man.Load().Retention {
 		st.DroppedEvents += r.Events
 	}
 	setTime := func(lo, hi string) {
@@ -92,11 +92,11 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		st.IndexBytes += ss.IndexBytes
 		setTime(ss.MinTime, ss.MaxTime)
 	}
-	for i, m := range v.mts {
+	for i := range v.mts {
 		for j := 0; j < v.ns[i]; j++ {
 			st.MemEvents++
-			st.MemBytes += int64(len(m.recs[j]))
-			t := m.times[j]
+			st.MemBytes += int64(len(v.recs[i][j]))
+			t := v.times[i][j]
 			setTime(t, t)
 		}
 	}
@@ -136,9 +136,9 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 			return st, l.readErr(s.r.Path(), err)
 		}
 	}
-	for i, m := range v.mts {
+	for i := range v.mts {
 		for j := 0; j < v.ns[i]; j++ {
-			if err := add(m.recs[j]); err != nil {
+			if err := add(v.recs[i][j]); err != nil {
 				return st, Storage("decode", err)
 			}
 		}

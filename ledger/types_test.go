@@ -14,7 +14,9 @@ func TestStoreErrors(t *testing.T) {
 		sentinel error
 	}{
 		{InvalidQuery("bad"), "Invalid query: bad", ErrInvalidQuery},
-		{Storage("write failed", cause), "Storage error: write failed", ErrStorage},
+		// The cause's text follows the message, so the error says why.
+		{Storage("write failed", cause), "Storage error: write failed: disk on fire", ErrStorage},
+		{Storage("write failed", nil), "Storage error: write failed", ErrStorage},
 		{NotFound("x"), "Not found: x", ErrNotFound},
 	}
 	sentinels := []error{ErrInvalidQuery, ErrStorage, ErrNotFound}
