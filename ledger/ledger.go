@@ -246,6 +246,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		return nil, err
 	}
 	l.recovery = time.Since(start)
+	nsegs := len(l.segs)
 	if !o.ReadOnly {
 		if !o.AllowDuplicates {
 			segs := l.segs
@@ -257,13 +258,14 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 				}
 			}()
 		}
-		l.bgWG.Add(1)
-		go l.sealLoop()
+		// Read the view before the sealer starts changing it.
 		if len(l.frozen) > 0 {
 			l.kickSeal()
 		}
+		l.bgWG.Add(1)
+		go l.sealLoop()
 	}
-	l.log.Info("ledger opened", "dir", dir, "segments", len(l.segs), "last_seq", l.LastSeq(),
+	l.log.Info("ledger opened", "dir", dir, "segments", nsegs, "last_seq", l.LastSeq(),
 		"wal_events", l.recoveredWAL, "took", l.recovery)
 	return l, nil
 }
