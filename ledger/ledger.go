@@ -536,6 +536,7 @@ func (l *Ledger) Close() error {
 		close(l.stop)
 		l.bgWG.Wait()
 		var errs []error
+		sealedAll := false
 		if !l.opts.ReadOnly && !l.opts.KeepTailOnClose && l.wal != nil {
 			// A clean shutdown seals the in-memory tail, so the next
 			// Open reads footers only instead of replaying the WAL. If
@@ -543,12 +544,18 @@ func (l *Ledger) Close() error {
 			l.freezeActive()
 			if err := l.sealAllFrozen(); err != nil {
 				l.log.Warn("sealing at close failed; the WAL keeps the events", "err", err)
+			} else {
+				sealedAll = true
 			}
 		}
 		if l.wal != nil {
 			if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
 				errs = append(errs, err)
+				sealedAll = false
 			}
+		}
+		if sealedAll {
+			l.dropCoveredWAL()
 		}
 		l.mu.Lock()
 		close(l.notify)
@@ -558,6 +565,38 @@ func (l *Ledger) Close() error {
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
+}
+
+// dropCoveredWAL removes the WAL files after a clean Close sealed every
+// event they hold (and the manifest naming the segments is durable), so the
+// next Open has no log to verify. A batch that committed while Close ran
+// lands in a new memtable; then nothing is removed. Files go oldest first,
+// with a directory fsync after each, so a crash leaves a suffix, which Open
+// accepts (every frame is covered by the segments).
+func (l *Ledger) dropCoveredWAL() {
+	l.mu.RLock()
+	clean := len(l.frozen) == 0 && len(l.active.recs) == 0
+	l.mu.RUnlock()
+	if !clean || l.manErr != nil {
+		return
+	}
+	dir := filepath.Join(l.dir, walDirName)
+	names, err := l.fs.List(dir)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".wal") {
+			continue
+		}
+		if err := l.fs.Remove(filepath.Join(dir, n)); err != nil {
+			l.log.Warn("removing a sealed WAL file at close", "file", n, "err", err)
+			return
+		}
+		if err := l.fs.SyncDir(dir); err != nil {
+			return
+		}
+	}
 }
 
 func (l *Ledger) release() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -491,5 +492,49 @@ func TestConcurrentWritersReadersSealing(t *testing.T) {
 	}
 	if m := l.Metrics(); m.Seals == 0 {
 		t.Fatalf("no segment was sealed during the test: %+v", m)
+	}
+}
+
+// A clean Close seals the tail and drops the WAL files it covered, so the
+// next Open verifies no log; the events are all there.
+func TestCleanCloseLeavesNoWAL(t *testing.T) {
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	o := smallOpts(mem)
+	l := openT(t, "/l", o)
+	g := workload.New(workload.Config{Seed: 61, OutlierRate: -1})
+	for i := 0; i < 20; i++ {
+		if err := l.AppendEvents(ctx, g.Batch(25)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, _ := l.Head()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := mem.List("/l/wal")
+	for _, n := range names {
+		if strings.HasSuffix(n, ".wal") {
+			t.Fatalf("WAL file %s left after a clean close", n)
+		}
+	}
+	// A crash right after the close changes nothing either.
+	img := mem.Crash(vfs.CrashDropUnsynced, nil)
+	for _, fsys := range []vfs.FS{mem, img} {
+		o := smallOpts(fsys)
+		l2, err := ledger.Open("/l", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l2.LastSeq() != 500 || l2.Metrics().RecoveredWAL != 0 {
+			t.Fatalf("LastSeq %d, replayed %d", l2.LastSeq(), l2.Metrics().RecoveredWAL)
+		}
+		if err := l2.VerifyDigest(ctx, head); err != nil {
+			t.Fatal(err)
+		}
+		if err := l2.AppendEvents(ctx, g.Batch(3)); err != nil {
+			t.Fatal(err)
+		}
+		l2.Close()
 	}
 }
