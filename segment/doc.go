@@ -135,4 +135,15 @@
 // the map, and each decoded block carries a small sorted index. Scans and
 // Verify walk the seq order in windows holding about 64 MiB of decoded
 // blocks, so memory stays bounded whatever the clustering.
+//
+// # Reading and the block cache
+//
+// Readers share a Cache of decoded blocks (LRU, by bytes). Block, Get and
+// GetMany go through it and fill it: they serve point and selective reads,
+// which revisit blocks. Scan and GetManyBulk of an ordered segment visit
+// blocks once: they use a block already cached but decompress the others
+// into recycled buffers without caching them, so a scan larger than the
+// cache leaves the cached working set alone. The zstd output buffer always
+// has a little slack past the block's length, which lets the decoder use
+// its faster over-copying loops.
 package segment

@@ -339,7 +339,11 @@ func (r *Reader) Locate(seq uint64) (block int, ok bool) {
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // loadBlock reads and verifies block i from the file, bypassing the cache.
-func (r *Reader) loadBlock(i int) (*Block, error) {
+func (r *Reader) loadBlock(i int) (*Block, error) { return r.loadBlockInto(i, nil) }
+
+// loadBlockInto is loadBlock decoding into reuse's buffers (see
+// decodeBlockInto).
+func (r *Reader) loadBlockInto(i int, reuse *Block) (*Block, error) {
 	bi := &r.blocks[i]
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
@@ -354,7 +358,7 @@ func (r *Reader) loadBlock(i int) (*Block, error) {
 	if r.info.Unordered {
 		c.seqBlock = r.Locate
 	}
-	b, err := decodeBlock(buf, &c)
+	b, err := decodeBlockInto(buf, &c, reuse)
 	if err != nil {
 		return nil, err
 	}
@@ -427,8 +431,58 @@ func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
 	return nil
 }
 
+// bulkBlocks recycles the Blocks (and their buffers) of GetManyBulk.
+var bulkBlocks = sync.Pool{New: func() any { return new(Block) }}
+
+// GetManyBulk is GetMany for reads that visit many blocks once, such as a
+// full scan: a block found in the cache is used, but a block read from the
+// file is decompressed into a recycled buffer and not added to the cache,
+// so a read larger than the cache neither evicts the cached working set nor
+// allocates a block per block read. Unordered segments, whose consecutive
+// records are spread over many blocks, are read through the cache exactly
+// as by GetMany. Record.Data is valid only during fn.
+func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
+	if r.info.Unordered {
+		return r.GetMany(seqs, fn)
+	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	scratch := bulkBlocks.Get().(*Block)
+	cur := -1
+	var b *Block
+	for _, s := range seqs {
+		bi, ok := r.Locate(s)
+		if !ok {
+			bulkBlocks.Put(scratch)
+			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
+		}
+		if bi != cur {
+			if b = r.cache.get(cacheKey{reader: r.id, block: bi}); b == nil {
+				nb, err := r.loadBlockInto(bi, scratch)
+				if err != nil {
+					return err // scratch may be half-written: not recycled
+				}
+				scratch, b = nb, nb
+			}
+			cur = bi
+		}
+		j, ok := b.find(s)
+		if !ok {
+			bulkBlocks.Put(scratch)
+			return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
+		}
+		if !fn(b.Record(j)) {
+			break
+		}
+	}
+	bulkBlocks.Put(scratch)
+	return nil
+}
+
 // Scan calls fn for every record with Seq >= fromSeq in sequence order
-// until fn returns false. Record.Data is valid only during fn.
+// until fn returns false. Record.Data is valid only during fn. Blocks read
+// from the file for an ordered segment are not added to the cache.
 func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	if fromSeq > r.info.LastSeq {
 		return nil
@@ -437,11 +491,27 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	if r.info.Unordered {
 		return r.walk(fromSeq, r.Block, fn)
 	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	// A sequential visit reads each block once: like GetManyBulk it uses
+	// cached blocks but does not fill the cache.
+	scratch := bulkBlocks.Get().(*Block)
+	defer func() {
+		if scratch != nil {
+			bulkBlocks.Put(scratch)
+		}
+	}()
 	start, _ := r.Locate(fromSeq)
 	for i := start; i < len(r.blocks); i++ {
-		b, err := r.Block(i)
-		if err != nil {
-			return err
+		b := r.cache.get(cacheKey{reader: r.id, block: i})
+		if b == nil {
+			nb, err := r.loadBlockInto(i, scratch)
+			if err != nil {
+				scratch = nil // possibly half-written: not recycled
+				return err
+			}
+			scratch, b = nb, nb
 		}
 		j := 0
 		if i == start {
