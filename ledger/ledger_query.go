@@ -154,6 +154,10 @@ const fetchChunk = 256
 type segJob struct {
 	s    *sealedSeg
 	seqs []uint64
+	// bulk reads blocks with GetManyBulk: blocks not already cached are
+	// decompressed into recycled buffers and not cached, so a scan larger
+	// than the cache does not churn it.
+	bulk bool
 	res  chan segResult
 }
 
@@ -165,6 +169,9 @@ type segResult struct {
 // segJobs produces the candidate chunks of the sealed segments of v, in
 // log order, until emit returns false.
 func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJob) bool) error {
+	// A query without index terms or time bounds reads every block it
+	// visits in full: it bypasses the block cache (see segJob.bulk).
+	bulk := len(iq.All) == 0 && iq.Start == nil && iq.End == nil
 	for _, s := range v.segs {
 		if !segMayMatch(s, iq, from) {
 			continue
@@ -176,19 +183,43 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		if from > s.info.FirstSeq {
 			it.Seek(uint32(from - s.info.FirstSeq))
 		}
+		// Chunks of an ordered segment end on a block boundary, so that
+		// two workers never read and decompress the same block.
+		var carry uint64
+		hasCarry := false
 		for {
-			seqs := make([]uint64, 0, fetchChunk)
-			for len(seqs) < fetchChunk {
+			seqs := make([]uint64, 0, fetchChunk+fetchChunk/2)
+			if hasCarry {
+				seqs, hasCarry = append(seqs, carry), false
+			}
+			blockEnd := uint64(0)
+			for {
 				o, ok := it.Next()
 				if !ok {
 					break
 				}
-				seqs = append(seqs, s.info.FirstSeq+uint64(o))
+				seq := s.info.FirstSeq + uint64(o)
+				if len(seqs) >= fetchChunk {
+					if s.info.Unordered {
+						carry, hasCarry = seq, true
+						break
+					}
+					if blockEnd == 0 {
+						bi, _ := s.r.Locate(seqs[len(seqs)-1])
+						inf := s.r.BlockInfo(bi)
+						blockEnd = inf.FirstSeq + uint64(inf.Count) - 1
+					}
+					if seq > blockEnd {
+						carry, hasCarry = seq, true
+						break
+					}
+				}
+				seqs = append(seqs, seq)
 			}
 			if len(seqs) == 0 {
 				break
 			}
-			if !emit(&segJob{s: s, seqs: seqs}) {
+			if !emit(&segJob{s: s, seqs: seqs, bulk: bulk}) {
 				return nil
 			}
 		}
@@ -201,7 +232,11 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 func (l *Ledger) decodeJob(j *segJob, q *EventQuery) ([]SeqEnvelope, error) {
 	out := make([]SeqEnvelope, 0, len(j.seqs))
 	var derr error
-	err := j.s.r.GetMany(j.seqs, func(rec segment.Record) bool {
+	get := j.s.r.GetMany
+	if j.bulk {
+		get = j.s.r.GetManyBulk
+	}
+	err := get(j.seqs, func(rec segment.Record) bool {
 		env, err := UnmarshalCanonical(rec.Data)
 		if err != nil {
 			derr = &CorruptionError{File: j.s.r.Path(), Reason: fmt.Sprintf("event seq %d: %v", rec.Seq, err)}
