@@ -80,6 +80,20 @@ func TestBadInputAppend(t *testing.T) {
 	for len(batchOver) < 60 {
 		batchOver = append(batchOver, valid()) // > 32 KiB in total
 	}
+	// Batches of 256+ events are encoded on several goroutines: the same
+	// checks must hold whichever part holds the bad event.
+	largeValid := func(n int) []relEnv {
+		out := make([]relEnv, n)
+		for i := range out {
+			out[i] = valid()
+		}
+		return out
+	}
+	largeOver := largeValid(600)
+	largeBig := largeValid(300)
+	largeBig[250] = big
+	largeNil := largeValid(300)
+	largeNil[280] = with(func(e *relEnv) { e.Event = nil })
 	cases := []struct {
 		name  string
 		batch []relEnv
@@ -96,6 +110,9 @@ func TestBadInputAppend(t *testing.T) {
 		{"nil event", []relEnv{with(func(e *relEnv) { e.Event = nil })}, "event"},
 		{"nil event after valid ones", []relEnv{valid(), valid(), with(func(e *relEnv) { e.Event = nil })}, "event"},
 		{"invalid id last in a batch", []relEnv{valid(), with(func(e *relEnv) { e.EventID = "x y" })}, "event_id"},
+		{"large batch over MaxBatchBytes", largeOver, "maximum batch size"},
+		{"event over MaxEventBytes in the last part of a large batch", largeBig, "maximum event size"},
+		{"nil event in the last part of a large batch", largeNil, "event"},
 	}
 	for _, c := range cases {
 		err := l.AppendEvents(ctx, c.batch)

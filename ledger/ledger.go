@@ -199,6 +199,12 @@ type Ledger struct {
 	// pending holds event ids prepared by the WAL committer but not yet
 	// applied; only the committer goroutine touches it.
 	pending map[EventID][]byte
+	// unstaged is signalled (on mu) when the active memtable's staged
+	// count drops to zero; freezeActive waits for it.
+	unstaged *sync.Cond
+	// dupMts and dupAdded are the committer's scratch for prepare.
+	dupMts   []*memtable
+	dupAdded []EventID
 
 	sealKick chan struct{}
 	stop     chan struct{}
@@ -241,6 +247,8 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		sealKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	l.unstaged = sync.NewCond(&l.mu)
+
 	if err := l.open(); err != nil {
 		l.release()
 		return nil, err
@@ -348,7 +356,9 @@ func (l *Ledger) open() error {
 		ReadOnly:      l.opts.ReadOnly,
 		Logger:        l.log,
 		Prepare:       l.prepare,
+		Stage:         l.stage,
 		Apply:         l.apply,
+		Unstage:       l.unstage,
 	}, next, l.replay)
 	if err != nil {
 		return fmt.Errorf("open %s: wal: %w", l.dir, err)

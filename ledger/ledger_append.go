@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -27,8 +28,16 @@ type memtable struct {
 	// event-id filter when the memtable is sealed.
 	idHashes []uint32
 	idx      *index.Mem
-	bytes    int64
-	created  time.Time
+	// staged counts the index entries added (by stage, while the WAL's
+	// fdatasync was in flight) for ordinals past len(recs): records not
+	// yet visible. Readers bound every index lookup by len(recs).
+	staged int
+	// tainted is set when a staged batch failed: idx then holds entries
+	// for records that will never exist, so sealing rebuilds the index
+	// from recs (see sealIndex).
+	tainted bool
+	bytes   int64
+	created time.Time
 }
 
 func newMemtable(base uint64) *memtable {
@@ -101,42 +110,9 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 			return err
 		}
 	}
-	// The batch is encoded into one buffer that the memtable keeps once
-	// the batch commits (the WAL copies it into its frame), so the bytes
-	// are copied exactly once on the way to the log and never again.
-	est := int(l.avgEvent.Load())
-	if est == 0 {
-		est = 1024
-	}
-	buf := make([]byte, 0, est*len(es)+est)
-	ends := make([]int, len(es))
-	var err error
-	for i := range es {
-		start := len(buf)
-		buf, err = AppendCanonical(buf, &es[i])
-		if err != nil {
-			return InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
-		}
-		if n := len(buf) - start; n > l.opts.MaxEventBytes {
-			return InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
-		}
-		ends[i] = len(buf)
-	}
-	if len(buf) > l.opts.MaxBatchBytes {
-		return InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", len(buf), l.opts.MaxBatchBytes))
-	}
-	l.avgEvent.Store(int64(len(buf)/len(es)) + 16)
-	recs := make([][]byte, len(es))
-	ents := make([]entry, len(es))
-	termBuf := make([]index.Term, 0, 7*len(es))
-	start := 0
-	for i := range es {
-		recs[i] = buf[start:ends[i]:ends[i]]
-		start = ends[i]
-		h := HeaderOf(&es[i])
-		n := len(termBuf)
-		termBuf = termsOf(&h, termBuf)
-		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
+	recs, ents, err := l.encodeBatch(es)
+	if err != nil {
+		return err
 	}
 	if err := l.waitForSealer(ctx); err != nil {
 		return err
@@ -157,6 +133,94 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 	}
 	l.appends.Add(1)
 	return nil
+}
+
+// parallelEncodeMin is the batch size from which AppendEvents encodes on
+// several goroutines.
+const parallelEncodeMin = 256
+
+// encodeBatch encodes es to canonical msgpack and extracts their index
+// entries. Large batches are split into contiguous parts encoded on up to
+// GOMAXPROCS (at most 4) goroutines; the result is the same either way.
+func (l *Ledger) encodeBatch(es []ExperienceEventEnvelope) ([][]byte, []entry, error) {
+	recs := make([][]byte, len(es))
+	ents := make([]entry, len(es))
+	parts := min(runtime.GOMAXPROCS(0), 4, len(es)/(parallelEncodeMin/2))
+	if parts <= 1 {
+		n, err := l.encodePart(es, recs, ents, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n > l.opts.MaxBatchBytes {
+			return nil, nil, batchTooLarge(n, l.opts.MaxBatchBytes)
+		}
+		l.avgEvent.Store(int64(n/len(es)) + 16)
+		return recs, ents, nil
+	}
+	var wg sync.WaitGroup
+	sizes := make([]int, parts)
+	errs := make([]error, parts)
+	for p := range parts {
+		lo, hi := p*len(es)/parts, (p+1)*len(es)/parts
+		wg.Go(func() {
+			sizes[p], errs[p] = l.encodePart(es[lo:hi], recs[lo:hi], ents[lo:hi], lo)
+		})
+	}
+	wg.Wait()
+	total := 0
+	for p := range parts {
+		if errs[p] != nil {
+			return nil, nil, errs[p] // the first failing part holds the first bad event
+		}
+		total += sizes[p]
+	}
+	if total > l.opts.MaxBatchBytes {
+		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
+	}
+	l.avgEvent.Store(int64(total/len(es)) + 16)
+	return recs, ents, nil
+}
+
+func batchTooLarge(n, max int) error {
+	return InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", n, max))
+}
+
+// encodePart encodes es into one buffer that the memtable keeps once the
+// batch commits (the WAL copies it into its frame), so the bytes are copied
+// exactly once on the way to the log and never again. recs and ents
+// receive each event's bytes and index entry; base is es[0]'s position in
+// the batch (for error messages). It returns the bytes encoded.
+func (l *Ledger) encodePart(es []ExperienceEventEnvelope, recs [][]byte, ents []entry, base int) (int, error) {
+	est := int(l.avgEvent.Load())
+	if est == 0 {
+		est = 1024
+	}
+	buf := make([]byte, 0, est*len(es)+est)
+	ends := make([]int, len(es))
+	for i := range es {
+		start := len(buf)
+		var err error
+		buf, err = AppendCanonical(buf, &es[i])
+		if err != nil {
+			return 0, InvalidQuery(fmt.Sprintf("event %d: %v", base+i, err))
+		}
+		if n := len(buf) - start; n > l.opts.MaxEventBytes {
+			return 0, InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
+		}
+		ends[i] = len(buf)
+	}
+	// Slice the records only now: buf may have moved while growing.
+	termBuf := make([]index.Term, 0, 7*len(es))
+	start := 0
+	for i := range es {
+		recs[i] = buf[start:ends[i]:ends[i]]
+		start = ends[i]
+		h := HeaderOf(&es[i])
+		n := len(termBuf)
+		termBuf = termsOf(&h, termBuf)
+		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
+	}
+	return len(buf), nil
 }
 
 // maxFrozen bounds the full memtables waiting for the background sealer.
@@ -200,22 +264,40 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 		return nil
 	}
 	ents := b.Aux.([]entry)
+	// The memtables (newest first) and segments as of now, taken once per
+	// batch. Only this goroutine (the WAL committer) appends to memtables,
+	// so their records and indexes can be read without the lock; the
+	// sealer only moves whole memtables into segments.
+	l.mu.RLock()
+	mts := append(l.dupMts[:0], l.active)
+	for i := len(l.frozen) - 1; i >= 0; i-- {
+		mts = append(mts, l.frozen[i])
+	}
+	segs := l.segs
+	l.mu.RUnlock()
+	l.dupMts = mts
+	defer clear(l.dupMts) // do not pin sealed memtables
+	// Ids of this batch go straight into l.pending (so a repeat inside the
+	// batch finds its first occurrence); added lists them for a rollback.
+	added := l.dupAdded[:0]
+	defer func() { l.dupAdded = added[:0] }()
 	keepRecs := b.Records[:0:0]
 	var keepEnts []entry
 	dropped := false
-	var local map[EventID][]byte
 	for i, rec := range b.Records {
 		id := ents[i].id
-		prev, found := local[id]
+		prev, found := l.pending[id]
 		if !found {
 			var err error
-			prev, found, err = l.lookupBytes(id)
+			prev, found, err = l.lookupDurable(id, mts, segs)
 			if err != nil {
+				l.rollbackPending(added)
 				return Storage("duplicate check", err)
 			}
 		}
 		if found {
 			if !bytes.Equal(prev, rec) {
+				l.rollbackPending(added)
 				return InvalidQuery(fmt.Sprintf("duplicate event_id %s with different content", id))
 			}
 			if !dropped {
@@ -225,10 +307,8 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 			}
 			continue
 		}
-		if local == nil {
-			local = make(map[EventID][]byte, len(b.Records))
-		}
-		local[id] = rec
+		l.pending[id] = rec
+		added = append(added, id)
 		if dropped {
 			keepRecs = append(keepRecs, rec)
 			keepEnts = append(keepEnts, ents[i])
@@ -238,36 +318,28 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 		b.Records = keepRecs
 		b.Aux = keepEnts
 	}
-	for id, rec := range local {
-		l.pending[id] = rec
-	}
 	return nil
 }
 
-// lookupBytes finds the canonical bytes of the event with this id: pending
-// batches, the memtables, then sealed segments (newest first).
-func (l *Ledger) lookupBytes(id EventID) ([]byte, bool, error) {
-	if b, ok := l.pending[id]; ok {
-		return b, true, nil
+// rollbackPending removes a rejected batch's ids from l.pending.
+func (l *Ledger) rollbackPending(ids []EventID) {
+	for _, id := range ids {
+		delete(l.pending, id)
 	}
-	l.mu.RLock()
-	mts := make([]*memtable, 0, len(l.frozen)+1)
-	mts = append(mts, l.active)
-	for i := len(l.frozen) - 1; i >= 0; i-- {
-		mts = append(mts, l.frozen[i])
-	}
+}
+
+// lookupDurable finds the canonical bytes of the event with this id in
+// the memtables mts (newest first), then in the sealed segments (newest
+// first). It runs on the WAL committer (see prepare).
+func (l *Ledger) lookupDurable(id EventID, mts []*memtable, segs []*sealedSeg) ([]byte, bool, error) {
 	for _, m := range mts {
 		ords, _ := m.idx.EventID(string(id))
 		for _, o := range ords {
 			if int(o) < len(m.recs) {
-				b := m.recs[o]
-				l.mu.RUnlock()
-				return b, true, nil
+				return m.recs[o], true, nil
 			}
 		}
 	}
-	segs := l.segs
-	l.mu.RUnlock()
 	if len(segs) == 0 || !l.ids.maySealed(eventIDHash(id)) {
 		return nil, false, nil
 	}
@@ -309,15 +381,55 @@ func (l *Ledger) apply(b *wal.Batch) {
 	if len(b.Records) == 0 {
 		return
 	}
-	l.applyRecords(b.FirstSeq, b.Records, ents)
+	l.applyRecords(b.FirstSeq, b.Records, ents, true)
 	for _, e := range ents {
 		delete(l.pending, e.id)
 	}
 }
 
+// stage runs in the WAL committer once the batch is written, while its
+// fdatasync is in flight: it adds the batch's index entries to the active
+// memtable past its visible records, so that apply has only to publish.
+func (l *Ledger) stage(b *wal.Batch) {
+	ents, _ := b.Aux.([]entry)
+	if len(b.Records) == 0 {
+		return
+	}
+	l.mu.Lock()
+	m := l.active
+	ord := uint32(len(m.recs) + m.staged)
+	for i := range b.Records {
+		m.idx.Add(ord+uint32(i), ents[i].time, ents[i].terms)
+	}
+	m.staged += len(b.Records)
+	l.mu.Unlock()
+}
+
+// unstage runs when a staged batch failed (the WAL is poisoned): its ids
+// leave the duplicate check, and the memtable's index, which holds entries
+// that will never be published, is marked for a rebuild.
+func (l *Ledger) unstage(b *wal.Batch) {
+	ents, _ := b.Aux.([]entry)
+	for _, e := range ents {
+		delete(l.pending, e.id)
+	}
+	if len(b.Records) == 0 {
+		return
+	}
+	l.mu.Lock()
+	m := l.active
+	m.tainted = true
+	m.staged -= min(m.staged, len(b.Records))
+	if m.staged == 0 {
+		l.unstaged.Broadcast()
+	}
+	l.mu.Unlock()
+}
+
 // applyRecords makes a batch visible. The memtable takes ownership of the
-// record slices: callers never reuse them.
-func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
+// record slices: callers never reuse them. staged says whether stage
+// already added the batch's index entries.
+func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry, staged bool) {
 	l.mu.Lock()
 	m := l.active
 	if want := m.base + uint64(len(m.recs)); first != want {
@@ -325,16 +437,28 @@ func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry) {
 		l.mu.Unlock()
 		panic(fmt.Sprintf("ledger: batch seq %d applied, expected %d", first, want))
 	}
+	if staged {
+		if m.staged < len(recs) {
+			l.mu.Unlock()
+			panic(fmt.Sprintf("ledger: batch seq %d applied with %d staged entries for %d records", first, m.staged, len(recs)))
+		}
+		m.staged -= len(recs)
+		if m.staged == 0 {
+			l.unstaged.Broadcast()
+		}
+	}
 	for i, r := range recs {
 		ord := uint32(len(m.recs))
 		m.recs = append(m.recs, r)
 		m.times = append(m.times, ents[i].time)
 		m.idHashes = append(m.idHashes, eventIDHash(ents[i].id))
-		m.idx.Add(ord, ents[i].time, ents[i].terms)
+		if !staged {
+			m.idx.Add(ord, ents[i].time, ents[i].terms)
+		}
 		m.bytes += int64(len(r))
 	}
 	l.events.Add(uint64(len(recs)))
-	full := m.bytes >= l.opts.SegmentBytes
+	full := m.bytes >= l.opts.SegmentBytes && m.staged == 0
 	if full {
 		l.frozen = append(l.frozen, m)
 		l.active = newMemtable(m.lastSeq() + 1)
@@ -364,7 +488,7 @@ func (l *Ledger) replay(b *wal.Batch) error {
 		}
 		ents[i] = entry{id: h.EventID, time: string(h.OccurredAt), terms: termsOf(&h, nil)}
 	}
-	l.applyRecords(b.FirstSeq, b.Records, ents)
+	l.applyRecords(b.FirstSeq, b.Records, ents, false)
 	l.recoveredWAL += uint64(len(b.Records))
 	return nil
 }

@@ -76,10 +76,15 @@ func (l *Ledger) Flush() error {
 	return l.sealAllFrozen()
 }
 
-// freezeActive moves a non-empty active memtable to the frozen list.
+// freezeActive moves a non-empty active memtable to the frozen list. A
+// batch staged in it (its fdatasync in flight) is waited for first, so a
+// frozen memtable never changes again.
 func (l *Ledger) freezeActive() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for l.active.staged > 0 {
+		l.unstaged.Wait()
+	}
 	if m := l.active; len(m.recs) > 0 {
 		l.frozen = append(l.frozen, m)
 		l.active = newMemtable(m.lastSeq() + 1)
@@ -161,10 +166,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	// The memtable's index already holds every term: encoding it gives the
-	// bytes a rebuild from the segment would (index.Mem.Encode ==
-	// Builder.Encode for the same entries; HeaderOf == DecodeHeader).
-	ixData, err := m.idx.Encode()
+	ixData, err := sealIndex(m, n)
 	if err != nil {
 		l.fs.Remove(path)
 		return fmt.Errorf("seal %s: index: %w", name, err)
@@ -218,4 +220,27 @@ func (l *Ledger) sealOne(m *memtable) error {
 		l.log.Warn("wal checkpoint failed", "err", err)
 	}
 	return nil
+}
+
+// sealIndex encodes the index file of the memtable's first n records. The
+// memtable's index already holds every term: encoding it gives the bytes a
+// rebuild from the segment would (index.Mem.Encode == Builder.Encode for
+// the same entries; HeaderOf == DecodeHeader). A tainted memtable (a
+// staged batch failed, so its index holds entries past its records) is
+// indexed again from its records instead.
+func sealIndex(m *memtable, n int) ([]byte, error) {
+	if !m.tainted && m.staged == 0 {
+		return m.idx.Encode()
+	}
+	ix := index.NewMem()
+	var terms []index.Term
+	for i := 0; i < n; i++ {
+		h, err := DecodeHeader(m.recs[i])
+		if err != nil {
+			return nil, fmt.Errorf("record seq %d: %w", m.base+uint64(i), err)
+		}
+		terms = termsOf(&h, terms[:0])
+		ix.Add(uint32(i), string(h.OccurredAt), terms)
+	}
+	return ix.Encode()
 }

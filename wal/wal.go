@@ -125,6 +125,18 @@ type Options struct {
 	// write otherwise), in commit order, before Commit returns. It is
 	// called for batches that Prepare emptied too.
 	Apply func(b *Batch)
+	// Stage, if set, is called by the committer for each batch of a group
+	// (in commit order, emptied batches too) once the group's frames are
+	// written, and, under SyncAlways, while their fdatasync is in flight,
+	// so that work the caller must do before Apply overlaps the sync. The
+	// batch is not durable yet: Stage must not make it visible. If the
+	// group then fails, Unstage is called for each staged batch instead of
+	// Apply; otherwise Apply follows.
+	Stage func(b *Batch)
+	// Unstage, if set, is called for each batch that was staged but whose
+	// group failed (its Commit returns the error). The WAL is poisoned by
+	// then: no batch is staged or applied after it.
+	Unstage func(b *Batch)
 	// ReadOnly opens the log for inspection (verify, export, a reader
 	// beside a live writer): Open verifies and replays as usual but never
 	// creates, writes, truncates, renames, removes or fsyncs anything.
@@ -208,6 +220,9 @@ type WAL struct {
 	log      *slog.Logger
 	prepare  func(*Batch) error
 	apply    func(*Batch)
+	stage    func(*Batch)
+	unstage  func(*Batch)
+	syncDone chan error // the committer's background fdatasync result
 	syncPre  bool
 	readOnly bool
 
@@ -387,6 +402,9 @@ func newWAL(opts Options) (*WAL, error) {
 		log:      opts.Logger,
 		prepare:  opts.Prepare,
 		apply:    opts.Apply,
+		stage:    opts.Stage,
+		unstage:  opts.Unstage,
+		syncDone: make(chan error, 1),
 		readOnly: opts.ReadOnly,
 		syncPre:  opts.syncPrecreate,
 		wake:     make(chan struct{}, 1),
@@ -960,6 +978,36 @@ func (w *WAL) syncActive() error {
 	return nil
 }
 
+// stageGroup calls Stage for every batch of the group.
+func (w *WAL) stageGroup(group []*request) {
+	if w.stage == nil {
+		return
+	}
+	for _, r := range group {
+		w.stage(&r.batch)
+	}
+}
+
+// syncStaging is syncActive with the group staged on the committer while
+// the fdatasync is in flight on another goroutine (the group is staged
+// whatever the outcome, before it is known).
+func (w *WAL) syncStaging(group []*request) error {
+	if w.off == w.syncedOff || w.stage == nil {
+		w.stageGroup(group)
+		return w.syncActive()
+	}
+	w.syncs.Add(1)
+	f, done := w.f, w.syncDone
+	go func() { done <- f.Sync() }()
+	w.stageGroup(group)
+	if err := <-done; err != nil {
+		return w.setPoison(fmt.Errorf("wal: sync %s: %w", fileName(w.num), err))
+	}
+	w.syncedOff = w.off
+	w.lastSync = time.Now()
+	return nil
+}
+
 func (w *WAL) syncIfDirty() {
 	if w.poisonErr() == nil {
 		w.syncActive()
@@ -978,13 +1026,22 @@ func (w *WAL) finishGroup(group []*request) {
 			err = w.setPoison(ferr)
 		}
 	}
+	staged := false
 	if err == nil && w.policy.mode == syncAlways {
-		err = w.syncActive()
+		err = w.syncStaging(group)
+		staged = true
+	}
+	if err == nil && !staged {
+		w.stageGroup(group)
+		staged = true
 	}
 	if err != nil {
 		w.buf = w.buf[:0]
 		w.bufFrames = 0
 		for _, r := range group {
+			if staged && w.unstage != nil {
+				w.unstage(&r.batch)
+			}
 			w.answer(r, err)
 		}
 		return

@@ -638,3 +638,79 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// TestStageApplyUnstage checks the hooks' contract: Stage runs for every
+// batch of a group, in commit order, before Apply (or Unstage when the
+// group fails); a batch is never both applied and unstaged; nothing is
+// staged or applied after a failure.
+func TestStageApplyUnstage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy SyncPolicy
+		fail   vfs.Op // fault on the 2nd commit; OpAny = none
+	}{
+		{"always", SyncAlways, vfs.OpAny},
+		{"never", SyncNever, vfs.OpAny},
+		{"always-sync-fails", SyncAlways, vfs.OpSync},
+		{"always-write-fails", SyncAlways, vfs.OpWrite},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			ffs := vfs.NewFault(mem)
+			var mu sync.Mutex
+			var events []string
+			log := func(what string) func(b *Batch) {
+				return func(b *Batch) {
+					mu.Lock()
+					defer mu.Unlock()
+					events = append(events, fmt.Sprintf("%s:%d", what, b.FirstSeq))
+				}
+			}
+			o := testOpts(ffs, 1<<20)
+			o.Sync = tc.policy
+			o.Stage, o.Apply, o.Unstage = log("stage"), log("apply"), log("unstage")
+			w, err := Open(o, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			ctx := context.Background()
+			if _, err := w.Commit(ctx, [][]byte{{1}, {2}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fail != vfs.OpAny {
+				ffs.Inject(vfs.Fault{Op: tc.fail, N: ffs.Count(tc.fail), Err: syscall.EIO})
+			}
+			_, err = w.Commit(ctx, [][]byte{{3}}, nil)
+			want := []string{"stage:1", "apply:1", "stage:3", "apply:3"}
+			switch tc.fail {
+			case vfs.OpSync:
+				// Staged while the failing fdatasync was in flight.
+				want = []string{"stage:1", "apply:1", "stage:3", "unstage:3"}
+				if !errors.Is(err, ErrPoisoned) {
+					t.Fatalf("commit with a failing sync: %v", err)
+				}
+			case vfs.OpWrite:
+				// The write failed: nothing was staged.
+				want = []string{"stage:1", "apply:1"}
+				if !errors.Is(err, ErrPoisoned) {
+					t.Fatalf("commit with a failing write: %v", err)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.fail != vfs.OpAny {
+				if _, err := w.Commit(ctx, [][]byte{{4}}, nil); !errors.Is(err, ErrPoisoned) {
+					t.Fatalf("commit after poison: %v", err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(events) != fmt.Sprint(want) {
+				t.Fatalf("hooks ran %v, want %v", events, want)
+			}
+		})
+	}
+}
