@@ -45,35 +45,45 @@ func benchRecords() ([]Record, int64) {
 
 var benchBlockSizes = []int{16 << 10, 32 << 10, 64 << 10, 128 << 10}
 
+// benchConcurrency: Options.Concurrency values compared by BenchmarkWrite
+// and BenchmarkCodec (1 = inline compression).
+var benchConcurrency = []int{1, 2}
+
 // BenchmarkWrite: build and seal one segment of 20k events per op.
 func BenchmarkWrite(b *testing.B) {
 	recs, raw := benchRecords()
 	for _, bs := range benchBlockSizes {
-		b.Run(fmt.Sprintf("block=%dKiB", bs>>10), func(b *testing.B) {
-			dir := b.TempDir()
-			b.SetBytes(raw)
-			b.ReportAllocs()
-			var info Info
-			for i := 0; b.Loop(); i++ {
-				p := filepath.Join(dir, fmt.Sprintf("seg-%d", i))
-				w, err := NewWriter(vfs.OS, p, Options{BlockSize: bs}, [32]byte{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, r := range recs {
-					if err := w.Append(r); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if info, err = w.Finish(nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
-			b.ReportMetric(float64(info.RawBytes)/float64(info.FileBytes), "ratio")
-			b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		for _, conc := range benchConcurrency {
+			b.Run(fmt.Sprintf("block=%dKiB/conc=%d", bs>>10, conc), func(b *testing.B) {
+				benchWrite(b, recs, raw, Options{BlockSize: bs, Concurrency: conc})
+			})
+		}
 	}
+}
+
+func benchWrite(b *testing.B, recs []Record, raw int64, opts Options) {
+	dir := b.TempDir()
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	var info Info
+	for i := 0; b.Loop(); i++ {
+		p := filepath.Join(dir, fmt.Sprintf("seg-%d", i))
+		w, err := NewWriter(vfs.OS, p, opts, [32]byte{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range recs {
+			if err := w.Append(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if info, err = w.Finish(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
+	b.ReportMetric(float64(info.RawBytes)/float64(info.FileBytes), "ratio")
+	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 func benchSegment(b *testing.B, bs int) string {
@@ -171,16 +181,18 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkCodec(b *testing.B) {
 	recs, raw := benchRecords()
 	for _, bs := range benchBlockSizes {
-		b.Run(fmt.Sprintf("write/block=%dKiB", bs>>10), func(b *testing.B) {
-			b.SetBytes(raw)
-			b.ReportAllocs()
-			var info Info
-			for b.Loop() {
-				info = writeSegment(b, newMemFS(), "s", Options{BlockSize: bs}, [32]byte{}, recs, nil)
-			}
-			b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/event")
-		})
+		for _, conc := range benchConcurrency {
+			b.Run(fmt.Sprintf("write/block=%dKiB/conc=%d", bs>>10, conc), func(b *testing.B) {
+				b.SetBytes(raw)
+				b.ReportAllocs()
+				var info Info
+				for b.Loop() {
+					info = writeSegment(b, newMemFS(), "s", Options{BlockSize: bs, Concurrency: conc}, [32]byte{}, recs, nil)
+				}
+				b.ReportMetric(float64(info.FileBytes)/float64(info.Count), "B/event")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(recs)), "ns/event")
+			})
+		}
 		b.Run(fmt.Sprintf("scan/block=%dKiB", bs>>10), func(b *testing.B) {
 			m := newMemFS()
 			writeSegment(b, m, "s", Options{BlockSize: bs}, [32]byte{}, recs, nil)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
@@ -44,6 +46,15 @@ type Options struct {
 	// of a dense range exactly once); the caller then supplies the hash
 	// chain with SetChain before Finish.
 	Unordered bool
+	// Concurrency is how many goroutines may compress blocks. 0 (the
+	// default) and 1 compress each block inline, in the Append that cuts
+	// it or in Finish. Above 1, a cut block is handed to up to Concurrency
+	// compressor goroutines (started as blocks arrive, each with its own
+	// encoder) while Append goes on; Append and Finish write compressed
+	// blocks strictly in order, and at most 2*Concurrency cut blocks are
+	// held at once. The file written is byte-identical whatever the value.
+	// Negative values are invalid.
+	Concurrency int
 }
 
 // Record is one record: its sequence number, its time (used only for the
@@ -89,14 +100,30 @@ func getEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 }
 
 // Writer writes one segment file. It is not safe for concurrent use. Any
-// I/O error poisons it: every later call returns that error, and the
-// temporary file is removed.
+// I/O error (or a failure to compress a block) poisons it: every later call
+// returns that error, the temporary file is removed and compressor
+// goroutines are stopped. A Writer must end with a successful Finish or
+// with Abort; one dropped unfinished only has its compressor goroutines
+// stopped when it is garbage collected.
 type Writer struct {
 	fs        vfs.FS
 	path, tmp string
 	f         vfs.File
 	opts      Options
-	enc       *zstd.Encoder
+	enc       *zstd.Encoder // inline mode; with Concurrency > 1, the first compressor's
+
+	// Concurrency > 1: blocks cut and not yet written, oldest first; the
+	// running compressors (nil until a block is cut, and after they are
+	// stopped); jobs to reuse; the cleanup stopping an abandoned pool.
+	pending []*blockJob
+	pool    *compressors
+	free    []*blockJob
+	cleanup runtime.Cleanup
+	// inline is the one job of inline mode.
+	inline blockJob
+	// compressHook, if set (by tests), runs before each block is compressed;
+	// an error fails the block.
+	compressHook func(*blockJob) error
 
 	ch         chainer
 	chain      [32]byte
@@ -107,10 +134,11 @@ type Writer struct {
 	bFirst, bPrv uint64
 	bCount       uint32
 	bMin, bMax   string
-	// assembled output
-	zbuf, out []byte
+	// assembled footer and trailer
+	out []byte
 
-	blocks   []BlockInfo
+	blocks   []BlockInfo // written blocks
+	nblk     int         // cut blocks (written or pending)
 	off      int64
 	count    uint64
 	first    uint64
@@ -144,6 +172,12 @@ func NewWriter(fs vfs.FS, path string, opts Options, chainStart [32]byte) (*Writ
 	if opts.Level < zstd.SpeedFastest || opts.Level > zstd.SpeedBestCompression {
 		return nil, fmt.Errorf("%w: zstd level %d", ErrBadOptions, opts.Level)
 	}
+	if opts.Concurrency < 0 {
+		return nil, fmt.Errorf("%w: concurrency %d", ErrBadOptions, opts.Concurrency)
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 1
+	}
 	enc, err := getEncoder(opts.Level)
 	if err != nil {
 		return nil, err
@@ -164,6 +198,9 @@ func (w *Writer) usable() error {
 	if w.err != nil {
 		return w.err
 	}
+	if w.pool != nil && w.pool.failed.Load() {
+		return w.fail(w.pool.firstErr())
+	}
 	if w.done {
 		return ErrFinished
 	}
@@ -180,6 +217,7 @@ func (w *Writer) fail(err error) error {
 }
 
 func (w *Writer) release() {
+	w.stopCompressors(true)
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
@@ -206,7 +244,7 @@ func (w *Writer) Append(r Record) error {
 	if !w.opts.Unordered && w.count > 0 && (w.last == ^uint64(0) || r.Seq != w.last+1) {
 		return fmt.Errorf("%w: got %d after %d", ErrSeq, r.Seq, w.last)
 	}
-	if w.opts.Unordered && uint64(len(w.blocks)) >= 1<<32-1 {
+	if w.opts.Unordered && uint64(w.nblk) >= 1<<32-1 {
 		return fmt.Errorf("%w: too many blocks", ErrTooLarge)
 	}
 	size := uvarintLen(uint64(len(r.Data))) + len(r.Data)
@@ -240,7 +278,7 @@ func (w *Writer) Append(r Record) error {
 		w.first = min(w.first, r.Seq)
 		w.last = max(w.last, r.Seq)
 		w.seqs = append(w.seqs, r.Seq)
-		w.seqBlk = append(w.seqBlk, uint32(len(w.blocks)))
+		w.seqBlk = append(w.seqBlk, uint32(w.nblk))
 	} else {
 		w.last = r.Seq
 		w.chain = w.ch.next(w.chain, r.Data)
@@ -267,46 +305,272 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// flush compresses and writes the current block.
+// flush cuts the current block. Its footer entry (all but offset and
+// length, which depend on the blocks before it) and the segment's min/max
+// are fixed here, in order; the chain value is the one after the block's
+// last record, which Append computed from the raw record bytes. The block
+// is then compressed and written inline, or handed to the compressors.
 func (w *Writer) flush() error {
 	if w.bCount == 0 {
 		return nil
 	}
-	h := blockHeader{
-		codec: codecRaw, ulen: uint64(len(w.raw)), slen: uint32(len(w.raw)),
-		count: w.bCount, firstSeq: w.bFirst, minTime: w.bMin, maxTime: w.bMax,
-	}
-	if w.opts.Unordered {
-		h.flags = flagUnordered
-	}
-	payload := w.raw
-	w.zbuf = w.enc.EncodeAll(w.raw, w.zbuf[:0])
-	if float64(len(w.zbuf)) <= compressThreshold*float64(len(w.raw)) {
-		h.codec = codecZstd
-		h.slen = uint32(len(w.zbuf))
-		payload = w.zbuf
-	}
-	w.out = appendBlockHeader(w.out[:0], &h)
-	w.out = append(w.out, payload...)
-	w.out = binary.LittleEndian.AppendUint64(w.out, xxhash.Sum64(w.out))
-	if _, err := w.f.Write(w.out); err != nil {
-		return w.fail(fmt.Errorf("segment: write %s: %w", w.tmp, err))
-	}
-	bi := BlockInfo{
-		Offset: w.off, Length: uint32(len(w.out)), FirstSeq: w.bFirst, Count: w.bCount,
-		MinTime: w.bMin, MaxTime: w.bMax,
-	}
+	bi := BlockInfo{FirstSeq: w.bFirst, Count: w.bCount, MinTime: w.bMin, MaxTime: w.bMax}
 	if !w.opts.Unordered {
 		bi.ChainEnd = w.chain
 	}
-	w.blocks = append(w.blocks, bi)
-	w.off += int64(len(w.out))
 	mergeTime(&w.min, &w.max, w.bMin)
 	mergeTime(&w.min, &w.max, w.bMax)
-	w.raw = w.raw[:0]
+	w.nblk++
 	w.bCount = 0
 	w.bMin, w.bMax = "", ""
+	if w.opts.Concurrency > 1 {
+		return w.submit(bi)
+	}
+	j := &w.inline
+	j.raw, j.bi, j.unordered = w.raw, bi, w.opts.Unordered
+	j.err = encodeBlock(w.enc, j, w.compressHook)
+	w.raw = j.raw[:0]
+	return w.writeBlock(j)
+}
+
+// blockJob is one cut block: its framed records, and once compressed the
+// whole block as stored (header, payload, checksum), which depends only on
+// the records. Between the send to the compressors and the receive from
+// done, only the compressor touches it.
+type blockJob struct {
+	raw       []byte // framed records
+	zbuf      []byte // zstd output
+	out       []byte // the stored block
+	bi        BlockInfo
+	unordered bool
+	err       error
+	done      chan struct{} // capacity 1: one token per compression
+}
+
+// encodeBlock compresses j.raw and assembles j.out.
+func encodeBlock(enc *zstd.Encoder, j *blockJob, hook func(*blockJob) error) error {
+	if hook != nil {
+		if err := hook(j); err != nil {
+			return err
+		}
+	}
+	h := blockHeader{
+		codec: codecRaw, ulen: uint64(len(j.raw)), slen: uint32(len(j.raw)),
+		count: j.bi.Count, firstSeq: j.bi.FirstSeq, minTime: j.bi.MinTime, maxTime: j.bi.MaxTime,
+	}
+	if j.unordered {
+		h.flags = flagUnordered
+	}
+	payload := j.raw
+	j.zbuf = enc.EncodeAll(j.raw, j.zbuf[:0])
+	if float64(len(j.zbuf)) <= compressThreshold*float64(len(j.raw)) {
+		h.codec = codecZstd
+		h.slen = uint32(len(j.zbuf))
+		payload = j.zbuf
+	}
+	j.out = appendBlockHeader(j.out[:0], &h)
+	j.out = append(j.out, payload...)
+	j.out = binary.LittleEndian.AppendUint64(j.out, xxhash.Sum64(j.out))
 	return nil
+}
+
+// writeBlock writes the next block of the file and records its entry.
+func (w *Writer) writeBlock(j *blockJob) error {
+	if j.err != nil {
+		return w.fail(j.err)
+	}
+	if _, err := w.f.Write(j.out); err != nil {
+		return w.fail(fmt.Errorf("segment: write %s: %w", w.tmp, err))
+	}
+	bi := j.bi
+	bi.Offset, bi.Length = w.off, uint32(len(j.out))
+	w.blocks = append(w.blocks, bi)
+	w.off += int64(len(j.out))
+	return nil
+}
+
+// submit hands a cut block to the compressors, first writing the oldest
+// pending block if the window is full, then any finished ones.
+func (w *Writer) submit(bi BlockInfo) error {
+	if len(w.pending) >= 2*w.opts.Concurrency {
+		if _, err := w.writeHead(true); err != nil {
+			return err
+		}
+	}
+	if w.pool == nil {
+		w.pool = &compressors{
+			jobs:  make(chan *blockJob, 2*w.opts.Concurrency),
+			level: w.opts.Level, hook: w.compressHook,
+		}
+		// The pool does not reference w, so an abandoned Writer can be
+		// collected and the cleanup stop its goroutines.
+		w.cleanup = runtime.AddCleanup(w, (*compressors).abandon, w.pool)
+	}
+	// One more compressor while all are busy, up to Concurrency.
+	if p := w.pool; p.n < w.opts.Concurrency && p.n <= len(w.pending) {
+		enc := w.enc
+		w.enc = nil
+		if enc == nil {
+			var err error
+			if enc, err = getEncoder(w.opts.Level); err != nil {
+				return w.fail(err)
+			}
+		}
+		p.n++
+		p.wg.Add(1)
+		go p.work(enc)
+	}
+	var j *blockJob
+	if n := len(w.free); n > 0 {
+		j, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		j = &blockJob{done: make(chan struct{}, 1), unordered: w.opts.Unordered}
+	}
+	if j.raw == nil {
+		j.raw = make([]byte, 0, w.opts.BlockSize)
+	}
+	// The block's records move to the job; Append goes on in the job's
+	// previous buffer.
+	j.raw, w.raw = w.raw, j.raw[:0]
+	j.bi, j.err = bi, nil
+	w.pool.jobs <- j // never blocks: at most 2*Concurrency jobs are pending
+	w.pending = append(w.pending, j)
+	for len(w.pending) > 0 {
+		if ok, err := w.writeHead(false); !ok || err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeHead writes the oldest pending block, waiting for its compression
+// if wait is set; without wait it reports false if it is not done.
+func (w *Writer) writeHead(wait bool) (bool, error) {
+	j := w.pending[0]
+	if wait {
+		<-j.done
+	} else {
+		select {
+		case <-j.done:
+		default:
+			return false, nil
+		}
+	}
+	n := copy(w.pending, w.pending[1:])
+	w.pending[n] = nil
+	w.pending = w.pending[:n]
+	err := w.writeBlock(j)
+	// Do not keep the buffers of an oversized block (a large record).
+	if limit := 2*w.opts.BlockSize + 4<<10; cap(j.raw) > limit || cap(j.out) > limit {
+		j.raw, j.zbuf, j.out = nil, nil, nil
+	}
+	w.free = append(w.free, j)
+	return true, err
+}
+
+// drain writes every pending block.
+func (w *Writer) drain() error {
+	for len(w.pending) > 0 {
+		if _, err := w.writeHead(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopCompressors stops the compressor goroutines and waits for them. With
+// discard, queued blocks are not compressed and pending blocks are
+// dropped; otherwise every pending block is compressed first, and stays
+// pending (a later flush starts new compressors).
+func (w *Writer) stopCompressors(discard bool) {
+	p := w.pool
+	if p == nil {
+		if discard {
+			w.pending = nil
+		}
+		return
+	}
+	w.pool = nil
+	w.cleanup.Stop()
+	if discard {
+		p.stop.Store(true)
+	}
+	close(p.jobs)
+	p.wg.Wait()
+	if discard {
+		w.pending, w.free = nil, nil
+	}
+}
+
+// compressors is a pool of goroutines compressing blocks. It must not
+// reference the Writer (see the cleanup in submit).
+type compressors struct {
+	jobs   chan *blockJob
+	level  zstd.EncoderLevel
+	hook   func(*blockJob) error
+	n      int // goroutines started; used by the Writer's goroutine only
+	wg     sync.WaitGroup
+	stop   atomic.Bool // skip queued jobs
+	failed atomic.Bool // some job failed; err holds the first error
+	mu     sync.Mutex
+	err    error
+}
+
+// liveCompressors counts running compressor goroutines (for tests).
+var liveCompressors atomic.Int64
+
+func (p *compressors) work(enc *zstd.Encoder) {
+	liveCompressors.Add(1)
+	defer func() {
+		if enc != nil {
+			encoderPools[p.level].Put(enc)
+		}
+		liveCompressors.Add(-1)
+		p.wg.Done()
+	}()
+	for j := range p.jobs {
+		switch {
+		case p.stop.Load():
+		case enc == nil:
+			j.err = p.firstErr()
+		default:
+			var panicked bool
+			j.err, panicked = encodeRecover(enc, j, p.hook)
+			if panicked {
+				enc = nil // its state is unknown: not back to the pool
+			}
+		}
+		if j.err != nil {
+			p.mu.Lock()
+			if p.err == nil {
+				p.err = j.err
+			}
+			p.mu.Unlock()
+			p.failed.Store(true)
+		}
+		j.done <- struct{}{}
+	}
+}
+
+func encodeRecover(enc *zstd.Encoder, j *blockJob, hook func(*blockJob) error) (err error, panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, panicked = fmt.Errorf("segment: compressing block at seq %d: panic: %v", j.bi.FirstSeq, r), true
+		}
+	}()
+	return encodeBlock(enc, j, hook), false
+}
+
+func (p *compressors) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// abandon stops the goroutines of a pool whose Writer was collected.
+func (p *compressors) abandon() {
+	p.stop.Store(true)
+	close(p.jobs)
 }
 
 // SetChain gives an unordered writer the chain value before its first
@@ -326,29 +590,28 @@ func (w *Writer) SetChain(start [32]byte, cps []Checkpoint) {
 	w.chainSet = true
 }
 
-// Finish seals the segment: it flushes the last block, writes the footer
+// Finish seals the segment: it flushes the last block (and waits for the
+// blocks still being compressed, writing them in order), writes the footer
 // (with meta, at most MaxMetaBytes) and trailer, syncs the file, renames it
 // to path and syncs the directory. An empty segment is refused with
 // ErrEmpty (the temporary file stays until Abort). On any I/O error no file
-// is left at path.
+// is left at path. Finish returns with no compressor goroutine running.
 func (w *Writer) Finish(meta []byte) (Info, error) {
 	if err := w.usable(); err != nil {
 		return Info{}, err
 	}
-	if len(meta) > MaxMetaBytes {
-		return Info{}, fmt.Errorf("%w: meta is %d bytes (max %d)", ErrTooLarge, len(meta), MaxMetaBytes)
-	}
-	if w.count == 0 {
-		return Info{}, ErrEmpty
-	}
-	if w.opts.Unordered {
-		if err := w.checkUnordered(); err != nil {
-			return Info{}, err
-		}
+	if err := w.finishable(meta); err != nil {
+		// The writer stays usable, but keeps no idle goroutines.
+		w.stopCompressors(false)
+		return Info{}, err
 	}
 	if err := w.flush(); err != nil {
 		return Info{}, err
 	}
+	if err := w.drain(); err != nil {
+		return Info{}, err
+	}
+	w.stopCompressors(false)
 	info := Info{
 		FirstSeq: w.first, LastSeq: w.last, Count: w.count, MinTime: w.min, MaxTime: w.max,
 		ChainStart: w.chainStart, ChainEnd: w.chain, Blocks: len(w.blocks),
@@ -388,8 +651,23 @@ func (w *Writer) Finish(meta []byte) (Info, error) {
 	}
 	w.done = true
 	w.release()
-	w.raw, w.zbuf, w.out, w.seqs, w.seqBlk = nil, nil, nil, nil, nil
+	w.raw, w.out, w.seqs, w.seqBlk = nil, nil, nil, nil
+	w.inline, w.free = blockJob{}, nil
 	return info, nil
+}
+
+// finishable checks what Finish refuses without poisoning the writer.
+func (w *Writer) finishable(meta []byte) error {
+	if len(meta) > MaxMetaBytes {
+		return fmt.Errorf("%w: meta is %d bytes (max %d)", ErrTooLarge, len(meta), MaxMetaBytes)
+	}
+	if w.count == 0 {
+		return ErrEmpty
+	}
+	if w.opts.Unordered {
+		return w.checkUnordered()
+	}
+	return nil
 }
 
 // checkUnordered checks density and the checkpoints, and turns seqBlk into
@@ -483,8 +761,9 @@ func mapWidth(blocks int) int {
 	return 4
 }
 
-// Abort discards the segment: it closes and removes the temporary file.
-// It is a no-op after Finish.
+// Abort discards the segment: it stops the compressor goroutines (waiting
+// for the blocks they are compressing) and closes and removes the
+// temporary file. It is a no-op after Finish.
 func (w *Writer) Abort() error {
 	if w.done {
 		return nil
