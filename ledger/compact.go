@@ -268,6 +268,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 	}
 	w, err := segment.NewWriter(l.fs, path, segment.Options{
 		BlockSize: l.opts.BlockSize, Level: o.Level, Unordered: !o.NoCluster,
+		Concurrency: l.opts.SealWorkers,
 	}, chainStart)
 	if err != nil {
 		return nil, fmt.Errorf("compact: %w", err)

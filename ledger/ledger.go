@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,10 @@ type Options struct {
 	BlockSize int
 	// CompressionLevel is the zstd level of sealed segments. 0 = fastest.
 	CompressionLevel zstd.EncoderLevel
+	// SealWorkers is how many goroutines compress the blocks of a segment
+	// being sealed or compacted (the file is the same whatever the value).
+	// 0 = GOMAXPROCS, at most 4; 1 compresses on the sealer itself.
+	SealWorkers int
 	// WALFileSize rotates WAL files at this size. 0 = 64 MiB.
 	WALFileSize int64
 	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
@@ -129,6 +134,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MaxBatchBytes <= 0 {
 		r.MaxBatchBytes = 64 << 20
+	}
+	if r.SealWorkers <= 0 {
+		r.SealWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
