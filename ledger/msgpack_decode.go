@@ -1,18 +1,21 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"math"
 	"strings"
 )
 
 // dec is a strict, bounds-checked reader of canonical msgpack. The first
 // error is sticky: after it every read returns a zero value and consumes
-// nothing, so callers may check d.err once at the end.
+// nothing, so callers may check d.err once at the end. The first error also
+// cuts b at the error offset, where off then stays, so the fast paths of the
+// readers find no byte left after an error and need not check err.
 type dec struct {
 	b   []byte
-	s   string // the same bytes as b; decoded strings are substrings of it
 	off int
 	err error
+	sb  strings.Builder // decoded strings are copied here (see copyStr)
 }
 
 // MaxDecodeAllocFactor bounds the memory UnmarshalCanonical allocates: for
@@ -20,7 +23,7 @@ type dec struct {
 // bytes (valid or hostile). The worst case is reached by arrays of empty
 // strings and maps of tiny keys: a Go string header is 16 bytes and a map
 // slot about 40 with table slack, for 1 to 4 input bytes (measured worst
-// about 23x). Realistic events allocate about 2N.
+// about 23x). Realistic events allocate about 1.2N.
 const MaxDecodeAllocFactor = 32
 
 // Minimal encoded sizes of array elements, used to bound counts before
@@ -45,12 +48,12 @@ func minStruct(keys ...string) int {
 // b.
 func UnmarshalCanonical(b []byte) (ExperienceEventEnvelope, error) {
 	var env ExperienceEventEnvelope
-	// Cheap structural pre-check before copying the input: a canonical
-	// envelope starts with a fixmap of 5 and the key "event_id".
+	// Cheap structural pre-check before allocating: a canonical envelope
+	// starts with a fixmap of 5 and the key "event_id".
 	if len(b) < 1+len(kEventID) || b[0] != 0x85 || string(b[1:1+len(kEventID)]) != kEventID {
 		return env, &DecodeError{Offset: 0, Reason: "not a canonical envelope (expected map of 5 starting with event_id)"}
 	}
-	d := dec{b: b, s: string(b)}
+	d := dec{b: b}
 	d.envelope(&env)
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("trailing bytes after envelope")
@@ -64,6 +67,7 @@ func UnmarshalCanonical(b []byte) (ExperienceEventEnvelope, error) {
 func (d *dec) fail(reason string) {
 	if d.err == nil {
 		d.err = &DecodeError{Offset: d.off, Reason: reason}
+		d.b = d.b[:d.off]
 	}
 }
 
@@ -120,16 +124,54 @@ func (d *dec) be(n int) uint64 {
 	return v
 }
 
-// key consumes the pre-encoded key k.
+// key consumes the pre-encoded key k. Keys are short (2 to 32 bytes), so
+// comparing a few (overlapping) words inline beats a call to the generic
+// memequal.
 func (d *dec) key(k string) {
-	if d.err != nil {
-		return
+	off, n := d.off, len(k)
+	if n <= len(d.b)-off && n >= 2 {
+		b := d.b[off : off+n]
+		var eq bool
+		switch {
+		case n >= 8:
+			eq = binary.LittleEndian.Uint64(b) == str64(k) &&
+				binary.LittleEndian.Uint64(b[n-8:]) == str64(k[n-8:])
+			if n > 16 {
+				eq = eq && binary.LittleEndian.Uint64(b[8:]) == str64(k[8:])
+				if n > 24 {
+					eq = eq && binary.LittleEndian.Uint64(b[16:]) == str64(k[16:])
+				}
+			}
+		case n >= 4:
+			eq = binary.LittleEndian.Uint32(b) == str32(k) &&
+				binary.LittleEndian.Uint32(b[n-4:]) == str32(k[n-4:])
+		default:
+			eq = binary.LittleEndian.Uint16(b) == str16(k) && b[n-1] == k[n-1]
+		}
+		if eq {
+			d.off = off + n
+			return
+		}
 	}
-	if len(d.b)-d.off < len(k) || string(d.b[d.off:d.off+len(k)]) != k {
+	if d.err == nil {
 		d.fail("expected key " + k[1:])
-		return
 	}
-	d.off += len(k)
+}
+
+func str64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func str32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+func str16(s string) uint16 {
+	_ = s[1]
+	return uint16(s[0]) | uint16(s[1])<<8
 }
 
 // containerLen reads a map (isMap) or array header in its smallest form.
@@ -169,6 +211,14 @@ func (d *dec) containerLen(isMap bool) uint64 {
 
 // mapN consumes a map header that must announce exactly n entries.
 func (d *dec) mapN(n uint64) {
+	if off := d.off; n < 16 && off < len(d.b) && d.b[off] == 0x80|byte(n) {
+		d.off = off + 1 // fast path: the fixmap
+		return
+	}
+	d.mapNSlow(n)
+}
+
+func (d *dec) mapNSlow(n uint64) {
 	if m := d.containerLen(true); d.err == nil && m != n {
 		d.fail("wrong number of map entries")
 	}
@@ -196,6 +246,17 @@ func (d *dec) mapLen() int {
 // strSpan reads a str header in its smallest form and returns the offset
 // and length of the string bytes, which are consumed.
 func (d *dec) strSpan() (int, int) {
+	// Fast path: a fixstr.
+	if off := d.off; off < len(d.b) && d.b[off]&0xe0 == 0xa0 {
+		if end := off + 1 + int(d.b[off]&0x1f); end <= len(d.b) {
+			d.off = end
+			return off + 1, end - off - 1
+		}
+	}
+	return d.strSpanSlow()
+}
+
+func (d *dec) strSpanSlow() (int, int) {
 	c := d.byte1()
 	if d.err != nil {
 		return 0, 0
@@ -237,38 +298,83 @@ func (d *dec) strBytes() []byte {
 	return d.b[start : start+n]
 }
 
+// str decodes a string and copies it (see copyStr); its fast path is a
+// fixstr that fits in the strings' array.
 func (d *dec) str() string {
-	start, n := d.strSpan()
-	return d.s[start : start+n]
+	var start, n int
+	if off := d.off; off < len(d.b) && d.b[off]&0xe0 == 0xa0 && off+1+int(d.b[off]&0x1f) <= len(d.b) {
+		start, n = off+1, int(d.b[off]&0x1f) // fixstr
+		d.off = start + n
+	} else {
+		start, n = d.strSpanSlow()
+	}
+	if n == 0 {
+		return ""
+	}
+	if d.sb.Cap()-d.sb.Len() < n {
+		return d.copyStr(start, n)
+	}
+	d.sb.Write(d.b[start : start+n])
+	s := d.sb.String()
+	return s[len(s)-n:]
+}
+
+// copyStr returns a copy of b[start:start+n] that shares its backing array
+// with the other decoded strings, so that an envelope's strings cost one
+// allocation that does not alias b and, unlike a copy of b, holds only
+// string contents (no field keys, numbers or RawJSON). The decoder sizes
+// that array, once it knows the event kind, for all the strings still to
+// decode (see kindOverhead); were the estimate short, a new array sized for
+// the rest of the input, where every string still to decode lies, is begun.
+func (d *dec) copyStr(start, n int) string {
+	if n == 0 {
+		return ""
+	}
+	if d.sb.Cap()-d.sb.Len() < n {
+		d.sb = strings.Builder{}
+		d.sb.Grow(len(d.b) - start)
+	}
+	d.sb.Write(d.b[start : start+n])
+	s := d.sb.String()
+	return s[len(s)-n:]
 }
 
 func decStr[S ~string](d *dec) S { return S(d.str()) }
 
-func decOptStr[S ~string](d *dec) *S {
+// optStrTo decodes an optional string into *dst and returns dst, or nil
+// for nil. dst lives in a block allocated with the event, so the pointer
+// costs no allocation of its own.
+func optStrTo[S ~string](d *dec, dst *S) *S {
 	if d.isNil() {
 		return nil
 	}
-	v := S(d.str())
-	if d.err != nil {
-		return nil
-	}
-	return &v
+	*dst = S(d.str())
+	return dst
 }
 
 func decEnum[E ~string](d *dec, vals []E, what string) E {
+	if i := decEnumIndex(d, vals, what); i >= 0 {
+		return vals[i]
+	}
+	return ""
+}
+
+// decEnumIndex decodes a string that must be one of vals and returns its
+// index, or -1 after an error.
+func decEnumIndex[E ~string](d *dec, vals []E, what string) int {
 	start := d.off
 	b := d.strBytes()
 	if d.err != nil {
-		return ""
+		return -1
 	}
-	for _, v := range vals {
+	for i, v := range vals {
 		if string(v) == string(b) {
-			return v
+			return i
 		}
 	}
 	d.off = start
 	d.fail("unknown " + what + " variant")
-	return ""
+	return -1
 }
 
 func decStrSlice[S ~string](d *dec) []S {
@@ -284,6 +390,14 @@ func decStrSlice[S ~string](d *dec) []S {
 }
 
 func (d *dec) uint() uint64 {
+	if off := d.off; off < len(d.b) && d.b[off] < 0x80 {
+		d.off = off + 1 // fast path: a positive fixint
+		return uint64(d.b[off])
+	}
+	return d.uintSlow()
+}
+
+func (d *dec) uintSlow() uint64 {
 	c := d.byte1()
 	if d.err != nil {
 		return 0
@@ -334,15 +448,13 @@ func (d *dec) u32() uint32 {
 	return uint32(v)
 }
 
-func (d *dec) optUint() *uint64 {
+// optUintTo is optUint decoding into *dst (see optStrTo).
+func (d *dec) optUintTo(dst *uint64) *uint64 {
 	if d.isNil() {
 		return nil
 	}
-	v := d.uint()
-	if d.err != nil {
-		return nil
-	}
-	return &v
+	*dst = d.uint()
+	return dst
 }
 
 func (d *dec) boolean() bool {
@@ -401,16 +513,13 @@ func (d *dec) hash(h *ContentHash) {
 	d.off += 34
 }
 
-func (d *dec) optHash() *ContentHash {
+// optHashTo decodes an optional hash into *dst (see optStrTo).
+func (d *dec) optHashTo(dst *ContentHash) *ContentHash {
 	if d.isNil() {
 		return nil
 	}
-	h := new(ContentHash)
-	d.hash(h)
-	if d.err != nil {
-		return nil
-	}
-	return h
+	d.hash(dst)
+	return dst
 }
 
 // strMap decodes a string→string map whose keys must be strictly
@@ -472,31 +581,194 @@ func decEnumKeyMap[K ~string](d *dec, vals []K, what string) map[K][]string {
 	return m
 }
 
+// envIDs holds the envelope's optional ids. It is allocated inside the
+// event's block (see box) so that the two pointers cost no allocation.
+type envIDs struct {
+	tenant TenantID
+	corr   CorrelationID
+}
+
+// box is the single allocation behind a decoded event: the event itself,
+// the targets of its optional scalar pointers (x) and the envelope's ids.
+type box[E, X any] struct {
+	ev  E
+	x   X
+	ids envIDs
+}
+
+// newBox allocates the block of an event and sets *ids to its envIDs.
+func newBox[E, X any](ids **envIDs) *box[E, X] {
+	b := new(box[E, X])
+	*ids = &b.ids
+	return b
+}
+
+// Optional fields of the event kinds, allocated with the event.
+type (
+	proposalCreatedX struct {
+		conf float32
+		hash ContentHash
+	}
+	recallExecutedX struct {
+		step      DecisionStep
+		scope     string
+		stop      RecallStopReason
+		trace     TraceLinkID
+		consumers [3]RecallConsumer
+	}
+	lifecycleX struct {
+		ticket, tenant string
+	}
+	rollbackX struct {
+		affected         uint64
+		incident, tenant string
+	}
+	backendInvokedX struct {
+		adapter BackendID
+		hash    ContentHash
+	}
+	outcomeRecordedX struct {
+		stop                   StopReason
+		latency, tokens, costs uint64
+		backend                BackendID
+	}
+	gateDecisionX struct {
+		rationale, reject string
+	}
+)
+
+// fields is the least number of bytes that map entries with these keys
+// take besides the contents of their string values: the keys and at least
+// a header byte per value.
+func fields(keys ...string) int {
+	n := 0
+	for _, k := range keys {
+		n += len(k) + 1
+	}
+	return n
+}
+
+// enumLen is the least length of an enum value; enum values are not copied
+// into the strings' array (decEnum returns the constants).
+func enumLen[E ~string](vals []E) int {
+	n := len(vals[0])
+	for _, v := range vals {
+		n = min(n, len(v))
+	}
+	return n
+}
+
+// Lower bounds on the bytes of parts of an event that are not string
+// contents: map headers, keys, at least a byte per value, and the known
+// sizes of floats, hashes and enum values. The input bytes left at some
+// point, less such a bound, bound the bytes of the strings still to decode
+// (see copyStr).
+var (
+	// traceOverhead: a ReplayTrace, Local or Remote, with its temperature
+	// and top_p float32s.
+	traceOverhead = 1 + 4 + 4 + min(
+		fields(kType, kBaseModelHash, kAdapter, kTokenizerHash, kSeed, kSampler, kPromptVersion, kRecall, kWeightsMutated, kExecutionEnv)+
+			len(ReplayTraceLocal)+fields(kTemperature, kTopP, kTopK)+fields(kDevice, kBackend, kPrecision),
+		fields(kType, kProviderName, kProviderModelID, kRequestFingerprint, kResponseFingerprint, kTemperature, kTopP,
+			kMaxTokens, kProviderMetadata, kRetried, kRetryReasons, kReplayability)+
+			len(ReplayTraceLocal)+enumLen(enumReplayability))
+
+	// proposalRestOverhead: what follows the structured payload of a
+	// ProposalCreated.
+	proposalRestOverhead = fields(kTraceLink, kContractResults, kRequiresHuman, kConfidence) - 1 + traceOverhead +
+		fields(kChainID, kStep, kPolicySnapshotHash) + enumLen(enumDecisionStep)
+
+	// kindOverhead[i]: the data map of an event of kind AllKinds[i] (unused
+	// for ProposalCreated, see proposalRestOverhead).
+	kindOverhead = func() (t [14]int) {
+		step := enumLen(enumDecisionStep)
+		for i, k := range AllKinds {
+			var n int
+			switch k {
+			case KindProposalValidated:
+				n = fields(kProposalID, kChainID, kStep, kContractResults, kAllPassed, kValidator) + step
+			case KindFactPromoted:
+				n = fields(kProposalID, kFactID, kPromotedBy, kReason, kRequiresHuman)
+			case KindRecallExecuted:
+				n = fields(kQuery, kProvenance, kTraceLinkID) + fields(kQueryText, kTopK, kStepContext, kTenantScope) +
+					fields(kQueryHash, kEmbeddingInputHash, kEmbeddingHash, kEmbedderID, kEmbedderSettingsHash, kCorpusFingerprint,
+						kPolicySnapshotHash, kPurpose, kConsumers, kCandidateScores, kCandidatesSearched, kCandidatesReturned,
+						kStopReason, kLatencyMs, kTimestamp, kSignature) + enumLen(enumRecallUse)
+			case KindReplayTraceRecorded:
+				n = fields(kTraceLinkID, kTraceLink) - 1 + traceOverhead
+			case KindReplayabilityDowngraded:
+				n = fields(kTraceLinkID, kFrom, kTo, kReason) + 2*enumLen(enumReplayability) + enumLen(enumDowngrade)
+			case KindArtifactStateTransitioned:
+				n = fields(kArtifactID, kArtifactKind, kEvent) +
+					fields(kFromState, kToState, kTimestamp, kActor, kReason, kTicketRef, kTenantID) + 2*enumLen(enumArtifactState)
+			case KindArtifactRollbackRecorded:
+				n = fields(kRollback) +
+					fields(kArtifactID, kPreviousState, kRolledBackAt, kActor, kReason, kImpact, kIncidentRef, kTenantID) +
+					fields(kAffectedCount, kQualityIssues, kInvalidatesOutputs, kSeverity, kAffectedTenants) +
+					enumLen(enumArtifactState) + enumLen(enumSeverity)
+			case KindBackendInvoked:
+				n = fields(kBackendName, kAdapterID, kTraceLinkID, kStep, kPolicySnapshotHash) + step
+			case KindOutcomeRecorded:
+				n = fields(kChainID, kStep, kPassed, kStopReason, kLatencyMs, kTokens, kCostMicrodollars, kBackend, kMetadata) + step
+			case KindBudgetExceeded:
+				n = fields(kChainID, kResource, kLimit, kObserved)
+			case KindPolicySnapshotCaptured:
+				n = fields(kPolicyID, kPolicy, kSnapshotHash, kCapturedBy) + 33 + fields(kType, kPolicy) + enumLen(policyTypes)
+			case KindHypothesisResolved:
+				n = fields(kChainID, kFactID, kDomain, kClaim, kConfidence, kOutcome, kContradictionID, kFormedCycle, kResolvedCycle) +
+					8 + enumLen(enumHypothesis)
+			case KindGateDecisionRecorded:
+				n = fields(kRequest, kDecision) +
+					fields(kGateID, kProposalID, kSummary, kAgentID, kRationale, kContextData, kCycle, kRequestedAt, kTimeout) +
+					fields(kTimeoutSecs, kAction) + fields(kGateID, kVerdict, kDecidedBy, kDecidedAt) + enumLen(enumTimeoutAction)
+			}
+			t[i] = 1 + n
+		}
+		return t
+	}()
+)
+
 func (d *dec) envelope(env *ExperienceEventEnvelope) {
 	d.mapN(5)
 	d.key(kEventID)
-	env.EventID = decStr[EventID](d)
+	var id, at, tenant, corr span
+	id.off, id.n = d.strSpan()
 	d.key(kOccurredAt)
-	env.OccurredAt = decStr[Timestamp](d)
+	at.off, at.n = d.strSpan()
 	d.key(kTenantID)
-	env.TenantID = decOptStr[TenantID](d)
+	hasTenant := !d.isNil()
+	if hasTenant {
+		tenant.off, tenant.n = d.strSpan()
+	}
 	d.key(kCorrelationID)
-	env.CorrelationID = decOptStr[CorrelationID](d)
+	hasCorr := !d.isNil()
+	if hasCorr {
+		corr.off, corr.n = d.strSpan()
+	}
 	d.key(kEvent)
 	d.mapN(2)
 	d.key(kType)
-	kind := decEnum(d, AllKinds, "event kind")
+	ki := decEnumIndex(d, AllKinds, "event kind")
 	d.key(kData)
 	if d.err != nil {
 		return
 	}
+	kind := AllKinds[ki]
+	// One array holds every decoded string (see copyStr). It is sized here
+	// but for ProposalCreated, which sizes it after its structured payload.
+	envN := id.n + at.n + tenant.n + corr.n
+	if kind != KindProposalCreated {
+		d.sb.Grow(envN + max(0, len(d.b)-d.off-kindOverhead[ki]))
+	}
+	var ids *envIDs
 	switch kind {
 	case KindProposalCreated:
-		ev := &ProposalCreated{}
-		d.proposalCreated(ev)
-		env.Event = ev
+		b := newBox[ProposalCreated, proposalCreatedX](&ids)
+		d.proposalCreated(&b.ev, &b.x, envN)
+		env.Event = &b.ev
 	case KindProposalValidated:
-		ev := &ProposalValidated{}
+		b := newBox[ProposalValidated, struct{}](&ids)
+		ev := &b.ev
 		d.mapN(6)
 		d.key(kProposalID)
 		ev.ProposalID = decStr[ProposalID](d)
@@ -507,9 +779,9 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.key(kContractResults)
 		n := d.arrayLen(minContractResult)
 		ev.ContractResults = make([]ContractResultSnapshot, n)
+		var reasons []string
 		for i := range ev.ContractResults {
-			c := &ev.ContractResults[i]
-			c.Name, c.Passed, c.FailureReason = d.contractResult()
+			d.contractResult((*ContractResult)(&ev.ContractResults[i]), &reasons, n-i)
 		}
 		d.key(kAllPassed)
 		ev.AllPassed = d.boolean()
@@ -517,7 +789,8 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Validator = decStr[ActorID](d)
 		env.Event = ev
 	case KindFactPromoted:
-		ev := &FactPromoted{}
+		b := newBox[FactPromoted, struct{}](&ids)
+		ev := &b.ev
 		d.mapN(5)
 		d.key(kProposalID)
 		ev.ProposalID = decStr[ProposalID](d)
@@ -531,11 +804,12 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.RequiresHuman = d.boolean()
 		env.Event = ev
 	case KindRecallExecuted:
-		ev := &RecallExecuted{}
-		d.recallExecuted(ev)
-		env.Event = ev
+		b := newBox[RecallExecuted, recallExecutedX](&ids)
+		d.recallExecuted(&b.ev, &b.x)
+		env.Event = &b.ev
 	case KindReplayTraceRecorded:
-		ev := &ReplayTraceRecorded{}
+		b := newBox[ReplayTraceRecorded, struct{}](&ids)
+		ev := &b.ev
 		d.mapN(2)
 		d.key(kTraceLinkID)
 		ev.TraceLinkID = decStr[TraceLinkID](d)
@@ -543,7 +817,8 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.replayTrace(&ev.TraceLink)
 		env.Event = ev
 	case KindReplayabilityDowngraded:
-		ev := &ReplayabilityDowngraded{}
+		b := newBox[ReplayabilityDowngraded, struct{}](&ids)
+		ev := &b.ev
 		d.mapN(4)
 		d.key(kTraceLinkID)
 		ev.TraceLinkID = decStr[TraceLinkID](d)
@@ -555,7 +830,8 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Reason = decEnum(d, enumDowngrade, "ReplayabilityDowngradeReason")
 		env.Event = ev
 	case KindArtifactStateTransitioned:
-		ev := &ArtifactStateTransitioned{}
+		b := newBox[ArtifactStateTransitioned, lifecycleX](&ids)
+		ev := &b.ev
 		d.mapN(3)
 		d.key(kArtifactID)
 		ev.ArtifactID = decStr[ArtifactID](d)
@@ -568,34 +844,37 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 			ev.ArtifactKind = ArtifactKind{Kind: decEnum(d, enumArtifactKindUnit, "ArtifactKind")}
 		}
 		d.key(kEvent)
-		d.lifecycle(&ev.Event)
+		d.lifecycle(&ev.Event, &b.x)
 		env.Event = ev
 	case KindArtifactRollbackRecorded:
-		ev := &ArtifactRollbackRecorded{}
+		b := newBox[ArtifactRollbackRecorded, rollbackX](&ids)
+		ev := &b.ev
 		d.mapN(1)
 		d.key(kRollback)
-		d.rollback(&ev.Rollback)
+		d.rollback(&ev.Rollback, &b.x)
 		env.Event = ev
 	case KindBackendInvoked:
-		ev := &BackendInvoked{}
+		b := newBox[BackendInvoked, backendInvokedX](&ids)
+		ev := &b.ev
 		d.mapN(5)
 		d.key(kBackendName)
 		ev.BackendName = decStr[BackendID](d)
 		d.key(kAdapterID)
-		ev.AdapterID = decOptStr[BackendID](d)
+		ev.AdapterID = optStrTo(d, &b.x.adapter)
 		d.key(kTraceLinkID)
 		ev.TraceLinkID = decStr[TraceLinkID](d)
 		d.key(kStep)
 		ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
 		d.key(kPolicySnapshotHash)
-		ev.PolicySnapshotHash = d.optHash()
+		ev.PolicySnapshotHash = d.optHashTo(&b.x.hash)
 		env.Event = ev
 	case KindOutcomeRecorded:
-		ev := &OutcomeRecorded{}
-		d.outcomeRecorded(ev)
-		env.Event = ev
+		b := newBox[OutcomeRecorded, outcomeRecordedX](&ids)
+		d.outcomeRecorded(&b.ev, &b.x)
+		env.Event = &b.ev
 	case KindBudgetExceeded:
-		ev := &BudgetExceeded{}
+		b := newBox[BudgetExceeded, string](&ids)
+		ev := &b.ev
 		d.mapN(4)
 		d.key(kChainID)
 		ev.ChainID = decStr[ChainID](d)
@@ -610,14 +889,15 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.key(kLimit)
 		ev.Limit = d.str()
 		d.key(kObserved)
-		ev.Observed = decOptStr[string](d)
+		ev.Observed = optStrTo(d, &b.x)
 		env.Event = ev
 	case KindPolicySnapshotCaptured:
-		ev := &PolicySnapshotCaptured{}
-		d.policySnapshotCaptured(ev)
-		env.Event = ev
+		b := newBox[PolicySnapshotCaptured, struct{}](&ids)
+		d.policySnapshotCaptured(&b.ev)
+		env.Event = &b.ev
 	case KindHypothesisResolved:
-		ev := &HypothesisResolved{}
+		b := newBox[HypothesisResolved, TensionID](&ids)
+		ev := &b.ev
 		d.mapN(9)
 		d.key(kChainID)
 		ev.ChainID = decStr[ChainID](d)
@@ -632,40 +912,69 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.key(kOutcome)
 		ev.Outcome = decEnum(d, enumHypothesis, "HypothesisOutcome")
 		d.key(kContradictionID)
-		ev.ContradictionID = decOptStr[TensionID](d)
+		ev.ContradictionID = optStrTo(d, &b.x)
 		d.key(kFormedCycle)
 		ev.FormedCycle = d.u32()
 		d.key(kResolvedCycle)
 		ev.ResolvedCycle = d.u32()
 		env.Event = ev
 	case KindGateDecisionRecorded:
-		ev := &GateDecisionRecorded{}
-		d.gateDecisionRecorded(ev)
-		env.Event = ev
+		b := newBox[GateDecisionRecorded, gateDecisionX](&ids)
+		d.gateDecisionRecorded(&b.ev, &b.x)
+		env.Event = &b.ev
+	}
+	if d.err != nil {
+		return
+	}
+	env.EventID = EventID(d.copyStr(id.off, id.n))
+	env.OccurredAt = Timestamp(d.copyStr(at.off, at.n))
+	if hasTenant {
+		ids.tenant = TenantID(d.copyStr(tenant.off, tenant.n))
+		env.TenantID = &ids.tenant
+	}
+	if hasCorr {
+		ids.corr = CorrelationID(d.copyStr(corr.off, corr.n))
+		env.CorrelationID = &ids.corr
 	}
 }
 
-func (d *dec) contractResult() (string, bool, *string) {
+// contractResult decodes one contract result into c. Failure reasons are
+// carved from *reasons, allocated on first use for the left results that
+// remain in the array, so an array costs at most one extra allocation.
+func (d *dec) contractResult(c *ContractResult, reasons *[]string, left int) {
 	d.mapN(3)
 	d.key(kName)
-	name := d.str()
+	c.Name = d.str()
 	d.key(kPassed)
-	passed := d.boolean()
+	c.Passed = d.boolean()
 	d.key(kFailureReason)
-	return name, passed, decOptStr[string](d)
+	if d.isNil() {
+		return
+	}
+	if len(*reasons) == 0 {
+		*reasons = make([]string, left)
+	}
+	r := &(*reasons)[0]
+	*reasons = (*reasons)[1:]
+	*r = d.str()
+	c.FailureReason = r
 }
 
-func (d *dec) proposalCreated(ev *ProposalCreated) {
+// proposalCreated decodes a ProposalCreated. It sizes the strings' array
+// (see copyStr) after the structured payload, which is not copied there,
+// for the envN bytes of the envelope's strings and its own.
+func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int) {
 	d.mapN(4)
 	d.key(kProposal)
 	p := &ev.Proposal
 	d.mapN(8)
 	d.key(kID)
-	p.ID = d.str()
+	var id, payload span
+	id.off, id.n = d.strSpan()
 	d.key(kKind)
 	p.Kind = decEnum(d, enumProposalKind, "ProposalKind")
 	d.key(kPayload)
-	p.Payload = d.str()
+	payload.off, payload.n = d.strSpan()
 	d.key(kStructuredPayload)
 	if !d.isNil() {
 		raw := d.strBytes()
@@ -674,30 +983,43 @@ func (d *dec) proposalCreated(ev *ProposalCreated) {
 			copy(p.StructuredPayload, raw)
 		}
 	}
+	if d.err != nil {
+		return
+	}
+	d.sb.Grow(envN + id.n + payload.n + max(0, len(d.b)-d.off-proposalRestOverhead))
+	p.ID = d.copyStr(id.off, id.n)
+	p.Payload = d.copyStr(payload.off, payload.n)
 	d.key(kTraceLink)
 	d.replayTrace(&p.TraceLink)
 	d.key(kContractResults)
 	n := d.arrayLen(minContractResult)
 	p.ContractResults = make([]ContractResult, n)
+	var reasons []string
 	for i := range p.ContractResults {
-		c := &p.ContractResults[i]
-		c.Name, c.Passed, c.FailureReason = d.contractResult()
+		d.contractResult(&p.ContractResults[i], &reasons, n-i)
 	}
 	d.key(kRequiresHuman)
 	p.RequiresHuman = d.boolean()
 	d.key(kConfidence)
 	if !d.isNil() {
-		f := d.f32()
-		if d.err == nil {
-			p.Confidence = &f
-		}
+		x.conf = d.f32()
+		p.Confidence = &x.conf
 	}
 	d.key(kChainID)
 	ev.ChainID = decStr[ChainID](d)
 	d.key(kStep)
 	ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
 	d.key(kPolicySnapshotHash)
-	ev.PolicySnapshotHash = d.optHash()
+	ev.PolicySnapshotHash = d.optHashTo(&x.hash)
+}
+
+// localTraceBlock is the single allocation behind a LocalReplayTrace and
+// its optional parts.
+type localTraceBlock struct {
+	l       LocalReplayTrace
+	adapter AdapterTrace
+	recall  RecallTrace
+	topK    uint64
 }
 
 func (d *dec) replayTrace(t *ReplayTrace) {
@@ -707,12 +1029,13 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		d.key(kType)
 		d.key(kvLocal)
 		t.Type = ReplayTraceLocal
-		l := &LocalReplayTrace{}
+		lb := new(localTraceBlock)
+		l := &lb.l
 		d.key(kBaseModelHash)
 		l.BaseModelHash = d.str()
 		d.key(kAdapter)
 		if !d.isNil() {
-			a := &AdapterTrace{}
+			a := &lb.adapter
 			d.mapN(3)
 			d.key(kAdapterID)
 			a.AdapterID = d.str()
@@ -733,12 +1056,12 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		d.key(kTopP)
 		l.Sampler.TopP = d.f32()
 		d.key(kTopK)
-		l.Sampler.TopK = d.optUint()
+		l.Sampler.TopK = d.optUintTo(&lb.topK)
 		d.key(kPromptVersion)
 		l.PromptVersion = d.str()
 		d.key(kRecall)
 		if !d.isNil() {
-			r := &RecallTrace{}
+			r := &lb.recall
 			d.mapN(4)
 			d.key(kCorpusFingerprint)
 			r.CorpusFingerprint = d.str()
@@ -799,7 +1122,7 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 	}
 }
 
-func (d *dec) recallExecuted(ev *RecallExecuted) {
+func (d *dec) recallExecuted(ev *RecallExecuted, x *recallExecutedX) {
 	d.mapN(3)
 	d.key(kQuery)
 	q := &ev.Query
@@ -810,13 +1133,11 @@ func (d *dec) recallExecuted(ev *RecallExecuted) {
 	q.TopK = d.uint()
 	d.key(kStepContext)
 	if !d.isNil() {
-		s := decEnum(d, enumDecisionStep, "DecisionStep")
-		if d.err == nil {
-			q.StepContext = &s
-		}
+		x.step = decEnum(d, enumDecisionStep, "DecisionStep")
+		q.StepContext = &x.step
 	}
 	d.key(kTenantScope)
-	q.TenantScope = decOptStr[string](d)
+	q.TenantScope = optStrTo(d, &x.scope)
 
 	d.key(kProvenance)
 	p := &ev.Provenance
@@ -839,7 +1160,11 @@ func (d *dec) recallExecuted(ev *RecallExecuted) {
 	p.Purpose = decEnum(d, enumRecallUse, "RecallUse")
 	d.key(kConsumers)
 	n := d.arrayLen(len("Kernel") + 1)
-	p.Consumers = make([]RecallConsumer, n)
+	if n <= len(x.consumers) {
+		p.Consumers = x.consumers[:n:n]
+	} else {
+		p.Consumers = make([]RecallConsumer, n)
+	}
 	for i := range p.Consumers {
 		p.Consumers[i] = decEnum(d, enumRecallConsumer, "RecallConsumer")
 	}
@@ -860,10 +1185,8 @@ func (d *dec) recallExecuted(ev *RecallExecuted) {
 	p.CandidatesReturned = d.uint()
 	d.key(kStopReason)
 	if !d.isNil() {
-		s := decEnum(d, enumRecallStop, "RecallStopReason")
-		if d.err == nil {
-			p.StopReason = &s
-		}
+		x.stop = decEnum(d, enumRecallStop, "RecallStopReason")
+		p.StopReason = &x.stop
 	}
 	d.key(kLatencyMs)
 	p.LatencyMs = d.uint()
@@ -873,10 +1196,10 @@ func (d *dec) recallExecuted(ev *RecallExecuted) {
 	p.Signature = d.str()
 
 	d.key(kTraceLinkID)
-	ev.TraceLinkID = decOptStr[TraceLinkID](d)
+	ev.TraceLinkID = optStrTo(d, &x.trace)
 }
 
-func (d *dec) lifecycle(l *LifecycleEvent) {
+func (d *dec) lifecycle(l *LifecycleEvent, x *lifecycleX) {
 	d.mapN(7)
 	d.key(kFromState)
 	l.FromState = decEnum(d, enumArtifactState, "GovernedArtifactState")
@@ -889,12 +1212,12 @@ func (d *dec) lifecycle(l *LifecycleEvent) {
 	d.key(kReason)
 	l.Reason = d.str()
 	d.key(kTicketRef)
-	l.TicketRef = decOptStr[string](d)
+	l.TicketRef = optStrTo(d, &x.ticket)
 	d.key(kTenantID)
-	l.TenantID = decOptStr[string](d)
+	l.TenantID = optStrTo(d, &x.tenant)
 }
 
-func (d *dec) rollback(r *RollbackRecord) {
+func (d *dec) rollback(r *RollbackRecord, x *rollbackX) {
 	d.mapN(8)
 	d.key(kArtifactID)
 	r.ArtifactID = d.str()
@@ -910,7 +1233,7 @@ func (d *dec) rollback(r *RollbackRecord) {
 	im := &r.Impact
 	d.mapN(5)
 	d.key(kAffectedCount)
-	im.AffectedCount = d.optUint()
+	im.AffectedCount = d.optUintTo(&x.affected)
 	d.key(kQualityIssues)
 	im.QualityIssues = decStrSlice[string](d)
 	d.key(kInvalidatesOutputs)
@@ -920,12 +1243,12 @@ func (d *dec) rollback(r *RollbackRecord) {
 	d.key(kAffectedTenants)
 	im.AffectedTenants = decStrSlice[string](d)
 	d.key(kIncidentRef)
-	r.IncidentRef = decOptStr[string](d)
+	r.IncidentRef = optStrTo(d, &x.incident)
 	d.key(kTenantID)
-	r.TenantID = decOptStr[string](d)
+	r.TenantID = optStrTo(d, &x.tenant)
 }
 
-func (d *dec) outcomeRecorded(ev *OutcomeRecorded) {
+func (d *dec) outcomeRecorded(ev *OutcomeRecorded, x *outcomeRecordedX) {
 	d.mapN(9)
 	d.key(kChainID)
 	ev.ChainID = decStr[ChainID](d)
@@ -935,16 +1258,17 @@ func (d *dec) outcomeRecorded(ev *OutcomeRecorded) {
 	ev.Passed = d.boolean()
 	d.key(kStopReason)
 	if !d.isNil() {
-		ev.StopReason = d.stopReason()
+		d.stopReason(&x.stop)
+		ev.StopReason = &x.stop
 	}
 	d.key(kLatencyMs)
-	ev.LatencyMs = d.optUint()
+	ev.LatencyMs = d.optUintTo(&x.latency)
 	d.key(kTokens)
-	ev.Tokens = d.optUint()
+	ev.Tokens = d.optUintTo(&x.tokens)
 	d.key(kCostMicrodollars)
-	ev.CostMicrodollars = d.optUint()
+	ev.CostMicrodollars = d.optUintTo(&x.costs)
 	d.key(kBackend)
-	ev.Backend = decOptStr[BackendID](d)
+	ev.Backend = optStrTo(d, &x.backend)
 	d.key(kMetadata)
 	ev.Metadata = d.strMap()
 }
@@ -957,16 +1281,14 @@ var (
 		StopAgentRefused, StopHitlGatePending}
 )
 
-func (d *dec) stopReason() *StopReason {
+// stopReason decodes a non-nil StopReason into the zero value *s.
+func (d *dec) stopReason(s *StopReason) {
 	if d.peek() != 0x81 {
-		k := decEnum(d, stopUnitKinds, "StopReason")
-		if d.err != nil {
-			return nil
-		}
-		return &StopReason{Kind: k}
+		s.Kind = decEnum(d, stopUnitKinds, "StopReason")
+		return
 	}
 	d.off++
-	s := &StopReason{Kind: decEnum(d, stopDataKinds, "StopReason")}
+	s.Kind = decEnum(d, stopDataKinds, "StopReason")
 	switch s.Kind {
 	case StopCriteriaMet:
 		d.mapN(1)
@@ -1061,10 +1383,6 @@ func (d *dec) stopReason() *StopReason {
 		v.Cycle = d.u32()
 		s.HitlGatePending = v
 	}
-	if d.err != nil {
-		return nil
-	}
-	return s
 }
 
 var (
@@ -1087,10 +1405,15 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 	d.key(kPolicy)
 	switch p.Type {
 	case PolicySnapshotKernel:
-		k := &KernelPolicy{}
+		kb := new(struct {
+			k       KernelPolicy
+			adapter string
+			seed    uint64
+		})
+		k := &kb.k
 		d.mapN(7)
 		d.key(kAdapterID)
-		k.AdapterID = decOptStr[string](d)
+		k.AdapterID = optStrTo(d, &kb.adapter)
 		d.key(kRecallEnabled)
 		k.RecallEnabled = d.boolean()
 		d.key(kRecallMaxCandidates)
@@ -1098,7 +1421,7 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 		d.key(kRecallMinScore)
 		k.RecallMinScore = d.f32()
 		d.key(kSeed)
-		k.Seed = d.optUint()
+		k.Seed = d.optUintTo(&kb.seed)
 		d.key(kRequiresHuman)
 		k.RequiresHuman = d.boolean()
 		d.key(kRequiredTruths)
@@ -1149,7 +1472,7 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 	ev.CapturedBy = decStr[ActorID](d)
 }
 
-func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded) {
+func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded, x *gateDecisionX) {
 	d.mapN(2)
 	d.key(kRequest)
 	r := &ev.Request
@@ -1163,7 +1486,7 @@ func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded) {
 	d.key(kAgentID)
 	r.AgentID = d.str()
 	d.key(kRationale)
-	r.Rationale = decOptStr[string](d)
+	r.Rationale = optStrTo(d, &x.rationale)
 	d.key(kContextData)
 	n := d.arrayLen(minContextEntry)
 	r.ContextData = make([]GateContextEntry, n)
@@ -1197,7 +1520,7 @@ func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded) {
 		d.key(kReject)
 		d.mapN(1)
 		d.key(kReason)
-		g.Verdict = GateVerdict{Kind: GateReject, RejectReason: decOptStr[string](d)}
+		g.Verdict = GateVerdict{Kind: GateReject, RejectReason: optStrTo(d, &x.reject)}
 	} else {
 		g.Verdict = GateVerdict{Kind: decEnum(d, gateUnitVerdicts, "GateVerdict")}
 	}
@@ -1378,71 +1701,86 @@ func DecodeHeader(b []byte) (EnvelopeHeader, error) {
 // iterative (no recursion, so no depth limit is needed) and rejects
 // containers whose element count cannot fit in the remaining input.
 func (d *dec) skip() {
-	pending := uint64(1)
-	for pending > 0 && d.err == nil {
+	if d.err != nil {
+		return
+	}
+	b, off := d.b, d.off
+	for pending := uint64(1); pending > 0; {
 		pending--
-		c := d.byte1()
-		if d.err != nil {
+		if off >= len(b) {
+			d.off = off
+			d.fail("unexpected end of input")
 			return
 		}
+		c := b[off]
+		off++
 		var n uint64 // bytes to skip
 		switch {
-		case c <= 0x7f || c >= 0xe0 || c == mpNil || c == mpFalse || c == mpTrue:
-		case c&0xf0 == 0x80:
+		case c <= 0x7f || c >= 0xe0: // fixint
+		case c <= 0x8f: // fixmap
 			pending += 2 * uint64(c&0x0f)
-		case c&0xf0 == 0x90:
+		case c <= 0x9f: // fixarray
 			pending += uint64(c & 0x0f)
-		case c&0xe0 == 0xa0:
+		case c <= 0xbf: // fixstr
 			n = uint64(c & 0x1f)
 		default:
-			switch c {
-			case mpBin8, mpStr8:
-				n = d.be(1)
-			case mpBin16, mpStr16:
-				n = d.be(2)
-			case mpBin32, mpStr32:
-				n = d.be(4)
-			case mpFloat32, mpUint32, 0xd2:
-				n = 4
-			case mpFloat64, mpUint64, 0xd3:
-				n = 8
-			case mpUint8, 0xd0:
-				n = 1
-			case mpUint16, 0xd1:
-				n = 2
-			case 0xd4:
-				n = 2
-			case 0xd5:
-				n = 3
-			case 0xd6:
-				n = 5
-			case 0xd7:
-				n = 9
-			case 0xd8:
-				n = 17
-			case 0xc7:
-				n = d.be(1) + 1
-			case 0xc8:
-				n = d.be(2) + 1
-			case 0xc9:
-				n = d.be(4) + 1
-			case mpArray16:
-				pending += d.be(2)
-			case mpArray32:
-				pending += d.be(4)
-			case mpMap16:
-				pending += 2 * d.be(2)
-			case mpMap32:
-				pending += 2 * d.be(4)
-			default: // 0xc1, never used
-				d.off--
+			t := skipTypes[c-0xc0]
+			n = uint64(t.fixed)
+			if t.kind == skipInvalid {
+				d.off = off - 1
 				d.fail("invalid msgpack type byte")
 				return
 			}
+			if w := int(t.lenWidth); w > 0 {
+				if w > len(b)-off {
+					d.off = off
+					d.fail("length exceeds remaining input")
+					return
+				}
+				var l uint64
+				for _, x := range b[off : off+w] {
+					l = l<<8 | uint64(x)
+				}
+				off += w
+				switch t.kind {
+				case skipData:
+					n += l
+				case skipArray:
+					pending += l
+				case skipMap:
+					pending += 2 * l
+				}
+			}
 		}
-		if !d.need(n) || !d.need(pending) {
+		if rest := uint64(len(b) - off); n > rest || pending > rest {
+			d.off = off
+			d.fail("length exceeds remaining input")
 			return
 		}
-		d.off += int(n)
+		off += int(n)
 	}
+	d.off = off
+}
+
+const (
+	skipData = iota
+	skipArray
+	skipMap
+	skipInvalid
+)
+
+// skipTypes describes the msgpack types 0xc0 to 0xdf for skip: fixed is
+// the number of bytes to skip after the type byte and its length field, if
+// any, of lenWidth bytes; the length counts bytes (skipData) or elements.
+var skipTypes = [32]struct{ kind, fixed, lenWidth uint8 }{
+	mpNil - 0xc0: {}, 0xc1 - 0xc0: {kind: skipInvalid}, mpFalse - 0xc0: {}, mpTrue - 0xc0: {},
+	mpBin8 - 0xc0: {lenWidth: 1}, mpBin16 - 0xc0: {lenWidth: 2}, mpBin32 - 0xc0: {lenWidth: 4},
+	0xc7 - 0xc0: {fixed: 1, lenWidth: 1}, 0xc8 - 0xc0: {fixed: 1, lenWidth: 2}, 0xc9 - 0xc0: {fixed: 1, lenWidth: 4}, // ext
+	mpFloat32 - 0xc0: {fixed: 4}, mpFloat64 - 0xc0: {fixed: 8},
+	mpUint8 - 0xc0: {fixed: 1}, mpUint16 - 0xc0: {fixed: 2}, mpUint32 - 0xc0: {fixed: 4}, mpUint64 - 0xc0: {fixed: 8},
+	0xd0 - 0xc0: {fixed: 1}, 0xd1 - 0xc0: {fixed: 2}, 0xd2 - 0xc0: {fixed: 4}, 0xd3 - 0xc0: {fixed: 8}, // int
+	0xd4 - 0xc0: {fixed: 2}, 0xd5 - 0xc0: {fixed: 3}, 0xd6 - 0xc0: {fixed: 5}, 0xd7 - 0xc0: {fixed: 9}, 0xd8 - 0xc0: {fixed: 17}, // fixext
+	mpStr8 - 0xc0: {lenWidth: 1}, mpStr16 - 0xc0: {lenWidth: 2}, mpStr32 - 0xc0: {lenWidth: 4},
+	mpArray16 - 0xc0: {kind: skipArray, lenWidth: 2}, mpArray32 - 0xc0: {kind: skipArray, lenWidth: 4},
+	mpMap16 - 0xc0: {kind: skipMap, lenWidth: 2}, mpMap32 - 0xc0: {kind: skipMap, lenWidth: 4},
 }

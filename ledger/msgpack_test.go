@@ -765,6 +765,38 @@ func TestMsgpackRandomAndMutatedInputs(t *testing.T) {
 	}
 }
 
+// TestMsgpackDecodeDoesNotAliasInput: callers decode from pooled buffers
+// they reuse, so nothing decoded may share memory with the input, and a
+// decoded RawJSON, which the caller may modify, shares memory with nothing.
+func TestMsgpackDecodeDoesNotAliasInput(t *testing.T) {
+	for i, e := range mpGenerated(2000) {
+		b := mpMarshal(t, &e)
+		d, err := ledger.UnmarshalCanonical(b)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		h, err := ledger.DecodeHeader(b)
+		if err != nil {
+			t.Fatalf("event %d: header: %v", i, err)
+		}
+		for j := range b {
+			b[j] = 0xa5
+		}
+		if pc, ok := d.Event.(*ledger.ProposalCreated); ok {
+			for j := range pc.Proposal.StructuredPayload {
+				pc.Proposal.StructuredPayload[j] = 'x'
+			}
+			pc.Proposal.StructuredPayload = e.Event.(*ledger.ProposalCreated).Proposal.StructuredPayload
+		}
+		if !reflect.DeepEqual(d, e) {
+			t.Fatalf("event %d (%s): decoded envelope changed with its input or RawJSON:\n got %#v\nwant %#v", i, e.Kind(), d.Event, e.Event)
+		}
+		if h != ledger.HeaderOf(&e) {
+			t.Fatalf("event %d (%s): decoded header changed with its input", i, e.Kind())
+		}
+	}
+}
+
 func TestMsgpackSteadyStateZeroAlloc(t *testing.T) {
 	envs := mpGenerated(400)
 	buf := make([]byte, 0, 1<<20)
