@@ -21,11 +21,12 @@ const memBuffer = 256
 // slice returned is a copy the caller owns, so an Iterator from Eval stays
 // valid after the lock is released and more events are added.
 type Mem struct {
-	n      uint32
-	err    error
-	times  []string // by ordinal
-	single map[Term]uint32
-	multi  map[Term]*roaring.Bitmap
+	n     uint32
+	err   error
+	times []string // by ordinal
+	// terms holds the postings of every term but event ids, one map per
+	// field (string keys: the runtime's fast string-map paths).
+	terms  [numFields + 1]map[string]memPosting
 	ids    map[string]uint32
 	dupIDs map[string][]uint32 // ids seen more than once: every ordinal
 
@@ -36,14 +37,23 @@ type Mem struct {
 	buf  []uint32
 }
 
+// memPosting is a term's postings in a Mem: its first ordinal, and a
+// bitmap of all of them once it has more than one.
+type memPosting struct {
+	first uint32
+	bm    *roaring.Bitmap
+}
+
 // NewMem returns an empty in-memory index.
 func NewMem() *Mem {
-	return &Mem{
-		single: make(map[Term]uint32),
-		multi:  make(map[Term]*roaring.Bitmap),
+	m := &Mem{
 		ids:    make(map[string]uint32),
 		dupIDs: make(map[string][]uint32),
 	}
+	for f := FieldTenant; f < FieldEventID; f++ {
+		m.terms[f] = make(map[string]memPosting)
+	}
+	return m
 }
 
 // Len returns the number of events added.
@@ -83,18 +93,16 @@ func (m *Mem) Add(ord uint32, time string, terms []Term) {
 			}
 			continue
 		}
-		if bm, ok := m.multi[t]; ok {
-			bm.Add(ord)
-			continue
+		ps := m.terms[t.Field]
+		p, ok := ps[t.Value]
+		switch {
+		case !ok:
+			ps[t.Value] = memPosting{first: ord}
+		case p.bm != nil:
+			p.bm.Add(ord)
+		case p.first != ord:
+			ps[t.Value] = memPosting{first: p.first, bm: roaring.BitmapOf(p.first, ord)}
 		}
-		if first, ok := m.single[t]; ok {
-			if first != ord {
-				delete(m.single, t)
-				m.multi[t] = roaring.BitmapOf(first, ord)
-			}
-			continue
-		}
-		m.single[t] = ord
 	}
 	m.buf = append(m.buf, ord)
 	if len(m.buf) == memBuffer {
@@ -188,11 +196,11 @@ func (m *Mem) Postings(t Term) (*roaring.Bitmap, error) {
 		ords, _ := m.EventID(t.Value)
 		return roaring.BitmapOf(ords...), nil
 	}
-	if bm, ok := m.multi[t]; ok {
-		return bm.Clone(), nil
-	}
-	if ord, ok := m.single[t]; ok {
-		return roaring.BitmapOf(ord), nil
+	if p, ok := m.terms[t.Field][t.Value]; ok {
+		if p.bm != nil {
+			return p.bm.Clone(), nil
+		}
+		return roaring.BitmapOf(p.first), nil
 	}
 	return roaring.New(), nil
 }
@@ -266,22 +274,28 @@ func (m *Mem) Encode() ([]byte, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
+	nterms := 0
+	for _, ps := range m.terms {
+		nterms += len(ps)
+	}
 	b := &Builder{
-		terms: make(map[Term]int, len(m.single)+len(m.multi)),
-		lists: make([][]uint32, 0, len(m.single)+len(m.multi)),
+		terms: make(map[Term]int, nterms),
+		lists: make([][]uint32, 0, nterms),
 		times: make([]ordTime, len(m.times)),
 		ids:   make([]idEntry, 0, len(m.ids)),
 	}
 	for i, t := range m.times {
 		b.times[i] = ordTime{ord: uint32(i), time: t}
 	}
-	for t, o := range m.single {
-		b.terms[t] = len(b.lists)
-		b.lists = append(b.lists, []uint32{o})
-	}
-	for t, bm := range m.multi {
-		b.terms[t] = len(b.lists)
-		b.lists = append(b.lists, bm.ToArray())
+	for f, ps := range m.terms {
+		for v, p := range ps {
+			b.terms[Term{Field: Field(f), Value: v}] = len(b.lists)
+			if p.bm != nil {
+				b.lists = append(b.lists, p.bm.ToArray())
+			} else {
+				b.lists = append(b.lists, []uint32{p.first})
+			}
+		}
 	}
 	for id, o := range m.ids {
 		h := hashString(id)

@@ -486,3 +486,29 @@ func BenchmarkScan1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
 }
+
+// BenchmarkEncodeBatch1000 isolates AppendEvents' encoding step (canonical
+// msgpack and index entries) for a batch of 1000 events.
+func BenchmarkEncodeBatch1000(b *testing.B) {
+	es := workload.New(workload.Config{Seed: 1}).Batch(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ledger.EncodeBatchForBench(es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/event")
+}
+
+// BenchmarkValidate1000 isolates AppendEvents' validation step.
+func BenchmarkValidate1000(b *testing.B) {
+	es := workload.New(workload.Config{Seed: 1}).Batch(1000)
+	for b.Loop() {
+		for i := range es {
+			if err := ledger.Validate(es[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/event")
+}

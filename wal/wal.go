@@ -125,10 +125,11 @@ type Options struct {
 	// write otherwise), in commit order, before Commit returns. It is
 	// called for batches that Prepare emptied too.
 	Apply func(b *Batch)
-	// Stage, if set, is called by the committer for each batch of a group
-	// (in commit order, emptied batches too) once the group's frames are
-	// written, and, under SyncAlways, while their fdatasync is in flight,
-	// so that work the caller must do before Apply overlaps the sync. The
+	// Stage, if set, is called for each batch of a group (in commit order,
+	// emptied batches too, never concurrently with the other hooks) once
+	// the group's frames are written, and, under SyncAlways, on a helper
+	// goroutine while the committer is in fdatasync, so that work the
+	// caller must do before Apply overlaps the sync. The
 	// batch is not durable yet: Stage must not make it visible. If the
 	// group then fails, Unstage is called for each staged batch instead of
 	// Apply; otherwise Apply follows.
@@ -211,20 +212,20 @@ type fileRange struct{ num, first, last uint64 }
 
 // WAL is a write-ahead log. Its methods are safe for concurrent use.
 type WAL struct {
-	fs       vfs.FS
-	dir      string
-	salt     uint64
-	fileSize int64
-	maxBatch int64
-	policy   SyncPolicy
-	log      *slog.Logger
-	prepare  func(*Batch) error
-	apply    func(*Batch)
-	stage    func(*Batch)
-	unstage  func(*Batch)
-	syncDone chan error // the committer's background fdatasync result
-	syncPre  bool
-	readOnly bool
+	fs        vfs.FS
+	dir       string
+	salt      uint64
+	fileSize  int64
+	maxBatch  int64
+	policy    SyncPolicy
+	log       *slog.Logger
+	prepare   func(*Batch) error
+	apply     func(*Batch)
+	stage     func(*Batch)
+	unstage   func(*Batch)
+	stageDone chan struct{} // the staging goroutine's completion (syncStaging)
+	syncPre   bool
+	readOnly  bool
 
 	qmu    sync.Mutex
 	queue  []*request
@@ -393,24 +394,24 @@ func newWAL(opts Options) (*WAL, error) {
 		return nil, errors.New("wal: Options.Dir is required")
 	}
 	w := &WAL{
-		fs:       opts.FS,
-		dir:      filepath.Clean(opts.Dir),
-		salt:     opts.Salt,
-		fileSize: opts.FileSize,
-		maxBatch: int64(opts.MaxBatchBytes),
-		policy:   opts.Sync,
-		log:      opts.Logger,
-		prepare:  opts.Prepare,
-		apply:    opts.Apply,
-		stage:    opts.Stage,
-		unstage:  opts.Unstage,
-		syncDone: make(chan error, 1),
-		readOnly: opts.ReadOnly,
-		syncPre:  opts.syncPrecreate,
-		wake:     make(chan struct{}, 1),
-		exited:   make(chan struct{}),
-		digest:   xxhash.New(),
-		spareCh:  make(chan spareResult, 1),
+		fs:        opts.FS,
+		dir:       filepath.Clean(opts.Dir),
+		salt:      opts.Salt,
+		fileSize:  opts.FileSize,
+		maxBatch:  int64(opts.MaxBatchBytes),
+		policy:    opts.Sync,
+		log:       opts.Logger,
+		prepare:   opts.Prepare,
+		apply:     opts.Apply,
+		stage:     opts.Stage,
+		unstage:   opts.Unstage,
+		stageDone: make(chan struct{}, 1),
+		readOnly:  opts.ReadOnly,
+		syncPre:   opts.syncPrecreate,
+		wake:      make(chan struct{}, 1),
+		exited:    make(chan struct{}),
+		digest:    xxhash.New(),
+		spareCh:   make(chan spareResult, 1),
 	}
 	if w.fileSize <= 0 {
 		w.fileSize = defaultFileSize
@@ -988,24 +989,24 @@ func (w *WAL) stageGroup(group []*request) {
 	}
 }
 
-// syncStaging is syncActive with the group staged on the committer while
-// the fdatasync is in flight on another goroutine (the group is staged
-// whatever the outcome, before it is known).
+// syncStaging is syncActive with the group staged on another goroutine
+// while the committer is in fdatasync (the group is staged whatever the
+// outcome, before it is known). The committer makes the system call itself
+// so that it starts at once: a blocked goroutine gives up its processor,
+// on which the staging then runs.
 func (w *WAL) syncStaging(group []*request) error {
 	if w.off == w.syncedOff || w.stage == nil {
 		w.stageGroup(group)
 		return w.syncActive()
 	}
-	w.syncs.Add(1)
-	f, done := w.f, w.syncDone
-	go func() { done <- f.Sync() }()
-	w.stageGroup(group)
-	if err := <-done; err != nil {
-		return w.setPoison(fmt.Errorf("wal: sync %s: %w", fileName(w.num), err))
-	}
-	w.syncedOff = w.off
-	w.lastSync = time.Now()
-	return nil
+	done := w.stageDone
+	go func() {
+		w.stageGroup(group)
+		done <- struct{}{}
+	}()
+	err := w.syncActive()
+	<-done
+	return err
 }
 
 func (w *WAL) syncIfDirty() {
