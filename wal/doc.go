@@ -20,11 +20,13 @@
 // before its first sequence number is known. A file is created as
 // "<name>.wal.tmp", written, fsynced, renamed and the directory fsynced, so
 // a ".wal" file always has a complete header; leftover ".wal.tmp" files are
-// deleted by Open (ignored by a read-only Open). Once the active file is half full, the next one is pre-created in
-// the background, zero-filled to FileSize (plain writes, no fallocate), so
-// frames overwrite zeros and fdatasync needs no size change. The first file
-// of a new log, and a file created when pre-creation failed, hold only the
-// header and grow by appends. A file is rotated when the next frame would
+// deleted by Open (ignored by a read-only Open). Once the active file is
+// half full, the next one is pre-created in the background. While commits
+// are small (see fillSpare) it is zero-filled to FileSize (plain writes, no
+// fallocate), so frames overwrite zeros and fdatasync needs no size change;
+// with large commits it holds only the header. The first file of a new
+// log, and a file created when pre-creation failed, hold only the header
+// and grow by appends. A file is rotated when the next frame would
 // end past FileSize (a file always takes at least one frame, so a batch
 // larger than FileSize makes a larger file); the full file is fsynced
 // before any frame goes to the next one.

@@ -61,3 +61,68 @@ func TestEarlySwitchToFilledFile(t *testing.T) {
 		t.Fatal("a reopened filled file is not recognised as filled")
 	}
 }
+
+// Large commits do not pay for zero-filling: with writes averaging more
+// than fillMaxFlush, the WAL neither switches early nor fills the next
+// file; if the commits become small again, filling resumes.
+func TestLargeCommitsSkipFill(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := testOpts(mem, 4<<20)
+	w, _, err := openReplay(opts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	big := make([]byte, 256<<10)
+	var commits int
+	for w.num < 3 {
+		if _, err := w.Commit(ctx, [][]byte{big}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if commits++; commits > 100 {
+			t.Fatalf("no rotation after %d large commits", commits)
+		}
+	}
+	if commits < 2*int(opts.FileSize)/len(big)-2 {
+		t.Fatalf("rotated to file %d after %d commits: an early switch happened", w.num, commits)
+	}
+	if w.activeFilled {
+		t.Fatal("large commits: the next file was zero-filled")
+	}
+	for _, num := range []uint64{2, 3} {
+		size, err := mem.Stat(testDir + "/" + fileName(num))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size >= opts.FileSize {
+			t.Fatalf("file %d is %d bytes: zero-filled although commits were large", num, size)
+		}
+	}
+	// Small commits again: the next file is filled.
+	small := make([]byte, 512)
+	for w.num < 5 {
+		if _, err := w.Commit(ctx, [][]byte{small}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if commits++; commits > 100000 {
+			t.Fatal("no rotation after small commits")
+		}
+	}
+	if !w.activeFilled {
+		t.Fatal("small commits: the next file was not zero-filled")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, rep, err := openReplay(opts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, b := range rep {
+		n += len(b.recs)
+	}
+	if n != commits {
+		t.Fatalf("replayed %d records, committed %d", n, commits)
+	}
+}

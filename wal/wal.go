@@ -203,9 +203,10 @@ func putReq(r *request) {
 }
 
 type spareResult struct {
-	num uint64
-	f   vfs.File
-	err error
+	num    uint64
+	f      vfs.File
+	filled bool // zero-filled to FileSize
+	err    error
 }
 
 type fileRange struct{ num, first, last uint64 }
@@ -257,9 +258,13 @@ type WAL struct {
 	// file (the first of a log, or a fallback) is left for a filled one as
 	// soon as one is ready (see process).
 	activeFilled bool
-	lastSync     time.Time
-	timer        *time.Timer
-	timerArmed   bool
+	// avgFlush is a moving average of the bytes per write (group) of the
+	// committer; it decides whether the next file is zero-filled (see
+	// fillSpare).
+	avgFlush   int64
+	lastSync   time.Time
+	timer      *time.Timer
+	timerArmed bool
 
 	ckptMu sync.Mutex
 	mu     sync.Mutex  // guards files
@@ -561,10 +566,23 @@ func (w *WAL) maybePrecreate() {
 	if w.spareInFlight || w.spare != nil {
 		return
 	}
-	if w.off >= w.fileSize/2 || (!w.activeFilled && w.off >= min(w.fileSize/2, unfilledSwitch)) {
+	if w.off >= w.fileSize/2 || (!w.activeFilled && w.fillSpare() && w.off >= min(w.fileSize/2, unfilledSwitch)) {
 		w.startPrecreate(w.num + 1)
 	}
 }
+
+// fillMaxFlush is the average write size up to which the next WAL file is
+// zero-filled in advance.
+const fillMaxFlush = 128 << 10
+
+// fillSpare reports whether the next file should be zero-filled. Filling
+// pays when commits are small: an fdatasync after overwriting pre-written
+// blocks changes no file size or extent, so it costs about 40% less than
+// one after an append. With large commits that saving is small next to the
+// data, while writing the zeros doubles the bytes written and, on a file
+// system that orders data before metadata (ext4), can make the active
+// file's fdatasync wait for the fill.
+func (w *WAL) fillSpare() bool { return w.avgFlush < fillMaxFlush }
 
 // unfilledSwitch is how much an unfilled active file holds before a filled
 // successor is prepared.
@@ -591,19 +609,20 @@ func (w *WAL) spareReady() bool {
 
 func (w *WAL) startPrecreate(num uint64) {
 	w.spareInFlight = true
+	fill := w.fillSpare()
 	if w.syncPre {
-		w.spareCh <- w.precreate(num)
+		w.spareCh <- w.precreate(num, fill)
 		return
 	}
-	go func() { w.spareCh <- w.precreate(num) }()
+	go func() { w.spareCh <- w.precreate(num, fill) }()
 }
 
-func (w *WAL) precreate(num uint64) spareResult {
-	f, err := w.createFile(num, true)
+func (w *WAL) precreate(num uint64, fill bool) spareResult {
+	f, err := w.createFile(num, fill)
 	if err == nil {
 		w.nfiles.Add(1)
 	}
-	return spareResult{num: num, f: f, err: err}
+	return spareResult{num: num, f: f, filled: fill, err: err}
 }
 
 // takeSpare waits for the pre-created file, if one is being made.
@@ -925,7 +944,7 @@ func (w *WAL) prepareAndEncode(r *request) {
 	}
 	size := frameSize(payload)
 	end := w.off + int64(len(w.buf))
-	early := !w.activeFilled && end > fileHeaderSize && w.spareReady() && w.spare.err == nil && w.spare.num == w.num+1
+	early := !w.activeFilled && end > fileHeaderSize && w.spareReady() && w.spare.err == nil && w.spare.filled && w.spare.num == w.num+1
 	if early || (end > fileHeaderSize && end+size > w.fileSize) {
 		if err := w.rotate(); err != nil {
 			w.setPoison(err)
@@ -950,6 +969,7 @@ func (w *WAL) flush() error {
 	}
 	n, err := w.f.WriteAt(w.buf, w.off)
 	w.bytesWritten.Add(uint64(max(n, 0)))
+	w.avgFlush += (int64(len(w.buf)) - w.avgFlush) / 4
 	if err != nil {
 		return fmt.Errorf("wal: write %s at %d: %w", fileName(w.num), w.off, err)
 	}
@@ -1080,7 +1100,7 @@ func (w *WAL) rotate() error {
 		f.Close()
 		f = nil
 	}
-	filled := f != nil
+	filled := f != nil && res.filled
 	if f == nil {
 		var err error
 		if f, err = w.createFile(next, false); err != nil {
