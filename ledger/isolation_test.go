@@ -80,6 +80,23 @@ func TestTenantIsolationWithPoisonedIndex(t *testing.T) {
 			}
 		}
 	}
+	// The raw scan, which decodes headers only, checks them as strictly.
+	for _, tn := range tenants {
+		tn := tn
+		for r, err := range l.ScanRaw(ctx, ledger.EventQuery{TenantID: &tn}, 0) {
+			if err != nil {
+				var ce *ledger.CorruptionError
+				if !errors.As(err, &ce) {
+					t.Fatalf("raw scan, tenant %s: unexpected error %v", tn, err)
+				}
+				detected++
+				break
+			}
+			if !r.Header.HasTenant || r.Header.TenantID != tn {
+				leaks++
+			}
+		}
+	}
 	if leaks != 0 {
 		t.Fatalf("%d events of other tenants leaked through a poisoned index", leaks)
 	}
