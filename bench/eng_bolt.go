@@ -187,6 +187,20 @@ func (e *boltEngine) scan() (n int, err error) {
 	return n, err
 }
 
+func (e *boltEngine) scanRaw() (n int, err error) {
+	err = e.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte{pEvent}).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := decodeHeader(v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (e *boltEngine) fsyncs() (uint64, bool) { return 0, false }
 
 // footprint: the pages allocated to the event bucket and to the index

@@ -77,6 +77,17 @@ func (e *ledgerEngine) scan() (int, error) {
 	return n, nil
 }
 
+func (e *ledgerEngine) scanRaw() (int, error) {
+	n := 0
+	for _, err := range e.l.ScanRaw(e.ctx, ledger.EventQuery{}, 0) {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 func (e *ledgerEngine) fsyncs() (uint64, bool) { return e.l.Metrics().Fsyncs, true }
 
 func (e *ledgerEngine) footprint(dir string) (data, index, other int64, err error) {

@@ -229,6 +229,27 @@ func (e *pebbleEngine) scan() (int, error) {
 	return n, it.Close()
 }
 
+func (e *pebbleEngine) scanRaw() (int, error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pEvent}, UpperBound: []byte{pEvent + 1}})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return n, err
+		}
+		if err := decodeHeader(v); err != nil {
+			it.Close()
+			return n, err
+		}
+		n++
+	}
+	return n, it.Close()
+}
+
 func (e *pebbleEngine) fsyncs() (uint64, bool) { return e.syncs.Load(), true }
 
 // footprint flushes the memtable and asks Pebble for the sstable bytes of

@@ -115,6 +115,7 @@ func (e *rawEngine) append(evs []ledger.ExperienceEventEnvelope) error {
 
 func (e *rawEngine) appendOne(ev *ledger.ExperienceEventEnvelope) error { return errUnsupported }
 func (e *rawEngine) lastSeq() (uint64, error)                           { return e.n, nil }
+func (e *rawEngine) scanRaw() (int, error)                              { return 0, errUnsupported }
 func (e *rawEngine) tenantKind(string, string) (int, error)             { return 0, errUnsupported }
 func (e *rawEngine) timeRange(string, string, string) (int, error)      { return 0, errUnsupported }
 func (e *rawEngine) trace(string) (bool, error)                         { return false, errUnsupported }

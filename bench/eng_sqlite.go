@@ -150,6 +150,26 @@ func (e *sqliteEngine) lastSeq() (uint64, error) {
 	return uint64(n.Int64), err
 }
 
+func (e *sqliteEngine) scanRaw() (int, error) {
+	rows, err := e.db.Query(`SELECT body FROM events ORDER BY seq`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var b sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return n, err
+		}
+		if err := decodeHeader(b); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
 func (e *sqliteEngine) count(rows *sql.Rows, err error, keep func(*ledger.ExperienceEventEnvelope) bool) (int, error) {
 	if err != nil {
 		return 0, err

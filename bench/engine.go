@@ -32,6 +32,9 @@ type engine interface {
 	timeRange(tenant, start, end string) (int, error)
 	trace(id string) (bool, error)
 	scan() (int, error)
+	// scanRaw visits every event and decodes its header only
+	// (ledger.DecodeHeader), the read a replication or aggregation does.
+	scanRaw() (int, error)
 
 	// fsyncs counts the fsync-family calls since open (ok=false: not
 	// measurable for this engine).
@@ -142,4 +145,9 @@ func fileSize(p string) int64 {
 // and reports whether it passes the check.
 func decode(b []byte) (ledger.ExperienceEventEnvelope, error) {
 	return ledger.UnmarshalCanonical(b)
+}
+
+func decodeHeader(b []byte) error {
+	_, err := ledger.DecodeHeader(b)
+	return err
 }

@@ -41,7 +41,7 @@ type config struct {
 	recoveryN int
 }
 
-var allCases = []string{"append1000", "append1", "concurrent64", "writers", "recovery", "selective", "timerange", "trace", "scan", "open", "bytes"}
+var allCases = []string{"append1000", "append1", "concurrent64", "writers", "recovery", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
 
 var allEngines = []string{"exledger", "pebble", "sqlite", "bbolt", "raw-codec", "raw-fsync"}
 

@@ -14,7 +14,7 @@ import (
 // bytes on disk.
 func (r *runner) queryPhase() error {
 	c := &r.cfg
-	want := c.cases["selective"] || c.cases["timerange"] || c.cases["trace"] || c.cases["scan"] || c.cases["open"] || c.cases["bytes"]
+	want := c.cases["selective"] || c.cases["timerange"] || c.cases["trace"] || c.cases["scan"] || c.cases["scanraw"] || c.cases["open"] || c.cases["bytes"]
 	if !want {
 		return nil
 	}
@@ -189,6 +189,22 @@ func (r *runner) queries(engs map[string]engine, names []string, q queries, size
 			c0 := cpuTime()
 			t := time.Now()
 			n, err := engs[name].scan()
+			el := time.Since(t)
+			s := sample{v: float64(n) / el.Seconds(), lat: []time.Duration{el}, fsyncs: math.NaN(), wbytes: math.NaN(),
+				cpu: float64((cpuTime() - c0).Microseconds()) / float64(max(n, 1))}
+			if err == nil && n != size {
+				err = fmt.Errorf("scanned %d events, want %d", n, size)
+			}
+			return s, err
+		})
+	}
+	if c.cases["scanraw"] {
+		cs := r.newCase(fmt.Sprintf("scanraw@%d", size), fmt.Sprintf("Full scan, every event's header decoded, %d events", size), "events/s", true, names)
+		cs.size = size
+		r.alternate(cs, c.rounds, func(name string, round int) (sample, error) {
+			c0 := cpuTime()
+			t := time.Now()
+			n, err := engs[name].scanRaw()
 			el := time.Since(t)
 			s := sample{v: float64(n) / el.Seconds(), lat: []time.Duration{el}, fsyncs: math.NaN(), wbytes: math.NaN(),
 				cpu: float64((cpuTime() - c0).Microseconds()) / float64(max(n, 1))}
