@@ -95,3 +95,34 @@ func ExampleNewMemStore() {
 	// Invalid query: event_id must not be empty
 	// 1
 }
+
+// Stream every event's header and canonical bytes without decoding the
+// event bodies: a tally by tenant and kind, or a copy to another system.
+func ExampleLedger_ScanRaw() {
+	dir, _ := os.MkdirTemp("", "exledger-example")
+	defer os.RemoveAll(dir)
+
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.AppendEvents(ctx, exampleEvents()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for r, err := range l.ScanRaw(ctx, ledger.EventQuery{}, 0) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		// r.Canonical decodes with ledger.UnmarshalCanonical when needed.
+		fmt.Println(r.Seq, r.Header.TenantID, r.Header.Kind, len(r.Canonical) > 0)
+	}
+	// Output:
+	// 1 acme OutcomeRecorded true
+	// 2 acme BudgetExceeded true
+	// 3 globex OutcomeRecorded true
+}

@@ -232,7 +232,7 @@ gen:
 			count(m.Appends), count(m.Batches), count(m.Fsyncs), float64(m.Appends)/float64(max(m.Fsyncs, 1)))
 		fmt.Fprintf(w, "disk    %s + indexes: %s = %.0f bytes/event (canonical msgpack %.0f B/event, zstd %.2fx)\n",
 			plural(out.Segments, "segment"), size(out.SegmentBytes), out.BytesPerEvent, out.RawPerEvent, out.Compression)
-		fmt.Fprintf(w, "        WAL and metadata: %s (preallocated WAL files, reused once their events are sealed)\n\n", size(out.WALBytes))
+		fmt.Fprintf(w, "        WAL and metadata: %s (write-ahead log files, removed once a seal covers them)\n\n", size(out.WALBytes))
 	}
 
 	// Example queries, each run twice: cold (first touch of its blocks)
