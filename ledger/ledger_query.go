@@ -656,6 +656,11 @@ func (l *Ledger) GetTraceLink(ctx context.Context, id TraceLinkID) (*ReplayTrace
 			l.mu.RUnlock()
 			return nil, Storage("trace lookup", err)
 		}
+		// Entries past the visible records are staged: their batch is
+		// not durable yet (see Ledger.stage).
+		if n := len(m.recs); bm != nil && !bm.IsEmpty() && int(bm.Maximum()) >= n {
+			bm.RemoveRange(uint64(n), uint64(bm.Maximum())+1)
+		}
 		if bm == nil || bm.IsEmpty() {
 			continue
 		}
