@@ -385,7 +385,9 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 		w.timer = time.NewTimer(time.Hour)
 		w.timer.Stop()
 	}
-	w.maybePrecreate()
+	// No pre-creation here: Open writes nothing beyond recovery, so a
+	// handle that only reads leaves the directory as it found it; the
+	// first write starts it (see flush).
 	go w.run()
 	return w, nil
 }
