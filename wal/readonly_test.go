@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
@@ -217,9 +218,12 @@ func TestReadOnlyBesideWriter(t *testing.T) {
 			var mu sync.Mutex
 			acked := done
 			writerDone := make(chan struct{})
+			// The writer goes on until the reader has made a few opens, so
+			// the two overlap however the scheduler runs them.
+			var opens atomic.Int64
 			go func() {
 				defer close(writerDone)
-				for i := 30; i < 30+n; i++ {
+				for i := 30; i < 30+n || (opens.Load() < 3 && i < 30+50*n); i++ {
 					recs := batchRecords(i)
 					seq, err := w.Commit(context.Background(), recs, nil)
 					if err != nil {
@@ -256,6 +260,7 @@ func TestReadOnlyBesideWriter(t *testing.T) {
 				rescans += strings.Count(logBuf.String(), "rescanning")
 				ro.Close()
 				seen = append(seen, obs{rep, mustHave})
+				opens.Add(1)
 			}
 			for i, o := range seen {
 				if err := checkPrefix(o.rep, acked, 1, o.mustHave); err != nil {
