@@ -2,8 +2,10 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"testing"
 
+	"github.com/exledger/exledger/internal/corrupt"
 	"github.com/exledger/exledger/internal/vfs"
 )
 
@@ -124,5 +126,65 @@ func TestLargeCommitsSkipFill(t *testing.T) {
 	}
 	if n != commits {
 		t.Fatalf("replayed %d records, committed %d", n, commits)
+	}
+}
+
+// Damage to a WAL file that is not the last one is reported against that
+// file, not the next one where the sequence breaks: frames cut from its
+// end, or bytes that are not a frame followed by valid frames later.
+func TestDamageNamesTheDamagedFile(t *testing.T) {
+	build := func(t *testing.T) (*vfs.MemFS, Options, []int64) {
+		mem := vfs.NewMem()
+		opts := testOpts(mem, 64<<10)
+		w, _, err := openReplay(opts, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := make([]byte, 3000)
+		for w.num < 3 {
+			if _, err := w.Commit(context.Background(), [][]byte{rec}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int64
+		for num := uint64(1); num <= 3; num++ {
+			n, err := mem.Stat(testDir + "/" + fileName(num))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
+		return mem, opts, sizes
+	}
+	first := testDir + "/" + fileName(1)
+	for _, tc := range []struct {
+		name   string
+		damage func(mem *vfs.MemFS, size int64)
+	}{
+		{"truncated", func(mem *vfs.MemFS, size int64) {
+			b, _ := mem.ReadFile(first)
+			mem.WriteFile(first, b[:fileHeaderSize+3100])
+		}},
+		{"bit flipped", func(mem *vfs.MemFS, size int64) {
+			b, _ := mem.ReadFile(first)
+			b[fileHeaderSize+5000] ^= 1
+			mem.WriteFile(first, b)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem, opts, sizes := build(t)
+			tc.damage(mem, sizes[0])
+			_, _, err := openReplay(opts, 1)
+			var ce *corrupt.CorruptionError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want a CorruptionError, got %v", err)
+			}
+			if ce.File != first {
+				t.Fatalf("error names %s, want %s: %v", ce.File, first, err)
+			}
+		})
 	}
 }

@@ -83,8 +83,13 @@ type recoverer struct {
 	startSeq   uint64
 	d          *xxhash.Digest
 	prevLast   uint64 // last sequence number seen so far (0: none)
-	batches    []*Batch
-	scratch    []byte
+	// prev is the file scanned before the current one (nil for the first),
+	// so that damage which only shows in a later file (a sequence gap, a
+	// valid frame after garbage) is reported against the file that has it.
+	prev    *fileState
+	damaged *fileState // the last earlier file with garbage after its frames
+	batches []*Batch
+	scratch []byte
 }
 
 // scanFile verifies the header and every frame of st's file, collecting
@@ -155,7 +160,18 @@ func (rc *recoverer) acceptFrame(st *fileState, off int64, fb []byte, fh frameHe
 	if reason != "" {
 		return corrupt.New(st.path, off, "%s", reason)
 	}
+	if d := rc.damaged; d != nil {
+		// Only the last file can have a torn tail: bytes that are not a
+		// frame in an earlier one, with valid frames after them, are
+		// damage to that file.
+		return corrupt.New(d.path, d.validEnd, "invalid frame (%s) in a WAL file followed by valid frames in %s", d.reason, st.path)
+	}
 	if rc.prevLast != 0 && fh.firstSeq != rc.prevLast+1 {
+		if st.frames == 0 && rc.prev != nil && fh.firstSeq > rc.prevLast+1 {
+			// A file's first frame follows the previous file's last one:
+			// the missing frames were at the end of the previous file.
+			return corrupt.New(rc.prev.path, rc.prev.validEnd, "WAL file ends at sequence %d but the next file, %s, starts at %d: frames are missing from this file's end", rc.prevLast, st.path, fh.firstSeq)
+		}
 		return corrupt.New(st.path, off, "sequence discontinuity: frame starts at %d, expected %d", fh.firstSeq, rc.prevLast+1)
 	}
 	if rc.prevLast == 0 && fh.firstSeq > max(rc.startSeq, 1) {
@@ -246,6 +262,10 @@ func (w *WAL) recoverDir(nums []uint64, startSeq uint64) ([]fileState, *recovere
 		}
 		if err := rc.scanFile(&states[i]); err != nil {
 			return nil, nil, err
+		}
+		rc.prev = &states[i]
+		if states[i].garbage {
+			rc.damaged = &states[i]
 		}
 	}
 	lastWithFrames := -1
