@@ -173,25 +173,18 @@ func (e *boltEngine) trace(id string) (found bool, err error) {
 	return found, err
 }
 
-func (e *boltEngine) scan() (n int, err error) {
-	err = e.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket([]byte{pEvent}).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if _, err := decode(v); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	return n, err
+func (e *boltEngine) scan() (int, error) {
+	return e.all(func(v []byte) error { _, err := decode(v); return err })
 }
 
-func (e *boltEngine) scanRaw() (n int, err error) {
+func (e *boltEngine) scanRaw() (int, error) { return e.all(decodeHeader) }
+
+// all calls fn with every stored event, in sequence order.
+func (e *boltEngine) all(fn func([]byte) error) (n int, err error) {
 	err = e.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket([]byte{pEvent}).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := decodeHeader(v); err != nil {
+			if err := fn(v); err != nil {
 				return err
 			}
 			n++

@@ -209,27 +209,13 @@ func (e *pebbleEngine) trace(id string) (bool, error) {
 }
 
 func (e *pebbleEngine) scan() (int, error) {
-	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pEvent}, UpperBound: []byte{pEvent + 1}})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return n, err
-		}
-		if _, err := decode(v); err != nil {
-			it.Close()
-			return n, err
-		}
-		n++
-	}
-	return n, it.Close()
+	return e.each(func(v []byte) error { _, err := decode(v); return err })
 }
 
-func (e *pebbleEngine) scanRaw() (int, error) {
+func (e *pebbleEngine) scanRaw() (int, error) { return e.each(decodeHeader) }
+
+// each calls fn with every stored event, in sequence order.
+func (e *pebbleEngine) each(fn func([]byte) error) (int, error) {
 	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pEvent}, UpperBound: []byte{pEvent + 1}})
 	if err != nil {
 		return 0, err
@@ -241,7 +227,7 @@ func (e *pebbleEngine) scanRaw() (int, error) {
 			it.Close()
 			return n, err
 		}
-		if err := decodeHeader(v); err != nil {
+		if err := fn(v); err != nil {
 			it.Close()
 			return n, err
 		}

@@ -152,25 +152,24 @@ func (e *sqliteEngine) lastSeq() (uint64, error) {
 
 func (e *sqliteEngine) scanRaw() (int, error) {
 	rows, err := e.db.Query(`SELECT body FROM events ORDER BY seq`)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	var b sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&b); err != nil {
-			return n, err
-		}
-		if err := decodeHeader(b); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, rows.Err()
+	return e.each(rows, err, func(b []byte) (bool, error) { return true, decodeHeader(b) })
 }
 
+// count decodes every row's event and counts those keep accepts (all of
+// them when keep is nil).
 func (e *sqliteEngine) count(rows *sql.Rows, err error, keep func(*ledger.ExperienceEventEnvelope) bool) (int, error) {
+	return e.each(rows, err, func(b []byte) (bool, error) {
+		ev, err := decode(b)
+		if err != nil {
+			return false, err
+		}
+		return keep == nil || keep(&ev), nil
+	})
+}
+
+// each calls fn with every row's event bytes and counts the rows for which
+// it reports true.
+func (e *sqliteEngine) each(rows *sql.Rows, err error, fn func([]byte) (bool, error)) (int, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -181,11 +180,11 @@ func (e *sqliteEngine) count(rows *sql.Rows, err error, keep func(*ledger.Experi
 		if err := rows.Scan(&b); err != nil {
 			return n, err
 		}
-		ev, err := decode(b)
+		ok, err := fn(b)
 		if err != nil {
 			return n, err
 		}
-		if keep == nil || keep(&ev) {
+		if ok {
 			n++
 		}
 	}

@@ -182,13 +182,16 @@ func (r *runner) queries(engs map[string]engine, names []string, q queries, size
 			return latSample(lat), err
 		})
 	}
-	if c.cases["scan"] {
-		cs := r.newCase(fmt.Sprintf("scan@%d", size), fmt.Sprintf("Full scan, every event decoded, %d events", size), "events/s", true, names)
+	scanCase := func(id, title string, read func(engine) (int, error)) {
+		if !c.cases[id] {
+			return
+		}
+		cs := r.newCase(fmt.Sprintf("%s@%d", id, size), fmt.Sprintf("%s, %d events", title, size), "events/s", true, names)
 		cs.size = size
 		r.alternate(cs, c.rounds, func(name string, round int) (sample, error) {
 			c0 := cpuTime()
 			t := time.Now()
-			n, err := engs[name].scan()
+			n, err := read(engs[name])
 			el := time.Since(t)
 			s := sample{v: float64(n) / el.Seconds(), lat: []time.Duration{el}, fsyncs: math.NaN(), wbytes: math.NaN(),
 				cpu: float64((cpuTime() - c0).Microseconds()) / float64(max(n, 1))}
@@ -198,21 +201,7 @@ func (r *runner) queries(engs map[string]engine, names []string, q queries, size
 			return s, err
 		})
 	}
-	if c.cases["scanraw"] {
-		cs := r.newCase(fmt.Sprintf("scanraw@%d", size), fmt.Sprintf("Full scan, every event's header decoded, %d events", size), "events/s", true, names)
-		cs.size = size
-		r.alternate(cs, c.rounds, func(name string, round int) (sample, error) {
-			c0 := cpuTime()
-			t := time.Now()
-			n, err := engs[name].scanRaw()
-			el := time.Since(t)
-			s := sample{v: float64(n) / el.Seconds(), lat: []time.Duration{el}, fsyncs: math.NaN(), wbytes: math.NaN(),
-				cpu: float64((cpuTime() - c0).Microseconds()) / float64(max(n, 1))}
-			if err == nil && n != size {
-				err = fmt.Errorf("scanned %d events, want %d", n, size)
-			}
-			return s, err
-		})
-	}
+	scanCase("scan", "Full scan, every event decoded", engine.scan)
+	scanCase("scanraw", "Full scan, every event's header decoded", engine.scanRaw)
 	return nil
 }

@@ -506,23 +506,54 @@ func (l *Ledger) scanOrdered(ctx context.Context, q EventQuery, order Order) ite
 	return l.scanFrom(ctx, q, order, 1)
 }
 
+// scanStart holds the checks every scan iterator begins with. ok is false
+// when the iterator must end at once: with err to yield, or (err nil) when
+// q can match nothing. limit is q.Limit, or no limit.
+func (l *Ledger) scanStart(ctx context.Context, q *EventQuery) (iq index.Query, limit uint64, ok bool, err error) {
+	if l.closed.Load() {
+		return iq, 0, false, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return iq, 0, false, err
+	}
+	if iq, ok = plan(q); !ok {
+		return iq, 0, false, nil
+	}
+	limit = 1<<64 - 1
+	if q.Limit != nil {
+		limit = *q.Limit
+	}
+	return iq, limit, true, nil
+}
+
+// scanLogOrder yields up to limit results of a log-order scan of v with
+// codec, each made by emit; a scan error is returned unless the consumer
+// stopped first (emit returned false).
+func scanLogOrder[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery, iq *index.Query, from, limit uint64, codec scanCodec[T], emit func(seq uint64, r *T) bool) error {
+	var n uint64
+	stopped := false
+	err := scanViewWith(l, ctx, v, q, iq, from, limit, codec, func(seq uint64, r *T) bool {
+		if !emit(seq, r) {
+			stopped = true
+			return false
+		}
+		n++
+		return n < limit
+	})
+	if stopped {
+		return nil
+	}
+	return err
+}
+
 func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from uint64) iter.Seq2[SeqEnvelope, error] {
 	return func(yield func(SeqEnvelope, error) bool) {
-		if l.closed.Load() {
-			yield(SeqEnvelope{}, ErrClosed)
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			yield(SeqEnvelope{}, err)
-			return
-		}
-		iq, ok := plan(&q)
+		iq, limit, ok, err := l.scanStart(ctx, &q)
 		if !ok {
+			if err != nil {
+				yield(SeqEnvelope{}, err)
+			}
 			return
-		}
-		limit := uint64(1<<64 - 1)
-		if q.Limit != nil {
-			limit = *q.Limit
 		}
 		v := l.snapshot()
 		if order == OrderTime {
@@ -551,17 +582,10 @@ func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from u
 			}
 			return
 		}
-		var n uint64
-		stopped := false
-		err := l.scanView(ctx, &v, &q, &iq, from, limit, func(seq uint64, e *ExperienceEventEnvelope) bool {
-			if !yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil) {
-				stopped = true
-				return false
-			}
-			n++
-			return n < limit
+		err = scanLogOrder(l, ctx, &v, &q, &iq, from, limit, envelopeCodec, func(seq uint64, e *ExperienceEventEnvelope) bool {
+			return yield(SeqEnvelope{Seq: seq, Envelope: *e}, nil)
 		})
-		if err != nil && !stopped {
+		if err != nil {
 			yield(SeqEnvelope{}, err)
 		}
 	}
@@ -757,35 +781,19 @@ type RawRecord struct {
 // set, bounds the number of records; the result order is always the log's.
 func (l *Ledger) ScanRaw(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[RawRecord, error] {
 	return func(yield func(RawRecord, error) bool) {
-		if l.closed.Load() {
-			yield(RawRecord{}, ErrClosed)
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			yield(RawRecord{}, err)
-			return
-		}
-		iq, ok := plan(&q)
+		iq, limit, ok, err := l.scanStart(ctx, &q)
 		if !ok {
+			if err != nil {
+				yield(RawRecord{}, err)
+			}
 			return
-		}
-		limit := uint64(1<<64 - 1)
-		if q.Limit != nil {
-			limit = *q.Limit
 		}
 		v := l.snapshot()
-		var n uint64
-		stopped := false
-		err := scanViewWith(l, ctx, &v, &q, &iq, max(fromSeq, 1), limit, rawCodec, func(seq uint64, r *RawRecord) bool {
+		err = scanLogOrder(l, ctx, &v, &q, &iq, max(fromSeq, 1), limit, rawCodec, func(seq uint64, r *RawRecord) bool {
 			r.Seq = seq
-			if !yield(*r, nil) {
-				stopped = true
-				return false
-			}
-			n++
-			return n < limit
+			return yield(*r, nil)
 		})
-		if err != nil && !stopped {
+		if err != nil {
 			yield(RawRecord{}, err)
 		}
 	}
