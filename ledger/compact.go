@@ -267,7 +267,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 		})
 	}
 	w, err := segment.NewWriter(l.fs, path, segment.Options{
-		BlockSize: l.opts.BlockSize, Level: o.Level, Unordered: !o.NoCluster,
+		BlockSize: l.opts.BlockSize, Level: o.Level, EntropyLiterals: l.opts.EntropyLiterals, Unordered: !o.NoCluster,
 		Concurrency: l.opts.SealWorkers,
 	}, chainStart)
 	if err != nil {

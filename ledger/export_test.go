@@ -6,3 +6,11 @@ func EncodeBatchForBench(es []ExperienceEventEnvelope) error {
 	_, _, err := l.encodeBatch(es)
 	return err
 }
+
+// SharedDecoder decodes successive envelopes as a scan does, with strings
+// sharing arrays across envelopes (for tests).
+type SharedDecoder struct{ d *envelopeDecoder }
+
+func NewSharedDecoder() SharedDecoder { return SharedDecoder{newEnvelopeDecoder()} }
+
+func (s SharedDecoder) Decode(b []byte) (ExperienceEventEnvelope, error) { return s.d.decode(b) }

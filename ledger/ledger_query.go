@@ -167,15 +167,27 @@ type seqItem[T any] struct {
 	V   T
 }
 
-// scanCodec turns a record's canonical bytes into a scan result. decode
-// gets bytes valid only during the call, and arena, scratch owned by the
-// chunk being decoded, into which it may copy them; it reports whether
+// scanCodec turns a record's canonical bytes into a scan result. It gets
+// bytes valid only during the call, and a, memory shared by the records of
+// the chunk being decoded, into which it may copy them; it reports whether
 // the event matches q (a mismatch means a corrupt index).
-type scanCodec[T any] func(q *EventQuery, raw []byte, arena *[]byte) (v T, match bool, err error)
+type scanCodec[T any] func(q *EventQuery, raw []byte, a *chunkArena) (v T, match bool, err error)
+
+// chunkArena is what a scan codec shares among the records of one chunk,
+// so that a chunk costs a few allocations rather than one or more per
+// record. Results stay valid after the scan moves on; keeping one alive
+// keeps its shared array alive with it.
+type chunkArena struct {
+	raw []byte           // copies of canonical records (rawCodec)
+	env *envelopeDecoder // decoder sharing strings' arrays (envelopeCodec)
+}
 
 // envelopeCodec decodes whole events (Scan, QueryEvents, Follow).
-func envelopeCodec(q *EventQuery, raw []byte, _ *[]byte) (ExperienceEventEnvelope, bool, error) {
-	env, err := UnmarshalCanonical(raw)
+func envelopeCodec(q *EventQuery, raw []byte, a *chunkArena) (ExperienceEventEnvelope, bool, error) {
+	if a.env == nil {
+		a.env = newEnvelopeDecoder()
+	}
+	env, err := a.env.decode(raw)
 	if err != nil {
 		return env, false, err
 	}
@@ -244,10 +256,14 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 }
 
 // decodeJob reads and decodes a chunk, checking every event against the
-// query: a corrupt index can never leak an event that does not match.
-func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T]) ([]seqItem[T], error) {
-	out := make([]seqItem[T], 0, len(j.seqs))
-	var arena []byte
+// query: a corrupt index can never leak an event that does not match. The
+// results are appended to out[:0] (a recycled slice, or nil).
+func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], out []seqItem[T]) ([]seqItem[T], error) {
+	if cap(out) < len(j.seqs) {
+		out = make([]seqItem[T], 0, len(j.seqs))
+	}
+	out = out[:0]
+	var arena chunkArena
 	var derr error
 	get := j.s.r.GetMany
 	if j.bulk {
@@ -278,7 +294,9 @@ func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T]) (
 // scanView yields, in log order, every event of v with seq >= from that
 // matches q, stopping when yield returns false. The limit of q is applied
 // by the callers; want is how many results they may take (for choosing
-// between a sequential and a parallel read).
+// between a sequential and a parallel read). The pointer yield gets is
+// valid only during the call (the slice behind it is reused): yield copies
+// what it keeps.
 func (l *Ledger) scanView(ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, want uint64, yield func(uint64, *ExperienceEventEnvelope) bool) error {
 	return scanViewWith(l, ctx, v, q, iq, from, want, envelopeCodec, yield)
 }
@@ -296,12 +314,12 @@ func scanSegments[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 	if workers > 1 && want > 2*fetchChunk && len(v.segs) > 0 {
 		return scanSegmentsParallel(l, ctx, v, q, iq, from, min(workers, 4), codec, yield)
 	}
+	var items []seqItem[T]
 	err = l.segJobs(v, iq, from, func(j *segJob) bool {
 		if err = ctx.Err(); err != nil {
 			return false
 		}
-		var items []seqItem[T]
-		if items, err = decodeJob(l, j, q, codec); err != nil {
+		if items, err = decodeJob(l, j, q, codec, items); err != nil {
 			return false
 		}
 		for i := range items {
@@ -310,6 +328,7 @@ func scanSegments[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 				return false
 			}
 		}
+		clear(items) // the next chunk reuses the slice
 		return true
 	})
 	return stopped, err
@@ -339,6 +358,9 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 	}()
 	jobs := make(chan *pendingJob[T], 2*workers)
 	order := make(chan *pendingJob[T], 2*workers)
+	// Result slices go back to the workers once yielded (yield copies
+	// what it keeps), so a scan allocates about 3*workers of them.
+	free := make(chan []seqItem[T], 3*workers)
 	var perr error
 	wg.Add(1)
 	go func() {
@@ -369,7 +391,12 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 					pj.res <- jobResult[T]{err: ctx2.Err()}
 					continue
 				}
-				items, err := decodeJob(l, pj.j, q, codec)
+				var reuse []seqItem[T]
+				select {
+				case reuse = <-free:
+				default:
+				}
+				items, err := decodeJob(l, pj.j, q, codec, reuse)
 				pj.res <- jobResult[T]{items: items, err: err}
 			}
 		}()
@@ -391,6 +418,11 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 			if !yield(r.items[i].Seq, &r.items[i].V) {
 				return true, nil
 			}
+		}
+		clear(r.items)
+		select {
+		case free <- r.items:
+		default:
 		}
 	}
 	// order is closed: the producer has finished, so perr is set.
@@ -435,7 +467,7 @@ func scanMem[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery, iq *
 			if len(recs) == 0 {
 				break
 			}
-			var arena []byte
+			var arena chunkArena
 			for j, rec := range recs {
 				v, match, err := codec(q, rec, &arena)
 				if err != nil {
@@ -804,17 +836,17 @@ const rawArenaBytes = 64 << 10
 
 // rawCodec decodes the header only and copies the bytes into the chunk's
 // arena (the block buffers they come from are recycled).
-func rawCodec(q *EventQuery, raw []byte, arena *[]byte) (RawRecord, bool, error) {
+func rawCodec(q *EventQuery, raw []byte, a *chunkArena) (RawRecord, bool, error) {
 	h, err := DecodeHeader(raw)
 	if err != nil {
 		return RawRecord{}, false, err
 	}
-	if cap(*arena)-len(*arena) < len(raw) {
-		*arena = make([]byte, 0, max(rawArenaBytes, 4*len(raw)))
+	if cap(a.raw)-len(a.raw) < len(raw) {
+		a.raw = make([]byte, 0, max(rawArenaBytes, 4*len(raw)))
 	}
-	start := len(*arena)
-	*arena = append(*arena, raw...)
-	return RawRecord{Header: h, Canonical: (*arena)[start:len(*arena):len(*arena)]}, matchesHeader(q, &h), nil
+	start := len(a.raw)
+	a.raw = append(a.raw, raw...)
+	return RawRecord{Header: h, Canonical: a.raw[start:len(a.raw):len(a.raw)]}, matchesHeader(q, &h), nil
 }
 
 // matchesHeader is matchesDurable on a decoded header.

@@ -152,7 +152,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)
 	path := l.segPath(name, ".seg")
-	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, Concurrency: l.opts.SealWorkers}, chainStart)
+	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: l.opts.SealWorkers}, chainStart)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}

@@ -16,6 +16,32 @@ type dec struct {
 	off int
 	err error
 	sb  strings.Builder // decoded strings are copied here (see copyStr)
+	// arenaMin, when > 0, is the least size of a new strings' array, and
+	// the array is kept from one envelope to the next (see
+	// envelopeDecoder); 0 sizes an array for one envelope's strings.
+	arenaMin int
+}
+
+// envelopeDecoder decodes successive envelopes whose strings share
+// arrays of at least arenaBytes, so that a run of small events costs one
+// strings allocation per array rather than one per event. A decoded event
+// holds on to its array: keeping a single event alive keeps at most one
+// array (about arenaBytes) alive with it. The zero value is not usable;
+// see newEnvelopeDecoder. Not safe for concurrent use.
+type envelopeDecoder struct{ d dec }
+
+// envArenaBytes is the strings' array size of an envelopeDecoder: about
+// 16 events of the Converge workload.
+const envArenaBytes = 8 << 10
+
+func newEnvelopeDecoder() *envelopeDecoder {
+	return &envelopeDecoder{d: dec{arenaMin: envArenaBytes}}
+}
+
+// decode is UnmarshalCanonical with shared strings' arrays.
+func (e *envelopeDecoder) decode(b []byte) (ExperienceEventEnvelope, error) {
+	e.d.b, e.d.off, e.d.err = b, 0, nil
+	return e.d.unmarshal()
 }
 
 // MaxDecodeAllocFactor bounds the memory UnmarshalCanonical allocates: for
@@ -47,14 +73,45 @@ func minStruct(keys ...string) int {
 // an error wrapping ErrMsgpack (a *DecodeError). The result does not alias
 // b.
 func UnmarshalCanonical(b []byte) (ExperienceEventEnvelope, error) {
+	d := dec{b: b}
+	return d.unmarshal()
+}
+
+// keyMismatch is the panic value of key (see there): the key expected.
+type keyMismatch string
+
+// recoverKey, deferred by every entry point of the decoder, turns a
+// keyMismatch panic into the decode error keyAny sets (the first error
+// stays); any other panic goes on.
+func (d *dec) recoverKey() {
+	if r := recover(); r != nil {
+		k, ok := r.(keyMismatch)
+		if !ok {
+			panic(r)
+		}
+		d.keyAny(string(k))
+		if d.err == nil { // unreachable: key panics only on a mismatch
+			d.fail("expected key " + string(k[1:]))
+		}
+	}
+}
+
+// envelopeChecked is envelope with key mismatches made errors.
+func (d *dec) envelopeChecked(env *ExperienceEventEnvelope) {
+	defer d.recoverKey()
+	d.envelope(env)
+}
+
+// unmarshal decodes one envelope from exactly d.b, from offset 0.
+func (d *dec) unmarshal() (ExperienceEventEnvelope, error) {
 	var env ExperienceEventEnvelope
 	// Cheap structural pre-check before allocating: a canonical envelope
 	// starts with a fixmap of 5 and the key "event_id".
+	b := d.b
 	if len(b) < 1+len(kEventID) || b[0] != 0x85 || string(b[1:1+len(kEventID)]) != kEventID {
 		return env, &DecodeError{Offset: 0, Reason: "not a canonical envelope (expected map of 5 starting with event_id)"}
 	}
-	d := dec{b: b}
-	d.envelope(&env)
+	d.envelopeChecked(&env)
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("trailing bytes after envelope")
 	}
@@ -124,10 +181,10 @@ func (d *dec) be(n int) uint64 {
 	return v
 }
 
-// key consumes the pre-encoded key k. Keys are short (2 to 32 bytes), so
-// comparing a few (overlapping) words inline beats a call to the generic
-// memequal.
-func (d *dec) key(k string) {
+// keyAny consumes the pre-encoded key k, of any length (keys are 2 to 32
+// bytes, so comparing a few overlapping words beats a call to the generic
+// memequal). Keys of 8 to 16 bytes use key instead, which is inlined.
+func (d *dec) keyAny(k string) {
 	off, n := d.off, len(k)
 	if n <= len(d.b)-off && n >= 2 {
 		b := d.b[off : off+n]
@@ -331,12 +388,24 @@ func (d *dec) copyStr(start, n int) string {
 		return ""
 	}
 	if d.sb.Cap()-d.sb.Len() < n {
-		d.sb = strings.Builder{}
-		d.sb.Grow(len(d.b) - start)
+		d.newArray(len(d.b) - start)
 	}
 	d.sb.Write(d.b[start : start+n])
 	s := d.sb.String()
 	return s[len(s)-n:]
+}
+
+// reserve makes room for n more string bytes, in a new array if the
+// current one lacks it. Strings already decoded keep their array.
+func (d *dec) reserve(n int) {
+	if d.sb.Cap()-d.sb.Len() < n {
+		d.newArray(n)
+	}
+}
+
+func (d *dec) newArray(n int) {
+	d.sb = strings.Builder{}
+	d.sb.Grow(max(n, d.arenaMin))
 }
 
 func decStr[S ~string](d *dec) S { return S(d.str()) }
@@ -745,11 +814,11 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 	if hasCorr {
 		corr.off, corr.n = d.strSpan()
 	}
-	d.key(kEvent)
+	d.keyShort(kEvent)
 	d.mapN(2)
-	d.key(kType)
+	d.keyShort(kType)
 	ki := decEnumIndex(d, AllKinds, "event kind")
-	d.key(kData)
+	d.keyShort(kData)
 	if d.err != nil {
 		return
 	}
@@ -758,7 +827,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 	// but for ProposalCreated, which sizes it after its structured payload.
 	envN := id.n + at.n + tenant.n + corr.n
 	if kind != KindProposalCreated {
-		d.sb.Grow(envN + max(0, len(d.b)-d.off-kindOverhead[ki]))
+		d.reserve(envN + max(0, len(d.b)-d.off-kindOverhead[ki]))
 	}
 	var ids *envIDs
 	switch kind {
@@ -774,9 +843,9 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.ProposalID = decStr[ProposalID](d)
 		d.key(kChainID)
 		ev.ChainID = decStr[ChainID](d)
-		d.key(kStep)
+		d.keyShort(kStep)
 		ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
-		d.key(kContractResults)
+		d.keyAny(kContractResults)
 		n := d.arrayLen(minContractResult)
 		ev.ContractResults = make([]ContractResultSnapshot, n)
 		var reasons []string
@@ -798,7 +867,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.FactID = decStr[FactID](d)
 		d.key(kPromotedBy)
 		ev.PromotedBy = decStr[ActorID](d)
-		d.key(kReason)
+		d.keyShort(kReason)
 		ev.Reason = d.str()
 		d.key(kRequiresHuman)
 		ev.RequiresHuman = d.boolean()
@@ -822,11 +891,11 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.mapN(4)
 		d.key(kTraceLinkID)
 		ev.TraceLinkID = decStr[TraceLinkID](d)
-		d.key(kFrom)
+		d.keyShort(kFrom)
 		ev.From = decEnum(d, enumReplayability, "Replayability")
-		d.key(kTo)
+		d.keyAny(kTo)
 		ev.To = decEnum(d, enumReplayability, "Replayability")
-		d.key(kReason)
+		d.keyShort(kReason)
 		ev.Reason = decEnum(d, enumDowngrade, "ReplayabilityDowngradeReason")
 		env.Event = ev
 	case KindArtifactStateTransitioned:
@@ -838,12 +907,12 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.key(kArtifactKind)
 		if d.peek() == 0x81 {
 			d.off++
-			d.key(kOther)
+			d.keyShort(kOther)
 			ev.ArtifactKind = ArtifactKind{Kind: ArtifactKindOther, Other: d.str()}
 		} else {
 			ev.ArtifactKind = ArtifactKind{Kind: decEnum(d, enumArtifactKindUnit, "ArtifactKind")}
 		}
-		d.key(kEvent)
+		d.keyShort(kEvent)
 		d.lifecycle(&ev.Event, &b.x)
 		env.Event = ev
 	case KindArtifactRollbackRecorded:
@@ -863,9 +932,9 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.AdapterID = optStrTo(d, &b.x.adapter)
 		d.key(kTraceLinkID)
 		ev.TraceLinkID = decStr[TraceLinkID](d)
-		d.key(kStep)
+		d.keyShort(kStep)
 		ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
-		d.key(kPolicySnapshotHash)
+		d.keyAny(kPolicySnapshotHash)
 		ev.PolicySnapshotHash = d.optHashTo(&b.x.hash)
 		env.Event = ev
 	case KindOutcomeRecorded:
@@ -881,12 +950,12 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.key(kResource)
 		if d.peek() == 0x81 {
 			d.off++
-			d.key(kOther)
+			d.keyShort(kOther)
 			ev.Resource = BudgetResource{Kind: BudgetOther, Other: d.str()}
 		} else {
 			ev.Resource = BudgetResource{Kind: decEnum(d, enumBudgetResourceUnit, "BudgetResource")}
 		}
-		d.key(kLimit)
+		d.keyShort(kLimit)
 		ev.Limit = d.str()
 		d.key(kObserved)
 		ev.Observed = optStrTo(d, &b.x)
@@ -903,15 +972,15 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.ChainID = decStr[ChainID](d)
 		d.key(kFactID)
 		ev.FactID = decStr[FactID](d)
-		d.key(kDomain)
+		d.keyShort(kDomain)
 		ev.Domain = decStr[DomainID](d)
-		d.key(kClaim)
+		d.keyShort(kClaim)
 		ev.Claim = d.str()
 		d.key(kConfidence)
 		ev.Confidence = d.f64()
 		d.key(kOutcome)
 		ev.Outcome = decEnum(d, enumHypothesis, "HypothesisOutcome")
-		d.key(kContradictionID)
+		d.keyAny(kContradictionID)
 		ev.ContradictionID = optStrTo(d, &b.x)
 		d.key(kFormedCycle)
 		ev.FormedCycle = d.u32()
@@ -943,9 +1012,9 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 // remain in the array, so an array costs at most one extra allocation.
 func (d *dec) contractResult(c *ContractResult, reasons *[]string, left int) {
 	d.mapN(3)
-	d.key(kName)
+	d.keyShort(kName)
 	c.Name = d.str()
-	d.key(kPassed)
+	d.keyShort(kPassed)
 	c.Passed = d.boolean()
 	d.key(kFailureReason)
 	if d.isNil() {
@@ -968,14 +1037,14 @@ func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int
 	d.key(kProposal)
 	p := &ev.Proposal
 	d.mapN(8)
-	d.key(kID)
+	d.keyAny(kID)
 	var id, payload span
 	id.off, id.n = d.strSpan()
-	d.key(kKind)
+	d.keyShort(kKind)
 	p.Kind = decEnum(d, enumProposalKind, "ProposalKind")
 	d.key(kPayload)
 	payload.off, payload.n = d.strSpan()
-	d.key(kStructuredPayload)
+	d.keyAny(kStructuredPayload)
 	if !d.isNil() {
 		raw := d.strBytes()
 		if d.err == nil {
@@ -986,12 +1055,12 @@ func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int
 	if d.err != nil {
 		return
 	}
-	d.sb.Grow(envN + id.n + payload.n + max(0, len(d.b)-d.off-proposalRestOverhead))
+	d.reserve(envN + id.n + payload.n + max(0, len(d.b)-d.off-proposalRestOverhead))
 	p.ID = d.copyStr(id.off, id.n)
 	p.Payload = d.copyStr(payload.off, payload.n)
 	d.key(kTraceLink)
 	d.replayTrace(&p.TraceLink)
-	d.key(kContractResults)
+	d.keyAny(kContractResults)
 	n := d.arrayLen(minContractResult)
 	p.ContractResults = make([]ContractResult, n)
 	var reasons []string
@@ -1007,9 +1076,9 @@ func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int
 	}
 	d.key(kChainID)
 	ev.ChainID = decStr[ChainID](d)
-	d.key(kStep)
+	d.keyShort(kStep)
 	ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
-	d.key(kPolicySnapshotHash)
+	d.keyAny(kPolicySnapshotHash)
 	ev.PolicySnapshotHash = d.optHashTo(&x.hash)
 }
 
@@ -1026,8 +1095,8 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 	switch d.peek() {
 	case 0x80 | 10:
 		d.off++
-		d.key(kType)
-		d.key(kvLocal)
+		d.keyShort(kType)
+		d.keyAny(kvLocal)
 		t.Type = ReplayTraceLocal
 		lb := new(localTraceBlock)
 		l := &lb.l
@@ -1041,33 +1110,33 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 			a.AdapterID = d.str()
 			d.key(kAdapterHash)
 			a.AdapterHash = d.str()
-			d.key(kMerged)
+			d.keyShort(kMerged)
 			a.Merged = d.boolean()
 			l.Adapter = a
 		}
 		d.key(kTokenizerHash)
 		l.TokenizerHash = d.str()
-		d.key(kSeed)
+		d.keyShort(kSeed)
 		l.Seed = d.uint()
 		d.key(kSampler)
 		d.mapN(3)
 		d.key(kTemperature)
 		l.Sampler.Temperature = d.f32()
-		d.key(kTopP)
+		d.keyShort(kTopP)
 		l.Sampler.TopP = d.f32()
-		d.key(kTopK)
+		d.keyShort(kTopK)
 		l.Sampler.TopK = d.optUintTo(&lb.topK)
 		d.key(kPromptVersion)
 		l.PromptVersion = d.str()
-		d.key(kRecall)
+		d.keyShort(kRecall)
 		if !d.isNil() {
 			r := &lb.recall
 			d.mapN(4)
-			d.key(kCorpusFingerprint)
+			d.keyAny(kCorpusFingerprint)
 			r.CorpusFingerprint = d.str()
 			d.key(kCandidateIDs)
 			r.CandidateIDs = decStrSlice[string](d)
-			d.key(kCandidateScores)
+			d.keyAny(kCandidateScores)
 			n := d.arrayLen(5)
 			r.CandidateScores = make([]float32, n)
 			for i := range r.CandidateScores {
@@ -1081,7 +1150,7 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		l.WeightsMutated = d.boolean()
 		d.key(kExecutionEnv)
 		d.mapN(3)
-		d.key(kDevice)
+		d.keyShort(kDevice)
 		l.ExecutionEnv.Device = d.str()
 		d.key(kBackend)
 		l.ExecutionEnv.Backend = d.str()
@@ -1090,25 +1159,25 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		t.Local = l
 	case 0x80 | 12:
 		d.off++
-		d.key(kType)
-		d.key(kvRemote)
+		d.keyShort(kType)
+		d.keyAny(kvRemote)
 		t.Type = ReplayTraceRemote
 		r := &RemoteReplayTrace{}
 		d.key(kProviderName)
 		r.ProviderName = d.str()
-		d.key(kProviderModelID)
+		d.keyAny(kProviderModelID)
 		r.ProviderModelID = d.str()
-		d.key(kRequestFingerprint)
+		d.keyAny(kRequestFingerprint)
 		r.RequestFingerprint = d.str()
-		d.key(kResponseFingerprint)
+		d.keyAny(kResponseFingerprint)
 		r.ResponseFingerprint = d.str()
 		d.key(kTemperature)
 		r.Temperature = d.f32()
-		d.key(kTopP)
+		d.keyShort(kTopP)
 		r.TopP = d.f32()
 		d.key(kMaxTokens)
 		r.MaxTokens = d.uint()
-		d.key(kProviderMetadata)
+		d.keyAny(kProviderMetadata)
 		r.ProviderMetadata = d.strMap()
 		d.key(kRetried)
 		r.Retried = d.boolean()
@@ -1124,12 +1193,12 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 
 func (d *dec) recallExecuted(ev *RecallExecuted, x *recallExecutedX) {
 	d.mapN(3)
-	d.key(kQuery)
+	d.keyShort(kQuery)
 	q := &ev.Query
 	d.mapN(4)
 	d.key(kQueryText)
 	q.QueryText = d.str()
-	d.key(kTopK)
+	d.keyShort(kTopK)
 	q.TopK = d.uint()
 	d.key(kStepContext)
 	if !d.isNil() {
@@ -1144,17 +1213,17 @@ func (d *dec) recallExecuted(ev *RecallExecuted, x *recallExecutedX) {
 	d.mapN(16)
 	d.key(kQueryHash)
 	p.QueryHash = d.str()
-	d.key(kEmbeddingInputHash)
+	d.keyAny(kEmbeddingInputHash)
 	p.EmbeddingInputHash = d.str()
 	d.key(kEmbeddingHash)
 	p.EmbeddingHash = d.str()
 	d.key(kEmbedderID)
 	p.EmbedderID = d.str()
-	d.key(kEmbedderSettingsHash)
+	d.keyAny(kEmbedderSettingsHash)
 	p.EmbedderSettingsHash = d.str()
-	d.key(kCorpusFingerprint)
+	d.keyAny(kCorpusFingerprint)
 	p.CorpusFingerprint = d.str()
-	d.key(kPolicySnapshotHash)
+	d.keyAny(kPolicySnapshotHash)
 	p.PolicySnapshotHash = d.str()
 	d.key(kPurpose)
 	p.Purpose = decEnum(d, enumRecallUse, "RecallUse")
@@ -1168,20 +1237,20 @@ func (d *dec) recallExecuted(ev *RecallExecuted, x *recallExecutedX) {
 	for i := range p.Consumers {
 		p.Consumers[i] = decEnum(d, enumRecallConsumer, "RecallConsumer")
 	}
-	d.key(kCandidateScores)
+	d.keyAny(kCandidateScores)
 	n = d.arrayLen(minCandidateScore)
 	p.CandidateScores = make([]CandidateScore, n)
 	for i := range p.CandidateScores {
 		c := &p.CandidateScores[i]
 		d.mapN(2)
-		d.key(kID)
+		d.keyAny(kID)
 		c.ID = d.str()
-		d.key(kScore)
+		d.keyShort(kScore)
 		c.Score = d.f64()
 	}
-	d.key(kCandidatesSearched)
+	d.keyAny(kCandidatesSearched)
 	p.CandidatesSearched = d.uint()
-	d.key(kCandidatesReturned)
+	d.keyAny(kCandidatesReturned)
 	p.CandidatesReturned = d.uint()
 	d.key(kStopReason)
 	if !d.isNil() {
@@ -1207,9 +1276,9 @@ func (d *dec) lifecycle(l *LifecycleEvent, x *lifecycleX) {
 	l.ToState = decEnum(d, enumArtifactState, "GovernedArtifactState")
 	d.key(kTimestamp)
 	l.Timestamp = d.str()
-	d.key(kActor)
+	d.keyShort(kActor)
 	l.Actor = d.str()
-	d.key(kReason)
+	d.keyShort(kReason)
 	l.Reason = d.str()
 	d.key(kTicketRef)
 	l.TicketRef = optStrTo(d, &x.ticket)
@@ -1225,22 +1294,22 @@ func (d *dec) rollback(r *RollbackRecord, x *rollbackX) {
 	r.PreviousState = decEnum(d, enumArtifactState, "GovernedArtifactState")
 	d.key(kRolledBackAt)
 	r.RolledBackAt = d.str()
-	d.key(kActor)
+	d.keyShort(kActor)
 	r.Actor = d.str()
-	d.key(kReason)
+	d.keyShort(kReason)
 	r.Reason = d.str()
-	d.key(kImpact)
+	d.keyShort(kImpact)
 	im := &r.Impact
 	d.mapN(5)
 	d.key(kAffectedCount)
 	im.AffectedCount = d.optUintTo(&x.affected)
 	d.key(kQualityIssues)
 	im.QualityIssues = decStrSlice[string](d)
-	d.key(kInvalidatesOutputs)
+	d.keyAny(kInvalidatesOutputs)
 	im.InvalidatesOutputs = d.boolean()
 	d.key(kSeverity)
 	im.Severity = decEnum(d, enumSeverity, "RollbackSeverity")
-	d.key(kAffectedTenants)
+	d.keyAny(kAffectedTenants)
 	im.AffectedTenants = decStrSlice[string](d)
 	d.key(kIncidentRef)
 	r.IncidentRef = optStrTo(d, &x.incident)
@@ -1252,9 +1321,9 @@ func (d *dec) outcomeRecorded(ev *OutcomeRecorded, x *outcomeRecordedX) {
 	d.mapN(9)
 	d.key(kChainID)
 	ev.ChainID = decStr[ChainID](d)
-	d.key(kStep)
+	d.keyShort(kStep)
 	ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
-	d.key(kPassed)
+	d.keyShort(kPassed)
 	ev.Passed = d.boolean()
 	d.key(kStopReason)
 	if !d.isNil() {
@@ -1263,9 +1332,9 @@ func (d *dec) outcomeRecorded(ev *OutcomeRecorded, x *outcomeRecordedX) {
 	}
 	d.key(kLatencyMs)
 	ev.LatencyMs = d.optUintTo(&x.latency)
-	d.key(kTokens)
+	d.keyShort(kTokens)
 	ev.Tokens = d.optUintTo(&x.tokens)
-	d.key(kCostMicrodollars)
+	d.keyAny(kCostMicrodollars)
 	ev.CostMicrodollars = d.optUintTo(&x.costs)
 	d.key(kBackend)
 	ev.Backend = optStrTo(d, &x.backend)
@@ -1307,7 +1376,7 @@ func (d *dec) stopReason(s *StopReason) {
 		d.mapN(2)
 		d.key(kCyclesExecuted)
 		v.CyclesExecuted = d.u32()
-		d.key(kLimit)
+		d.keyShort(kLimit)
 		v.Limit = d.u32()
 		s.CycleBudgetExhausted = v
 	case StopFactBudgetExhausted:
@@ -1315,7 +1384,7 @@ func (d *dec) stopReason(s *StopReason) {
 		d.mapN(2)
 		d.key(kFactsCount)
 		v.FactsCount = d.u32()
-		d.key(kLimit)
+		d.keyShort(kLimit)
 		v.Limit = d.u32()
 		s.FactBudgetExhausted = v
 	case StopTokenBudgetExhausted:
@@ -1323,7 +1392,7 @@ func (d *dec) stopReason(s *StopReason) {
 		d.mapN(2)
 		d.key(kTokensConsumed)
 		v.TokensConsumed = d.uint()
-		d.key(kLimit)
+		d.keyShort(kLimit)
 		v.Limit = d.uint()
 		s.TokenBudgetExhausted = v
 	case StopTimeBudgetExhausted:
@@ -1337,11 +1406,11 @@ func (d *dec) stopReason(s *StopReason) {
 	case StopInvariantViolated:
 		v := &StopInvariantViolatedData{}
 		d.mapN(3)
-		d.key(kClass)
+		d.keyShort(kClass)
 		v.Class = decEnum(d, enumInvariantClass, "InvariantClass")
-		d.key(kName)
+		d.keyShort(kName)
 		v.Name = d.str()
-		d.key(kReason)
+		d.keyShort(kReason)
 		v.Reason = d.str()
 		s.InvariantViolated = v
 	case StopPromotionRejected:
@@ -1349,7 +1418,7 @@ func (d *dec) stopReason(s *StopReason) {
 		d.mapN(2)
 		d.key(kProposalID)
 		v.ProposalID = d.str()
-		d.key(kReason)
+		d.keyShort(kReason)
 		v.Reason = d.str()
 		s.PromotionRejected = v
 	case StopError:
@@ -1365,7 +1434,7 @@ func (d *dec) stopReason(s *StopReason) {
 		d.mapN(2)
 		d.key(kAgentID)
 		v.AgentID = d.str()
-		d.key(kReason)
+		d.keyShort(kReason)
 		v.Reason = d.str()
 		s.AgentRefused = v
 	case StopHitlGatePending:
@@ -1379,7 +1448,7 @@ func (d *dec) stopReason(s *StopReason) {
 		v.Summary = d.str()
 		d.key(kAgentID)
 		v.AgentID = d.str()
-		d.key(kCycle)
+		d.keyShort(kCycle)
 		v.Cycle = d.u32()
 		s.HitlGatePending = v
 	}
@@ -1397,12 +1466,12 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 	d.mapN(4)
 	d.key(kPolicyID)
 	ev.PolicyID = decStr[PolicyID](d)
-	d.key(kPolicy)
+	d.keyShort(kPolicy)
 	d.mapN(2)
-	d.key(kType)
+	d.keyShort(kType)
 	p := &ev.Policy
 	p.Type = decEnum(d, policyTypes, "PolicySnapshot")
-	d.key(kPolicy)
+	d.keyShort(kPolicy)
 	switch p.Type {
 	case PolicySnapshotKernel:
 		kb := new(struct {
@@ -1416,11 +1485,11 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 		k.AdapterID = optStrTo(d, &kb.adapter)
 		d.key(kRecallEnabled)
 		k.RecallEnabled = d.boolean()
-		d.key(kRecallMaxCandidates)
+		d.keyAny(kRecallMaxCandidates)
 		k.RecallMaxCandidates = d.uint()
-		d.key(kRecallMinScore)
+		d.keyAny(kRecallMinScore)
 		k.RecallMinScore = d.f32()
-		d.key(kSeed)
+		d.keyShort(kSeed)
 		k.Seed = d.optUintTo(&kb.seed)
 		d.key(kRequiresHuman)
 		k.RequiresHuman = d.boolean()
@@ -1430,11 +1499,11 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 	case PolicySnapshotRouting:
 		r := &RoutingPolicy{}
 		d.mapN(4)
-		d.key(kTruthPreferences)
+		d.keyAny(kTruthPreferences)
 		r.TruthPreferences = d.strMap()
-		d.key(kRiskTierBackends)
+		d.keyAny(kRiskTierBackends)
 		r.RiskTierBackends = decEnumKeyMap(d, sortedRiskTiers, "RiskTier")
-		d.key(kDataClassBackends)
+		d.keyAny(kDataClassBackends)
 		r.DataClassificationBackends = decEnumKeyMap(d, sortedDataClass, "DataClassification")
 		d.key(kDefaultBackend)
 		r.DefaultBackend = d.str()
@@ -1446,17 +1515,17 @@ func (d *dec) policySnapshotCaptured(ev *PolicySnapshotCaptured) {
 		r.Enabled = d.boolean()
 		d.key(kMaxKTotal)
 		r.MaxKTotal = d.uint()
-		d.key(kMaxTokensInjection)
+		d.keyAny(kMaxTokensInjection)
 		r.MaxTokensInjection = d.uint()
-		d.key(kMinScoreThreshold)
+		d.keyAny(kMinScoreThreshold)
 		r.MinScoreThreshold = d.f64()
 		d.key(kBudgets)
 		d.mapN(3)
 		d.key(kMaxLatencyMs)
 		r.Budgets.MaxLatencyMs = d.uint()
-		d.key(kMaxEmbeddingCalls)
+		d.keyAny(kMaxEmbeddingCalls)
 		r.Budgets.MaxEmbeddingCalls = d.uint()
-		d.key(kMaxTokensPerCandidate)
+		d.keyAny(kMaxTokensPerCandidate)
 		r.Budgets.MaxTokensPerCandidate = d.uint()
 		d.key(kAllowedUses)
 		n := d.arrayLen(len("RuntimeAugmentation") + 2)
@@ -1493,12 +1562,12 @@ func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded, x *gateDecisionX) {
 	for i := range r.ContextData {
 		c := &r.ContextData[i]
 		d.mapN(2)
-		d.key(kLabel)
+		d.keyShort(kLabel)
 		c.Label = d.str()
-		d.key(kValue)
+		d.keyShort(kValue)
 		c.Value = d.str()
 	}
-	d.key(kCycle)
+	d.keyShort(kCycle)
 	r.Cycle = d.u32()
 	d.key(kRequestedAt)
 	r.RequestedAt = decStr[Timestamp](d)
@@ -1506,7 +1575,7 @@ func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded, x *gateDecisionX) {
 	d.mapN(2)
 	d.key(kTimeoutSecs)
 	r.Timeout.TimeoutSecs = d.uint()
-	d.key(kAction)
+	d.keyShort(kAction)
 	r.Timeout.Action = decEnum(d, enumTimeoutAction, "TimeoutAction")
 
 	d.key(kDecision)
@@ -1517,9 +1586,9 @@ func (d *dec) gateDecisionRecorded(ev *GateDecisionRecorded, x *gateDecisionX) {
 	d.key(kVerdict)
 	if d.peek() == 0x81 {
 		d.off++
-		d.key(kReject)
+		d.keyShort(kReject)
 		d.mapN(1)
-		d.key(kReason)
+		d.keyShort(kReason)
 		g.Verdict = GateVerdict{Kind: GateReject, RejectReason: optStrTo(d, &x.reject)}
 	} else {
 		g.Verdict = GateVerdict{Kind: decEnum(d, gateUnitVerdicts, "GateVerdict")}
@@ -1569,38 +1638,34 @@ func HeaderOf(e *ExperienceEventEnvelope) EnvelopeHeader {
 
 type span struct{ off, n int }
 
-// DecodeHeader decodes the indexed fields of a canonical envelope without
-// building the event: it skips the parts it does not need. It allocates at
-// most once (all returned strings share one small backing string that does
-// not alias b). It validates the fields it reads and the structure it skips,
-// not the content of skipped fields; use UnmarshalCanonical for a full
-// check.
-func DecodeHeader(b []byte) (EnvelopeHeader, error) {
-	var h EnvelopeHeader
-	d := dec{b: b}
-	var id, at, tenant, corr, chain, trace, artifact span
+// headerSpans are where DecodeHeader's strings lie in its input.
+type headerSpans struct{ id, at, tenant, corr, chain, trace, artifact span }
+
+// header parses the header fields of an envelope into h and sp.
+func (d *dec) header(h *EnvelopeHeader, sp *headerSpans) {
+	defer d.recoverKey()
 	d.mapN(5)
 	d.key(kEventID)
-	id.off, id.n = d.strSpan()
+	sp.id.off, sp.id.n = d.strSpan()
 	d.key(kOccurredAt)
-	at.off, at.n = d.strSpan()
+	sp.at.off, sp.at.n = d.strSpan()
 	d.key(kTenantID)
 	if !d.isNil() {
-		tenant.off, tenant.n = d.strSpan()
+		sp.tenant.off, sp.tenant.n = d.strSpan()
 		h.HasTenant = true
 	}
 	d.key(kCorrelationID)
 	if !d.isNil() {
-		corr.off, corr.n = d.strSpan()
+		sp.corr.off, sp.corr.n = d.strSpan()
 		h.HasCorrelation = true
 	}
-	d.key(kEvent)
+	d.keyShort(kEvent)
 	d.mapN(2)
-	d.key(kType)
-	h.Kind = decEnum(&d, AllKinds, "event kind")
-	d.key(kData)
+	d.keyShort(kType)
+	h.Kind = decEnum(d, AllKinds, "event kind")
+	d.keyShort(kData)
 	if d.err != nil {
-		return EnvelopeHeader{}, d.err
+		return
 	}
 	switch h.Kind {
 	case KindProposalCreated:
@@ -1608,14 +1673,14 @@ func DecodeHeader(b []byte) (EnvelopeHeader, error) {
 		d.key(kProposal)
 		d.skip()
 		d.key(kChainID)
-		chain.off, chain.n = d.strSpan()
+		sp.chain.off, sp.chain.n = d.strSpan()
 		h.HasChain = true
 	case KindProposalValidated:
 		d.mapN(6)
 		d.key(kProposalID)
 		d.strSpan()
 		d.key(kChainID)
-		chain.off, chain.n = d.strSpan()
+		sp.chain.off, sp.chain.n = d.strSpan()
 		h.HasChain = true
 	case KindOutcomeRecorded, KindBudgetExceeded, KindHypothesisResolved:
 		switch h.Kind {
@@ -1627,7 +1692,7 @@ func DecodeHeader(b []byte) (EnvelopeHeader, error) {
 			d.mapN(9)
 		}
 		d.key(kChainID)
-		chain.off, chain.n = d.strSpan()
+		sp.chain.off, sp.chain.n = d.strSpan()
 		h.HasChain = true
 	case KindReplayTraceRecorded, KindReplayabilityDowngraded:
 		if h.Kind == KindReplayTraceRecorded {
@@ -1636,7 +1701,7 @@ func DecodeHeader(b []byte) (EnvelopeHeader, error) {
 			d.mapN(4)
 		}
 		d.key(kTraceLinkID)
-		trace.off, trace.n = d.strSpan()
+		sp.trace.off, sp.trace.n = d.strSpan()
 		h.HasTraceLink = true
 	case KindBackendInvoked:
 		d.mapN(5)
@@ -1647,35 +1712,49 @@ func DecodeHeader(b []byte) (EnvelopeHeader, error) {
 			d.strSpan()
 		}
 		d.key(kTraceLinkID)
-		trace.off, trace.n = d.strSpan()
+		sp.trace.off, sp.trace.n = d.strSpan()
 		h.HasTraceLink = true
 	case KindRecallExecuted:
 		d.mapN(3)
-		d.key(kQuery)
+		d.keyShort(kQuery)
 		d.skip()
 		d.key(kProvenance)
 		d.skip()
 		d.key(kTraceLinkID)
 		if !d.isNil() {
-			trace.off, trace.n = d.strSpan()
+			sp.trace.off, sp.trace.n = d.strSpan()
 			h.HasTraceLink = true
 		}
 	case KindArtifactStateTransitioned:
 		d.mapN(3)
 		d.key(kArtifactID)
-		artifact.off, artifact.n = d.strSpan()
+		sp.artifact.off, sp.artifact.n = d.strSpan()
 		h.HasArtifact = true
 	case KindArtifactRollbackRecorded:
 		d.mapN(1)
 		d.key(kRollback)
 		d.mapN(8)
 		d.key(kArtifactID)
-		artifact.off, artifact.n = d.strSpan()
+		sp.artifact.off, sp.artifact.n = d.strSpan()
 		h.HasArtifact = true
 	}
+}
+
+// DecodeHeader decodes the indexed fields of a canonical envelope without
+// building the event: it skips the parts it does not need. It allocates at
+// most once (all returned strings share one small backing string that does
+// not alias b). It validates the fields it reads and the structure it skips,
+// not the content of skipped fields; use UnmarshalCanonical for a full
+// check.
+func DecodeHeader(b []byte) (EnvelopeHeader, error) {
+	var h EnvelopeHeader
+	d := dec{b: b}
+	var sp headerSpans
+	d.header(&h, &sp)
 	if d.err != nil {
 		return EnvelopeHeader{}, d.err
 	}
+	id, at, tenant, corr, chain, trace, artifact := sp.id, sp.at, sp.tenant, sp.corr, sp.chain, sp.trace, sp.artifact
 	var sb strings.Builder
 	sb.Grow(id.n + at.n + tenant.n + corr.n + chain.n + trace.n + artifact.n)
 	for _, sp := range [...]span{id, at, tenant, corr, chain, trace, artifact} {

@@ -839,3 +839,57 @@ func TestMsgpackWorstCaseMapAllocation(t *testing.T) {
 		t.Logf("map of %d tiny keys: %d input bytes, %d allocated (%.1fx)", len(md), len(b), got, float64(got)/float64(len(b)))
 	}
 }
+
+// TestMsgpackSharedDecoder: the scan's decoder, whose strings share
+// arrays across envelopes, decodes exactly what UnmarshalCanonical does,
+// rejects what it rejects, and never changes an envelope it returned
+// earlier, however later inputs (valid, invalid, reused buffers) look.
+func TestMsgpackSharedDecoder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	events := mpGenerated(3000)
+	sd := ledger.NewSharedDecoder()
+	type kept struct {
+		env  ledger.ExperienceEventEnvelope
+		want ledger.ExperienceEventEnvelope
+	}
+	var keep []kept
+	buf := make([]byte, 0, 1<<16)
+	rejected := 0
+	for i, e := range events {
+		// The input lives in one reused buffer, as in a scan.
+		buf = append(buf[:0], mpMarshal(t, &e)...)
+		if i%7 == 3 { // a damaged input between valid ones
+			bad := append([]byte{}, buf...)
+			bad[r.IntN(len(bad))] ^= byte(1 + r.IntN(255))
+			got, err := sd.Decode(bad)
+			want, werr := ledger.UnmarshalCanonical(bad)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("event %d damaged: shared err %v, UnmarshalCanonical err %v", i, err, werr)
+			}
+			if err != nil {
+				rejected++
+				if err.Error() != werr.Error() {
+					t.Fatalf("event %d damaged: shared err %q, UnmarshalCanonical err %q", i, err, werr)
+				}
+			} else if !reflect.DeepEqual(got, want) {
+				t.Fatalf("event %d damaged but accepted: decoders disagree", i)
+			}
+		}
+		got, err := sd.Decode(buf)
+		if err != nil {
+			t.Fatalf("event %d (%s): %v", i, e.Kind(), err)
+		}
+		for j := range buf {
+			buf[j] = 0xa5
+		}
+		keep = append(keep, kept{got, e})
+	}
+	if rejected == 0 {
+		t.Fatal("no damaged input was rejected; the test exercises nothing")
+	}
+	for i, k := range keep {
+		if !reflect.DeepEqual(k.env, k.want) {
+			t.Fatalf("event %d (%s) changed after later decodes:\n got %#v\nwant %#v", i, k.want.Kind(), k.env.Event, k.want.Event)
+		}
+	}
+}

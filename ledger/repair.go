@@ -175,7 +175,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			newMan.Gen++
 			first, last := salvaged[0].Seq, salvaged[len(salvaged)-1].Seq
 			name := segName(first, last, newMan.Gen)
-			w, err := segment.NewWriter(fsys, filepath.Join(segDir, name+".seg"), segment.Options{BlockSize: o.BlockSize, Level: o.CompressionLevel}, chain)
+			w, err := segment.NewWriter(fsys, filepath.Join(segDir, name+".seg"), segment.Options{BlockSize: o.BlockSize, Level: o.CompressionLevel, EntropyLiterals: o.EntropyLiterals}, chain)
 			if err != nil {
 				return rep, err
 			}

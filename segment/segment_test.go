@@ -420,18 +420,26 @@ func TestLevelsAndOS(t *testing.T) {
 	recs := genRecords(12, 1, 400)
 	var sizes []int64
 	for _, lvl := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
-		p := fmt.Sprintf("%s/seg-%d", dir, lvl)
-		info := writeSegment(t, vfs.OS, p, Options{Level: lvl}, [32]byte{}, recs, nil)
-		r, err := Open(vfs.OS, p, nil)
-		if err != nil {
-			t.Fatal(err)
+		var bytesByEntropy [2]int64
+		for i, entropy := range []bool{false, true} {
+			p := fmt.Sprintf("%s/seg-%d-%v", dir, lvl, entropy)
+			info := writeSegment(t, vfs.OS, p, Options{Level: lvl, EntropyLiterals: entropy}, [32]byte{}, recs, nil)
+			r, err := Open(vfs.OS, p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSegment(t, r, recs, [32]byte{}, nil)
+			r.Close()
+			sizes = append(sizes, info.FileBytes)
+			bytesByEntropy[i] = info.FileBytes
+			if info.FileBytes*2 > info.RawBytes {
+				t.Fatalf("level %d, entropy %v: %d bytes for %d raw: not compressed", lvl, entropy, info.FileBytes, info.RawBytes)
+			}
 		}
-		checkSegment(t, r, recs, [32]byte{}, nil)
-		r.Close()
-		sizes = append(sizes, info.FileBytes)
-		if info.FileBytes*2 > info.RawBytes {
-			t.Fatalf("level %d: %d bytes for %d raw: not compressed", lvl, info.FileBytes, info.RawBytes)
+		// Huffman-coded literals must take effect (and make the file smaller).
+		if bytesByEntropy[1] >= bytesByEntropy[0] {
+			t.Errorf("level %d: %d bytes with entropy-coded literals, %d without", lvl, bytesByEntropy[1], bytesByEntropy[0])
 		}
 	}
-	t.Logf("file bytes by level: %v", sizes)
+	t.Logf("file bytes by level (raw literals, entropy-coded): %v", sizes)
 }
