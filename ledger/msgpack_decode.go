@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strings"
+	"unsafe"
 )
 
 // dec is a strict, bounds-checked reader of canonical msgpack. The first
@@ -15,7 +16,10 @@ type dec struct {
 	b   []byte
 	off int
 	err error
-	sb  strings.Builder // decoded strings are copied here (see copyStr)
+	// strs is the array decoded strings are copied into (see copyStr):
+	// append-only, so bytes a returned string covers are never written
+	// again; a new array replaces it when full.
+	strs []byte
 	// arenaMin, when > 0, is the least size of a new strings' array, and
 	// the array is kept from one envelope to the next (see
 	// envelopeDecoder); 0 sizes an array for one envelope's strings.
@@ -173,11 +177,22 @@ func (d *dec) be(n int) uint64 {
 	if !d.need(uint64(n)) {
 		return 0
 	}
+	b := d.b[d.off : d.off+n]
+	d.off += n
+	switch n {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case 8:
+		return binary.BigEndian.Uint64(b)
+	}
 	var v uint64
-	for _, c := range d.b[d.off : d.off+n] {
+	for _, c := range b {
 		v = v<<8 | uint64(c)
 	}
-	d.off += n
 	return v
 }
 
@@ -368,12 +383,16 @@ func (d *dec) str() string {
 	if n == 0 {
 		return ""
 	}
-	if d.sb.Cap()-d.sb.Len() < n {
+	if cap(d.strs)-len(d.strs) < n {
 		return d.copyStr(start, n)
 	}
-	d.sb.Write(d.b[start : start+n])
-	s := d.sb.String()
-	return s[len(s)-n:]
+	return d.appendStr(start, n)
+}
+
+// appendStr copies b[start:start+n] (n > 0) into strs, which has room.
+func (d *dec) appendStr(start, n int) string {
+	d.strs = append(d.strs, d.b[start:start+n]...)
+	return unsafe.String(&d.strs[len(d.strs)-n], n)
 }
 
 // copyStr returns a copy of b[start:start+n] that shares its backing array
@@ -387,25 +406,22 @@ func (d *dec) copyStr(start, n int) string {
 	if n == 0 {
 		return ""
 	}
-	if d.sb.Cap()-d.sb.Len() < n {
+	if cap(d.strs)-len(d.strs) < n {
 		d.newArray(len(d.b) - start)
 	}
-	d.sb.Write(d.b[start : start+n])
-	s := d.sb.String()
-	return s[len(s)-n:]
+	return d.appendStr(start, n)
 }
 
 // reserve makes room for n more string bytes, in a new array if the
 // current one lacks it. Strings already decoded keep their array.
 func (d *dec) reserve(n int) {
-	if d.sb.Cap()-d.sb.Len() < n {
+	if cap(d.strs)-len(d.strs) < n {
 		d.newArray(n)
 	}
 }
 
 func (d *dec) newArray(n int) {
-	d.sb = strings.Builder{}
-	d.sb.Grow(max(n, d.arenaMin))
+	d.strs = make([]byte, 0, max(n, d.arenaMin))
 }
 
 func decStr[S ~string](d *dec) S { return S(d.str()) }

@@ -452,10 +452,15 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 	cur := -1
 	var b *Block
 	for _, s := range seqs {
-		bi, ok := r.Locate(s)
-		if !ok {
-			bulkBlocks.Put(scratch)
-			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
+		// Successive seqs mostly lie in the current block: skip the
+		// binary search then.
+		bi := cur
+		if cur < 0 || s < r.blocks[cur].FirstSeq || s-r.blocks[cur].FirstSeq >= uint64(r.blocks[cur].Count) {
+			var ok bool
+			if bi, ok = r.Locate(s); !ok {
+				bulkBlocks.Put(scratch)
+				return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
+			}
 		}
 		if bi != cur {
 			if b = r.cache.get(cacheKey{reader: r.id, block: bi}); b == nil {
