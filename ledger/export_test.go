@@ -1,5 +1,7 @@
 package ledger
 
+import "testing"
+
 // EncodeBatchForBench runs the append path's encoding step (for benchmarks).
 func EncodeBatchForBench(es []ExperienceEventEnvelope) error {
 	l := &Ledger{opts: (&Options{}).withDefaults()}
@@ -14,3 +16,12 @@ type SharedDecoder struct{ d *envelopeDecoder }
 func NewSharedDecoder() SharedDecoder { return SharedDecoder{newEnvelopeDecoder()} }
 
 func (s SharedDecoder) Decode(b []byte) (ExperienceEventEnvelope, error) { return s.d.decode(b) }
+
+// KeyNames returns the names of the pre-encoded keys of msgpack.go.
+func KeyNames(t *testing.T) map[string]bool {
+	names := map[string]bool{}
+	for _, v := range keyConsts(t) {
+		names[v[1:]] = true
+	}
+	return names
+}

@@ -39,3 +39,18 @@ func (d *dec) keyShort(k string) {
 	}
 	panic(keyMismatch(k))
 }
+
+// keyLong is key for keys of 17 to 24 bytes: a 16-byte compare and a
+// word compare.
+func (d *dec) keyLong(k string) {
+	off, n := d.off, len(k)
+	if uint(n-17) <= 24-17 && n <= len(d.b)-off {
+		p := unsafe.Add(unsafe.Pointer(unsafe.SliceData(d.b)), off)
+		q := unsafe.Pointer(unsafe.StringData(k))
+		if *(*[16]byte)(p) == *(*[16]byte)(q) && *(*uint64)(unsafe.Add(p, n-8)) == *(*uint64)(unsafe.Add(q, n-8)) {
+			d.off = off + n
+			return
+		}
+	}
+	panic(keyMismatch(k))
+}

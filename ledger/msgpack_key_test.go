@@ -55,9 +55,10 @@ func TestMsgpackKeyConstants(t *testing.T) {
 	}
 }
 
-// TestMsgpackKeyCallLengths: the inlined fast paths dec.key and
-// dec.keyShort are only called with constant keys of 8 to 16 and 4 to 7
-// bytes (they reject any other); the rest use keyAny.
+// TestMsgpackKeyCallLengths: the inlined fast paths dec.key,
+// dec.keyShort and dec.keyLong are only called with constant keys of 8 to
+// 16, 4 to 7 and 17 to 24 bytes (they reject any other); the rest use
+// keyAny.
 func TestMsgpackKeyCallLengths(t *testing.T) {
 	keys := keyConsts(t)
 	f, err := goparser.ParseFile(token.NewFileSet(), "msgpack_decode.go", nil, 0)
@@ -77,6 +78,8 @@ func TestMsgpackKeyCallLengths(t *testing.T) {
 			return true
 		case sel.Sel.Name == "keyShort":
 			lo, hi = 4, 7
+		case sel.Sel.Name == "keyLong":
+			lo, hi = 17, 24
 		case sel.Sel.Name != "key":
 			return true
 		}
@@ -95,7 +98,7 @@ func TestMsgpackKeyCallLengths(t *testing.T) {
 		return true
 	})
 	if calls < 150 {
-		t.Fatalf("found only %d calls of key and keyShort", calls)
+		t.Fatalf("found only %d calls of key, keyShort and keyLong", calls)
 	}
 }
 

@@ -893,3 +893,131 @@ func TestMsgpackSharedDecoder(t *testing.T) {
 		}
 	}
 }
+
+// mpKeyOffsets returns the offset of every map key in the msgpack value
+// at b[0:], walking the value generically.
+func mpKeyOffsets(t *testing.T, b []byte) []int {
+	t.Helper()
+	var keys []int
+	off := 0
+	be := func(n int) int {
+		v := 0
+		for _, c := range b[off : off+n] {
+			v = v<<8 | int(c)
+		}
+		off += n
+		return v
+	}
+	var walk func()
+	walk = func() {
+		c := b[off]
+		off++
+		switch {
+		case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+		case c&0xe0 == 0xa0:
+			off += int(c & 0x1f)
+		case c == 0xd9, c == 0xc4:
+			off += be(1)
+		case c == 0xda, c == 0xc5:
+			off += be(2)
+		case c == 0xdb, c == 0xc6:
+			off += be(4)
+		case c == 0xcc, c == 0xd0:
+			off++
+		case c == 0xcd, c == 0xd1:
+			off += 2
+		case c == 0xce, c == 0xd2, c == 0xca:
+			off += 4
+		case c == 0xcf, c == 0xd3, c == 0xcb:
+			off += 8
+		case c&0xf0 == 0x90, c == 0xdc, c == 0xdd:
+			n := int(c & 0x0f)
+			if c == 0xdc {
+				n = be(2)
+			} else if c == 0xdd {
+				n = be(4)
+			}
+			for range n {
+				walk()
+			}
+		case c&0xf0 == 0x80, c == 0xde, c == 0xdf:
+			n := int(c & 0x0f)
+			if c == 0xde {
+				n = be(2)
+			} else if c == 0xdf {
+				n = be(4)
+			}
+			for range n {
+				keys = append(keys, off)
+				walk()
+				walk()
+			}
+		default:
+			t.Fatalf("unexpected msgpack byte %#x at %d", c, off-1)
+		}
+	}
+	walk()
+	if off != len(b) {
+		t.Fatalf("walked %d of %d bytes", off, len(b))
+	}
+	return keys
+}
+
+// TestMsgpackKeyMismatchEveryKey: for every map key of generated events,
+// a wrong last byte is reported as "expected key <name>" at the key's
+// offset, by the standalone and the shared decoder, whichever of keyShort,
+// key, keyLong or keyAny checks it.
+func TestMsgpackKeyMismatchEveryKey(t *testing.T) {
+	hit := map[string]int{} // by the length class of the key
+	class := func(n int) string {
+		switch {
+		case n >= 4 && n <= 7:
+			return "keyShort"
+		case n >= 8 && n <= 16:
+			return "key"
+		case n >= 17 && n <= 24:
+			return "keyLong"
+		}
+		return "keyAny"
+	}
+	fields := ledger.KeyNames(t)
+	sd := ledger.NewSharedDecoder()
+	for _, e := range mpGenerated(400) {
+		enc := mpMarshal(t, &e)
+		for _, i := range mpKeyOffsets(t, enc) {
+			n := 1 + int(enc[i]&0x1f) // keys are fixstrs
+			name := string(enc[i+1 : i+n])
+			bad := append([]byte{}, enc...)
+			bad[i+n-1] ^= 0x20
+			for dname, decode := range map[string]func([]byte) error{
+				"UnmarshalCanonical": func(b []byte) error { _, err := ledger.UnmarshalCanonical(b); return err },
+				"shared decoder":     func(b []byte) error { _, err := sd.Decode(b); return err },
+			} {
+				if !fields[name] {
+					continue // a metadata map's key: data, any value goes
+				}
+				err := decode(bad)
+				de, ok := err.(*ledger.DecodeError)
+				if !ok {
+					t.Fatalf("%s: key %q corrupted: got %v, want a *ledger.DecodeError", dname, name, err)
+				}
+				// The key of an externally tagged enum is a variant name; the
+				// first key is checked before decoding starts.
+				if de.Offset == i && strings.HasPrefix(de.Reason, "unknown ") && strings.HasSuffix(de.Reason, " variant") ||
+					i == 1 && de.Offset == 0 && strings.HasPrefix(de.Reason, "not a canonical envelope") {
+					continue
+				}
+				if want := "expected key " + name; de.Reason != want || de.Offset != i {
+					t.Fatalf("%s (%s): key %q corrupted: got %q at %d, want %q at %d", dname, e.Kind(), name, de.Reason, de.Offset, want, i)
+				}
+				hit[class(n)]++
+			}
+		}
+	}
+	for _, c := range []string{"keyShort", "key", "keyLong", "keyAny"} {
+		if hit[c] == 0 {
+			t.Errorf("no key checked by %s was exercised", c)
+		}
+	}
+	t.Logf("key mismatches checked, by path: %v", hit)
+}
