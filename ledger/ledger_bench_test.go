@@ -147,7 +147,9 @@ func qbLedger(b *testing.B, n int) (string, *qbParams) {
 		if root == "" {
 			root = filepath.Join(os.TempDir(), "exledger-bench-cache")
 		}
-		e.dir = filepath.Join(root, "seed42-n"+itoa(n))
+		// The name changes with the defaults the ledger is built with (raw zstd
+		// literals since 2026-11-26), so that a stale cache is not reused.
+		e.dir = filepath.Join(root, "seed42-rawlit-n"+itoa(n))
 		meta := e.dir + ".json"
 		if raw, err := os.ReadFile(meta); err == nil && json.Unmarshal(raw, &e.p) == nil && e.p.N == n {
 			if l, err := ledger.Open(e.dir, &ledger.Options{ReadOnly: true}); err == nil {

@@ -62,7 +62,10 @@
 //
 // A block is stored raw when zstd does not bring it below 97% of ulen.
 // The zstd frame header must carry a content size equal to ulen (it may
-// omit it only when ulen < 256, as the encoder does).
+// omit it only when ulen < 256, as the encoder does). Frames carry no zstd
+// checksum (the block's xxhash64 covers them), and by default their
+// literals are stored raw rather than Huffman-coded (Options.EntropyLiterals):
+// readers handle either.
 // The uncompressed payload is count records, each
 //
 //	seq delta | uvarint len | len bytes
