@@ -519,6 +519,9 @@ func (l *Ledger) QueryEventsOrdered(ctx context.Context, q EventQuery, order Ord
 
 // Scan streams the events matching q in log order, for results too large
 // for a slice. The iteration sees one consistent snapshot of the ledger.
+// The events are the caller's to keep, but the strings of events decoded
+// together share 8 KiB arrays: keeping a few events out of a long scan
+// keeps up to 8 KiB each alive (strings.Clone what you keep to avoid it).
 func (l *Ledger) Scan(ctx context.Context, q EventQuery) iter.Seq2[ExperienceEventEnvelope, error] {
 	return func(yield func(ExperienceEventEnvelope, error) bool) {
 		for e, err := range l.scanOrdered(ctx, q, OrderLog) {
