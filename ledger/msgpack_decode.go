@@ -27,10 +27,10 @@ type dec struct {
 }
 
 // envelopeDecoder decodes successive envelopes whose strings share
-// arrays of at least arenaBytes, so that a run of small events costs one
+// arrays of at least envArenaBytes, so that a run of small events costs one
 // strings allocation per array rather than one per event. A decoded event
 // holds on to its array: keeping a single event alive keeps at most one
-// array (about arenaBytes) alive with it. The zero value is not usable;
+// array (about envArenaBytes) alive with it. The zero value is not usable;
 // see newEnvelopeDecoder. Not safe for concurrent use.
 type envelopeDecoder struct{ d dec }
 
@@ -198,7 +198,8 @@ func (d *dec) be(n int) uint64 {
 
 // keyAny consumes the pre-encoded key k, of any length (keys are 2 to 32
 // bytes, so comparing a few overlapping words beats a call to the generic
-// memequal). Keys of 8 to 16 bytes use key instead, which is inlined.
+// memequal). Keys of 4 to 24 bytes use the inlined keyShort, key and
+// keyLong instead (msgpack_key_fast.go).
 func (d *dec) keyAny(k string) {
 	off, n := d.off, len(k)
 	if n <= len(d.b)-off && n >= 2 {
