@@ -114,13 +114,8 @@ func matchesDurable(q *EventQuery, e *ExperienceEventEnvelope) bool {
 			return false
 		}
 	}
-	if tr := q.TimeRange; tr != nil {
-		if tr.Start != nil && e.OccurredAt < *tr.Start {
-			return false
-		}
-		if tr.End != nil && e.OccurredAt > *tr.End {
-			return false
-		}
+	if !q.TimeRange.Contains(e.OccurredAt) {
+		return false
 	}
 	return true
 }
@@ -866,13 +861,8 @@ func matchesHeader(q *EventQuery, h *EnvelopeHeader) bool {
 	if q.ChainID != nil && (!h.HasChain || h.ChainID != *q.ChainID) {
 		return false
 	}
-	if tr := q.TimeRange; tr != nil {
-		if tr.Start != nil && h.OccurredAt < *tr.Start {
-			return false
-		}
-		if tr.End != nil && h.OccurredAt > *tr.End {
-			return false
-		}
+	if !q.TimeRange.Contains(h.OccurredAt) {
+		return false
 	}
 	return true
 }

@@ -204,13 +204,8 @@ func matches(e *ExperienceEventEnvelope, q *EventQuery, includeHypothesis bool) 
 	if q.TenantID != nil && (e.TenantID == nil || *e.TenantID != *q.TenantID) {
 		return false
 	}
-	if tr := q.TimeRange; tr != nil {
-		if tr.Start != nil && e.OccurredAt < *tr.Start {
-			return false
-		}
-		if tr.End != nil && e.OccurredAt > *tr.End {
-			return false
-		}
+	if !q.TimeRange.Contains(e.OccurredAt) {
+		return false
 	}
 	if len(q.Kinds) > 0 {
 		k := e.Kind()

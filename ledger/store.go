@@ -27,6 +27,12 @@ type TimeRange struct {
 	Start, End *Timestamp
 }
 
+// Contains reports whether t lies in the range (bounds inclusive, compared
+// byte-wise); a nil range or bound does not restrict.
+func (tr *TimeRange) Contains(t Timestamp) bool {
+	return tr == nil || (tr.Start == nil || t >= *tr.Start) && (tr.End == nil || t <= *tr.End)
+}
+
 // EventQuery selects events; every non-nil filter must hold (AND). Kinds is
 // an any-of set; empty means no kind filter. Limit keeps the first N.
 type EventQuery struct {

@@ -145,3 +145,26 @@ func TestContentHashParse(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeRangeContains(t *testing.T) {
+	ts := func(s string) *Timestamp { v := Timestamp(s); return &v }
+	a, b := ts("2026-01-01T00:00:01Z"), ts("2026-01-01T00:00:03Z")
+	for _, tc := range []struct {
+		tr   *TimeRange
+		t    string
+		want bool
+	}{
+		{nil, "2026-01-01T00:00:00Z", true},
+		{&TimeRange{}, "2026-01-01T00:00:00Z", true},
+		{&TimeRange{Start: a}, "2026-01-01T00:00:00Z", false},
+		{&TimeRange{Start: a}, "2026-01-01T00:00:01Z", true},
+		{&TimeRange{End: b}, "2026-01-01T00:00:03Z", true},
+		{&TimeRange{End: b}, "2026-01-01T00:00:04Z", false},
+		{&TimeRange{Start: a, End: b}, "2026-01-01T00:00:02Z", true},
+		{&TimeRange{Start: b, End: a}, "2026-01-01T00:00:02Z", false},
+	} {
+		if got := tc.tr.Contains(Timestamp(tc.t)); got != tc.want {
+			t.Errorf("%+v.Contains(%s) = %v, want %v", tc.tr, tc.t, got, tc.want)
+		}
+	}
+}
