@@ -11,7 +11,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // Format constants; doc.go describes the layout they define.

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // reseal recomputes every section checksum and the trailer checksum of a

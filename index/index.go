@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // Index is one sealed, immutable index file. It is safe for concurrent

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

@@ -29,8 +29,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/exledger/exledger/index"
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

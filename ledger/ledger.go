@@ -18,8 +18,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/exledger/exledger/index"
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/wal"
 )
 
@@ -97,8 +97,10 @@ type Options struct {
 	// Logger receives recovery and background-work messages. nil
 	// discards them.
 	Logger *slog.Logger
-	// FS is the file system. nil = the operating system's. Tests inject
-	// crashing and faulty file systems here.
+	// FS is the file system every file access goes through. nil = vfs.OS,
+	// the operating system's. Tests pass a vfs.MemFS (simulated power
+	// loss) or a vfs.FaultFS (injected I/O errors) here; see package vfs
+	// and ExampleOpen_crashTesting.
 	FS vfs.FS
 	// KeepTailOnClose makes Close leave the unsealed tail in the WAL
 	// instead of sealing it: a faster Close, and a next Open that replays

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/ledger/ledgertest"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/exledger/exledger/index"
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/wal"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/exledger/exledger/internal/vfs"
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // Benchmarks on the real OS file system with realistic ~400-700 byte

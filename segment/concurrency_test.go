@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // mixedRecords returns records of every shape a block can get: empty and

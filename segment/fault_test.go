@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // TestWriteFaults fails each mutating file-system operation of a segment

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // ---- a small in-memory FS with fault injection (test only) ----

@@ -12,7 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 type readerAtCloser interface {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // Benchmarks run on the real file system (b.TempDir) with SyncAlways.

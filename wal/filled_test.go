@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // The first file of a log grows by appends (every fdatasync must then also

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // fuzzImage turns fuzz bytes into a WAL directory. If the first byte is

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // dirState is the listing of testDir and a hash of every file in it.

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 // dirSizes returns path -> size of the WAL files in mem.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/exledger/exledger/internal/corrupt"
-	"github.com/exledger/exledger/internal/vfs"
+	"github.com/exledger/exledger/vfs"
 )
 
 func TestRoundTripRotationReopen(t *testing.T) {

@@ -1,10 +1,3 @@
-// Package vfs is the one seam through which the engine touches the file
-// system. Every byte that wal/, segment/, index/ and ledger/ read or write
-// goes through an FS, so tests can swap the real OS for an in-memory file
-// system that simulates crashes, or for a wrapper that injects faults.
-//
-// The interface is deliberately small: only the calls the engine uses.
-// Paths are ordinary slash-separated paths (use path/filepath to join).
 package vfs
 
 import (
