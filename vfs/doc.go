@@ -21,6 +21,11 @@
 //   - FaultFS wraps another FS and fails the Nth operation of a chosen kind
 //     (write, sync, rename, ...) with an injected error.
 //
+// Hard links are an optional interface, Linker, called through Link: all
+// three implementations have it, and an error for which CanCopyInstead
+// holds (ErrCrossDevice, ErrLinkUnsupported) tells the caller to copy the
+// file instead.
+//
 // The interface is deliberately small: only the calls the engine makes.
 // Paths are ordinary OS paths (join them with path/filepath). An
 // implementation must make Rename atomic once the directory is synced and

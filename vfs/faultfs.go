@@ -26,13 +26,14 @@ const (
 	OpSyncDir            // FS.SyncDir
 	OpLock               // FS.Lock
 	OpStat               // FS.Stat and File.Size
+	OpLink               // Linker.Link
 	numOps
 )
 
 // AllOps lists every specific operation kind (not OpAny), for table tests.
-var AllOps = []Op{OpCreate, OpOpen, OpRead, OpWrite, OpSync, OpTruncate, OpRename, OpRemove, OpList, OpMkdirAll, OpSyncDir, OpLock, OpStat}
+var AllOps = []Op{OpCreate, OpOpen, OpRead, OpWrite, OpSync, OpTruncate, OpRename, OpRemove, OpList, OpMkdirAll, OpSyncDir, OpLock, OpStat, OpLink}
 
-var opNames = [...]string{"any", "create", "open", "read", "write", "sync", "truncate", "rename", "remove", "list", "mkdirall", "syncdir", "lock", "stat"}
+var opNames = [...]string{"any", "create", "open", "read", "write", "sync", "truncate", "rename", "remove", "list", "mkdirall", "syncdir", "lock", "stat", "link"}
 
 func (o Op) String() string {
 	if o >= 0 && int(o) < len(opNames) {

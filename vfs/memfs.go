@@ -139,7 +139,7 @@ func NewMem() *MemFS {
 }
 
 // Ops returns the number of mutating operations performed so far (Create,
-// Write, WriteAt, Truncate, Sync, Rename, Remove, MkdirAll, SyncDir).
+// Write, WriteAt, Truncate, Sync, Rename, Remove, MkdirAll, SyncDir, Link).
 func (m *MemFS) Ops() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
