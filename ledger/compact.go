@@ -193,8 +193,7 @@ func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			continue
 		}
 		l.retired = append(l.retired, s.r)
-		l.fs.Remove(l.segPath(s.name, ".seg"))
-		l.fs.Remove(l.segPath(s.name, ".idx"))
+		l.removeSegFiles(s.name) // after the last running backup, if any
 	}
 	l.fs.SyncDir(filepath.Join(l.dir, segDirName))
 	rep.SegmentsAfter = len(newSegs)

@@ -114,6 +114,10 @@ type Options struct {
 	// may run beside a writer in another process; Refresh is not needed
 	// for a snapshot, reopen to see newer data.
 	ReadOnly bool
+
+	// skipBackupMarker lets Backup open its own copy to verify it before
+	// removing the BACKUP-INCOMPLETE marker.
+	skipBackupMarker bool
 }
 
 // ErrReadOnly is returned by the write methods of a read-only Ledger.
@@ -221,6 +225,9 @@ type Ledger struct {
 	dupMts   []*memtable
 	dupAdded []EventID
 
+	// pins keeps compacted-away segment files while a backup runs.
+	pins segPins
+
 	sealKick chan struct{}
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
@@ -300,6 +307,11 @@ var ErrLocked = vfs.ErrLocked
 func (l *Ledger) open() error {
 	fsys := l.fs
 	ro := l.opts.ReadOnly
+	if !l.opts.skipBackupMarker {
+		if err := checkBackupMarker(fsys, l.dir); err != nil {
+			return err
+		}
+	}
 	if !ro {
 		if err := mkdirDurable(fsys, l.dir); err != nil {
 			return Storage(fmt.Sprintf("create %s", l.dir), err)
@@ -532,15 +544,16 @@ func (l *Ledger) cleanOrphans() {
 	}
 	live := map[string]bool{}
 	for _, s := range l.man.Load().Segments {
-		live[s.Name+".seg"] = true
-		live[s.Name+".idx"] = true
+		for _, f := range segFiles {
+			live[s.Name+f.ext] = true
+		}
 	}
 	removed := 0
 	for _, n := range names {
 		if live[n] {
 			continue
 		}
-		if strings.HasSuffix(n, ".seg") || strings.HasSuffix(n, ".idx") || strings.HasSuffix(n, ".tmp") {
+		if isSegFileName(n) || strings.HasSuffix(n, ".tmp") {
 			if err := l.fs.Remove(filepath.Join(dir, n)); err == nil {
 				removed++
 				l.log.Info("removed orphan file", "file", n)

@@ -45,9 +45,10 @@ func Link(fsys FS, oldname, newname string) error {
 
 // CanCopyInstead reports whether a Link error means the file should be
 // copied instead: the names are on different file systems, or the file
-// system has no hard links.
+// system has no hard links. A bare EXDEV (from an FS that does not add
+// ErrCrossDevice) counts too.
 func CanCopyInstead(err error) bool {
-	return errors.Is(err, ErrCrossDevice) || errors.Is(err, ErrLinkUnsupported)
+	return errors.Is(err, ErrCrossDevice) || errors.Is(err, ErrLinkUnsupported) || errors.Is(err, syscall.EXDEV)
 }
 
 // linkErr adds the vfs sentinels to an operating-system link error while
