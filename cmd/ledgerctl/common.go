@@ -33,6 +33,9 @@ func checkLedgerDir(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("%s is not an exledger ledger (not a directory): %w", dir, ledger.ErrNotLedger)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "BACKUP-INCOMPLETE")); err == nil {
+		return fmt.Errorf("%s is an unfinished backup (it holds BACKUP-INCOMPLETE); delete it and back up again: %w", dir, ledger.ErrIncompleteBackup)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s is not an exledger ledger (it has no MANIFEST file): %w", dir, ledger.ErrNotLedger)
 	} else if err != nil {

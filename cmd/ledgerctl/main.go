@@ -149,6 +149,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 integrity violation, 4 ledger in use.`,
 		newDigestCmd(a),
 		newCompactCmd(a),
 		newRepairCmd(a),
+		newBackupCmd(a),
 		newTailCmd(a),
 	)
 	return root

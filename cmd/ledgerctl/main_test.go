@@ -227,6 +227,7 @@ func TestRejectsNonLedger(t *testing.T) {
 		for _, args := range [][]string{
 			{"stat", dir}, {"query", dir}, {"get", dir, "x"}, {"trace", dir, "x"}, {"export", dir},
 			{"verify", dir}, {"digest", dir}, {"tail", dir}, {"compact", dir}, {"repair", dir},
+			{"backup", dir, filepath.Join(base, "bk")},
 		} {
 			r := runCLI(t, nil, args...).must(t, exitError)
 			if !strings.Contains(r.stderr, "not an exledger ledger") {
