@@ -567,8 +567,21 @@ func (b *backupRun) copyFile(src, dst string) (int64, error) {
 		return 0, err
 	}
 	b.created = append(b.created, dst)
-	buf := make([]byte, 4<<20)
 	var off int64
+	if r, ok := in.(io.Reader); ok {
+		// OS files: io.Copy reaches copy_file_range(2).
+		off, err = io.Copy(out, r)
+		if err != nil {
+			out.Close()
+			return off, err
+		}
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return off, err
+		}
+		return off, out.Close()
+	}
+	buf := make([]byte, 4<<20)
 	for {
 		k, rerr := in.ReadAt(buf, off)
 		if k > 0 {

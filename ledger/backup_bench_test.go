@@ -75,8 +75,14 @@ func BenchmarkBackup1M(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				var rep ledger.BackupReport
-				var took, files, tailT, ver time.Duration
+				var took, files, tailT, ver, cp time.Duration
 				for i := 0; i < b.N; i++ {
+					if tg.name != "same-fs" {
+						// The reference copy, alternated with the backups.
+						b.StopTimer()
+						cp += plainCopy(b, filepath.Join(live, "seg"), filepath.Join(tg.root, "cp"))
+						b.StartTimer()
+					}
 					dst := filepath.Join(tg.root, "b")
 					t := time.Now()
 					rep, err = l.BackupWith(ctx, dst, ledger.BackupOptions{NoVerify: !verify})
@@ -106,9 +112,8 @@ func BenchmarkBackup1M(b *testing.B) {
 				b.ReportMetric(float64(rep.TailEvents), "tail-events")
 				if rep.Copied > 0 {
 					b.ReportMetric(float64(rep.CopiedBytes)/1e6/(files/k).Seconds(), "copy-MB/s")
-					cp := plainCopy(b, filepath.Join(live, "seg"), filepath.Join(tg.root, "cp"))
-					b.ReportMetric(ms(cp), "cp-ms")
-					b.ReportMetric(float64(files/k)/float64(cp), "files/cp")
+					b.ReportMetric(ms(cp/k), "cp-ms")
+					b.ReportMetric(float64(files)/float64(cp), "files/cp")
 				}
 			})
 		}

@@ -20,6 +20,15 @@ type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return unix.Fdatasync(int(f.Fd())) }
 
+// ReadFrom lets io.Copy from one OS file to another reach the kernel's
+// copy_file_range(2) (or splice) instead of copying through user space.
+func (f osFile) ReadFrom(r io.Reader) (int64, error) {
+	if o, ok := r.(osFile); ok {
+		r = o.File
+	}
+	return f.File.ReadFrom(r)
+}
+
 func (f osFile) Size() (int64, error) {
 	st, err := f.Stat()
 	if err != nil {

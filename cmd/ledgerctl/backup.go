@@ -86,7 +86,11 @@ FILE' later proves a restored copy holds the same events.`,
 			if since != "" {
 				fmt.Fprintf(a.stdout, ", %d from %s", rep.FromSince, since)
 			}
-			fmt.Fprintf(a.stdout, "; unsealed tail: %s written as a new segment (%s)\n", plural(rep.TailEvents, "event"), size(rep.TailBytes))
+			if rep.TailEvents > 0 {
+				fmt.Fprintf(a.stdout, "; unsealed tail: %s written as a new segment (%s)\n", plural(rep.TailEvents, "event"), size(rep.TailBytes))
+			} else {
+				fmt.Fprintln(a.stdout, "; no unsealed tail")
+			}
 			if rep.Verified {
 				fmt.Fprintln(a.stdout, "verified: block checksums, indexes against their data, hash chain, head")
 			} else {
