@@ -642,6 +642,9 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 		}
 	}
 	last := first + uint64(len(recs)) - 1
+	if want := tailStart(m); first != want {
+		return chain, fmt.Errorf("the unsealed events start at seq %d, not %d after the last segment", first, want)
+	}
 	if last != v.lastSeq() {
 		return chain, fmt.Errorf("tail seq %d-%d does not end at the snapshot's seq %d", first, last, v.lastSeq())
 	}
@@ -682,6 +685,18 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 	b.rep.TailEvents = uint64(len(recs))
 	b.rep.TailBytes = info.FileBytes + int64(len(ixData))
 	return info.ChainEnd, nil
+}
+
+// tailStart is the sequence number after the manifest's last segment (or
+// retention record).
+func tailStart(m *ledgerManifest) uint64 {
+	if k := len(m.Segments); k > 0 {
+		return m.Segments[k-1].LastSeq + 1
+	}
+	if r := m.Retention; len(r) > 0 {
+		return r[len(r)-1].DroppedThroughSeq + 1
+	}
+	return 1
 }
 
 // verify opens the copy read-only (past its marker) and checks every

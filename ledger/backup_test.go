@@ -495,3 +495,48 @@ func TestBackupCancelled(t *testing.T) {
 		t.Fatal("a cancelled backup created its target")
 	}
 }
+
+// TestBackupAfterRetention backs up a ledger whose first segments were
+// dropped by retention: the copy keeps the retention record and starts
+// after it.
+func TestBackupAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	fsys := vfs.NewMem()
+	src := openT(t, "/src", smallOpts(fsys))
+	defer src.Close()
+	fillLedger(t, src, 1200, 0, 13)
+	var cut ledger.Timestamp
+	for r, err := range src.ScanRaw(ctx, ledger.EventQuery{}, 600) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut = r.Header.OccurredAt
+		break
+	}
+	crep, err := src.Compact(ctx, ledger.CompactOptions{RetainAfter: &cut})
+	if err != nil || crep.DroppedSegments == 0 {
+		t.Fatalf("retention dropped nothing: %+v %v", crep, err)
+	}
+	fillLedger(t, src, 300, 100, 14)
+	rep, err := src.Backup(ctx, "/bk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := crep.DroppedThroughSeq + 1
+	if rep.Head != mustHead(t, src) || rep.Events != 1500-crep.DroppedEvents {
+		t.Fatalf("report %+v after dropping %d events", rep, crep.DroppedEvents)
+	}
+	c := openT(t, "/bk", &ledger.Options{FS: fsys, ReadOnly: true})
+	defer c.Close()
+	if _, err := c.Verify(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := rawLog(t, src, first)
+	got := rawLog(t, c, first)
+	if len(got) != len(want) {
+		t.Fatalf("copy holds %d events, source %d", len(got), len(want))
+	}
+	if err := c.VerifyDigest(ctx, rep.Head); err != nil {
+		t.Fatal(err)
+	}
+}
