@@ -215,6 +215,9 @@ func (ix *Index) Summary() *Summary { return ix.summary }
 // Name returns the path or name the index was opened with.
 func (ix *Index) Name() string { return ix.name }
 
+// Size returns the encoded size of the index (its file size), in bytes.
+func (ix *Index) Size() int64 { return ix.size }
+
 // Count returns the number of events (ordinals 0..Count-1) indexed.
 func (ix *Index) Count() uint32 { return ix.summary.Count }
 

@@ -47,13 +47,8 @@ type CompactReport struct {
 	Took                          time.Duration
 }
 
-// Compact merges adjacent small sealed segments, recompresses them and
-// re-clusters their events, then rebuilds their indexes. It runs online:
-// appends and queries continue while it works (only sealing waits). It is
-// crash-safe: new files are written and fsynced, the manifest is switched
-// atomically, and the old files are deleted last. The hash chain, and so
-// every digest, is unchanged.
-func (l *Ledger) Compact(ctx context.Context, o CompactOptions) (CompactReport, error) {
+// compact is Compact (ops.go) without instrumentation.
+func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, error) {
 	start := time.Now()
 	var rep CompactReport
 	if l.closed.Load() {

@@ -114,6 +114,10 @@ type Options struct {
 	// may run beside a writer in another process; Refresh is not needed
 	// for a snapshot, reopen to see newer data.
 	ReadOnly bool
+	// Tracer, if set, receives a span for every append, query, seal and
+	// compaction (see Tracer; ledger/ledgerotel adapts OpenTelemetry).
+	// nil: no tracing, at no cost.
+	Tracer Tracer
 
 	// skipBackupMarker lets Backup open its own copy to verify it before
 	// removing the BACKUP-INCOMPLETE marker.
@@ -175,6 +179,25 @@ type Metrics struct {
 	LastRecovery  time.Duration // time spent in the last Open
 	RecoveredWAL  uint64        // events replayed from the WAL by the last Open
 	BackgroundErr string        // last background (sealing) error, if any
+
+	// Operational figures (ops.go; exported to Prometheus by
+	// ledger/ledgerprom). Durations are in seconds.
+	AppendLatency         Histogram            // successful AppendEvents calls, seconds
+	AppendBatch           Histogram            // events per successful AppendEvents call
+	AppendErrors          uint64               // AppendEvents calls that failed
+	GroupCommits          Histogram            // appends merged into one WAL write and fdatasync
+	FsyncLatency          Histogram            // WAL fdatasync, seconds
+	SealDuration          Histogram            // sealing one segment, seconds
+	Compactions           uint64               // successful Compact calls
+	CompactDuration       Histogram            // successful Compact calls, seconds
+	QueryLatency          map[string]Histogram // queries by plan (QueryPlans), seconds
+	SegmentsSkipped       uint64               // segments queries excluded by their summary
+	SegmentsRead          uint64               // segments whose index queries evaluated
+	MemEvents             uint64               // committed events not yet sealed
+	DiskBytes             DiskBytes            // on-disk bytes by kind of file
+	Poisoned              bool                 // a WAL write or fdatasync failed: appends fail until reopen
+	RecoveryTornBytes     uint64               // torn WAL tail truncated by the last Open
+	RecoveryIndexRebuilds uint64               // missing or damaged indexes rebuilt by the last Open
 }
 
 // Ledger is the durable, append-only event ledger. It implements
@@ -238,6 +261,8 @@ type Ledger struct {
 	avgEvent               atomic.Int64  // recent average canonical event size, for buffer sizing
 	recovery               time.Duration
 	recoveredWAL           uint64
+	ops                    opsMetrics // ops.go
+	tracer                 Tracer
 	closeOnce              sync.Once
 	closeErr               error
 }
@@ -268,7 +293,9 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		pending:  make(map[EventID][]byte),
 		sealKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+		tracer:   o.Tracer,
 	}
+	l.ops.init()
 	l.unstaged = sync.NewCond(&l.mu)
 
 	if err := l.open(); err != nil {
@@ -485,6 +512,7 @@ func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 	}
 	if err != nil {
 		l.log.Warn("rebuilding index", "segment", ms.Name, "reason", err)
+		l.ops.indexRebuilds.Add(1)
 		ix, err = l.rebuildIndex(r, ipath)
 		if err != nil {
 			r.Close()
@@ -709,5 +737,6 @@ func (l *Ledger) Metrics() Metrics {
 	if s, ok := l.bgErr.Load().(string); ok {
 		m.BackgroundErr = s
 	}
+	l.fillOpsMetrics(&m, segs)
 	return m
 }

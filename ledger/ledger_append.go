@@ -90,49 +90,62 @@ func (l *Ledger) AppendEvent(ctx context.Context, e ExperienceEventEnvelope) err
 // AppendEvents validates every event, then commits the batch atomically:
 // after any crash either all of it is visible or none.
 func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope) error {
+	return l.appendObserved(ctx, es)
+}
+
+// appendEvents is AppendEvents without instrumentation; with timed, it
+// returns the time spent in the WAL commit.
+func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope, timed bool) (wait time.Duration, err error) {
 	if l.closed.Load() {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if l.opts.ReadOnly {
-		return ErrReadOnly
+		return 0, ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if len(es) == 0 {
-		return nil
+		return 0, nil
 	}
 	for i := range es {
 		if es[i].Event == nil {
-			return InvalidQuery("event must not be null")
+			return 0, InvalidQuery("event must not be null")
 		}
 		if err := Validate(es[i]); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	recs, ents, err := l.encodeBatch(es)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := l.waitForSealer(ctx); err != nil {
-		return err
+		return 0, err
+	}
+	var start time.Time
+	if timed {
+		start = time.Now()
 	}
 	_, err = l.wal.Commit(ctx, recs, ents)
+	if timed {
+		wait = time.Since(start)
+	}
 	if err != nil {
 		var se *StoreError
 		if errors.As(err, &se) {
-			return err
+			return wait, err
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
+			return wait, err
 		}
 		if errors.Is(err, wal.ErrClosed) {
-			return ErrClosed
+			return wait, ErrClosed
 		}
-		return Storage("append", err)
+		return wait, Storage("append", err)
 	}
 	l.appends.Add(1)
-	return nil
+	return wait, nil
 }
 
 // parallelEncodeMin is the batch size from which AppendEvents encodes on

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
@@ -30,6 +31,9 @@ type view struct {
 	// memtable fields themselves change under the write lock).
 	recs  [][][]byte
 	times [][]string
+	// segsSkipped and segsRead count the segments segJobs excluded by
+	// their summary or evaluated the index of (metrics, spans).
+	segsSkipped, segsRead int
 }
 
 func (l *Ledger) snapshot() view {
@@ -197,8 +201,10 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 	bulk := len(iq.All) == 0 && iq.Start == nil && iq.End == nil
 	for _, s := range v.segs {
 		if !segMayMatch(s, iq, from) {
+			v.segsSkipped++
 			continue
 		}
+		v.segsRead++
 		it, err := index.Eval(s.ix, *iq, uint32(s.info.Count))
 		if err != nil {
 			return l.readErr(s.r.Path(), err)
@@ -579,13 +585,27 @@ func scanLogOrder[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from uint64) iter.Seq2[SeqEnvelope, error] {
 	return func(yield func(SeqEnvelope, error) bool) {
 		iq, limit, ok, err := l.scanStart(ctx, &q)
-		if !ok {
-			if err != nil {
-				yield(SeqEnvelope{}, err)
-			}
+		if err != nil {
+			yield(SeqEnvelope{}, err)
 			return
 		}
-		v := l.snapshot()
+		ctx, obs := l.startQuery(ctx, &iq, ok)
+		var v view
+		var qerr error
+		defer func() { l.doneQuery(obs, &v, qerr) }()
+		if !ok {
+			return
+		}
+		inner := yield
+		yield = func(e SeqEnvelope, err error) bool {
+			if err != nil {
+				qerr = err
+			} else {
+				obs.results++
+			}
+			return inner(e, err)
+		}
+		v = l.snapshot()
 		if order == OrderTime {
 			var all []SeqEnvelope
 			err := l.scanView(ctx, &v, &q, &iq, from, 1<<64-1, func(seq uint64, e *ExperienceEventEnvelope) bool {
@@ -685,6 +705,7 @@ func (l *Ledger) Follow(ctx context.Context, q EventQuery, fromSeq uint64) iter.
 // GetTraceLink returns the trace of the most recent ReplayTraceRecorded
 // event with this id, or (nil, nil) when there is none.
 func (l *Ledger) GetTraceLink(ctx context.Context, id TraceLinkID) (*ReplayTrace, error) {
+	defer l.observePoint(planTraceLink, time.Now())
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -755,6 +776,7 @@ func (l *Ledger) GetTraceLink(ctx context.Context, id TraceLinkID) (*ReplayTrace
 // Get returns the event with this id (the first one, when the ledger was
 // written with AllowDuplicates). A missing id gives ErrNotFound.
 func (l *Ledger) Get(ctx context.Context, id EventID) (ExperienceEventEnvelope, error) {
+	defer l.observePoint(planEventID, time.Now())
 	if l.closed.Load() {
 		return ExperienceEventEnvelope{}, ErrClosed
 	}

@@ -112,7 +112,7 @@ func (l *Ledger) sealPending(stopEarly bool) error {
 		if m == nil {
 			return nil
 		}
-		if err := l.sealOne(m); err != nil {
+		if err := l.sealObserved(m); err != nil {
 			return err
 		}
 		if stopEarly {

@@ -298,6 +298,7 @@ func (w *WAL) recoverDir(nums []uint64, startSeq uint64) ([]fileState, *recovere
 		}
 		w.log.Warn("wal: truncated torn tail", "file", st.path, "offset", st.validEnd,
 			"bytes", st.size-st.validEnd, "reason", st.reason)
+		w.tornBytes += uint64(st.size - st.validEnd)
 		st.size = st.validEnd
 		st.garbage = false
 		if i == lastWithFrames {

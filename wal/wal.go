@@ -16,6 +16,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/hist"
 	"github.com/exledger/exledger/vfs"
 )
 
@@ -161,6 +162,18 @@ type Stats struct {
 	Syncs        uint64 // fdatasync calls on WAL files by the committer
 	BytesWritten uint64 // frame bytes written
 	Files        int    // WAL files in the directory, including the pre-created next one
+	// GroupCommits is the distribution of Commit calls merged into one
+	// write (and, under SyncAlways, one fdatasync): the group-commit size.
+	GroupCommits hist.Snapshot
+	// SyncLatency is the distribution of fdatasync durations, in
+	// nanoseconds.
+	SyncLatency hist.Snapshot
+	// Poisoned is set once a write or fdatasync failed: every later
+	// Commit fails until the WAL is reopened.
+	Poisoned bool
+	// TornBytes is the size of the torn tail Open truncated (0 if none;
+	// a read-only Open truncates nothing and reports 0).
+	TornBytes uint64
 }
 
 type reqKind uint8
@@ -272,6 +285,8 @@ type WAL struct {
 
 	nfiles                                         atomic.Int64
 	commits, batches, records, syncs, bytesWritten atomic.Uint64
+	groupHist, syncHist                            *hist.Histogram
+	tornBytes                                      uint64 // set by Open
 }
 
 // Open recovers the WAL in opts.Dir and starts its committer.
@@ -419,6 +434,8 @@ func newWAL(opts Options) (*WAL, error) {
 		exited:    make(chan struct{}),
 		digest:    xxhash.New(),
 		spareCh:   make(chan spareResult, 1),
+		groupHist: hist.New(hist.CountBounds),
+		syncHist:  hist.New(hist.DurationBounds),
 	}
 	if w.fileSize <= 0 {
 		w.fileSize = defaultFileSize
@@ -768,6 +785,10 @@ func (w *WAL) Stats() Stats {
 		Syncs:        w.syncs.Load(),
 		BytesWritten: w.bytesWritten.Load(),
 		Files:        int(w.nfiles.Load()),
+		GroupCommits: w.groupHist.Snapshot(),
+		SyncLatency:  w.syncHist.Snapshot(),
+		Poisoned:     w.poison.Load() != nil,
+		TornBytes:    w.tornBytes,
 	}
 }
 
@@ -993,11 +1014,13 @@ func (w *WAL) syncActive() error {
 		return nil
 	}
 	w.syncs.Add(1)
+	start := time.Now()
 	if err := w.f.Sync(); err != nil {
 		return w.setPoison(fmt.Errorf("wal: sync %s: %w", fileName(w.num), err))
 	}
 	w.syncedOff = w.off
 	w.lastSync = time.Now()
+	w.syncHist.Observe(int64(w.lastSync.Sub(start)))
 	return nil
 }
 
@@ -1072,6 +1095,7 @@ func (w *WAL) finishGroup(group []*request) {
 	// Count before answering, so a caller whose Commit returned sees
 	// itself in Stats.
 	w.commits.Add(uint64(len(group)))
+	w.groupHist.Observe(int64(len(group)))
 	for _, r := range group {
 		if w.apply != nil {
 			w.apply(&r.batch)
