@@ -273,7 +273,6 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 		runCLI(t, nil, args...).must(t, exitOK)
 		sameTree(t, args[0], before, treeHash(t, dir))
 	}
-	tailPoll = 10 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	runCLICtx(t, ctx, nil, "tail", dir, "-f").must(t, exitOK)
@@ -745,7 +744,6 @@ func TestTail(t *testing.T) {
 	}
 
 	// Follow: new events appended by a writer holding the lock appear.
-	tailPoll = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan int)

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"time"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/ledger/ledgertail"
 )
-
-// tailPoll is how often tail -f reopens the ledger to look for new events.
-var tailPoll = 250 * time.Millisecond
 
 func newTailCmd(a *app) *cobra.Command {
 	var (
@@ -25,8 +22,10 @@ func newTailCmd(a *app) *cobra.Command {
 		Long: `tail prints the last -n matching events (default 10) as Converge JSON lines.
 With -f it then prints every new matching event as it is committed, until
 interrupted. It opens the ledger read-only (no lock, no write), so it runs
-beside the process that writes the ledger; -f polls by reopening the
-ledger read-only every 250 ms.`,
+beside the process that writes the ledger. -f does not poll: it is woken
+by file-change notifications (inotify) and reads only the new frames of
+the write-ahead log, so an event is printed within a millisecond or so of
+its commit (events sealed meanwhile are read from their segments).`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			if last < 0 {
@@ -51,34 +50,23 @@ ledger read-only every 250 ms.`,
 			if err := ew.flush(); err != nil || !follow {
 				return err
 			}
-			failures := 0
-			t := time.NewTicker(tailPoll)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-				}
-				next, err := tailFrom(ctx, dir, q, cursor, ew)
-				cursor = next
-				if ferr := ew.flush(); ferr != nil {
-					return ferr
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
+			for e, err := range ledgertail.Follow(ctx, dir, q, cursor, &ledgertail.Options{OnFallback: func(err error) {
+				fmt.Fprintf(a.stderr, "ledgerctl: file-change notification unavailable (%v); polling every 250 ms\n", err)
+			}}) {
 				if err != nil {
-					// A reopen may race with a seal or a compaction
-					// switching files; give up only if it persists.
-					failures++
-					if errors.Is(err, ledger.ErrNotLedger) || failures >= 20 {
-						return err
+					if ctx.Err() != nil {
+						return nil
 					}
-					continue
+					return err
 				}
-				failures = 0
+				if err := ew.write(&e.Envelope); err != nil {
+					return err
+				}
+				if err := ew.flush(); err != nil {
+					return err
+				}
 			}
+			return nil
 		}),
 	}
 	qf.register(cmd.Flags(), false)
@@ -121,32 +109,4 @@ func tailLast(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, n int,
 		}
 	}
 	return next, nil
-}
-
-// tailFrom reopens the ledger read-only and writes the events matching q
-// from sequence number from on; it returns the next sequence number.
-func tailFrom(ctx context.Context, dir string, q ledger.EventQuery, from uint64, ew *eventWriter) (uint64, error) {
-	l, err := openRead(dir)
-	if err != nil {
-		return from, err
-	}
-	defer l.Close()
-	lastSeq := l.LastSeq()
-	if lastSeq < from {
-		return from, nil
-	}
-	next := from
-	for e, err := range l.ScanSeq(ctx, q, from) {
-		if err != nil {
-			return next, err
-		}
-		if e.Seq > lastSeq {
-			break
-		}
-		if err := ew.write(&e.Envelope); err != nil {
-			return next, err
-		}
-		next = e.Seq + 1
-	}
-	return lastSeq + 1, nil
 }
