@@ -151,6 +151,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 integrity violation, 4 ledger in use.`,
 		newRepairCmd(a),
 		newBackupCmd(a),
 		newTailCmd(a),
+		newServeCmd(a),
 	)
 	return root
 }
