@@ -78,4 +78,17 @@
 // oracle in differential tests; Ledger is durable and differs only where
 // SPEC §5 says so (atomic batches, idempotent retries, restart-safe
 // generated ids, durability).
+//
+// # Operations
+//
+// Metrics returns counters and lock-free fixed-bucket histograms (append,
+// fdatasync, seal, compaction and per-plan query latency, group-commit
+// size), on-disk bytes by kind, recovery figures and the poisoned state;
+// ledger/ledgerprom exports them to Prometheus. Options.Tracer takes a
+// span per append, query, seal and compaction (ledger/ledgerotel adapts
+// OpenTelemetry); unset, it costs a nil check. Follow wakes on commits in
+// the writing process; TailReader follows a ledger another process writes
+// by reading only the new WAL frames (ledger/ledgertail adds file-change
+// notification). This package imports none of client_golang,
+// OpenTelemetry or fsnotify (TestCoreDependencies).
 package ledger

@@ -119,6 +119,26 @@
 // two consecutive scans fail identically (a quiet log always does), or
 // after 8 scans.
 //
+// # Tail
+//
+// NewTail returns a reader of the frames a live WAL appends, usually in
+// another process (ledgerctl tail -f), that never writes, locks or
+// fsyncs. It first finds the file holding the wanted sequence number (the
+// last file whose first frame starts at or before it), then each Read
+// continues at the offset where the previous one stopped: it parses the
+// frame header, checks it as recovery does, reads the frame and accepts it
+// only if its checksum is valid. Anything else there (a frame still being
+// written, pre-allocated zeros, a torn write being repaired) is "not yet":
+// Read returns and the next one looks again at the same offset. At the end
+// of the valid frames of a file, the tail moves to the next file only once
+// that file's first frame continues the sequence (the writer starts a file
+// only after the previous one is complete). If its file was removed (a
+// checkpoint, or a writer that dropped its log at a clean close), the tail
+// finds its position again from the directory. A sequence number no file
+// holds any more is ErrTailGap: the caller reads those records elsewhere
+// and Seeks past them. A checksum-valid frame with a foreign salt or a bad
+// payload is a *CorruptionError.
+//
 // # Salvage
 //
 // Salvage(opts) verifies the log as Open does but, instead of refusing a

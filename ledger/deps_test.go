@@ -1,0 +1,25 @@
+package ledger_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestCoreDependencies keeps the operational dependencies out of package
+// ledger: a plain library user must not link client_golang,
+// OpenTelemetry, fsnotify or chromedp (they live in ledger/ledgerprom,
+// ledger/ledgerotel, ledger/ledgertail and inspector).
+func TestCoreDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/exledger/exledger/ledger").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list unavailable: %v: %s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/prometheus/", "go.opentelemetry.io/", "github.com/fsnotify/", "github.com/chromedp/"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("package ledger depends on %s", dep)
+			}
+		}
+	}
+}
