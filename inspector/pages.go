@@ -2,7 +2,6 @@ package inspector
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,6 +209,7 @@ func (s *Server) startVerify(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	if !v.running {
 		v.running, v.done, v.events = true, false, 0
+		s.bg.Add(1)
 		go s.runVerify()
 	}
 	v.mu.Unlock()
@@ -217,12 +217,13 @@ func (s *Server) startVerify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runVerify() {
+	defer s.bg.Done()
 	start := time.Now()
 	v := &s.verify
 	var rep ledger.VerifyReport
 	l, err := ledger.Open(s.dir, &ledger.Options{ReadOnly: true})
 	if err == nil {
-		rep, err = l.Verify(context.Background(), func(n uint64) {
+		rep, err = l.Verify(s.bgCtx, func(n uint64) {
 			v.mu.Lock()
 			v.events = n
 			v.mu.Unlock()

@@ -57,6 +57,10 @@ type Server struct {
 	statCache statCache
 
 	verify verifyState
+	// bg runs background work (verify); Close cancels and waits for it.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 type statCache struct {
@@ -80,6 +84,7 @@ type verifyState struct {
 // New opens the ledger in dir read-only and returns its inspector.
 func New(dir string, o *Options) (*Server, error) {
 	s := &Server{dir: dir}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if o != nil {
 		s.opts = *o
 	}
@@ -109,8 +114,10 @@ func New(dir string, o *Options) (*Server, error) {
 	return s, nil
 }
 
-// Close closes the ledger handle.
+// Close stops background work and closes the ledger handle.
 func (s *Server) Close() error {
+	s.bgCancel()
+	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.l.Close()

@@ -228,6 +228,7 @@ func TestRejectsNonLedger(t *testing.T) {
 			{"stat", dir}, {"query", dir}, {"get", dir, "x"}, {"trace", dir, "x"}, {"export", dir},
 			{"verify", dir}, {"digest", dir}, {"tail", dir}, {"compact", dir}, {"repair", dir},
 			{"backup", dir, filepath.Join(base, "bk")},
+			{"serve", dir, "--addr", "127.0.0.1:0"},
 		} {
 			r := runCLI(t, nil, args...).must(t, exitError)
 			if !strings.Contains(r.stderr, "not an exledger ledger") {
