@@ -470,7 +470,9 @@ func (s *Store) Get(ctx context.Context, id ledger.EventID) (ledger.ExperienceEv
 // (ledger.Ledger.Scan); the log order is the stream order on every node.
 func (s *Store) Scan(ctx context.Context, q ledger.EventQuery) iter.Seq2[ledger.ExperienceEventEnvelope, error] {
 	if err := s.beforeRead(ctx); err != nil {
-		return func(yield func(ledger.ExperienceEventEnvelope, error) bool) { yield(ledger.ExperienceEventEnvelope{}, err) }
+		return func(yield func(ledger.ExperienceEventEnvelope, error) bool) {
+			yield(ledger.ExperienceEventEnvelope{}, err)
+		}
 	}
 	return s.l.Scan(ctx, q)
 }
