@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/exledger/exledger/ledger"
@@ -167,29 +168,47 @@ const perAttempt = 5 * time.Second
 // publish sends b and waits for JetStream's acknowledgement, retrying
 // transient failures with the same message id until ctx ends.
 func (s *Store) publish(ctx context.Context, b *batch) (*jetstream.PubAck, error) {
+	ack, err := publishBatch(ctx, s.js, s.opts.Stream, b.newMsg(), s.log, func() bool {
+		s.nRetries.Add(1)
+		return !s.closed.Load()
+	})
+	if err == nil {
+		s.nPublished.Add(1)
+		if ack.Duplicate {
+			s.nDup.Add(1)
+		}
+	}
+	if err == errStop {
+		err = ledger.ErrClosed
+	}
+	return ack, err
+}
+
+var errStop = errors.New("jetstream: stopped")
+
+// publishBatch publishes m to stream, retrying transient failures (no
+// stream leader during an election, timeouts, reconnects) with the same
+// message until ctx ends; before each retry it calls retry, which may
+// stop it (errStop). Permanent failures are Storage errors.
+func publishBatch(ctx context.Context, js jetstream.JetStream, stream string, m *nats.Msg, log *slog.Logger, retry func() bool) (*jetstream.PubAck, error) {
 	wait := 25 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, perAttempt)
-		ack, err := s.js.PublishMsg(actx, b.newMsg(), jetstream.WithExpectStream(s.opts.Stream))
+		ack, err := js.PublishMsg(actx, m, jetstream.WithExpectStream(stream))
 		cancel()
 		if err == nil {
-			s.nPublished.Add(1)
-			if ack.Duplicate {
-				s.nDup.Add(1)
-			}
 			return ack, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if s.closed.Load() {
-			return nil, ledger.ErrClosed
-		}
 		if !retryable(err) {
 			return nil, ledger.Storage("jetstream: publish", err)
 		}
-		s.nRetries.Add(1)
-		s.log.Debug("publish failed, retrying", "subject", b.subject, "err", err)
+		if !retry() {
+			return nil, errStop
+		}
+		log.Debug("publish failed, retrying", "subject", m.Subject, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -373,5 +373,3 @@ func TestFaults(t *testing.T) {
 		})
 	})
 }
-
-

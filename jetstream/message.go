@@ -15,11 +15,16 @@ import (
 
 // Message headers (docs/jetstream.md §4 is the byte-level description).
 const (
-	// HeaderMsgID is JetStream's deduplication header. Its value is the
-	// lowercase hex SHA-256 of the message body: the batch's event ids and
-	// canonical contents, so a retried publish of the same batch is
-	// deduplicated and a batch with other content is not.
+	// HeaderMsgID is JetStream's deduplication header. For a Store's
+	// append it equals HeaderSHA256: derived from the batch's event ids
+	// and contents, so a retried publish of the same batch is deduplicated
+	// and a batch with other content under the same ids is not (it is
+	// stored, and rejected by every node). Ship uses
+	// "<ledger id>-<HeaderLedgerSeq>" instead.
 	HeaderMsgID = nats.MsgIdHdr
+	// HeaderSHA256 is the lowercase hex SHA-256 of the message body,
+	// checked by every reader.
+	HeaderSHA256 = "Exledger-Sha256"
 	// HeaderFormat is the body format version, "1".
 	HeaderFormat = "Exledger-Format"
 	// HeaderEvents is the number of events in the body, in decimal.
@@ -57,7 +62,8 @@ var ErrForeign = errors.New("jetstream: not an exledger batch message")
 type batch struct {
 	body    []byte // the message body: count × (u32 BE length ‖ canonical event)
 	count   int
-	msgID   string // hex SHA-256 of body
+	sha     string // hex SHA-256 of body
+	msgID   string // Nats-Msg-Id
 	subject string
 }
 
@@ -75,26 +81,47 @@ func frameRecords(recs [][]byte) []byte {
 	return body
 }
 
-// newBatch names a framed body of count events.
+// newBatch names a framed body of count events; its message id is the
+// body's SHA-256.
 func newBatch(subject string, body []byte, count int) batch {
 	sum := sha256.Sum256(body)
-	return batch{body: body, count: count, msgID: hex.EncodeToString(sum[:]), subject: subject}
+	h := hex.EncodeToString(sum[:])
+	return batch{body: body, count: count, sha: h, msgID: h, subject: subject}
 }
 
 // batchSubject is exledger.<stream>.<tenant>.<kind>, with TokenNoTenant
 // for events without a tenant and TokenMixed where the batch's events
 // differ in tenant (or kind).
 func batchSubject(stream string, es []ledger.ExperienceEventEnvelope) string {
-	tenant, kind := tenantToken(es[0].TenantID), escapeToken(string(es[0].Kind()))
-	for i := 1; i < len(es); i++ {
-		if tenant != TokenMixed && tenantToken(es[i].TenantID) != tenant {
-			tenant = TokenMixed
-		}
-		if kind != TokenMixed && escapeToken(string(es[i].Kind())) != kind {
-			kind = TokenMixed
-		}
+	var sb subjectBuilder
+	for i := range es {
+		sb.add(es[i].TenantID, es[i].Kind())
 	}
-	return Subject(stream, tenant, kind)
+	return sb.subject(stream)
+}
+
+// subjectBuilder collects the tenant and kind tokens of a batch's events.
+type subjectBuilder struct {
+	tenant, kind string
+	n            int
+}
+
+func (b *subjectBuilder) add(tenant *ledger.TenantID, kind ledger.ExperienceEventKind) {
+	t, k := tenantToken(tenant), escapeToken(string(kind))
+	if b.n == 0 {
+		b.tenant, b.kind = t, k
+	}
+	b.n++
+	if b.tenant != t {
+		b.tenant = TokenMixed
+	}
+	if b.kind != k {
+		b.kind = TokenMixed
+	}
+}
+
+func (b *subjectBuilder) subject(stream string) string {
+	return Subject(stream, b.tenant, b.kind)
 }
 
 // Subject returns exledger.<stream>.<tenant>.<kind> from already escaped
@@ -195,10 +222,10 @@ func DecodeBatch(h nats.Header, body []byte) ([][]byte, error) {
 	if err != nil || n < 1 {
 		return nil, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderEvents, h.Get(HeaderEvents))
 	}
-	id := h.Get(HeaderMsgID)
+	want := h.Get(HeaderSHA256)
 	sum := sha256.Sum256(body)
-	if id != hex.EncodeToString(sum[:]) {
-		return nil, fmt.Errorf("jetstream: batch body does not match its %s %q (damaged message)", HeaderMsgID, id)
+	if want != hex.EncodeToString(sum[:]) {
+		return nil, fmt.Errorf("jetstream: batch body does not match its %s %q (damaged message)", HeaderSHA256, want)
 	}
 	return splitBody(body, n)
 }
@@ -234,6 +261,7 @@ func splitBody(body []byte, n int) ([][]byte, error) {
 func (b *batch) newMsg() *nats.Msg {
 	m := nats.NewMsg(b.subject)
 	m.Header.Set(HeaderMsgID, b.msgID)
+	m.Header.Set(HeaderSHA256, b.sha)
 	m.Header.Set(HeaderFormat, formatV1)
 	m.Header.Set(HeaderEvents, strconv.Itoa(b.count))
 	m.Data = b.body

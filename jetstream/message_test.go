@@ -1,0 +1,245 @@
+package jetstream
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/workload"
+	"github.com/nats-io/nats.go"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata goldens")
+
+func TestEscapeToken(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"acme", "acme"},
+		{"Tenant-01", "Tenant-01"},
+		{"a.b", "a%2Eb"},
+		{"a_b", "a%5Fb"},
+		{"_none", "%5Fnone"},
+		{"_mixed", "%5Fmixed"},
+		{"*", "%2A"},
+		{">", "%3E"},
+		{"a b\tc", "a%20b%09c"},
+		{"50%", "50%25"},
+		{"é", "%C3%A9"},
+		{"", "%"},
+	} {
+		got := escapeToken(tc.in)
+		if got != tc.want {
+			t.Errorf("escapeToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		back, err := UnescapeToken(got)
+		if err != nil || back != tc.in {
+			t.Errorf("UnescapeToken(%q) = %q, %v; want %q", got, back, err, tc.in)
+		}
+		if strings.ContainsAny(got, ".*> \t") {
+			t.Errorf("escaped token %q is not a single literal subject token", got)
+		}
+	}
+	for _, bad := range []string{"%", "%4", "%G1", "a%2"} {
+		if bad == "%" {
+			continue
+		}
+		if _, err := UnescapeToken(bad); err == nil {
+			t.Errorf("UnescapeToken(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBatchSubject(t *testing.T) {
+	g := workload.New(workload.Config{Seed: 3})
+	ta, tb := ledger.TenantID("acme.eu"), ledger.TenantID("beta")
+	mk := func(tenant *ledger.TenantID) ledger.ExperienceEventEnvelope {
+		for {
+			e := g.Next()
+			if e.Kind() == ledger.KindOutcomeRecorded {
+				e.TenantID = tenant
+				return e
+			}
+		}
+	}
+	other := func() ledger.ExperienceEventEnvelope {
+		for {
+			e := g.Next()
+			if e.Kind() != ledger.KindOutcomeRecorded {
+				e.TenantID = &ta
+				return e
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		es   []ledger.ExperienceEventEnvelope
+		want string
+	}{
+		{"one tenant one kind", []ledger.ExperienceEventEnvelope{mk(&ta), mk(&ta)}, "exledger.S.acme%2Eeu.OutcomeRecorded"},
+		{"no tenant", []ledger.ExperienceEventEnvelope{mk(nil)}, "exledger.S._none.OutcomeRecorded"},
+		{"two tenants", []ledger.ExperienceEventEnvelope{mk(&ta), mk(&tb)}, "exledger.S._mixed.OutcomeRecorded"},
+		{"tenant and none", []ledger.ExperienceEventEnvelope{mk(&ta), mk(nil)}, "exledger.S._mixed.OutcomeRecorded"},
+		{"two kinds", []ledger.ExperienceEventEnvelope{mk(&ta), other()}, "exledger.S.acme%2Eeu._mixed"},
+	} {
+		if got := batchSubject("S", tc.es); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := TenantSubject("S", ta); got != "exledger.S.acme%2Eeu.>" {
+		t.Errorf("TenantSubject = %q", got)
+	}
+}
+
+// sampleMsg is a fixed two-event batch message.
+func sampleMsg(t testing.TB) *nats.Msg {
+	g := workload.New(workload.Config{Seed: 42})
+	es := g.Batch(2)
+	var recs [][]byte
+	for i := range es {
+		b, err := ledger.MarshalCanonical(&es[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, b)
+	}
+	b := newBatch(batchSubject("EXLEDGER", es), frameRecords(recs), len(recs))
+	return b.newMsg()
+}
+
+// TestMessageGolden pins the message format of docs/jetstream.md §4: the
+// subject, headers and body of a sample batch.
+func TestMessageGolden(t *testing.T) {
+	m := sampleMsg(t)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "subject: %s\n", m.Subject)
+	var keys []string
+	for k := range m.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "header %s: %s\n", k, m.Header.Get(k))
+	}
+	fmt.Fprintf(&sb, "body (%d bytes):\n%s", len(m.Data), hex.Dump(m.Data))
+	path := filepath.Join("testdata", "message-v1.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.String() != string(want) {
+		t.Errorf("message format changed (run with -update if intended):\n%s", sb.String())
+	}
+	recs, err := DecodeBatch(m.Header, m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if _, err := ledger.UnmarshalCanonical(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	good := sampleMsg(t)
+	type mut func(h nats.Header, body []byte) (nats.Header, []byte)
+	clone := func(h nats.Header) nats.Header {
+		c := nats.Header{}
+		for k, v := range h {
+			c[k] = slices.Clone(v)
+		}
+		return c
+	}
+	rehash := func(h nats.Header, body []byte) nats.Header {
+		b := newBatch("x", body, 0)
+		h.Set(HeaderSHA256, b.sha)
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		m       mut
+		foreign bool
+		want    string
+	}{
+		{"no format", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderFormat); return h, b }, true, "Exledger-Format"},
+		{"format 2", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderFormat, "2"); return h, b }, true, "Exledger-Format"},
+		{"no count", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderEvents); return h, b }, true, "Exledger-Events"},
+		{"count 0", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "0"); return h, b }, true, "Exledger-Events"},
+		{"flipped body bit", func(h nats.Header, b []byte) (nats.Header, []byte) { b[10] ^= 1; return h, b }, false, "damaged"},
+		{"no checksum", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderSHA256); return h, b }, false, "damaged"},
+		{"count too high", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "3"); return h, b }, false, "holds 2 events"},
+		{"count too low", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "1"); return h, b }, false, "more than the 1"},
+		{"count huge", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "1000000"); return h, b }, false, "cannot hold"},
+		{"truncated", func(h nats.Header, b []byte) (nats.Header, []byte) { b = b[:len(b)-1]; return rehash(h, b), b }, false, "exceeds the body"},
+		{"trailing bytes", func(h nats.Header, b []byte) (nats.Header, []byte) { b = append(b, 0, 0); return rehash(h, b), b }, false, "truncated record header"},
+		{"zero length", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b = append([]byte{0, 0, 0, 0}, b...)
+			return rehash(h, b), b
+		}, false, "record length 0"},
+	} {
+		h, body := tc.m(clone(good.Header), bytes.Clone(good.Data))
+		_, err := DecodeBatch(h, body)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		if errors.Is(err, ErrForeign) != tc.foreign || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v (foreign %v), want %q foreign=%v", tc.name, err, errors.Is(err, ErrForeign), tc.want, tc.foreign)
+		}
+	}
+}
+
+// FuzzDecodeBatch: DecodeBatch never panics, and what it accepts re-frames
+// to the same body.
+func FuzzDecodeBatch(f *testing.F) {
+	m := sampleMsg(f)
+	f.Add(m.Data, 2)
+	f.Add([]byte{0, 0, 0, 1, 0x80}, 1)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		h := nats.Header{}
+		h.Set(HeaderFormat, formatV1)
+		h.Set(HeaderEvents, fmt.Sprint(n))
+		h.Set(HeaderSHA256, newBatch("x", body, 0).sha)
+		recs, err := DecodeBatch(h, body)
+		if err != nil {
+			return
+		}
+		if len(recs) != n || !bytes.Equal(frameRecords(recs), body) {
+			t.Fatalf("accepted %d records that do not re-frame to the body", len(recs))
+		}
+	})
+}
+
+func TestPositionFile(t *testing.T) {
+	p := position{Version: 1, Stream: "S", FirstMsgID: "abc", LedgerID: "0123", AppliedSeq: 77, LedgerSeq: 900}
+	b := encodePosition(p)
+	got, err := decodePosition(b)
+	if err != nil || got != p {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 0x04
+		if q, err := decodePosition(c); err == nil && q != p {
+			t.Errorf("flipping byte %d went unnoticed: %+v", i, q)
+		}
+	}
+	for n := range len(b) {
+		if _, err := decodePosition(b[:n]); err == nil {
+			t.Errorf("truncation to %d bytes accepted", n)
+		}
+	}
+}
