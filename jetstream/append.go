@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/exledger/exledger/jetstream/wire"
 	"github.com/exledger/exledger/ledger"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,7 +69,7 @@ func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope)
 	if err != nil {
 		return Ack{}, err
 	}
-	b := newBatch(batchSubject(s.opts.Stream, es), body, len(es))
+	b := newBatch(wire.BatchSubject(s.opts.Stream, es), body, len(es))
 	if len(b.body) > s.maxBody {
 		return Ack{}, ledger.InvalidQuery(fmt.Sprintf(
 			"batch of %d events is %d bytes as a JetStream message, over the maximum of %d bytes (the server's max_payload less %d bytes for headers); split it into smaller batches",
@@ -123,7 +124,7 @@ func (s *Store) encode(es []ledger.ExperienceEventEnvelope) (body []byte, recs [
 		if n > s.maxEvent {
 			return nil, nil, ledger.InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, s.maxEvent))
 		}
-		binary.BigEndian.PutUint32(body[start-recordHeader:], uint32(n))
+		binary.BigEndian.PutUint32(body[start-wire.RecordHeader:], uint32(n))
 		size += n
 		ends[i] = len(body)
 	}
@@ -134,7 +135,7 @@ func (s *Store) encode(es []ledger.ExperienceEventEnvelope) (body []byte, recs [
 	recs = make([][]byte, len(es))
 	start := 0
 	for i, end := range ends {
-		recs[i] = body[start+recordHeader : end : end]
+		recs[i] = body[start+wire.RecordHeader : end : end]
 		start = end
 	}
 	return body, recs, nil

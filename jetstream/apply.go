@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exledger/exledger/jetstream/wire"
 	"github.com/exledger/exledger/ledger"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -92,8 +93,8 @@ func (s *Store) consume(ctx context.Context, it jetstream.MessagesContext) error
 // stops the Store without advancing.
 func (s *Store) apply(ctx context.Context, seq uint64, msg jetstream.Msg) error {
 	var outcome error
-	msgID := msg.Headers().Get(HeaderMsgID)
-	recs, err := DecodeBatch(msg.Headers(), msg.Data())
+	msgID := msg.Headers().Get(wire.HeaderMsgID)
+	recs, err := wire.DecodeBatch(msg.Headers(), msg.Data())
 	var envs []ledger.ExperienceEventEnvelope
 	if err == nil {
 		envs = make([]ledger.ExperienceEventEnvelope, len(recs))

@@ -1,269 +1,39 @@
 package jetstream
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"strconv"
-	"strings"
 
-	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/jetstream/wire"
 	"github.com/nats-io/nats.go"
 )
 
-// Message headers (docs/jetstream.md §4 is the byte-level description).
-const (
-	// HeaderMsgID is JetStream's deduplication header. For a Store's
-	// append it equals HeaderSHA256: derived from the batch's event ids
-	// and contents, so a retried publish of the same batch is deduplicated
-	// and a batch with other content under the same ids is not (it is
-	// stored, and rejected by every node). Ship uses
-	// "<ledger id>-<HeaderLedgerSeq>" instead.
-	HeaderMsgID = nats.MsgIdHdr
-	// HeaderSHA256 is the lowercase hex SHA-256 of the message body,
-	// checked by every reader.
-	HeaderSHA256 = "Exledger-Sha256"
-	// HeaderFormat is the body format version, "1".
-	HeaderFormat = "Exledger-Format"
-	// HeaderEvents is the number of events in the body, in decimal.
-	HeaderEvents = "Exledger-Events"
-	// HeaderLedgerID is set by Ship only: the source ledger's id.
-	HeaderLedgerID = "Exledger-Ledger-Id"
-	// HeaderLedgerSeq is set by Ship only: the source ledger's sequence
-	// number of the message's last event.
-	HeaderLedgerSeq = "Exledger-Ledger-Seq"
+// headerRoom is what the headers of one message may take at most, kept
+// free below the server's max_payload.
+const headerRoom = 512
 
-	formatV1 = "1"
-	// subjectRoot is the first token of every subject.
-	subjectRoot = "exledger"
-	// recordHeader is the per-event length prefix: u32 big-endian.
-	recordHeader = 4
-	// headerRoom is what the headers of one message may take at most, kept
-	// free below the server's max_payload.
-	headerRoom = 512
-)
-
-// Subject tokens for an untenanted batch and for a batch whose events do
-// not share one tenant (or one kind). They cannot collide with an escaped
-// id: escapeToken turns '_' into "%5F".
-const (
-	TokenNoTenant = "_none"
-	TokenMixed    = "_mixed"
-)
-
-// ErrForeign is matched (errors.Is) by DecodeBatch's error for a stream
-// message that is not an exledger batch (or not of a format this version
-// knows). Every node skips such a message the same way.
-var ErrForeign = errors.New("jetstream: not an exledger batch message")
-
-// batch is one AppendEvents call in stream form.
+// batch is one stream message in the making.
 type batch struct {
-	body    []byte // the message body: count × (u32 BE length ‖ canonical event)
+	body    []byte // count × (u32 BE length ‖ canonical event)
 	count   int
 	sha     string // hex SHA-256 of body
 	msgID   string // Nats-Msg-Id
 	subject string
 }
 
-// frameRecords builds a message body from canonical events.
-func frameRecords(recs [][]byte) []byte {
-	n := 0
-	for _, r := range recs {
-		n += recordHeader + len(r)
-	}
-	body := make([]byte, 0, n)
-	for _, r := range recs {
-		body = binary.BigEndian.AppendUint32(body, uint32(len(r)))
-		body = append(body, r...)
-	}
-	return body
-}
-
 // newBatch names a framed body of count events; its message id is the
 // body's SHA-256.
 func newBatch(subject string, body []byte, count int) batch {
-	sum := sha256.Sum256(body)
-	h := hex.EncodeToString(sum[:])
+	h := wire.SHA256Hex(body)
 	return batch{body: body, count: count, sha: h, msgID: h, subject: subject}
-}
-
-// batchSubject is exledger.<stream>.<tenant>.<kind>, with TokenNoTenant
-// for events without a tenant and TokenMixed where the batch's events
-// differ in tenant (or kind).
-func batchSubject(stream string, es []ledger.ExperienceEventEnvelope) string {
-	var sb subjectBuilder
-	for i := range es {
-		sb.add(es[i].TenantID, es[i].Kind())
-	}
-	return sb.subject(stream)
-}
-
-// subjectBuilder collects the tenant and kind tokens of a batch's events.
-type subjectBuilder struct {
-	tenant, kind string
-	n            int
-}
-
-func (b *subjectBuilder) add(tenant *ledger.TenantID, kind ledger.ExperienceEventKind) {
-	t, k := tenantToken(tenant), escapeToken(string(kind))
-	if b.n == 0 {
-		b.tenant, b.kind = t, k
-	}
-	b.n++
-	if b.tenant != t {
-		b.tenant = TokenMixed
-	}
-	if b.kind != k {
-		b.kind = TokenMixed
-	}
-}
-
-func (b *subjectBuilder) subject(stream string) string {
-	return Subject(stream, b.tenant, b.kind)
-}
-
-// Subject returns exledger.<stream>.<tenant>.<kind> from already escaped
-// tokens (a token may also be "*" or, as the last one, ">" to subscribe).
-func Subject(stream, tenant, kind string) string {
-	return subjectRoot + "." + stream + "." + tenant + "." + kind
-}
-
-// TenantSubject is the subject filter of one tenant's single-tenant
-// batches in stream: exledger.<stream>.<escaped tenant>.>. Batches with
-// several tenants are published under TokenMixed.
-func TenantSubject(stream string, tenant ledger.TenantID) string {
-	return subjectRoot + "." + stream + "." + escapeToken(string(tenant)) + ".>"
-}
-
-func tenantToken(t *ledger.TenantID) string {
-	if t == nil {
-		return TokenNoTenant
-	}
-	return escapeToken(string(*t))
-}
-
-// escapeToken makes s one NATS subject token: ASCII letters, digits and
-// '-' stay, every other byte (including '.', '_', '*', '>', '%') becomes
-// %XX with uppercase hex. An empty s becomes "%".
-func escapeToken(s string) string {
-	if s == "" {
-		return "%"
-	}
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if !tokenSafe(s[i]) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	const hexDigits = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if tokenSafe(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
-	}
-	return b.String()
-}
-
-// UnescapeToken reverses the escaping of a subject token (not the special
-// tokens TokenNoTenant and TokenMixed).
-func UnescapeToken(tok string) (string, error) {
-	if tok == "%" {
-		return "", nil
-	}
-	if !strings.Contains(tok, "%") {
-		return tok, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(tok); i++ {
-		if tok[i] != '%' {
-			b.WriteByte(tok[i])
-			continue
-		}
-		if i+2 >= len(tok) {
-			return "", fmt.Errorf("jetstream: bad escape in subject token %q", tok)
-		}
-		v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", fmt.Errorf("jetstream: bad escape in subject token %q", tok)
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), nil
-}
-
-func tokenSafe(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
-}
-
-// DecodeBatch checks a stream message's headers and body and returns the
-// canonical encoding of each event, in order (sub-slices of body). A
-// message that is not an exledger batch gives an error matching
-// errors.Is(err, ErrForeign); a damaged one (count, lengths or SHA-256
-// disagree) an error saying what is wrong. It never panics and allocates
-// at most one slice header per 4 body bytes.
-func DecodeBatch(h nats.Header, body []byte) ([][]byte, error) {
-	if h.Get(HeaderFormat) != formatV1 {
-		return nil, fmt.Errorf("%w: %s header is %q, want %q", ErrForeign, HeaderFormat, h.Get(HeaderFormat), formatV1)
-	}
-	n, err := strconv.Atoi(h.Get(HeaderEvents))
-	if err != nil || n < 1 {
-		return nil, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderEvents, h.Get(HeaderEvents))
-	}
-	want := h.Get(HeaderSHA256)
-	sum := sha256.Sum256(body)
-	if want != hex.EncodeToString(sum[:]) {
-		return nil, fmt.Errorf("jetstream: batch body does not match its %s %q (damaged message)", HeaderSHA256, want)
-	}
-	return splitBody(body, n)
-}
-
-// splitBody cuts body into n length-prefixed records.
-func splitBody(body []byte, n int) ([][]byte, error) {
-	if n > len(body)/(recordHeader+1) {
-		return nil, fmt.Errorf("jetstream: batch of %d bytes cannot hold %d events", len(body), n)
-	}
-	recs := make([][]byte, 0, n)
-	rest := body
-	for len(rest) > 0 {
-		if len(rest) < recordHeader {
-			return nil, fmt.Errorf("jetstream: truncated record header at body offset %d", len(body)-len(rest))
-		}
-		l := binary.BigEndian.Uint32(rest)
-		if l == 0 || uint64(l) > uint64(len(rest)-recordHeader) {
-			return nil, fmt.Errorf("jetstream: record length %d at body offset %d exceeds the body", l, len(body)-len(rest))
-		}
-		if len(recs) == n {
-			return nil, fmt.Errorf("jetstream: body holds more than the %d events of its header", n)
-		}
-		recs = append(recs, rest[recordHeader:recordHeader+l:recordHeader+l])
-		rest = rest[recordHeader+l:]
-	}
-	if len(recs) != n {
-		return nil, fmt.Errorf("jetstream: body holds %d events, header says %d", len(recs), n)
-	}
-	return recs, nil
 }
 
 // newMsg builds the NATS message of b.
 func (b *batch) newMsg() *nats.Msg {
 	m := nats.NewMsg(b.subject)
-	m.Header.Set(HeaderMsgID, b.msgID)
-	m.Header.Set(HeaderSHA256, b.sha)
-	m.Header.Set(HeaderFormat, formatV1)
-	m.Header.Set(HeaderEvents, strconv.Itoa(b.count))
+	m.Header.Set(wire.HeaderMsgID, b.msgID)
+	m.Header.Set(wire.HeaderSHA256, b.sha)
+	m.Header.Set(wire.HeaderFormat, wire.FormatV1)
+	m.Header.Set(wire.HeaderEvents, strconv.Itoa(b.count))
 	m.Data = b.body
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/exledger/exledger/jetstream/wire"
 	"github.com/exledger/exledger/ledger"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,8 +38,8 @@ type ShipOptions struct {
 // materializes a ledger with the same hash chain.
 //
 // Where to start is read from the stream, not from local state: the last
-// message names the ledger (HeaderLedgerID) and the sequence number of its
-// last event (HeaderLedgerSeq), so after a crash Ship resumes right after
+// message names the ledger (wire.HeaderLedgerID) and the sequence number of its
+// last event (wire.HeaderLedgerSeq), so after a crash Ship resumes right after
 // what the stream acknowledged: no gap, and no duplicate (a publish that
 // was stored but not acknowledged is found there; a retried publish is
 // deduplicated by its message id).
@@ -109,12 +110,12 @@ func shippedThrough(ctx context.Context, st jetstream.Stream, l *ledger.Ledger) 
 	if err != nil {
 		return 0, fmt.Errorf("jetstream: reading the stream's last message: %w", err)
 	}
-	if id := m.Header.Get(HeaderLedgerID); id != l.ID() {
+	if id := m.Header.Get(wire.HeaderLedgerID); id != l.ID() {
 		return 0, fmt.Errorf("%w: stream %q ends with a message of ledger %q, not of ledger %s", ErrStreamMismatch, info.Config.Name, id, l.ID())
 	}
-	seq, err := strconv.ParseUint(m.Header.Get(HeaderLedgerSeq), 10, 64)
+	seq, err := strconv.ParseUint(m.Header.Get(wire.HeaderLedgerSeq), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: stream %q: bad %s header: %v", ErrStreamMismatch, info.Config.Name, HeaderLedgerSeq, err)
+		return 0, fmt.Errorf("%w: stream %q: bad %s header: %v", ErrStreamMismatch, info.Config.Name, wire.HeaderLedgerSeq, err)
 	}
 	if seq > l.LastSeq() {
 		return 0, fmt.Errorf("%w: stream %q holds ledger events up to %d, the ledger ends at %d", ErrStreamMismatch, info.Config.Name, seq, l.LastSeq())
@@ -133,7 +134,7 @@ type shipper struct {
 	recs  [][]byte
 	size  int
 	last  uint64
-	subjB subjectBuilder
+	subjB wire.SubjectBuilder
 }
 
 // shipFrom ships every event from ledger sequence from to the end of one
@@ -144,7 +145,7 @@ func (sh *shipper) shipFrom(from uint64) error {
 		if err != nil {
 			return err
 		}
-		n := recordHeader + len(r.Canonical)
+		n := wire.RecordHeader + len(r.Canonical)
 		if n > sh.maxBody {
 			return fmt.Errorf("jetstream: ledger event %d is %d bytes, over the maximum message body of %d bytes", r.Seq, n, sh.maxBody)
 		}
@@ -161,7 +162,7 @@ func (sh *shipper) shipFrom(from uint64) error {
 			t := r.Header.TenantID
 			tenant = &t
 		}
-		sh.subjB.add(tenant, r.Header.Kind)
+		sh.subjB.Add(tenant, r.Header.Kind)
 	}
 	return sh.flush()
 }
@@ -171,11 +172,11 @@ func (sh *shipper) flush() error {
 	if len(sh.recs) == 0 {
 		return nil
 	}
-	b := newBatch(sh.subjB.subject(sh.opts.Stream), frameRecords(sh.recs), len(sh.recs))
+	b := newBatch(sh.subjB.Subject(sh.opts.Stream), wire.Frame(sh.recs), len(sh.recs))
 	b.msgID = sh.l.ID() + "-" + strconv.FormatUint(sh.last, 10)
 	m := b.newMsg()
-	m.Header.Set(HeaderLedgerID, sh.l.ID())
-	m.Header.Set(HeaderLedgerSeq, strconv.FormatUint(sh.last, 10))
+	m.Header.Set(wire.HeaderLedgerID, sh.l.ID())
+	m.Header.Set(wire.HeaderLedgerSeq, strconv.FormatUint(sh.last, 10))
 	if _, err := publishBatch(sh.ctx, sh.js, sh.opts.Stream, m, sh.opts.Logger, func() bool { return true }); err != nil {
 		if errors.Is(err, sh.ctx.Err()) {
 			return sh.ctx.Err()
@@ -186,6 +187,6 @@ func (sh *shipper) flush() error {
 		sh.opts.Shipped(sh.last)
 	}
 	sh.next = sh.last + 1
-	sh.recs, sh.size, sh.subjB = sh.recs[:0], 0, subjectBuilder{}
+	sh.recs, sh.size, sh.subjB = sh.recs[:0], 0, wire.SubjectBuilder{}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/exledger/exledger/jetstream/wire"
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/vfs"
 	"github.com/nats-io/nats.go"
@@ -261,7 +262,7 @@ func (s *Store) recover(ctx context.Context) (target, start uint64, err error) {
 		if err != nil {
 			return 0, 0, fmt.Errorf("jetstream: reading stream message %d: %w", first, err)
 		}
-		s.firstMsgID = m.Header.Get(HeaderMsgID)
+		s.firstMsgID = m.Header.Get(wire.HeaderMsgID)
 	}
 	p, ok, err := readPosition(s.fs, s.opts.Dir)
 	if err != nil {
@@ -302,7 +303,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, repl
 	cfg := jetstream.StreamConfig{
 		Name:        name,
 		Description: "exledger experience ledger (github.com/exledger/exledger/jetstream)",
-		Subjects:    []string{subjectRoot + "." + name + ".>"},
+		Subjects:    []string{wire.SubjectRoot + "." + name + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		Storage:     jetstream.FileStorage,

@@ -26,16 +26,27 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// TB is the part of testing.TB the helpers use; a benchmark program can
+// implement it too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+var _ TB = testing.TB(nil)
+
 // Cluster is a set of embedded servers (one, for a single server).
 type Cluster struct {
-	tb   testing.TB
+	tb   TB
 	mu   sync.Mutex
 	opts []*server.Options
 	srvs []*server.Server // nil while shut down
 }
 
 // StartServer starts one JetStream server (not clustered).
-func StartServer(tb testing.TB) *Cluster {
+func StartServer(tb TB) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb}
 	o := baseOptions(tb, 0)
@@ -49,7 +60,7 @@ func StartServer(tb testing.TB) *Cluster {
 
 // StartCluster starts n clustered JetStream servers with routes among them
 // on loopback and waits for the JetStream meta leader.
-func StartCluster(tb testing.TB, n int) *Cluster {
+func StartCluster(tb TB, n int) *Cluster {
 	tb.Helper()
 	ports := freePorts(tb, n)
 	var routes []*url.URL
@@ -73,7 +84,7 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-func baseOptions(tb testing.TB, i int) *server.Options {
+func baseOptions(tb TB, i int) *server.Options {
 	return &server.Options{
 		ServerName: fmt.Sprintf("S%d", i+1),
 		Host:       "127.0.0.1",
@@ -90,7 +101,7 @@ func baseOptions(tb testing.TB, i int) *server.Options {
 }
 
 // freePorts asks the kernel for n free loopback ports.
-func freePorts(tb testing.TB, n int) []int {
+func freePorts(tb TB, n int) []int {
 	var ls []net.Listener
 	var ports []int
 	for range n {

@@ -1,4 +1,4 @@
-package jetstream
+package wire
 
 import (
 	"bytes"
@@ -34,9 +34,9 @@ func TestEscapeToken(t *testing.T) {
 		{"é", "%C3%A9"},
 		{"", "%"},
 	} {
-		got := escapeToken(tc.in)
+		got := EscapeToken(tc.in)
 		if got != tc.want {
-			t.Errorf("escapeToken(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("EscapeToken(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 		back, err := UnescapeToken(got)
 		if err != nil || back != tc.in {
@@ -88,7 +88,7 @@ func TestBatchSubject(t *testing.T) {
 		{"tenant and none", []ledger.ExperienceEventEnvelope{mk(&ta), mk(nil)}, "exledger.S._mixed.OutcomeRecorded"},
 		{"two kinds", []ledger.ExperienceEventEnvelope{mk(&ta), other()}, "exledger.S.acme%2Eeu._mixed"},
 	} {
-		if got := batchSubject("S", tc.es); got != tc.want {
+		if got := BatchSubject("S", tc.es); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -109,8 +109,14 @@ func sampleMsg(t testing.TB) *nats.Msg {
 		}
 		recs = append(recs, b)
 	}
-	b := newBatch(batchSubject("EXLEDGER", es), frameRecords(recs), len(recs))
-	return b.newMsg()
+	body := Frame(recs)
+	m := nats.NewMsg(BatchSubject("EXLEDGER", es))
+	m.Header.Set(HeaderMsgID, SHA256Hex(body))
+	m.Header.Set(HeaderSHA256, SHA256Hex(body))
+	m.Header.Set(HeaderFormat, FormatV1)
+	m.Header.Set(HeaderEvents, fmt.Sprint(len(recs)))
+	m.Data = body
+	return m
 }
 
 // TestMessageGolden pins the message format of docs/jetstream.md §4: the
@@ -163,8 +169,7 @@ func TestDecodeBatchRejects(t *testing.T) {
 		return c
 	}
 	rehash := func(h nats.Header, body []byte) nats.Header {
-		b := newBatch("x", body, 0)
-		h.Set(HeaderSHA256, b.sha)
+		h.Set(HeaderSHA256, SHA256Hex(body))
 		return h
 	}
 	for _, tc := range []struct {
@@ -210,36 +215,15 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1)
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
 		h := nats.Header{}
-		h.Set(HeaderFormat, formatV1)
+		h.Set(HeaderFormat, FormatV1)
 		h.Set(HeaderEvents, fmt.Sprint(n))
-		h.Set(HeaderSHA256, newBatch("x", body, 0).sha)
+		h.Set(HeaderSHA256, SHA256Hex(body))
 		recs, err := DecodeBatch(h, body)
 		if err != nil {
 			return
 		}
-		if len(recs) != n || !bytes.Equal(frameRecords(recs), body) {
+		if len(recs) != n || !bytes.Equal(Frame(recs), body) {
 			t.Fatalf("accepted %d records that do not re-frame to the body", len(recs))
 		}
 	})
-}
-
-func TestPositionFile(t *testing.T) {
-	p := position{Version: 1, Stream: "S", FirstMsgID: "abc", LedgerID: "0123", AppliedSeq: 77, LedgerSeq: 900}
-	b := encodePosition(p)
-	got, err := decodePosition(b)
-	if err != nil || got != p {
-		t.Fatalf("round trip: %+v, %v", got, err)
-	}
-	for i := range b {
-		c := bytes.Clone(b)
-		c[i] ^= 0x04
-		if q, err := decodePosition(c); err == nil && q != p {
-			t.Errorf("flipping byte %d went unnoticed: %+v", i, q)
-		}
-	}
-	for n := range len(b) {
-		if _, err := decodePosition(b[:n]); err == nil {
-			t.Errorf("truncation to %d bytes accepted", n)
-		}
-	}
 }
