@@ -70,10 +70,13 @@ func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope)
 		return Ack{}, err
 	}
 	b := newBatch(wire.BatchSubject(s.opts.Stream, es), body, len(es))
-	if len(b.body) > s.maxBody {
+	if !s.opts.DisableCompression {
+		b.compress()
+	}
+	if len(b.payload) > s.maxBody {
 		return Ack{}, ledger.InvalidQuery(fmt.Sprintf(
 			"batch of %d events is %d bytes as a JetStream message, over the maximum of %d bytes (the server's max_payload less %d bytes for headers); split it into smaller batches",
-			len(es), len(b.body), s.maxBody, headerRoom))
+			len(es), len(b.payload), s.maxBody, headerRoom))
 	}
 	ctx, cancel := withDefaultTimeout(ctx, s.opts.Timeout)
 	defer cancel()

@@ -54,36 +54,69 @@ func (s *Store) run(ctx context.Context) {
 	}
 }
 
-// consume applies messages from it until it fails.
+// decoded is a stream message checked and split, waiting to be applied.
+type decoded struct {
+	seq     uint64
+	msgID   string
+	subject string
+	recs    [][]byte
+	err     error // not an exledger batch, or damaged
+}
+
+// consume applies messages from it until it fails. It is a pipeline of
+// two goroutines: this one receives, decompresses and checks messages,
+// the other applies them to the ledger in order.
 func (s *Store) consume(ctx context.Context, it jetstream.MessagesContext) error {
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
+	items := make(chan decoded, 4)
+	applied := make(chan error, 1)
+	go func() {
+		for d := range items {
+			if err := s.apply(ctx, d); err != nil {
+				if ctx.Err() == nil {
+					s.fail(err)
+				}
+				applied <- err
+				return
+			}
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("message metadata: %w", err)
+		applied <- nil
+	}()
+	queued := s.applied.Load()
+	var err error
+	for {
+		var msg jetstream.Msg
+		if msg, err = it.Next(jetstream.NextContext(ctx)); err != nil {
+			break
+		}
+		meta, merr := msg.Metadata()
+		if merr != nil {
+			err = fmt.Errorf("message metadata: %w", merr)
+			break
 		}
 		seq := meta.Sequence.Stream
-		applied := s.applied.Load()
-		if seq <= applied {
+		if seq <= queued {
 			continue // delivered again after a consumer reset
 		}
-		if seq > applied+1 {
+		if seq > queued+1 {
 			// Only a deleted message leaves a hole (the stream denies
 			// deletes, so this needs an operator's doing).
-			s.nGaps.Add(seq - applied - 1)
-			s.log.Error("stream sequence gap: messages missing from the stream", "from", applied+1, "to", seq-1)
+			s.nGaps.Add(seq - queued - 1)
+			s.log.Error("stream sequence gap: messages missing from the stream", "from", queued+1, "to", seq-1)
 		}
-		if err := s.apply(ctx, seq, msg); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.fail(err)
-			return err
+		d := decoded{seq: seq, msgID: msg.Headers().Get(wire.HeaderMsgID), subject: msg.Subject()}
+		d.recs, d.err = wire.DecodeBatch(msg.Headers(), msg.Data())
+		select {
+		case items <- d:
+			queued = seq
+		case aerr := <-applied:
+			return aerr
 		}
 	}
+	close(items)
+	if aerr := <-applied; aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // apply applies one stream message. A message every node must skip (not
@@ -91,28 +124,16 @@ func (s *Store) consume(ctx context.Context, it jetstream.MessagesContext) error
 // event id present with other content) advances the position with its
 // outcome recorded; an error of the local ledger (I/O) is returned and
 // stops the Store without advancing.
-func (s *Store) apply(ctx context.Context, seq uint64, msg jetstream.Msg) error {
+func (s *Store) apply(ctx context.Context, d decoded) error {
 	var outcome error
-	msgID := msg.Headers().Get(wire.HeaderMsgID)
-	recs, err := wire.DecodeBatch(msg.Headers(), msg.Data())
-	var envs []ledger.ExperienceEventEnvelope
-	if err == nil {
-		envs = make([]ledger.ExperienceEventEnvelope, len(recs))
-		for i, r := range recs {
-			if envs[i], err = ledger.UnmarshalCanonical(r); err != nil {
-				err = fmt.Errorf("event %d: %w", i, err)
-				break
-			}
-		}
-	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	if err != nil {
+	if d.err != nil {
 		s.nForeign.Add(1)
-		s.log.Warn("skipping stream message", "seq", seq, "subject", msg.Subject(), "err", err)
-		outcome = ledger.InvalidQuery(fmt.Sprintf("stream message %d is not a valid exledger batch: %v", seq, err))
+		s.log.Warn("skipping stream message", "seq", d.seq, "subject", d.subject, "err", d.err)
+		outcome = ledger.InvalidQuery(fmt.Sprintf("stream message %d is not a valid exledger batch: %v", d.seq, d.err))
 	} else {
-		err := s.l.AppendEvents(ctx, envs)
+		err := s.l.AppendCanonicalBatch(ctx, d.recs)
 		var se *ledger.StoreError
 		switch {
 		case err == nil:
@@ -122,18 +143,18 @@ func (s *Store) apply(ctx context.Context, seq uint64, msg jetstream.Msg) error 
 			s.nRejected.Add(1)
 			outcome = err
 		default:
-			return fmt.Errorf("applying stream message %d to the ledger: %w", seq, err)
+			return fmt.Errorf("applying stream message %d to the ledger: %w", d.seq, err)
 		}
 	}
 	s.ledgerSeq = s.l.LastSeq()
-	if s.firstMsgID == "" && msgID != "" {
-		s.firstMsgID = msgID
+	if s.firstMsgID == "" && d.msgID != "" {
+		s.firstMsgID = d.msgID
 	}
 	s.mu.Lock()
-	if in := s.interest[msgID]; in != nil {
-		in.results[seq] = outcome
+	if in := s.interest[d.msgID]; in != nil {
+		in.results[d.seq] = outcome
 	}
-	s.applied.Store(seq)
+	s.applied.Store(d.seq)
 	close(s.notify)
 	s.notify = make(chan struct{})
 	s.mu.Unlock()

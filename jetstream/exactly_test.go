@@ -147,7 +147,7 @@ func TestBatchTooLarge(t *testing.T) {
 	c := jstest.StartServer(t)
 	ctx := context.Background()
 	const limit = 16 << 10
-	s := openStore(t, c.Connect(0), jetstream.Options{Stream: newStream(), Dir: t.TempDir(), MaxBatchBytes: limit})
+	s := openStore(t, c.Connect(0), jetstream.Options{Stream: newStream(), Dir: t.TempDir(), MaxBatchBytes: limit, DisableCompression: true})
 	defer s.Close()
 	g := workload.New(workload.Config{Seed: 8})
 	big := g.Batch(60)
@@ -171,7 +171,7 @@ func TestBatchTooLarge(t *testing.T) {
 	}
 
 	// The server's max_payload (1 MiB by default) is the default limit.
-	s2 := openStore(t, c.Connect(0), jetstream.Options{Stream: newStream(), Dir: t.TempDir()})
+	s2 := openStore(t, c.Connect(0), jetstream.Options{Stream: newStream(), Dir: t.TempDir(), DisableCompression: true})
 	defer s2.Close()
 	huge := g.Batch(3000)
 	if _, err := s2.Append(ctx, huge); !errors.Is(err, ledger.ErrInvalidQuery) || !strings.Contains(err.Error(), "over the maximum of 1048064 bytes") {
@@ -179,6 +179,15 @@ func TestBatchTooLarge(t *testing.T) {
 	}
 	if _, err := s2.Append(ctx, huge[:1000]); err != nil {
 		t.Fatalf("1000-event batch: %v", err)
+	}
+	// Compressed, the same 3000 events fit.
+	s3 := openStore(t, c.Connect(0), jetstream.Options{Stream: newStream(), Dir: t.TempDir()})
+	defer s3.Close()
+	if _, err := s3.Append(ctx, huge); err != nil {
+		t.Fatalf("3000-event batch, compressed: %v", err)
+	}
+	if got := len(allIDs(t, s3)); got != 3000 {
+		t.Fatalf("3000-event batch: %d events stored", got)
 	}
 }
 

@@ -24,6 +24,8 @@ type ShipOptions struct {
 	// MaxBatchBytes bounds one message body. 0 = the server's
 	// max_payload less 512 bytes.
 	MaxBatchBytes int
+	// DisableCompression: as Options.DisableCompression.
+	DisableCompression bool
 	// Logger receives retries. nil discards them.
 	Logger *slog.Logger
 	// Shipped, if set, is called after each acknowledged message with the
@@ -174,6 +176,9 @@ func (sh *shipper) flush() error {
 	}
 	b := newBatch(sh.subjB.Subject(sh.opts.Stream), wire.Frame(sh.recs), len(sh.recs))
 	b.msgID = sh.l.ID() + "-" + strconv.FormatUint(sh.last, 10)
+	if !sh.opts.DisableCompression {
+		b.compress()
+	}
 	m := b.newMsg()
 	m.Header.Set(wire.HeaderLedgerID, sh.l.ID())
 	m.Header.Set(wire.HeaderLedgerSeq, strconv.FormatUint(sh.last, 10))

@@ -41,12 +41,17 @@ type Options struct {
 	// stream must use the same MaxEventBytes and MaxBatchBytes, since
 	// they decide whether a batch is accepted.
 	LedgerOptions *ledger.Options
-	// MaxBatchBytes bounds the body of one batch message (4 bytes per
-	// event plus the canonical events). 0 = the server's max_payload (1
-	// MiB by default) less 512 bytes for headers. A larger AppendEvents
-	// batch is rejected with an InvalidQuery error before anything is
-	// published.
+	// MaxBatchBytes bounds the payload of one batch message (the body of
+	// 4 bytes per event plus the canonical events, zstd-compressed unless
+	// DisableCompression). 0 = the server's max_payload (1 MiB by
+	// default) less 512 bytes for headers. A larger AppendEvents batch is
+	// rejected with an InvalidQuery error before anything is published.
 	MaxBatchBytes int
+	// DisableCompression sends batch bodies as they are. By default a
+	// body of 1 KiB or more is sent zstd-compressed (fastest level) when
+	// that makes it smaller: about 3-4× fewer bytes through the cluster
+	// and in the stream's storage (docs/jetstream.md §4).
+	DisableCompression bool
 	// CheckpointInterval is how often the position file is rewritten
 	// (after syncing the ledger) while messages are applied. 0 = 1 s. A
 	// restart re-applies at most this much of the stream (idempotently).
@@ -226,6 +231,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = 64 << 20
 	}
+	// Every reader must be able to decompress a body.
+	s.maxBatch = min(s.maxBatch, wire.MaxBodyBytes/2)
 	target, start, err := s.recover(ctx)
 	if err != nil {
 		l.Close()

@@ -25,6 +25,12 @@ const (
 	// HeaderSHA256 is the lowercase hex SHA-256 of the message body,
 	// checked by every reader.
 	HeaderSHA256 = "Exledger-Sha256"
+	// HeaderEncoding is "zstd" when the payload is the zstd compression
+	// (one frame, content size in its header) of the body; absent when
+	// the payload is the body.
+	HeaderEncoding = "Exledger-Encoding"
+	// EncodingZstd is the HeaderEncoding value of a compressed payload.
+	EncodingZstd = "zstd"
 	// HeaderFormat is the body format version, "1".
 	HeaderFormat = "Exledger-Format"
 	// HeaderEvents is the number of events in the body, in decimal.
@@ -40,6 +46,8 @@ const (
 	SubjectRoot = "exledger"
 	// RecordHeader is the per-event length prefix: u32 big-endian.
 	RecordHeader = 4
+	// MaxBodyBytes bounds a decompressed body.
+	MaxBodyBytes = 128 << 20
 )
 
 // Subject tokens for an untenanted batch and for a batch whose events do
@@ -194,19 +202,32 @@ func tokenSafe(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
-// DecodeBatch checks a stream message's headers and body and returns the
-// canonical encoding of each event, in order (sub-slices of body). A
-// message that is not an exledger batch gives an error matching
-// errors.Is(err, ErrForeign); a damaged one (count, lengths or SHA-256
-// disagree) an error saying what is wrong. It never panics and allocates
-// at most one slice header per 4 body bytes.
-func DecodeBatch(h nats.Header, body []byte) ([][]byte, error) {
+// DecodeBatch checks a stream message's headers and payload and returns
+// the canonical encoding of each event, in order (sub-slices of the body,
+// which is the payload itself or, with Exledger-Encoding zstd, its
+// decompression). A message that is not an exledger batch gives an error
+// matching errors.Is(err, ErrForeign); a damaged one (decompression,
+// count, lengths or SHA-256 disagree) an error saying what is wrong. It
+// never panics; it allocates at most one slice header per 5 body bytes,
+// and a body of at most MaxBodyBytes, no more than the zstd frame header
+// declares.
+func DecodeBatch(h nats.Header, payload []byte) ([][]byte, error) {
 	if h.Get(HeaderFormat) != FormatV1 {
 		return nil, fmt.Errorf("%w: %s header is %q, want %q", ErrForeign, HeaderFormat, h.Get(HeaderFormat), FormatV1)
 	}
 	n, err := strconv.Atoi(h.Get(HeaderEvents))
 	if err != nil || n < 1 {
 		return nil, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderEvents, h.Get(HeaderEvents))
+	}
+	body := payload
+	switch enc := h.Get(HeaderEncoding); enc {
+	case "":
+	case EncodingZstd:
+		if body, err = decompress(payload); err != nil {
+			return nil, fmt.Errorf("jetstream: batch body does not decompress (damaged message): %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown %s %q", ErrForeign, HeaderEncoding, enc)
 	}
 	want := h.Get(HeaderSHA256)
 	if want != SHA256Hex(body) {

@@ -207,17 +207,30 @@ func TestDecodeBatchRejects(t *testing.T) {
 }
 
 // FuzzDecodeBatch: DecodeBatch never panics, and what it accepts re-frames
-// to the same body.
+// to the same body; an input that is a zstd frame is also decoded as a
+// compressed payload.
 func FuzzDecodeBatch(f *testing.F) {
 	m := sampleMsg(f)
 	f.Add(m.Data, 2)
 	f.Add([]byte{0, 0, 0, 1, 0x80}, 1)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1)
+	f.Add(Compress(m.Data), 2)
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
 		h := nats.Header{}
 		h.Set(HeaderFormat, FormatV1)
 		h.Set(HeaderEvents, fmt.Sprint(n))
 		h.Set(HeaderSHA256, SHA256Hex(body))
+		if d, err := decompress(body); err == nil {
+			// A zstd payload: check its content instead.
+			h.Set(HeaderEncoding, EncodingZstd)
+			h.Set(HeaderSHA256, SHA256Hex(d))
+			body = d
+			recs, err := DecodeBatch(h, Compress(d))
+			if err == nil && !bytes.Equal(Frame(recs), d) {
+				t.Fatal("compressed round trip differs")
+			}
+			h.Del(HeaderEncoding)
+		}
 		recs, err := DecodeBatch(h, body)
 		if err != nil {
 			return
@@ -226,4 +239,43 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("accepted %d records that do not re-frame to the body", len(recs))
 		}
 	})
+}
+
+// TestCompressedBatch: a zstd payload decodes to the same events; a
+// damaged, truncated, size-less or over-large frame is refused.
+func TestCompressedBatch(t *testing.T) {
+	m := sampleMsg(t)
+	z := Compress(m.Data)
+	if z == nil || len(z) >= len(m.Data) {
+		t.Fatalf("sample body of %d bytes did not compress", len(m.Data))
+	}
+	h := nats.Header{}
+	for k, v := range m.Header {
+		h[k] = v
+	}
+	h.Set(HeaderEncoding, EncodingZstd)
+	want, _ := DecodeBatch(m.Header, m.Data)
+	got, err := DecodeBatch(h, z)
+	if err != nil || len(got) != len(want) || !bytes.Equal(Frame(got), Frame(want)) {
+		t.Fatalf("compressed batch: %v", err)
+	}
+	if Compress([]byte("short")) != nil {
+		t.Errorf("a short body was compressed")
+	}
+	bad := bytes.Clone(z)
+	bad[len(bad)/2] ^= 0x55
+	for name, p := range map[string][]byte{
+		"flipped": bad, "truncated": z[:len(z)-3], "empty": nil, "garbage": []byte("not zstd at all"),
+		// A frame whose header declares no content size (flags 0, one
+		// empty raw last block).
+		"no size": {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x01, 0x00, 0x00},
+	} {
+		if _, err := DecodeBatch(h, p); err == nil {
+			t.Errorf("%s payload accepted", name)
+		}
+	}
+	h.Set(HeaderEncoding, "gzip")
+	if _, err := DecodeBatch(h, z); !errors.Is(err, ErrForeign) {
+		t.Errorf("unknown encoding: %v", err)
+	}
 }
