@@ -65,6 +65,9 @@ func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope)
 	if len(es) == 0 {
 		return Ack{}, nil
 	}
+	if err := s.Err(); err != nil {
+		return Ack{}, err
+	}
 	body, recs, err := s.encode(es)
 	if err != nil {
 		return Ack{}, err

@@ -192,8 +192,9 @@ func TestBatchTooLarge(t *testing.T) {
 }
 
 // TestRecovery: a damaged position file makes a node re-apply the whole
-// stream (no duplicate, same head); a stream deleted and created again
-// under the same name is refused.
+// stream (no duplicate, same head); a directory holding an embedded
+// ledger, and a stream deleted and created again under the same name, are
+// refused.
 func TestRecovery(t *testing.T) {
 	c := jstest.StartServer(t)
 	nc := c.Connect(0)
@@ -226,6 +227,23 @@ func TestRecovery(t *testing.T) {
 		t.Fatalf("re-applied %d messages, want all 20 (as no-ops)", st.Applied)
 	}
 	s.Close()
+
+	// A directory holding an embedded ledger (no position file) is not
+	// taken for a node of the stream.
+	edir := t.TempDir()
+	el, err := ledger.Open(edir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := el.AppendEvents(ctx, g.Batch(2)); err != nil {
+		t.Fatal(err)
+	}
+	el.Close()
+	octx0, cancel0 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel0()
+	if _, err := jetstream.Open(octx0, nc, jetstream.Options{Stream: o.Stream, Dir: edir}); !errors.Is(err, jetstream.ErrStreamMismatch) {
+		t.Fatalf("opening on an embedded ledger: %v, want ErrStreamMismatch", err)
+	}
 
 	js, _ := natsjs.New(nc)
 	if err := js.DeleteStream(ctx, o.Stream); err != nil {

@@ -272,9 +272,15 @@ func (s *Store) recover(ctx context.Context) (target, start uint64, err error) {
 		s.firstMsgID = m.Header.Get(wire.HeaderMsgID)
 	}
 	p, ok, err := readPosition(s.fs, s.opts.Dir)
-	if err != nil {
+	damaged := err != nil
+	if damaged {
 		s.log.Warn("position file unreadable; re-applying the whole stream", "err", err)
 		ok = false
+	}
+	if !ok && !damaged && s.l.LastSeq() > 0 {
+		// Open writes the file before applying anything, so a ledger
+		// with events and no position file was not built by a Store.
+		return 0, 0, fmt.Errorf("%w: %s holds a ledger of %d events that is not a materialization of a stream (no %s)", ErrStreamMismatch, s.opts.Dir, s.l.LastSeq(), stateName)
 	}
 	start = 1
 	if ok {
@@ -299,6 +305,12 @@ func (s *Store) recover(ctx context.Context) (target, start uint64, err error) {
 	}
 	if info.State.Msgs > 0 && start < first {
 		return 0, 0, fmt.Errorf("%w: stream %q now starts at sequence %d, this node needs it from %d (messages were removed)", ErrStreamMismatch, s.opts.Stream, first, start)
+	}
+	if !ok {
+		np := position{Version: 1, Stream: s.opts.Stream, FirstMsgID: s.firstMsgID, LedgerID: s.l.ID()}
+		if err := writePosition(s.fs, s.opts.Dir, np); err != nil {
+			return 0, 0, fmt.Errorf("jetstream: writing the position file: %w", err)
+		}
 	}
 	return last, start, nil
 }
