@@ -39,6 +39,7 @@ func openStore(t testing.TB, nc *nats.Conn, o jetstream.Options) *jetstream.Stor
 }
 
 func TestConformanceSingleNode(t *testing.T) {
+	t.Parallel()
 	c := jstest.StartServer(t)
 	nc := c.Connect(0)
 	ledgertest.RunWith(t, durableCaps, func(t *testing.T) ledger.ExperienceStore {
@@ -50,7 +51,7 @@ func TestConformanceSingleNode(t *testing.T) {
 
 // split appends through one Store and reads through another on another
 // server with StrictReads, optionally closing and reopening the reader
-// before every fourth read: every answer of the suite then comes from a
+// before every eighth read: every answer of the suite then comes from a
 // replica, and (with reopen) from a replica recovered from its directory
 // and the stream.
 type split struct {
@@ -69,7 +70,7 @@ func (s *split) read(fn func(r *jetstream.Store)) {
 	if s.reopen {
 		s.mu.Lock()
 		s.n++
-		if s.n%4 == 0 {
+		if s.n%8 == 0 {
 			if err := s.r.Close(); err != nil {
 				s.t.Errorf("close: %v", err)
 			}
@@ -119,6 +120,7 @@ func openSplit(t *testing.T, wnc, rnc *nats.Conn, replicas int, reopen bool) *sp
 }
 
 func TestConformanceSingleNodeAcrossReopen(t *testing.T) {
+	t.Parallel()
 	c := jstest.StartServer(t)
 	nc := c.Connect(0)
 	ledgertest.RunWith(t, durableCaps, func(t *testing.T) ledger.ExperienceStore {
@@ -128,8 +130,9 @@ func TestConformanceSingleNodeAcrossReopen(t *testing.T) {
 
 // TestConformanceCluster runs the suite on a three-server R3 stream:
 // appends through server 1, reads on server 2 (recovered from its
-// directory and the stream before every fourth read).
+// directory and the stream before every eighth read).
 func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
 	c := jstest.StartCluster(t, 3)
 	nc1, nc2 := c.Connect(0), c.Connect(1)
 	t.Run("WriterAndReopenedReader", func(t *testing.T) {
