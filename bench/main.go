@@ -41,7 +41,7 @@ type config struct {
 	recoveryN int
 }
 
-var allCases = []string{"append1000", "append1", "concurrent64", "writers", "recovery", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
+var allCases = []string{"append1000", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
 
 var allEngines = []string{"exledger", "pebble", "sqlite", "bbolt", "raw-codec", "raw-fsync"}
 
@@ -198,6 +198,11 @@ func (r *runner) run() error {
 	}
 	if c.cases["recovery"] {
 		if err := r.recovery(); err != nil {
+			return err
+		}
+	}
+	if c.cases["replicated"] {
+		if err := r.replicated(); err != nil {
 			return err
 		}
 	}

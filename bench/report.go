@@ -217,6 +217,9 @@ func (r *runner) targets() [][4]string {
 		}
 	}
 	ratioT("concurrent64", "pebble", "64 concurrent writers ÷ Pebble", 1.5, true)
+	// Issue 15: replicated appends at ≥ 0.5× the embedded ledger, i.e.
+	// embedded ÷ replicated ≤ 2.
+	ratioT("replicated", "jetstream-r3", "batch-1000, 64 writers: embedded ÷ 3-server R3 JetStream (in one process)", 2, false)
 	sizes := slices.Clone(r.cfg.sizes)
 	slices.Reverse(sizes)
 	for _, s := range []int{r.cfg.scale} {

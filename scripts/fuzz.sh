@@ -4,8 +4,9 @@
 #   scripts/fuzz.sh [seconds]     # default 60 s per target; CI calls `scripts/fuzz.sh 5`
 #
 # Targets are found with `grep -r "^func Fuzz"` in *_test.go files, so new
-# ones are picked up automatically. Each target runs alone in its package
-# (`go test -run '^$' -fuzz '^Name$'`); a failure leaves the crashing input
+# ones are picked up automatically. Each target runs alone in its package,
+# from the directory of the module holding it (`go test -run '^$' -fuzz
+# '^Name$'`); a failure leaves the crashing input
 # in that package's testdata/fuzz/<Name>/ (commit it as a regression test)
 # and makes the script exit non-zero after all targets ran.
 set -uo pipefail
@@ -21,13 +22,20 @@ count=0
 while IFS=: read -r file name; do
 	pkg="$(dirname "$file")"
 	[[ "$pkg" == ./* ]] || pkg="./$pkg"
+	# The target runs in the module that holds it (jetstream/ and bench/
+	# are modules of their own): the nearest directory with a go.mod.
+	mod="$pkg"
+	while [ ! -f "$mod/go.mod" ] && [ "$mod" != "." ]; do mod="$(dirname "$mod")"; done
+	rel="./${pkg#"$mod"}"
+	rel="${rel/#.\/\//./}"
+	[ "$rel" = "./" ] && rel="."
 	count=$((count + 1))
 	echo "=== fuzz ${pkg} ${name} (${secs}s)"
 	start=$(date +%s)
 	log=$(mktemp)
 	result=ok
 	for attempt in 1 2; do
-		if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -parallel "${FUZZ_PARALLEL:-2}" 2>&1 | tee "$log"; then
+		if (cd "$mod" && go test "$rel" -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -parallel "${FUZZ_PARALLEL:-2}") 2>&1 | tee "$log"; then
 			result=ok
 			break
 		fi

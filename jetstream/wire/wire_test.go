@@ -1,0 +1,281 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/workload"
+	"github.com/nats-io/nats.go"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata goldens")
+
+func TestEscapeToken(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"acme", "acme"},
+		{"Tenant-01", "Tenant-01"},
+		{"a.b", "a%2Eb"},
+		{"a_b", "a%5Fb"},
+		{"_none", "%5Fnone"},
+		{"_mixed", "%5Fmixed"},
+		{"*", "%2A"},
+		{">", "%3E"},
+		{"a b\tc", "a%20b%09c"},
+		{"50%", "50%25"},
+		{"é", "%C3%A9"},
+		{"", "%"},
+	} {
+		got := EscapeToken(tc.in)
+		if got != tc.want {
+			t.Errorf("EscapeToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		back, err := UnescapeToken(got)
+		if err != nil || back != tc.in {
+			t.Errorf("UnescapeToken(%q) = %q, %v; want %q", got, back, err, tc.in)
+		}
+		if strings.ContainsAny(got, ".*> \t") {
+			t.Errorf("escaped token %q is not a single literal subject token", got)
+		}
+	}
+	for _, bad := range []string{"%", "%4", "%G1", "a%2"} {
+		if bad == "%" {
+			continue
+		}
+		if _, err := UnescapeToken(bad); err == nil {
+			t.Errorf("UnescapeToken(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBatchSubject(t *testing.T) {
+	g := workload.New(workload.Config{Seed: 3})
+	ta, tb := ledger.TenantID("acme.eu"), ledger.TenantID("beta")
+	mk := func(tenant *ledger.TenantID) ledger.ExperienceEventEnvelope {
+		for {
+			e := g.Next()
+			if e.Kind() == ledger.KindOutcomeRecorded {
+				e.TenantID = tenant
+				return e
+			}
+		}
+	}
+	other := func() ledger.ExperienceEventEnvelope {
+		for {
+			e := g.Next()
+			if e.Kind() != ledger.KindOutcomeRecorded {
+				e.TenantID = &ta
+				return e
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		es   []ledger.ExperienceEventEnvelope
+		want string
+	}{
+		{"one tenant one kind", []ledger.ExperienceEventEnvelope{mk(&ta), mk(&ta)}, "exledger.S.acme%2Eeu.OutcomeRecorded"},
+		{"no tenant", []ledger.ExperienceEventEnvelope{mk(nil)}, "exledger.S._none.OutcomeRecorded"},
+		{"two tenants", []ledger.ExperienceEventEnvelope{mk(&ta), mk(&tb)}, "exledger.S._mixed.OutcomeRecorded"},
+		{"tenant and none", []ledger.ExperienceEventEnvelope{mk(&ta), mk(nil)}, "exledger.S._mixed.OutcomeRecorded"},
+		{"two kinds", []ledger.ExperienceEventEnvelope{mk(&ta), other()}, "exledger.S.acme%2Eeu._mixed"},
+	} {
+		if got := BatchSubject("S", tc.es); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := TenantSubject("S", ta); got != "exledger.S.acme%2Eeu.>" {
+		t.Errorf("TenantSubject = %q", got)
+	}
+}
+
+// sampleMsg is a fixed two-event batch message.
+func sampleMsg(t testing.TB) *nats.Msg {
+	g := workload.New(workload.Config{Seed: 42})
+	es := g.Batch(2)
+	var recs [][]byte
+	for i := range es {
+		b, err := ledger.MarshalCanonical(&es[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, b)
+	}
+	body := Frame(recs)
+	m := nats.NewMsg(BatchSubject("EXLEDGER", es))
+	m.Header.Set(HeaderMsgID, SHA256Hex(body))
+	m.Header.Set(HeaderSHA256, SHA256Hex(body))
+	m.Header.Set(HeaderFormat, FormatV1)
+	m.Header.Set(HeaderEvents, fmt.Sprint(len(recs)))
+	m.Data = body
+	return m
+}
+
+// TestMessageGolden pins the message format of docs/jetstream.md §4: the
+// subject, headers and body of a sample batch.
+func TestMessageGolden(t *testing.T) {
+	m := sampleMsg(t)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "subject: %s\n", m.Subject)
+	var keys []string
+	for k := range m.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "header %s: %s\n", k, m.Header.Get(k))
+	}
+	fmt.Fprintf(&sb, "body (%d bytes):\n%s", len(m.Data), hex.Dump(m.Data))
+	path := filepath.Join("testdata", "message-v1.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.String() != string(want) {
+		t.Errorf("message format changed (run with -update if intended):\n%s", sb.String())
+	}
+	recs, err := DecodeBatch(m.Header, m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if _, err := ledger.UnmarshalCanonical(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	good := sampleMsg(t)
+	type mut func(h nats.Header, body []byte) (nats.Header, []byte)
+	clone := func(h nats.Header) nats.Header {
+		c := nats.Header{}
+		for k, v := range h {
+			c[k] = slices.Clone(v)
+		}
+		return c
+	}
+	rehash := func(h nats.Header, body []byte) nats.Header {
+		h.Set(HeaderSHA256, SHA256Hex(body))
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		m       mut
+		foreign bool
+		want    string
+	}{
+		{"no format", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderFormat); return h, b }, true, "Exledger-Format"},
+		{"format 2", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderFormat, "2"); return h, b }, true, "Exledger-Format"},
+		{"no count", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderEvents); return h, b }, true, "Exledger-Events"},
+		{"count 0", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "0"); return h, b }, true, "Exledger-Events"},
+		{"flipped body bit", func(h nats.Header, b []byte) (nats.Header, []byte) { b[10] ^= 1; return h, b }, false, "damaged"},
+		{"no checksum", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderSHA256); return h, b }, false, "damaged"},
+		{"count too high", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "3"); return h, b }, false, "holds 2 events"},
+		{"count too low", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "1"); return h, b }, false, "more than the 1"},
+		{"count huge", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderEvents, "1000000"); return h, b }, false, "cannot hold"},
+		{"truncated", func(h nats.Header, b []byte) (nats.Header, []byte) { b = b[:len(b)-1]; return rehash(h, b), b }, false, "exceeds the body"},
+		{"trailing bytes", func(h nats.Header, b []byte) (nats.Header, []byte) { b = append(b, 0, 0); return rehash(h, b), b }, false, "truncated record header"},
+		{"zero length", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b = append([]byte{0, 0, 0, 0}, b...)
+			return rehash(h, b), b
+		}, false, "record length 0"},
+	} {
+		h, body := tc.m(clone(good.Header), bytes.Clone(good.Data))
+		_, err := DecodeBatch(h, body)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		if errors.Is(err, ErrForeign) != tc.foreign || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v (foreign %v), want %q foreign=%v", tc.name, err, errors.Is(err, ErrForeign), tc.want, tc.foreign)
+		}
+	}
+}
+
+// FuzzDecodeBatch: DecodeBatch never panics, and what it accepts re-frames
+// to the same body; an input that is a zstd frame is also decoded as a
+// compressed payload.
+func FuzzDecodeBatch(f *testing.F) {
+	m := sampleMsg(f)
+	f.Add(m.Data, 2)
+	f.Add([]byte{0, 0, 0, 1, 0x80}, 1)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1)
+	f.Add(Compress(m.Data), 2)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		h := nats.Header{}
+		h.Set(HeaderFormat, FormatV1)
+		h.Set(HeaderEvents, fmt.Sprint(n))
+		h.Set(HeaderSHA256, SHA256Hex(body))
+		if d, err := decompress(body); err == nil {
+			// A zstd payload: check its content instead.
+			h.Set(HeaderEncoding, EncodingZstd)
+			h.Set(HeaderSHA256, SHA256Hex(d))
+			body = d
+			recs, err := DecodeBatch(h, Compress(d))
+			if err == nil && !bytes.Equal(Frame(recs), d) {
+				t.Fatal("compressed round trip differs")
+			}
+			h.Del(HeaderEncoding)
+		}
+		recs, err := DecodeBatch(h, body)
+		if err != nil {
+			return
+		}
+		if len(recs) != n || !bytes.Equal(Frame(recs), body) {
+			t.Fatalf("accepted %d records that do not re-frame to the body", len(recs))
+		}
+	})
+}
+
+// TestCompressedBatch: a zstd payload decodes to the same events; a
+// damaged, truncated, size-less or over-large frame is refused.
+func TestCompressedBatch(t *testing.T) {
+	m := sampleMsg(t)
+	z := Compress(m.Data)
+	if z == nil || len(z) >= len(m.Data) {
+		t.Fatalf("sample body of %d bytes did not compress", len(m.Data))
+	}
+	h := nats.Header{}
+	for k, v := range m.Header {
+		h[k] = v
+	}
+	h.Set(HeaderEncoding, EncodingZstd)
+	want, _ := DecodeBatch(m.Header, m.Data)
+	got, err := DecodeBatch(h, z)
+	if err != nil || len(got) != len(want) || !bytes.Equal(Frame(got), Frame(want)) {
+		t.Fatalf("compressed batch: %v", err)
+	}
+	if Compress([]byte("short")) != nil {
+		t.Errorf("a short body was compressed")
+	}
+	bad := bytes.Clone(z)
+	bad[len(bad)/2] ^= 0x55
+	for name, p := range map[string][]byte{
+		"flipped": bad, "truncated": z[:len(z)-3], "empty": nil, "garbage": []byte("not zstd at all"),
+		// A frame whose header declares no content size (flags 0, one
+		// empty raw last block).
+		"no size": {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x01, 0x00, 0x00},
+	} {
+		if _, err := DecodeBatch(h, p); err == nil {
+			t.Errorf("%s payload accepted", name)
+		}
+	}
+	h.Set(HeaderEncoding, "gzip")
+	if _, err := DecodeBatch(h, z); !errors.Is(err, ErrForeign) {
+		t.Errorf("unknown encoding: %v", err)
+	}
+}

@@ -1,0 +1,76 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/exledger/exledger/index"
+	"github.com/exledger/exledger/wal"
+)
+
+// AppendCanonicalBatch appends a batch given as canonical encodings
+// (AppendCanonical's output) the way AppendEvents appends the decoded
+// envelopes, and stores the given bytes, saving the re-encoding: replicas
+// that receive events already encoded (package jetstream) use it. Each
+// record is decoded first (an undecodable or non-canonical one is rejected
+// with InvalidQuery "event <i>: ..."), then checked like AppendEvents does
+// (Validate, the event and batch size limits, the duplicate rules), and
+// the batch is committed atomically. recs must not be modified afterwards:
+// the ledger keeps them until they are sealed.
+func (l *Ledger) AppendCanonicalBatch(ctx context.Context, recs [][]byte) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	ents := make([]entry, len(recs))
+	termBuf := make([]index.Term, 0, 7*len(recs))
+	total := 0
+	for i, rec := range recs {
+		env, err := UnmarshalCanonical(rec)
+		if err != nil {
+			return InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
+		}
+		if err := Validate(env); err != nil {
+			return err
+		}
+		if len(rec) > l.opts.MaxEventBytes {
+			return InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", env.EventID, len(rec), l.opts.MaxEventBytes))
+		}
+		total += len(rec)
+		h := HeaderOf(&env)
+		n := len(termBuf)
+		termBuf = termsOf(&h, termBuf)
+		ents[i] = entry{id: env.EventID, time: string(env.OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
+	}
+	if total > l.opts.MaxBatchBytes {
+		return batchTooLarge(total, l.opts.MaxBatchBytes)
+	}
+	// From here on as in AppendEvents (keep the two in step).
+	if err := l.waitForSealer(ctx); err != nil {
+		return err
+	}
+	if _, err := l.wal.Commit(ctx, recs, ents); err != nil {
+		var se *StoreError
+		if errors.As(err, &se) {
+			return err
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if errors.Is(err, wal.ErrClosed) {
+			return ErrClosed
+		}
+		return Storage("append", err)
+	}
+	l.appends.Add(1)
+	return nil
+}
