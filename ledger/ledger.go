@@ -461,7 +461,7 @@ func (l *Ledger) initManifest() (*ledgerManifest, error) {
 	id := make([]byte, 16)
 	rand.Read(id)
 	m := &ledgerManifest{
-		Version:  FormatVersion,
+		Version:  formatVersionBase,
 		LedgerID: hex.EncodeToString(id),
 		Salt:     binary.LittleEndian.Uint64(salt[:]) | 1,
 	}

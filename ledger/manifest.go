@@ -16,9 +16,30 @@ import (
 	"github.com/exledger/exledger/vfs"
 )
 
-// FormatVersion is the on-disk format version this code writes. A ledger
-// whose manifest carries a higher version is refused with ErrNewerFormat.
-const FormatVersion = 1
+// FormatVersion is the highest on-disk format version this code reads and
+// writes. A ledger whose manifest carries a higher version is refused with
+// ErrNewerFormat.
+//
+// Version 1 is the base format. Version 2 is version 1 plus a manifest
+// "features" list: every format extension (recorded repair gaps, vectors, a
+// Merkle tree, ...) is a named feature, added to the list (and the version
+// raised to 2) the first time the ledger uses it. A version-1 binary refuses
+// a version-2 ledger; a version-2 binary refuses a ledger that names a
+// feature it does not know. A ledger that never uses an extension stays at
+// version 1 and readable by older binaries.
+const FormatVersion = 2
+
+// formatVersionBase is the version a new ledger is created with.
+const formatVersionBase = 1
+
+// knownFeatures is the set of manifest features this code implements. A
+// package-level map written only by init functions (one per feature), so a
+// feature's code and its registration live side by side.
+var knownFeatures = map[string]bool{}
+
+// registerFeature declares a manifest feature this code implements. Call it
+// from an init function.
+func registerFeature(name string) { knownFeatures[name] = true }
 
 // ErrNewerFormat is returned by Open for a ledger written by a newer format
 // version of exledger.
@@ -40,7 +61,10 @@ const (
 // manifest is the durable list of sealed segments. It is replaced atomically
 // (temp file, fsync, rename, fsync dir) whenever the set of segments changes.
 type ledgerManifest struct {
-	Version  int           `json:"version"`
+	Version int `json:"version"`
+	// Features names the format extensions this ledger uses (version 2 and
+	// later); see FormatVersion.
+	Features []string      `json:"features,omitempty"`
 	LedgerID string        `json:"ledger_id"`
 	Salt     uint64        `json:"salt"`
 	Gen      uint64        `json:"gen"`
@@ -71,7 +95,33 @@ func (m *ledgerManifest) clone() *ledgerManifest {
 	c := *m
 	c.Segments = append([]manifestSeg(nil), m.Segments...)
 	c.Retention = append([]retentionRecord(nil), m.Retention...)
+	c.Features = append([]string(nil), m.Features...)
 	return &c
+}
+
+// hasFeature reports whether the manifest names feature f.
+func (m *ledgerManifest) hasFeature(f string) bool {
+	for _, x := range m.Features {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// addFeature names feature f in the manifest (raising the version to 2).
+// The caller stores the manifest; f must be registered.
+func (m *ledgerManifest) addFeature(f string) {
+	if !knownFeatures[f] {
+		panic("ledger: unregistered manifest feature " + f)
+	}
+	if m.hasFeature(f) {
+		return
+	}
+	m.Features = append(m.Features, f)
+	if m.Version < 2 {
+		m.Version = 2
+	}
 }
 
 // encodeManifest: magic(8) | u32 length | JSON body | u64 xxhash64 of all
@@ -113,6 +163,14 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 	}
 	if m.Version < 1 {
 		return nil, corrupt.New(path, 12, "manifest version %d", m.Version)
+	}
+	if m.Version < 2 && len(m.Features) > 0 {
+		return nil, corrupt.New(path, 12, "manifest version %d names features %q", m.Version, m.Features)
+	}
+	for _, f := range m.Features {
+		if !knownFeatures[f] {
+			return nil, fmt.Errorf("%s: format feature %q is not known to this version: %w", path, f, ErrNewerFormat)
+		}
 	}
 	var prev uint64
 	if r := m.Retention; len(r) > 0 && len(m.Segments) > 0 {
