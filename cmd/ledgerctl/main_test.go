@@ -820,3 +820,61 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo into a used dir: %s", r.stderr)
 	}
 }
+
+// TestVerifyDigestAcrossCopies is the round trip of issue 16: a copy made
+// by export and import holds the same events under another ledger id, so
+// the original's digest verifies it (exit 0, the id difference a note);
+// a changed, dropped or reordered event in the copy is a violation.
+func TestVerifyDigestAcrossCopies(t *testing.T) {
+	dir, evs := makeLedger(t, 1200, 21)
+	tmp := t.TempDir()
+	d1 := filepath.Join(tmp, "d1")
+	os.WriteFile(d1, []byte(runCLI(t, nil, "digest", dir).must(t, exitOK).stdout), 0o644)
+	d1j := filepath.Join(tmp, "d1.json")
+	os.WriteFile(d1j, []byte(runCLI(t, nil, "digest", dir, "-o", "json").must(t, exitOK).stdout), 0o644)
+	x := filepath.Join(tmp, "x.jsonl")
+	runCLI(t, nil, "export", dir, "--out", x).must(t, exitOK)
+	b := filepath.Join(tmp, "B")
+	runCLI(t, nil, "import", b, x).must(t, exitOK)
+
+	var origID string
+	{
+		var d ledger.Digest
+		json.Unmarshal([]byte(runCLI(t, nil, "digest", dir, "-o", "json").must(t, exitOK).stdout), &d)
+		origID = d.LedgerID
+	}
+	r := runCLI(t, nil, "verify", "--digest", d1, b).must(t, exitOK)
+	if !strings.Contains(r.stdout, "still extends seq 1200") || !strings.Contains(r.stdout, "note: the digest was saved from ledger "+origID) {
+		t.Errorf("verify of the copy: %s", r.stdout)
+	}
+	var vj verifyJSON
+	r = runCLI(t, nil, "verify", "--digest", d1j, b, "-o", "json").must(t, exitOK)
+	if err := json.Unmarshal([]byte(r.stdout), &vj); err != nil || !vj.OK || !strings.Contains(vj.Note, origID) || vj.DigestVerified == nil {
+		t.Errorf("verify json of the copy: %v %s", err, r.stdout)
+	}
+	// The original itself: no note.
+	if r := runCLI(t, nil, "verify", "--digest", d1, dir).must(t, exitOK); strings.Contains(r.stdout, "note:") {
+		t.Errorf("note on the original: %s", r.stdout)
+	}
+
+	changed := append([]ledger.ExperienceEventEnvelope(nil), evs...)
+	changed[500].EventID = "changed-" + changed[500].EventID
+	reordered := append([]ledger.ExperienceEventEnvelope(nil), evs...)
+	reordered[700], reordered[701] = reordered[701], reordered[700]
+	cases := map[string][]ledger.ExperienceEventEnvelope{
+		"changed":      changed,
+		"dropped":      append(append([]ledger.ExperienceEventEnvelope(nil), evs[:300]...), evs[301:]...),
+		"dropped-last": evs[:len(evs)-1],
+		"reordered":    reordered,
+	}
+	for name, c := range cases {
+		f := filepath.Join(tmp, name+".jsonl")
+		os.WriteFile(f, []byte(toJSONL(t, c)), 0o644)
+		cd := filepath.Join(tmp, name)
+		runCLI(t, nil, "import", cd, f).must(t, exitOK)
+		r := runCLI(t, nil, "verify", "--digest", d1, cd).must(t, exitIntegrity)
+		if !strings.Contains(r.stderr, "integrity violation") {
+			t.Errorf("%s: %s", name, r.stderr)
+		}
+	}
+}

@@ -24,6 +24,7 @@ type verifyJSON struct {
 	Events         uint64         `json:"events"`
 	Head           *ledger.Digest `json:"head,omitempty"`
 	DigestVerified *ledger.Digest `json:"digest_verified,omitempty"`
+	Note           string         `json:"note,omitempty"`
 	Violation      *violationJSON `json:"violation,omitempty"`
 	Error          string         `json:"error,omitempty"`
 	TookMs         int64          `json:"took_ms"`
@@ -38,7 +39,10 @@ func newVerifyCmd(a *app) *cobra.Command {
 segment's hash chain and its continuity across segments, every index
 against the data it indexes, and the WAL-backed tail. With --digest FILE (saved
 by 'ledgerctl digest') it also proves that the ledger still extends that
-head.
+head. It compares content (sequence number and chain hash), not identity: a
+digest saved from another ledger holding the same events (an export/import
+copy, a restored backup, a replica) verifies, and the differing ledger id is
+printed as a note.
 
 Exit status: 0 when everything checks out; 3 on an integrity violation (the
 message names the file, the offset and the sequence number); 1 on any other
@@ -74,9 +78,14 @@ error.`,
 				err = l.VerifyDigest(cmd.Context(), *want)
 			}
 			out := verifyJSON{OK: err == nil, Segments: rep.Segments, Events: rep.Events, TookMs: time.Since(start).Milliseconds()}
+			note := ""
+			if want != nil && want.LedgerID != "" && want.LedgerID != l.ID() {
+				note = fmt.Sprintf("the digest was saved from ledger %s, this is %s: the content matches, the identity does not (a copy, restore or replica)", want.LedgerID, l.ID())
+			}
 			if err == nil {
 				out.Head = &rep.Head
 				out.DigestVerified = want
+				out.Note = note
 			} else {
 				out.Error = err.Error()
 				var ie *ledger.IntegrityError
@@ -99,6 +108,9 @@ error.`,
 			fmt.Fprintf(a.stdout, "head: seq %d hash %s\n", rep.Head.Seq, rep.Head.HashHex)
 			if want != nil {
 				fmt.Fprintf(a.stdout, "digest: the ledger still extends seq %d hash %s (from %s)\n", want.Seq, want.HashHex, digestFile)
+				if note != "" {
+					fmt.Fprintf(a.stdout, "note: %s\n", note)
+				}
 			}
 			return nil
 		}),
