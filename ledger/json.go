@@ -97,6 +97,18 @@ func AppendEnvelopeJSON(dst []byte, e *ExperienceEventEnvelope) ([]byte, error) 
 	return w.b, nil
 }
 
+// AppendEventJSON appends the JSON form of ev alone, {"type":…,"data":…}:
+// the bytes AppendEnvelopeJSON writes for the envelope's "event" member
+// (the form Converge's LanceDB adapter stores).
+func AppendEventJSON(dst []byte, ev ExperienceEvent) ([]byte, error) {
+	w := encoder{b: dst}
+	w.event(ev)
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.b, nil
+}
+
 // MarshalEnvelopeJSON returns the JSON form of e.
 func MarshalEnvelopeJSON(e ExperienceEventEnvelope) ([]byte, error) {
 	return AppendEnvelopeJSON(make([]byte, 0, 512), &e)
