@@ -24,6 +24,9 @@ type segFile struct {
 	// when the file has vanished or never existed (the index is rebuilt
 	// from the records); nil means the file is required.
 	rebuild func(*sealedSeg) ([]byte, error)
+	// has, if set, says whether a segment has this file at all (a vector
+	// file exists only for a segment with vectors); nil means always.
+	has func(manifestSeg) bool
 }
 
 // segFiles lists the files that make up a sealed segment, in the order a
@@ -33,6 +36,7 @@ type segFile struct {
 var segFiles = []segFile{
 	{ext: ".seg"},
 	{ext: ".idx", rebuild: func(s *sealedSeg) ([]byte, error) { return buildIndex(s.r) }},
+	{ext: vecExt, has: func(ms manifestSeg) bool { return ms.Vectors > 0 }},
 }
 
 // isSegFileName reports whether a seg/ directory entry has the extension
@@ -473,6 +477,9 @@ func (b *backupRun) run(ctx context.Context) error {
 // preferring the previous backup's copy when it holds the same segment.
 func (b *backupRun) transfer(s *sealedSeg, ms manifestSeg, f segFile) error {
 	fsys := b.l.fs
+	if f.has != nil && !f.has(ms) {
+		return nil
+	}
 	dst := filepath.Join(b.dir, segDirName, ms.Name+f.ext)
 	var srcs []string
 	if p, ok := b.since[ms.Name]; ok && sameSeg(p, ms) {
@@ -529,7 +536,7 @@ func (b *backupRun) count(n int64, linked, fromSince bool) {
 // file contents (its hash chain binds its records).
 func sameSeg(a, b manifestSeg) bool {
 	return a.Name == b.Name && a.FirstSeq == b.FirstSeq && a.LastSeq == b.LastSeq &&
-		a.Count == b.Count && a.ChainStart == b.ChainStart && a.ChainEnd == b.ChainEnd
+		a.Count == b.Count && a.ChainStart == b.ChainStart && a.ChainEnd == b.ChainEnd && a.Vectors == b.Vectors
 }
 
 // linkOrCopy makes dst a hard link to src, or a durable copy when the two
@@ -627,9 +634,17 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 	}
 	var recs [][]byte
 	var times []string
+	var vecs [][]float32
 	for i := range v.mts {
 		recs = append(recs, v.recs[i][:v.ns[i]]...)
 		times = append(times, v.times[i][:v.ns[i]]...)
+		for o := range v.ns[i] {
+			var vec []float32
+			if o < len(v.vecs[i]) {
+				vec = v.vecs[i][o]
+			}
+			vecs = append(vecs, vec)
+		}
 	}
 	if len(recs) == 0 {
 		return chain, nil
@@ -678,9 +693,17 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 	if err := index.WriteFile(l.fs, ipath, ixData); err != nil {
 		return chain, err
 	}
+	vdata, nvec := vecFileOf(m.EmbeddingDim, uint64(len(recs)), vecs)
+	if nvec > 0 {
+		vpath := filepath.Join(b.dir, segDirName, name+vecExt)
+		b.created = append(b.created, vpath+".tmp", vpath)
+		if err := writeVecFile(l.fs, vpath, vdata); err != nil {
+			return chain, err
+		}
+	}
 	m.Segments = append(m.Segments, manifestSeg{
 		Name: name, FirstSeq: first, LastSeq: last, Count: uint64(len(recs)),
-		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd),
+		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd), Vectors: nvec,
 	})
 	b.rep.TailEvents = uint64(len(recs))
 	b.rep.TailBytes = info.FileBytes + int64(len(ixData))

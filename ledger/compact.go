@@ -108,8 +108,9 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 	var created []string
 	cleanup := func() {
 		for _, n := range created {
-			l.fs.Remove(l.segPath(n, ".seg"))
-			l.fs.Remove(l.segPath(n, ".idx"))
+			for _, f := range segFiles {
+				l.fs.Remove(l.segPath(n, f.ext))
+			}
 		}
 	}
 	var done uint64
@@ -141,9 +142,13 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 
 	newMan.Segments = newMan.Segments[:0]
 	for _, s := range newSegs {
+		var nvec uint64
+		if s.vec != nil {
+			nvec = s.vec.n
+		}
 		newMan.Segments = append(newMan.Segments, manifestSeg{
 			Name: s.name, FirstSeq: s.info.FirstSeq, LastSeq: s.info.LastSeq, Count: s.info.Count,
-			ChainStart: hashHex(s.info.ChainStart), ChainEnd: hashHex(s.info.ChainEnd),
+			ChainStart: hashHex(s.info.ChainStart), ChainEnd: hashHex(s.info.ChainEnd), Vectors: nvec,
 		})
 	}
 	if drop > 0 {
@@ -308,5 +313,10 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 		r.Close()
 		return nil, err
 	}
-	return &sealedSeg{name: name, r: r, ix: ix, info: info}, nil
+	vec, err := l.mergeVectors(g, name, first, last)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &sealedSeg{name: name, r: r, ix: ix, info: info, vec: vec}, nil
 }

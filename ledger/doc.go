@@ -79,6 +79,20 @@
 // SPEC §5 says so (atomic batches, idempotent retries, restart-safe
 // generated ids, durability).
 //
+// # Vectors
+//
+// A Ledger opened with Options.EmbeddingDim (and a MemStore from
+// NewMemStoreWithDim) also stores embeddings: AppendVectorEvents commits
+// events with their vectors atomically (one WAL frame), and SearchSimilar
+// returns the events nearest to a query vector by cosine distance, after
+// the query's EventQuery filters have selected the candidates (so a recall
+// never crosses tenants). Vectors live beside the events, outside the
+// canonical bytes and the hash chain, in a checksummed per-segment file
+// (docs/format.md §10). Distances are computed in float32 by one kernel
+// (dot32) on every path, so the same query always gives the same answer;
+// ties are broken by log order. docs/semantics.md lists the differences
+// from Converge's LanceDB store.
+//
 // # Operations
 //
 // Metrics returns counters and lock-free fixed-bucket histograms (append,

@@ -118,6 +118,12 @@ type Options struct {
 	// compaction (see Tracer; ledger/ledgerotel adapts OpenTelemetry).
 	// nil: no tracing, at no cost.
 	Tracer Tracer
+	// EmbeddingDim is the dimension of the vectors AppendVectorEvents
+	// stores and SearchSimilar compares (vector.go). It is recorded in the
+	// manifest the first time it is set and fixed for the ledger's life:
+	// reopening with another non-zero value fails. 0 = take it from the
+	// manifest; a ledger that has none refuses the vector calls.
+	EmbeddingDim int
 
 	// skipBackupMarker lets Backup open its own copy to verify it before
 	// removing the BACKUP-INCOMPLETE marker.
@@ -272,6 +278,9 @@ type sealedSeg struct {
 	r    *segment.Reader
 	ix   *index.Index
 	info segment.Info
+	// vec is the segment's vector file (nil when it has no vectors),
+	// loaded on first use.
+	vec *segVectors
 }
 
 var _ ExperienceStore = (*Ledger)(nil)
@@ -373,6 +382,9 @@ func (l *Ledger) open() error {
 			return err
 		}
 	default:
+		return err
+	}
+	if m, err = l.setEmbeddingDim(m); err != nil {
 		return err
 	}
 	l.man.Store(m)
@@ -519,7 +531,7 @@ func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 			return nil, fmt.Errorf("rebuild index of %s: %w", ms.Name, err)
 		}
 	}
-	return &sealedSeg{name: ms.Name, r: r, ix: ix, info: info}, nil
+	return &sealedSeg{name: ms.Name, r: r, ix: ix, info: info, vec: l.segVectorsOf(ms)}, nil
 }
 
 // buildIndex derives a segment's index from its records alone, so a rebuild

@@ -38,6 +38,10 @@ type memtable struct {
 	tainted bool
 	bytes   int64
 	created time.Time
+	// vecs[i] is the vector of recs[i] (nil: none); nil until the first
+	// vector arrives, shorter than recs when the last events have none.
+	vecs [][]float32
+	nvec int
 }
 
 func newMemtable(base uint64) *memtable {
@@ -51,6 +55,7 @@ type entry struct {
 	id    EventID
 	time  string
 	terms []index.Term
+	vec   []float32 // the event's vector (AppendVectorEvents), or nil
 }
 
 // termsOf returns the index terms of an event header. The same function
@@ -90,12 +95,13 @@ func (l *Ledger) AppendEvent(ctx context.Context, e ExperienceEventEnvelope) err
 // AppendEvents validates every event, then commits the batch atomically:
 // after any crash either all of it is visible or none.
 func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope) error {
-	return l.appendObserved(ctx, es)
+	return l.appendObserved(ctx, es, nil)
 }
 
 // appendEvents is AppendEvents without instrumentation; with timed, it
-// returns the time spent in the WAL commit.
-func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope, timed bool) (wait time.Duration, err error) {
+// returns the time spent in the WAL commit. vecs, when not nil, holds the
+// vector of each event (AppendVectorEvents).
+func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope, vecs [][]float32, timed bool) (wait time.Duration, err error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -115,8 +121,19 @@ func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope,
 		if err := Validate(es[i]); err != nil {
 			return 0, err
 		}
+		if vecs != nil {
+			if err := l.checkVector(vecs[i]); err != nil {
+				return 0, err
+			}
+		}
 	}
-	recs, ents, err := l.encodeBatch(es)
+	var recs [][]byte
+	var ents []entry
+	if vecs == nil {
+		recs, ents, err = l.encodeBatch(es)
+	} else {
+		recs, ents, err = l.encodeVectorBatch(es, vecs)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -300,16 +317,17 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 	for i, rec := range b.Records {
 		id := ents[i].id
 		prev, found := l.pending[id]
+		var prevVec []float32
 		if !found {
 			var err error
-			prev, found, err = l.lookupDurable(id, mts, segs)
+			prev, prevVec, found, err = l.lookupDurable(id, mts, segs)
 			if err != nil {
 				l.rollbackPending(added)
 				return Storage("duplicate check", err)
 			}
 		}
 		if found {
-			if !bytes.Equal(prev, rec) {
+			if !sameRecord(prev, prevVec, rec) {
 				l.rollbackPending(added)
 				return InvalidQuery(fmt.Sprintf("duplicate event_id %s with different content", id))
 			}
@@ -344,47 +362,58 @@ func (l *Ledger) rollbackPending(ids []EventID) {
 // lookupDurable finds the canonical bytes of the event with this id in
 // the memtables mts (newest first), then in the sealed segments (newest
 // first). It runs on the WAL committer (see prepare).
-func (l *Ledger) lookupDurable(id EventID, mts []*memtable, segs []*sealedSeg) ([]byte, bool, error) {
+func (l *Ledger) lookupDurable(id EventID, mts []*memtable, segs []*sealedSeg) ([]byte, []float32, bool, error) {
 	for _, m := range mts {
 		ords, _ := m.idx.EventID(string(id))
 		for _, o := range ords {
 			if int(o) < len(m.recs) {
-				return m.recs[o], true, nil
+				var v []float32
+				if int(o) < len(m.vecs) {
+					v = m.vecs[o]
+				}
+				return m.recs[o], v, true, nil
 			}
 		}
 	}
 	if len(segs) == 0 || !l.ids.maySealed(eventIDHash(id)) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
-		b, ok, err := segs[i].findID(id)
+		b, v, ok, err := segs[i].findID(id, true)
 		if err != nil || ok {
-			return b, ok, err
+			return b, v, ok, err
 		}
 	}
-	return nil, false, nil
+	return nil, nil, false, nil
 }
 
-// findID returns the bytes of the event with this id in the segment.
-func (s *sealedSeg) findID(id EventID) ([]byte, bool, error) {
+// findID returns the bytes of the event with this id in the segment, and
+// with withVec its vector.
+func (s *sealedSeg) findID(id EventID, withVec bool) ([]byte, []float32, bool, error) {
 	ords, err := s.ix.EventID(string(id))
 	if err != nil || len(ords) == 0 {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	for _, o := range ords {
 		rec, err := s.r.Get(s.info.FirstSeq + uint64(o))
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		h, err := DecodeHeader(rec.Data)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		if h.EventID == id {
-			return bytes.Clone(rec.Data), true, nil
+			var v []float32
+			if withVec {
+				if v, err = s.vectorOf(o); err != nil {
+					return nil, nil, false, err
+				}
+			}
+			return bytes.Clone(rec.Data), v, true, nil
 		}
 	}
-	return nil, false, nil
+	return nil, nil, false, nil
 }
 
 // apply runs in the WAL committer after the batch is durable: it makes the
@@ -462,13 +491,17 @@ func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry, staged 
 	}
 	for i, r := range recs {
 		ord := uint32(len(m.recs))
+		m.bytes += int64(len(r))
+		if ents[i].vec != nil {
+			r = r[vecRecordHeader+4*len(ents[i].vec):] // the canonical event
+			m.addVector(int(ord), ents[i].vec)
+		}
 		m.recs = append(m.recs, r)
 		m.times = append(m.times, ents[i].time)
 		m.idHashes = append(m.idHashes, eventIDHash(ents[i].id))
 		if !staged {
 			m.idx.Add(ord, ents[i].time, ents[i].terms)
 		}
-		m.bytes += int64(len(r))
 	}
 	l.events.Add(uint64(len(recs)))
 	full := m.bytes >= l.opts.SegmentBytes && m.staged == 0
@@ -495,11 +528,21 @@ func (l *Ledger) replay(b *wal.Batch) error {
 	}
 	ents := make([]entry, len(b.Records))
 	for i, rec := range b.Records {
-		h, err := DecodeHeader(rec)
+		canon, vraw, err := splitRecord(rec)
+		if err != nil {
+			return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)
+		}
+		h, err := DecodeHeader(canon)
 		if err != nil {
 			return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)
 		}
 		ents[i] = entry{id: h.EventID, time: string(h.OccurredAt), terms: termsOf(&h, nil)}
+		if vraw != nil {
+			if err := l.checkReplayedVector(vraw); err != nil {
+				return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)
+			}
+			ents[i].vec = floatsOf(vraw)
+		}
 	}
 	l.applyRecords(b.FirstSeq, b.Records, ents, false)
 	l.recoveredWAL += uint64(len(b.Records))

@@ -31,6 +31,7 @@ type view struct {
 	// memtable fields themselves change under the write lock).
 	recs  [][][]byte
 	times [][]string
+	vecs  [][][]float32 // the memtables' vectors (vecs[i][o] nil: none)
 	// segsSkipped and segsRead count the segments segJobs excluded by
 	// their summary or evaluated the index of (metrics, spans).
 	segsSkipped, segsRead int
@@ -49,6 +50,7 @@ func (l *Ledger) snapshotLocked() view {
 		v.ns = append(v.ns, len(m.recs))
 		v.recs = append(v.recs, m.recs)
 		v.times = append(v.times, m.times)
+		v.vecs = append(v.vecs, m.vecs)
 	}
 	return v
 }
@@ -785,7 +787,7 @@ func (l *Ledger) Get(ctx context.Context, id EventID) (ExperienceEventEnvelope, 
 	}
 	v := l.snapshot()
 	for _, s := range v.segs {
-		b, ok, err := s.findID(id)
+		b, _, ok, err := s.findID(id, false)
 		if err != nil {
 			return ExperienceEventEnvelope{}, l.readErr(s.r.Path(), err)
 		}

@@ -177,6 +177,12 @@ func (l *Ledger) sealOne(m *memtable) error {
 		l.fs.Remove(path)
 		return fmt.Errorf("seal %s: index: %w", name, err)
 	}
+	nvec, err := l.sealVectors(name, m, n)
+	if err != nil {
+		l.fs.Remove(path)
+		l.fs.Remove(ipath)
+		return fmt.Errorf("seal %s: vectors: %w", name, err)
+	}
 	r, err := segment.Open(l.fs, path, l.cache)
 	if err != nil {
 		return fmt.Errorf("seal %s: reopen: %w", name, err)
@@ -186,10 +192,11 @@ func (l *Ledger) sealOne(m *memtable) error {
 		r.Close()
 		return fmt.Errorf("seal %s: index: %w", name, err)
 	}
-	newMan.Segments = append(newMan.Segments, manifestSeg{
+	ms := manifestSeg{
 		Name: name, FirstSeq: first, LastSeq: last, Count: uint64(n),
-		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd),
-	})
+		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd), Vectors: nvec,
+	}
+	newMan.Segments = append(newMan.Segments, ms)
 	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
 		r.Close()
 		// The new manifest may or may not be on disk (e.g. the rename
@@ -203,7 +210,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	// The ids must be in the filter before the memtable that holds them
 	// leaves the view.
 	l.ids.add(hashes)
-	seg := &sealedSeg{name: name, r: r, ix: ix, info: info}
+	seg := &sealedSeg{name: name, r: r, ix: ix, info: info, vec: l.segVectorsOf(ms)}
 	l.mu.Lock()
 	segs := make([]*sealedSeg, len(l.segs), len(l.segs)+1)
 	copy(segs, l.segs)

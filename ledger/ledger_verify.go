@@ -136,12 +136,14 @@ func (l *Ledger) VerifyDigest(ctx context.Context, d Digest) error {
 type VerifyReport struct {
 	Segments int
 	Events   uint64
+	Vectors  uint64 // vectors of sealed segments whose files were checked
 	Head     Digest
 }
 
 // Verify checks every block checksum, every segment's hash chain and its
 // continuity across segments, every index against the data it was built
-// from, and the in-memory tail. progress, if set, is called after each
+// from, every vector file (read again from disk: checksum, header against
+// the manifest, finite values), and the in-memory tail. progress, if set, is called after each
 // segment with the number of events verified so far.
 func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (VerifyReport, error) {
 	var rep VerifyReport
@@ -171,6 +173,12 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 		}
 		if !bytes.Equal(got, want) {
 			return rep, &IntegrityError{File: ipath, Seq: s.info.FirstSeq, Reason: "index does not match the data it indexes"}
+		}
+		if s.vec != nil {
+			if _, err := loadVecFile(l.fs, s.vec.path, s.vec.dim, s.vec.count, s.vec.n); err != nil {
+				return rep, toIntegrity(err, s.vec.path, s.info.FirstSeq)
+			}
+			rep.Vectors += s.vec.n
 		}
 		prevEnd = s.info.ChainEnd
 		rep.Segments++

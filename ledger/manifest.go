@@ -71,6 +71,9 @@ type ledgerManifest struct {
 	Segments []manifestSeg `json:"segments"`
 	// Retention records the segments dropped by compaction --retain-after.
 	Retention []retentionRecord `json:"retention,omitempty"`
+	// EmbeddingDim is the dimension of the ledger's vectors (feature
+	// "vectors"; 0 = none).
+	EmbeddingDim int `json:"embedding_dim,omitempty"`
 }
 
 type manifestSeg struct {
@@ -80,6 +83,9 @@ type manifestSeg struct {
 	Count      uint64 `json:"count"`
 	ChainStart string `json:"chain_start"`
 	ChainEnd   string `json:"chain_end"`
+	// Vectors is how many of the segment's events carry a vector, stored
+	// in seg/<name>.vec (feature "vectors"); 0 = no vector file.
+	Vectors uint64 `json:"vectors,omitempty"`
 }
 
 type retentionRecord struct {
@@ -195,7 +201,13 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 		if i > 0 && s.ChainStart != m.Segments[i-1].ChainEnd {
 			return nil, corrupt.New(path, 12, "segment %s does not continue the hash chain of %s", s.Name, m.Segments[i-1].Name)
 		}
+		if s.Vectors > s.Count || (s.Vectors > 0 && m.EmbeddingDim == 0) {
+			return nil, corrupt.New(path, 12, "segment %s: %d vectors for %d events (embedding dimension %d)", s.Name, s.Vectors, s.Count, m.EmbeddingDim)
+		}
 		prev = s.LastSeq
+	}
+	if m.EmbeddingDim < 0 || m.EmbeddingDim > maxEmbeddingDim || (m.EmbeddingDim > 0 && !m.hasFeature(featureVectors)) {
+		return nil, corrupt.New(path, 12, "embedding dimension %d (features %q)", m.EmbeddingDim, m.Features)
 	}
 	return &m, nil
 }

@@ -40,6 +40,10 @@ type MemStore struct {
 	events []ExperienceEventEnvelope
 	traces map[TraceLinkID]*ReplayTrace
 	nextID uint64 // counter behind the "evt-{n}" ids of artifact transitions
+	// dim is the embedding dimension (0: vector calls are refused); vecs
+	// maps an index of events to its vector (vector.go).
+	dim  int
+	vecs map[int][]float32
 }
 
 var _ ExperienceStore = (*MemStore)(nil)

@@ -63,10 +63,12 @@ const (
 	PlanEventID = "event_id"
 	// PlanTraceLink: GetTraceLink.
 	PlanTraceLink = "trace_link"
+	// PlanSimilar: SearchSimilar, a vector search.
+	PlanSimilar = "similar"
 )
 
 // QueryPlans lists every plan, in a fixed order.
-var QueryPlans = []string{PlanIndex, PlanTime, PlanScan, PlanEmpty, PlanEventID, PlanTraceLink}
+var QueryPlans = []string{PlanIndex, PlanTime, PlanScan, PlanEmpty, PlanEventID, PlanTraceLink, PlanSimilar}
 
 // planOf is the QueryPlans index of an index query (ok false: matches
 // nothing).
@@ -86,6 +88,7 @@ func planOf(iq *index.Query, ok bool) int {
 const (
 	planEventID   = 4
 	planTraceLink = 5
+	planSimilar   = 6
 )
 
 // opsMetrics are the histograms and counters added to Metrics for
@@ -97,7 +100,7 @@ type opsMetrics struct {
 	sealDur                *hist.Histogram
 	compactDur             *hist.Histogram
 	compactions            atomic.Uint64
-	query                  [6]*hist.Histogram // by QueryPlans index
+	query                  [7]*hist.Histogram // by QueryPlans index
 	segsSkipped, segsRead  atomic.Uint64
 	indexRebuilds          atomic.Uint64
 }
@@ -154,15 +157,15 @@ const (
 
 // appendObserved is AppendEvents with metrics and, if a Tracer is set, a
 // span.
-func (l *Ledger) appendObserved(ctx context.Context, es []ExperienceEventEnvelope) error {
+func (l *Ledger) appendObserved(ctx context.Context, es []ExperienceEventEnvelope, vecs [][]float32) error {
 	start := time.Now()
 	if l.tracer == nil {
-		_, err := l.appendEvents(ctx, es, false)
+		_, err := l.appendEvents(ctx, es, vecs, false)
 		l.observeAppend(start, len(es), err)
 		return err
 	}
 	ctx, sp := l.tracer.Start(ctx, SpanAppend)
-	wait, err := l.appendEvents(ctx, es, true)
+	wait, err := l.appendEvents(ctx, es, vecs, true)
 	l.observeAppend(start, len(es), err)
 	sp.SetInt(AttrEvents, int64(len(es)))
 	sp.SetInt(AttrCommitWaitUS, wait.Microseconds())

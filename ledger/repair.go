@@ -26,7 +26,12 @@ type RepairReport struct {
 	LostFrom, LostTo uint64
 	LostEvents       uint64
 	WALDroppedBytes  int64
-	LastSeq          uint64 // last sequence number of the repaired ledger
+	// LostVectors counts the vectors dropped from events that Repair
+	// kept: a vector file that failed its checksum cannot be rebuilt
+	// (vectors live only there once sealed), so its segment keeps its
+	// events without vectors. Vectors of lost events are not counted.
+	LostVectors uint64
+	LastSeq     uint64 // last sequence number of the repaired ledger
 	Clean            bool   // nothing was damaged; nothing changed
 }
 
@@ -83,6 +88,8 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	}
 	var damagedAt = -1
 	var salvaged []segment.Record
+	var vecDropped []string // damaged vector files of kept segments
+	var salvagedVecs *vecSet // the damaged segment's vectors, if sound
 	for i, ms := range m.Segments {
 		path := filepath.Join(segDir, ms.Name+".seg")
 		r, err := segment.Open(fsys, path, cache)
@@ -120,6 +127,23 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 				rep.RebuiltIndexes = append(rep.RebuiltIndexes, ipath)
 			}
 			r.Close()
+			if ms.Vectors > 0 {
+				vpath := filepath.Join(segDir, ms.Name+vecExt)
+				if _, verr := loadVecFile(fsys, vpath, m.EmbeddingDim, ms.Count, ms.Vectors); verr != nil {
+					if !isCorrupt(verr) {
+						return rep, fmt.Errorf("repair: %s: %w", vpath, verr)
+					}
+					rep.Damaged = append(rep.Damaged, vpath)
+					if _, err := fsys.Stat(vpath); err == nil {
+						if err := copyAside(vpath); err != nil {
+							return rep, err
+						}
+					}
+					keep[len(keep)-1].Vectors = 0
+					rep.LostVectors += ms.Vectors
+					vecDropped = append(vecDropped, vpath)
+				}
+			}
 			continue
 		}
 		if !isCorrupt(err) && !isNotExist(err) {
@@ -130,6 +154,9 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		}
 		rep.Damaged = append(rep.Damaged, path)
 		damagedAt = i
+		if ms.Vectors > 0 {
+			salvagedVecs, _ = loadVecFile(fsys, filepath.Join(segDir, ms.Name+vecExt), m.EmbeddingDim, ms.Count, ms.Vectors)
+		}
 		// Salvage the verified prefix of this segment: records in sequence
 		// order whose hash chain continues from the previous segment.
 		if r != nil {
@@ -161,8 +188,8 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	if damagedAt >= 0 {
 		// Copy aside and drop the damaged segment and everything after it.
 		for _, ms := range m.Segments[damagedAt:] {
-			for _, ext := range []string{".seg", ".idx"} {
-				p := filepath.Join(segDir, ms.Name+ext)
+			for _, f := range segFiles {
+				p := filepath.Join(segDir, ms.Name+f.ext)
 				if _, err := fsys.Stat(p); err == nil {
 					if err := copyAside(p); err != nil {
 						return rep, err
@@ -203,8 +230,12 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			if err := index.WriteFile(fsys, filepath.Join(segDir, name+".idx"), ixData); err != nil {
 				return rep, err
 			}
+			nvec, err := salvageVectors(fsys, filepath.Join(segDir, name+vecExt), m.EmbeddingDim, salvagedVecs, first-m.Segments[damagedAt].FirstSeq, last-first+1)
+			if err != nil {
+				return rep, err
+			}
 			newMan.Segments = append(newMan.Segments, manifestSeg{Name: name, FirstSeq: first, LastSeq: last, Count: last - first + 1,
-				ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd)})
+				ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd), Vectors: nvec})
 			lostFrom = last + 1
 		}
 		// The last sequence number the ledger ever held: the WAL may hold
@@ -225,8 +256,12 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			return rep, err
 		}
 		for _, ms := range m.Segments[damagedAt:] {
-			fsys.Remove(filepath.Join(segDir, ms.Name+".seg"))
-			fsys.Remove(filepath.Join(segDir, ms.Name+".idx"))
+			for _, f := range segFiles {
+				fsys.Remove(filepath.Join(segDir, ms.Name+f.ext))
+			}
+		}
+		for _, p := range vecDropped {
+			fsys.Remove(p)
 		}
 		for _, n := range names {
 			fsys.Remove(filepath.Join(walDir, n))
@@ -241,6 +276,18 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		return rep, nil
 	}
 
+	if len(vecDropped) > 0 {
+		// Events kept, their damaged vector files dropped.
+		newMan := m.clone()
+		newMan.Segments = keep
+		if err := storeManifest(fsys, dir, newMan); err != nil {
+			return rep, err
+		}
+		for _, p := range vecDropped {
+			fsys.Remove(p)
+		}
+		fsys.SyncDir(segDir)
+	}
 	// Every segment is sound: check the WAL read-only; only a WAL that Open
 	// would refuse is salvaged (a torn tail is Open's own business).
 	next := uint64(1)

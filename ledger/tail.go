@@ -67,7 +67,11 @@ func (t *TailReader) Read(ctx context.Context, q EventQuery, yield func(SeqEnvel
 	werr := t.wt.Read(func(b *wal.Batch) error {
 		for i, rec := range b.Records {
 			seq := b.FirstSeq + uint64(i)
-			env, err := UnmarshalCanonical(rec)
+			canon, _, err := splitRecord(rec)
+			if err != nil {
+				return Storage(fmt.Sprintf("tail: decode event seq %d", seq), err)
+			}
+			env, err := UnmarshalCanonical(canon)
 			if err != nil {
 				return Storage(fmt.Sprintf("tail: decode event seq %d", seq), err)
 			}

@@ -1,0 +1,275 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/vfs"
+)
+
+// A segment's vector file, seg/<name>.vec, holds the vectors of the
+// segment's events that have one (docs/format.md §10). Layout, all
+// integers little-endian:
+//
+//	off  len  field
+//	  0    8  magic "EXLVECS1"
+//	  8    2  version (1)
+//	 10    2  flags (0)
+//	 12    4  dimension D (1..65536)
+//	 16    8  events in the segment C
+//	 24    8  vectors N (1..C)
+//	 32    8  approximate-index section length A (0 = none)
+//	 40   4N  ordinals (seq - first seq), strictly increasing, < C
+//	  .  4ND  vectors, float32, in ordinal order, finite, nonzero norm
+//	  .    A  approximate index (vector_ann.go)
+//	  .    8  xxhash64 of every byte above
+//
+// The file size must be exactly 48 + 4N + 4ND + A. The vectors are not in
+// the hash chain (the chain covers canonical events only); the checksum
+// covers every byte and Verify recomputes it.
+const (
+	vecMagic      = "EXLVECS1"
+	vecVersion    = 1
+	vecHeaderSize = 40
+	vecExt        = ".vec"
+)
+
+// vecSet is a decoded vector file.
+type vecSet struct {
+	dim   int
+	count uint64   // events in the segment
+	ords  []uint32 // strictly increasing
+	data  []float32
+	norms []float32
+	ann   *annIndex // nil: exact scans only
+	size  int64     // file bytes
+}
+
+func (s *vecSet) vec(i int) []float32 { return s.data[i*s.dim : (i+1)*s.dim : (i+1)*s.dim] }
+
+// find returns the position of ordinal o.
+func (s *vecSet) find(o uint32) (int, bool) {
+	i := sort.Search(len(s.ords), func(i int) bool { return s.ords[i] >= o })
+	return i, i < len(s.ords) && s.ords[i] == o
+}
+
+// encodeVecFile builds a vector file. data holds len(ords)*dim floats.
+func encodeVecFile(dim int, count uint64, ords []uint32, data []float32, ann []byte) []byte {
+	n := len(ords)
+	b := make([]byte, 0, vecHeaderSize+4*n+4*n*dim+len(ann)+8)
+	b = append(b, vecMagic...)
+	b = binary.LittleEndian.AppendUint16(b, vecVersion)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(dim))
+	b = binary.LittleEndian.AppendUint64(b, count)
+	b = binary.LittleEndian.AppendUint64(b, uint64(n))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(ann)))
+	for _, o := range ords {
+		b = binary.LittleEndian.AppendUint32(b, o)
+	}
+	for _, x := range data {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	b = append(b, ann...)
+	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+}
+
+// decodeVecFile checks and decodes a vector file. wantDim, wantCount and
+// wantN, when nonzero, are what the manifest says the file holds. It
+// allocates only after the size and checksum are checked, and never more
+// than the input's size justifies.
+func decodeVecFile(path string, b []byte, wantDim int, wantCount, wantN uint64) (*vecSet, error) {
+	if len(b) < vecHeaderSize+8 {
+		return nil, corrupt.New(path, 0, "vector file too short (%d bytes)", len(b))
+	}
+	if string(b[:8]) != vecMagic {
+		return nil, corrupt.New(path, 0, "bad vector file magic")
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != vecVersion {
+		return nil, corrupt.New(path, 8, "vector file version %d", v)
+	}
+	if f := binary.LittleEndian.Uint16(b[10:]); f != 0 {
+		return nil, corrupt.New(path, 10, "vector file flags %#x", f)
+	}
+	dim := uint64(binary.LittleEndian.Uint32(b[12:]))
+	count := binary.LittleEndian.Uint64(b[16:])
+	n := binary.LittleEndian.Uint64(b[24:])
+	annLen := binary.LittleEndian.Uint64(b[32:])
+	if dim == 0 || dim > maxEmbeddingDim {
+		return nil, corrupt.New(path, 12, "vector dimension %d", dim)
+	}
+	size := uint64(len(b))
+	if n == 0 || n > count || n > size/4 || annLen > size {
+		return nil, corrupt.New(path, 24, "%d vectors for %d events in %d bytes", n, count, size)
+	}
+	if want := vecHeaderSize + 4*n + 4*n*dim + annLen + 8; n > size/(4*dim) || want != size {
+		return nil, corrupt.New(path, 0, "vector file is %d bytes, its header describes %d", size, want)
+	}
+	if got, want := xxhash.Sum64(b[:size-8]), binary.LittleEndian.Uint64(b[size-8:]); got != want {
+		return nil, corrupt.New(path, int64(size-8), "vector file checksum mismatch")
+	}
+	if (wantDim != 0 && uint64(wantDim) != dim) || (wantCount != 0 && wantCount != count) || (wantN != 0 && wantN != n) {
+		return nil, corrupt.New(path, 12, "vector file holds %d vectors of dimension %d for %d events; the manifest says %d of dimension %d for %d",
+			n, dim, count, wantN, wantDim, wantCount)
+	}
+	s := &vecSet{dim: int(dim), count: count, ords: make([]uint32, n), data: make([]float32, n*dim), norms: make([]float32, n), size: int64(size)}
+	off := uint64(vecHeaderSize)
+	for i := range s.ords {
+		o := binary.LittleEndian.Uint32(b[off:])
+		if uint64(o) >= count || (i > 0 && o <= s.ords[i-1]) {
+			return nil, corrupt.New(path, int64(off), "vector ordinal %d out of order or beyond %d events", o, count)
+		}
+		s.ords[i] = o
+		off += 4
+	}
+	for i := range s.data {
+		x := math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, corrupt.New(path, int64(off), "vector value is NaN or infinite")
+		}
+		s.data[i] = x
+		off += 4
+	}
+	for i := range s.norms {
+		nn := norm32(s.vec(i))
+		if nn == 0 || math.IsInf(float64(nn), 0) {
+			return nil, corrupt.New(path, int64(vecHeaderSize+4*n+4*uint64(i)*dim), "vector %d has a zero or overflowing norm", i)
+		}
+		s.norms[i] = nn
+	}
+	if annLen > 0 {
+		ann, err := decodeANN(path, int64(off), b[off:off+annLen], s)
+		if err != nil {
+			return nil, err
+		}
+		s.ann = ann
+	}
+	return s, nil
+}
+
+// segVectors is a sealed segment's vector file, loaded on first use and
+// kept in memory.
+type segVectors struct {
+	fs    vfs.FS
+	path  string
+	dim   int
+	count uint64
+	n     uint64
+	mu    sync.Mutex
+	set   *vecSet
+}
+
+// segVectorsOf returns the vector file handle of a manifest segment (nil
+// when it has no vectors).
+func (l *Ledger) segVectorsOf(ms manifestSeg) *segVectors {
+	if ms.Vectors == 0 {
+		return nil
+	}
+	return &segVectors{fs: l.fs, path: l.segPath(ms.Name, vecExt), dim: l.man.Load().EmbeddingDim, count: ms.Count, n: ms.Vectors}
+}
+
+// load reads and checks the file the first time, then returns the cached
+// set. A failure is not cached: the next call tries again.
+func (v *segVectors) load() (*vecSet, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.set != nil {
+		return v.set, nil
+	}
+	s, err := loadVecFile(v.fs, v.path, v.dim, v.count, v.n)
+	if err != nil {
+		return nil, err
+	}
+	v.set = s
+	return s, nil
+}
+
+// readWhole reads a file of any size (its size bounds the allocation).
+func readWhole(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	if size == 0 {
+		return buf, nil
+	}
+	if n, err := f.ReadAt(buf, 0); err != nil && !(err == io.EOF && n == len(buf)) {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// writeVecFile writes a vector file atomically (temp, fsync, rename,
+// directory fsync).
+func writeVecFile(fsys vfs.FS, path string, data []byte) error {
+	return writeFileAtomic(fsys, filepath.Dir(path), filepath.Base(path), data)
+}
+
+// vecFileOf collects the vectors of a run of events into a vector file:
+// vecs[i] is the vector of ordinal i (nil for none). It returns nil when
+// no event has one.
+func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) {
+	var ords []uint32
+	var flat []float32
+	for i, v := range vecs {
+		if v == nil {
+			continue
+		}
+		ords = append(ords, uint32(i))
+		flat = append(flat, v...)
+	}
+	if len(ords) == 0 {
+		return nil, 0
+	}
+	return encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat)), uint64(len(ords))
+}
+
+// loadVecFile reads and decodes a vector file.
+func loadVecFile(fsys vfs.FS, path string, dim int, count, n uint64) (*vecSet, error) {
+	b, err := readWhole(fsys, path)
+	if err != nil {
+		if isNotExist(err) {
+			return nil, corrupt.New(path, 0, "vector file is missing (the manifest lists %d vectors)", n)
+		}
+		return nil, err
+	}
+	return decodeVecFile(path, b, dim, count, n)
+}
+
+// salvageVectors writes the vector file of a segment Repair rewrote from
+// the first count events (from ordinal skip on) of a damaged segment whose
+// vectors vs were sound (nil: none kept). It returns how many it wrote.
+func salvageVectors(fsys vfs.FS, path string, dim int, vs *vecSet, skip, count uint64) (uint64, error) {
+	if vs == nil {
+		return 0, nil
+	}
+	var ords []uint32
+	var flat []float32
+	for i, o := range vs.ords {
+		if uint64(o) < skip || uint64(o)-skip >= count {
+			continue
+		}
+		ords = append(ords, uint32(uint64(o)-skip))
+		flat = append(flat, vs.vec(i)...)
+	}
+	if len(ords) == 0 {
+		return 0, nil
+	}
+	if err := writeVecFile(fsys, path, encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat))); err != nil {
+		return 0, err
+	}
+	return uint64(len(ords)), nil
+}

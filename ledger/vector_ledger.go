@@ -1,0 +1,380 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/exledger/exledger/index"
+)
+
+// setEmbeddingDim reconciles Options.EmbeddingDim with the manifest at
+// Open: a dimension set for the first time is recorded (with the feature
+// "vectors"); a different one is refused.
+func (l *Ledger) setEmbeddingDim(m *ledgerManifest) (*ledgerManifest, error) {
+	d := l.opts.EmbeddingDim
+	switch {
+	case d == 0 || d == m.EmbeddingDim:
+		return m, nil
+	case d < 0 || d > maxEmbeddingDim:
+		return nil, fmt.Errorf("open %s: Options.EmbeddingDim %d is out of range 1..%d", l.dir, d, maxEmbeddingDim)
+	case m.EmbeddingDim != 0:
+		return nil, fmt.Errorf("open %s: Options.EmbeddingDim is %d but the ledger's embedding dimension is %d (fixed when it was set first)", l.dir, d, m.EmbeddingDim)
+	case l.opts.ReadOnly:
+		return nil, fmt.Errorf("open %s: Options.EmbeddingDim %d cannot be recorded by a read-only open (the ledger has none)", l.dir, d)
+	}
+	nm := m.clone()
+	nm.EmbeddingDim = d
+	nm.addFeature(featureVectors)
+	if err := storeManifest(l.fs, l.dir, nm); err != nil {
+		return nil, Storage("write manifest", err)
+	}
+	return nm, nil
+}
+
+// EmbeddingDim returns the ledger's embedding dimension (0 = none).
+func (l *Ledger) EmbeddingDim() int { return l.man.Load().EmbeddingDim }
+
+func (l *Ledger) checkVector(v []float32) error {
+	d := l.man.Load().EmbeddingDim
+	if d == 0 {
+		return errNoEmbeddingDim()
+	}
+	return checkVector(v, d, "")
+}
+
+// checkReplayedVector checks a vector read back from the WAL.
+func (l *Ledger) checkReplayedVector(raw []byte) error {
+	d := l.man.Load().EmbeddingDim
+	if d == 0 || len(raw) != 4*d {
+		return fmt.Errorf("vector of %d bytes in a ledger of embedding dimension %d", len(raw), d)
+	}
+	return nil
+}
+
+// AppendVectorEvents appends events with their embeddings. Every envelope
+// is validated, then every vector (dimension, then NaN or infinite values,
+// then a zero norm); then the batch, events and vectors, is committed as
+// one WAL frame: after any crash all of it is visible or none. The vectors
+// are stored beside the events, outside their canonical bytes, so digests
+// and exports of events are what AppendEvents would give. Retrying an event
+// with the same id, content and vector is a no-op; the same id with
+// another vector (or none) is the duplicate-id error.
+func (l *Ledger) AppendVectorEvents(ctx context.Context, es []VectorEvent) error {
+	envs := make([]ExperienceEventEnvelope, len(es))
+	vecs := make([][]float32, len(es))
+	for i := range es {
+		envs[i] = es[i].Envelope
+		vecs[i] = es[i].Vector
+		if vecs[i] == nil {
+			vecs[i] = []float32{} // checked (and refused) as a dimension mismatch
+		}
+	}
+	return l.appendObserved(ctx, envs, vecs)
+}
+
+// encodeVectorBatch is encodeBatch for events with vectors: each WAL record
+// is the vector record prefix followed by the canonical event.
+func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float32) ([][]byte, []entry, error) {
+	recs := make([][]byte, len(es))
+	ents := make([]entry, len(es))
+	est := int(l.avgEvent.Load())
+	if est == 0 {
+		est = 1024
+	}
+	dim := len(vecs[0])
+	buf := make([]byte, 0, (est+vecRecordHeader+4*dim)*len(es))
+	ends := make([]int, len(es))
+	total := 0
+	for i := range es {
+		start := len(buf)
+		buf = appendVecRecord(buf, vecs[i])
+		cstart := len(buf)
+		var err error
+		buf, err = AppendCanonical(buf, &es[i])
+		if err != nil {
+			return nil, nil, InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
+		}
+		if n := len(buf) - cstart; n > l.opts.MaxEventBytes {
+			return nil, nil, InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
+		}
+		total += len(buf) - start
+		ends[i] = len(buf)
+	}
+	if total > l.opts.MaxBatchBytes {
+		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
+	}
+	termBuf := make([]index.Term, 0, 7*len(es))
+	start := 0
+	for i := range es {
+		recs[i] = buf[start:ends[i]:ends[i]]
+		start = ends[i]
+		h := HeaderOf(&es[i])
+		n := len(termBuf)
+		termBuf = termsOf(&h, termBuf)
+		v := make([]float32, len(vecs[i]))
+		copy(v, vecs[i])
+		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)], vec: v}
+	}
+	return recs, ents, nil
+}
+
+// sameRecord reports whether rec (a WAL record) repeats a stored event:
+// prev is either a WAL record (a pending batch; prevVec nil) or canonical
+// bytes with their vector prevVec (nil: none).
+func sameRecord(prev []byte, prevVec []float32, rec []byte) bool {
+	if prevVec == nil && (len(prev) == 0 || prev[0] != vecRecordTag) && (len(rec) == 0 || rec[0] != vecRecordTag) {
+		return bytes.Equal(prev, rec) // the hot path: no vectors on either side
+	}
+	canon, vraw, err := splitRecord(rec)
+	if err != nil {
+		return false
+	}
+	if prevVec != nil {
+		return bytes.Equal(prev, canon) && sameVector(prevVec, vraw)
+	}
+	pc, pv, err := splitRecord(prev)
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(pc, canon) && bytes.Equal(pv, vraw)
+}
+
+// addVector records the vector of ordinal ord (under l.mu).
+func (m *memtable) addVector(ord int, v []float32) {
+	for len(m.vecs) < ord {
+		m.vecs = append(m.vecs, nil)
+	}
+	m.vecs = append(m.vecs, v)
+	m.nvec++
+}
+
+// vectorOf returns the vector of ordinal o of the segment (nil: none).
+func (s *sealedSeg) vectorOf(o uint32) ([]float32, error) {
+	if s.vec == nil {
+		return nil, nil
+	}
+	vs, err := s.vec.load()
+	if err != nil {
+		return nil, err
+	}
+	if i, ok := vs.find(o); ok {
+		return vs.vec(i), nil
+	}
+	return nil, nil
+}
+
+// sealVectors writes the vector file of a memtable's first n records, if
+// any has a vector, and returns how many it holds.
+func (l *Ledger) sealVectors(name string, m *memtable, n int) (uint64, error) {
+	if m.nvec == 0 {
+		return 0, nil
+	}
+	vecs := m.vecs[:min(n, len(m.vecs))]
+	data, nv := vecFileOf(l.man.Load().EmbeddingDim, uint64(n), vecs)
+	if nv == 0 {
+		return 0, nil
+	}
+	if err := writeVecFile(l.fs, l.segPath(name, vecExt), data); err != nil {
+		return 0, err
+	}
+	return nv, nil
+}
+
+// SearchSimilar returns up to q.Limit (0 = 10) events that match q.Filter
+// (every filter of EventQuery, its Limit ignored) and carry a vector,
+// nearest to q.Vector first by cosine distance (1 - cos, in float32), ties
+// in log order. The filter selects the candidates before ranking: the
+// index postings of each segment give the candidates, and only their
+// vectors are compared, so a search never returns another tenant's event.
+// Every result is decoded and checked against the filter again.
+func (l *Ledger) SearchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEvent, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	start := time.Now()
+	res, err := l.searchSimilar(ctx, q)
+	l.ops.query[planSimilar].ObserveSince(start)
+	return res, err
+}
+
+func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEvent, error) {
+	if err := checkSimilarQuery(ctx, &q, l.man.Load().EmbeddingDim); err != nil {
+		return nil, err
+	}
+	f := q.Filter
+	f.Limit = nil
+	iq, ok := plan(&f)
+	if !ok {
+		return []SimilarEvent{}, nil
+	}
+	v := l.snapshot()
+	qn := norm32(q.Vector)
+	top := newTopK(similarLimit(&q))
+	filtered := len(iq.All) > 0 || iq.Start != nil || iq.End != nil
+	for _, s := range v.segs {
+		if s.vec == nil || !segMayMatch(s, &iq, 0) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		vs, err := s.vec.load()
+		if err != nil {
+			return nil, l.readErr(s.vec.path, err)
+		}
+		base := s.info.FirstSeq
+		if !filtered {
+			for i, o := range vs.ords {
+				top.push(simHit{dist: cosDistance(q.Vector, qn, vs.vec(i), vs.norms[i]), pos: base + uint64(o)})
+			}
+			continue
+		}
+		it, err := index.Eval(s.ix, iq, uint32(s.info.Count))
+		if err != nil {
+			return nil, l.readErr(s.r.Path(), err)
+		}
+		// Merge the sorted candidate ordinals with the sorted ordinals
+		// that have a vector.
+		j := 0
+		for {
+			o, ok := it.Next()
+			if !ok {
+				break
+			}
+			for j < len(vs.ords) && vs.ords[j] < o {
+				j++
+			}
+			if j == len(vs.ords) {
+				break
+			}
+			if vs.ords[j] == o {
+				top.push(simHit{dist: cosDistance(q.Vector, qn, vs.vec(j), vs.norms[j]), pos: base + uint64(o)})
+			}
+		}
+	}
+	for i, m := range v.mts {
+		n := min(v.ns[i], len(v.vecs[i]))
+		if n == 0 {
+			continue
+		}
+		vecs := v.vecs[i][:n]
+		if !filtered {
+			for o, vec := range vecs {
+				if vec != nil {
+					top.push(simHit{dist: cosDistance(q.Vector, qn, vec, norm32(vec)), pos: m.base + uint64(o)})
+				}
+			}
+			continue
+		}
+		var ords []uint32
+		l.mu.RLock()
+		it, err := index.Eval(m.idx, iq, uint32(n))
+		if err == nil {
+			for {
+				o, ok := it.Next()
+				if !ok || int(o) >= n {
+					break
+				}
+				if vecs[o] != nil {
+					ords = append(ords, o)
+				}
+			}
+		}
+		l.mu.RUnlock()
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ords {
+			top.push(simHit{dist: cosDistance(q.Vector, qn, vecs[o], norm32(vecs[o])), pos: m.base + uint64(o)})
+		}
+	}
+	return l.fetchHits(&v, &f, top.sorted())
+}
+
+// fetchHits decodes the events of ranked hits and checks each against the
+// filter (a mismatch means a corrupt index).
+func (l *Ledger) fetchHits(v *view, f *EventQuery, hits []simHit) ([]SimilarEvent, error) {
+	out := make([]SimilarEvent, 0, len(hits))
+	for _, h := range hits {
+		raw, path, err := l.recordAt(v, h.pos)
+		if err != nil {
+			return nil, err
+		}
+		env, err := UnmarshalCanonical(raw)
+		if err != nil {
+			return nil, l.readErr(path, &CorruptionError{File: path, Reason: fmt.Sprintf("event seq %d: %v", h.pos, err)})
+		}
+		if !matchesDurable(f, &env) {
+			return nil, &CorruptionError{File: path, Reason: fmt.Sprintf("index returned seq %d, which does not match the query", h.pos)}
+		}
+		out = append(out, SimilarEvent{Envelope: env, Distance: h.dist})
+	}
+	return out, nil
+}
+
+// recordAt returns the canonical bytes of the event at seq in v.
+func (l *Ledger) recordAt(v *view, seq uint64) ([]byte, string, error) {
+	for i, m := range v.mts {
+		if seq >= m.base && seq < m.base+uint64(v.ns[i]) {
+			return v.recs[i][seq-m.base], "memtable", nil
+		}
+	}
+	for _, s := range v.segs {
+		if seq >= s.info.FirstSeq && seq <= s.info.LastSeq {
+			rec, err := s.r.Get(seq)
+			if err != nil {
+				return nil, s.r.Path(), l.readErr(s.r.Path(), err)
+			}
+			return rec.Data, s.r.Path(), nil
+		}
+	}
+	return nil, "", Storage("search", fmt.Errorf("seq %d is not in the ledger", seq))
+}
+
+// vectorsEqual compares vectors bit for bit.
+func vectorsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeVectors writes the vector file of a segment that compaction made
+// from the segments g (seq first..last), reading theirs (and checking their
+// checksums). It returns nil when none of them has vectors.
+func (l *Ledger) mergeVectors(g []*sealedSeg, name string, first, last uint64) (*segVectors, error) {
+	dim := l.man.Load().EmbeddingDim
+	var ords []uint32
+	var flat []float32
+	for _, s := range g {
+		if s.vec == nil {
+			continue
+		}
+		vs, err := s.vec.load()
+		if err != nil {
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+		for _, o := range vs.ords {
+			ords = append(ords, uint32(s.info.FirstSeq+uint64(o)-first))
+		}
+		flat = append(flat, vs.data...)
+	}
+	if len(ords) == 0 {
+		return nil, nil
+	}
+	count := last - first + 1
+	data := encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat))
+	path := l.segPath(name, vecExt)
+	if err := writeVecFile(l.fs, path, data); err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	return &segVectors{fs: l.fs, path: path, dim: dim, count: count, n: uint64(len(ords))}, nil
+}

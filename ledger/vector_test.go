@@ -1,0 +1,354 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/ledger/ledgertest"
+	"github.com/exledger/exledger/vfs"
+)
+
+func TestSimilarMemStore(t *testing.T) {
+	ledgertest.RunSimilar(t, ledgertest.SimilarConfig{
+		Open: func(t *testing.T, dim int) ledgertest.SimilarStore { return ledger.NewMemStoreWithDim(dim) },
+	})
+}
+
+// vecOpts are small options so the suite's batches span several sealed
+// segments and a memtable.
+func vecOpts(fsys vfs.FS, dim int) *ledger.Options {
+	o := smallOpts(fsys)
+	o.SegmentBytes = 4 << 10
+	o.EmbeddingDim = dim
+	return o
+}
+
+func TestSimilarLedger(t *testing.T) {
+	ledgertest.RunSimilar(t, ledgertest.SimilarConfig{
+		Open: func(t *testing.T, dim int) ledgertest.SimilarStore {
+			return openT(t, t.TempDir(), vecOpts(nil, dim))
+		},
+	})
+}
+
+// TestSimilarLedgerAcrossReopen checks every answer again after a reopen,
+// alternately recovering the tail from the WAL and after sealing it.
+func TestSimilarLedgerAcrossReopen(t *testing.T) {
+	ledgertest.RunSimilar(t, ledgertest.SimilarConfig{
+		Open: func(t *testing.T, dim int) ledgertest.SimilarStore {
+			fsys := vfs.NewMem()
+			l := openT(t, "/l", vecOpts(fsys, dim))
+			return &vecLedger{Ledger: l, fs: fsys, dim: dim}
+		},
+		Reopen: func(t *testing.T, st ledgertest.SimilarStore) ledgertest.SimilarStore {
+			v := st.(*vecLedger)
+			v.n++
+			if v.n%2 == 0 {
+				if err := v.Flush(); err != nil {
+					t.Fatalf("flush: %v", err)
+				}
+			}
+			o := vecOpts(v.fs, v.dim)
+			o.KeepTailOnClose = v.n%2 == 1
+			if err := v.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			// Reopen without the dimension: it comes from the manifest.
+			o.EmbeddingDim = 0
+			return &vecLedger{Ledger: openT(t, "/l", o), fs: v.fs, dim: v.dim, n: v.n}
+		},
+	})
+}
+
+type vecLedger struct {
+	*ledger.Ledger
+	fs  vfs.FS
+	dim int
+	n   int
+}
+
+func vecEvent(id, tenant string, seed int, v ...float32) ledger.VectorEvent {
+	e := ledger.ExperienceEventEnvelope{
+		EventID:    ledger.EventID(id),
+		OccurredAt: ledger.Timestamp(fmt.Sprintf("2026-01-01T00:00:%02dZ", seed%60)),
+		Event:      &ledger.FactPromoted{ProposalID: "p-1", FactID: ledger.FactID(fmt.Sprintf("fact-%d", seed)), PromotedBy: "test", Reason: "r"},
+	}
+	if tenant != "" {
+		t := ledger.TenantID(tenant)
+		e.TenantID = &t
+	}
+	return ledger.VectorEvent{Envelope: e, Vector: v}
+}
+
+func randVec(r *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// vecCorpus appends n random vector events (tenants t0..t3) in batches of
+// 7, with a plain event after every third batch.
+func vecCorpus(t *testing.T, st ledgertest.SimilarStore, r *rand.Rand, dim, n int) {
+	t.Helper()
+	ctx := context.Background()
+	var batch []ledger.VectorEvent
+	for i := range n {
+		batch = append(batch, vecEvent(fmt.Sprintf("e%05d", i), fmt.Sprintf("t%d", i%4), i, randVec(r, dim)...))
+		if len(batch) == 7 || i == n-1 {
+			if err := st.AppendVectorEvents(ctx, batch); err != nil {
+				t.Fatalf("append: %v", err)
+			}
+			batch = batch[:0]
+			if i%21 == 20 {
+				p := vecEvent(fmt.Sprintf("p%05d", i), "t0", i).Envelope
+				if err := st.AppendEvent(ctx, p); err != nil {
+					t.Fatalf("append: %v", err)
+				}
+			}
+		}
+	}
+}
+
+// sameAnswers requires bit-identical answers from the ledger and the oracle.
+func sameAnswers(t *testing.T, what string, l, oracle ledgertest.SimilarStore, qs []ledger.SimilarQuery) {
+	t.Helper()
+	ctx := context.Background()
+	for i, q := range qs {
+		got, err := l.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: query %d: %v", what, i, err)
+		}
+		want, err := oracle.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: oracle query %d: %v", what, i, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: query %d: %d results, oracle %d", what, i, len(got), len(want))
+		}
+		for j := range got {
+			if got[j].Envelope.EventID != want[j].Envelope.EventID || math.Float32bits(got[j].Distance) != math.Float32bits(want[j].Distance) {
+				t.Fatalf("%s: query %d result %d: %s@%v, oracle %s@%v", what, i, j,
+					got[j].Envelope.EventID, got[j].Distance, want[j].Envelope.EventID, want[j].Distance)
+			}
+		}
+	}
+}
+
+func randQueries(r *rand.Rand, dim, n int) []ledger.SimilarQuery {
+	var qs []ledger.SimilarQuery
+	for i := range n {
+		q := ledger.SimilarQuery{Vector: randVec(r, dim), Limit: 1 + i%15}
+		if i%2 == 1 {
+			ten := ledger.TenantID(fmt.Sprintf("t%d", i%4))
+			q.Filter.TenantID = &ten
+		}
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// TestSimilarBitIdentical: the ledger (sealed segments, compacted segments
+// and memtable) gives the oracle's distances bit for bit.
+func TestSimilarBitIdentical(t *testing.T) {
+	const dim = 37 // not a multiple of the kernel's 8 lanes
+	r := rand.New(rand.NewPCG(11, 12))
+	fsys := vfs.NewMem()
+	l := openT(t, "/l", vecOpts(fsys, dim))
+	oracle := ledger.NewMemStoreWithDim(dim)
+	vecCorpus(t, l, rand.New(rand.NewPCG(1, 1)), dim, 600)
+	vecCorpus(t, oracle, rand.New(rand.NewPCG(1, 1)), dim, 600)
+	qs := randQueries(r, dim, 40)
+	if m := l.Metrics(); m.Segments < 3 || m.MemEvents == 0 {
+		t.Fatalf("want several segments and a memtable, have %d segments, %d unsealed", m.Segments, m.MemEvents)
+	}
+	sameAnswers(t, "sealed+memtable", l, oracle, qs)
+	if _, err := l.Compact(context.Background(), ledger.CompactOptions{TargetBytes: 64 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	sameAnswers(t, "compacted", l, oracle, qs)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, "/l", vecOpts(fsys, 0))
+	sameAnswers(t, "reopened", l, oracle, qs)
+	rep, err := l.Verify(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Vectors != 600 {
+		t.Fatalf("verify checked %d vectors, want 600", rep.Vectors)
+	}
+}
+
+func TestVectorIdempotentRetry(t *testing.T) {
+	ctx := context.Background()
+	for _, sealed := range []bool{false, true} {
+		l := openT(t, t.TempDir(), vecOpts(nil, 3))
+		a := vecEvent("a", "x", 1, 1, 2, 3)
+		b := vecEvent("b", "x", 2, 3, 2, 1)
+		if err := l.AppendVectorEvents(ctx, []ledger.VectorEvent{a, b}); err != nil {
+			t.Fatal(err)
+		}
+		if sealed {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.AppendVectorEvents(ctx, []ledger.VectorEvent{a, b}); err != nil {
+			t.Fatalf("sealed=%v: identical retry: %v", sealed, err)
+		}
+		if n := l.LastSeq(); n != 2 {
+			t.Fatalf("sealed=%v: identical retry stored events: last seq %d", sealed, n)
+		}
+		other := a
+		other.Vector = []float32{1, 2, 3.5}
+		err := l.AppendVectorEvents(ctx, []ledger.VectorEvent{other})
+		if !errors.Is(err, ledger.ErrInvalidQuery) || err.Error() != "Invalid query: duplicate event_id a with different content" {
+			t.Fatalf("sealed=%v: other vector: %v", sealed, err)
+		}
+		if err := l.AppendEvent(ctx, a.Envelope); err == nil || !strings.Contains(err.Error(), "duplicate event_id a") {
+			t.Fatalf("sealed=%v: same event without its vector: %v", sealed, err)
+		}
+		// A retry inside one batch: the second copy is dropped.
+		c := vecEvent("c", "x", 3, 0, 0, 1)
+		if err := l.AppendVectorEvents(ctx, []ledger.VectorEvent{c, c}); err != nil {
+			t.Fatal(err)
+		}
+		if n := l.LastSeq(); n != 3 {
+			t.Fatalf("last seq %d, want 3", n)
+		}
+	}
+}
+
+// TestVectorAtomicBatch: a bad vector anywhere rejects the whole batch.
+func TestVectorAtomicBatch(t *testing.T) {
+	ctx := context.Background()
+	l := openT(t, t.TempDir(), vecOpts(nil, 2))
+	err := l.AppendVectorEvents(ctx, []ledger.VectorEvent{vecEvent("a", "", 1, 1, 0), vecEvent("b", "", 2, 1)})
+	if err == nil || err.Error() != "Invalid query: vector dimension mismatch: expected 2, got 1" {
+		t.Fatalf("got %v", err)
+	}
+	if l.LastSeq() != 0 {
+		t.Fatal("a rejected batch stored events")
+	}
+}
+
+// TestVectorsOutsideTheChain: vectors change neither the hash chain nor
+// the events' canonical bytes.
+func TestVectorsOutsideTheChain(t *testing.T) {
+	ctx := context.Background()
+	withVec := openT(t, t.TempDir(), vecOpts(nil, 3))
+	plain := openT(t, t.TempDir(), smallOpts(nil))
+	for i := range 50 {
+		e := vecEvent(fmt.Sprintf("e%d", i), "x", i, float32(i), 1, 2)
+		if err := withVec.AppendVectorEvents(ctx, []ledger.VectorEvent{e}); err != nil {
+			t.Fatal(err)
+		}
+		if err := plain.AppendEvent(ctx, e.Envelope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withVec.Flush()
+	h1, _ := withVec.Head()
+	h2, _ := plain.Head()
+	if h1.Hash != h2.Hash || h1.Seq != h2.Seq {
+		t.Fatalf("heads differ: %s vs %s", h1.HashHex, h2.HashHex)
+	}
+}
+
+func TestEmbeddingDimFixed(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, vecOpts(nil, 8))
+	l.Close()
+	if _, err := ledger.Open(dir, vecOpts(nil, 9)); err == nil || !strings.Contains(err.Error(), "Options.EmbeddingDim is 9 but the ledger's embedding dimension is 8") {
+		t.Fatalf("other dimension: %v", err)
+	}
+	l2 := openT(t, dir, vecOpts(nil, 0))
+	if d := l2.EmbeddingDim(); d != 8 {
+		t.Fatalf("dimension %d from the manifest, want 8", d)
+	}
+	l2.Close()
+	// A ledger created without one refuses the vector calls.
+	l3 := openT(t, t.TempDir(), smallOpts(nil))
+	if _, err := l3.SearchSimilar(context.Background(), ledger.SimilarQuery{Vector: []float32{1}}); !errors.Is(err, ledger.ErrInvalidQuery) {
+		t.Fatalf("no dimension: %v", err)
+	}
+}
+
+// TestVectorsBackupAndRetention: a backup carries the vector files and the
+// unsealed vectors; retention drops whole segments with their files.
+func TestVectorsBackupAndRetention(t *testing.T) {
+	ctx := context.Background()
+	const dim = 5
+	dir := t.TempDir()
+	l := openT(t, dir, vecOpts(nil, dim))
+	oracle := ledger.NewMemStoreWithDim(dim)
+	vecCorpus(t, l, rand.New(rand.NewPCG(2, 2)), dim, 300)
+	vecCorpus(t, oracle, rand.New(rand.NewPCG(2, 2)), dim, 300)
+	qs := randQueries(rand.New(rand.NewPCG(3, 3)), dim, 20)
+	bdir := filepath.Join(t.TempDir(), "copy")
+	if _, err := l.Backup(ctx, bdir); err != nil {
+		t.Fatal(err)
+	}
+	b := openT(t, bdir, nil)
+	sameAnswers(t, "backup", b, oracle, qs)
+	b.Close()
+	// Retention: the first segment (events 0..~20, times :00..:20) goes.
+	bound := ledger.Timestamp("2026-01-01T00:00:30Z")
+	rep, err := l.Compact(ctx, ledger.CompactOptions{RetainAfter: &bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DroppedSegments == 0 {
+		t.Fatal("retention dropped nothing")
+	}
+	l.Close()
+	names, _ := os.ReadDir(filepath.Join(dir, "seg"))
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n.Name()] = true
+	}
+	vecs := 0
+	for n := range have {
+		if base, ok := strings.CutSuffix(n, ".vec"); ok {
+			vecs++
+			if !have[base+".seg"] {
+				t.Fatalf("vector file %s outlived its segment", n)
+			}
+		}
+	}
+	if vecs == 0 {
+		t.Fatal("no vector file left")
+	}
+	l = openT(t, dir, nil)
+	if _, err := l.Verify(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVectorOrphanRemoved: a vector file the manifest does not name (a
+// crash mid-seal) is removed at Open.
+func TestVectorOrphanRemoved(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, vecOpts(nil, 2))
+	l.Close()
+	orphan := filepath.Join(dir, "seg", "0000000000000001-0000000000000002-000009.vec")
+	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, dir, nil)
+	l.Close()
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan vector file kept: %v", err)
+	}
+}
