@@ -32,7 +32,7 @@ type RepairReport struct {
 	// events without vectors. Vectors of lost events are not counted.
 	LostVectors uint64
 	LastSeq     uint64 // last sequence number of the repaired ledger
-	Clean            bool   // nothing was damaged; nothing changed
+	Clean       bool   // nothing was damaged; nothing changed
 }
 
 // Repair salvages a damaged ledger in place. It takes the ledger's lock,
@@ -88,7 +88,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	}
 	var damagedAt = -1
 	var salvaged []segment.Record
-	var vecDropped []string // damaged vector files of kept segments
+	var vecDropped []string  // damaged vector files of kept segments
 	var salvagedVecs *vecSet // the damaged segment's vectors, if sound
 	for i, ms := range m.Segments {
 		path := filepath.Join(segDir, ms.Name+".seg")
