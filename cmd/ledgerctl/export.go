@@ -12,25 +12,44 @@ import (
 
 func newExportCmd(a *app) *cobra.Command {
 	var qf queryFlags
-	var out string
+	var out, file, format string
 	cmd := &cobra.Command{
-		Use:   "export DIR [--out FILE] [query flags]",
-		Short: "Stream the (matching) events as Converge JSON lines, for import elsewhere",
+		Use:   "export DIR [--format jsonl|parquet] [--file FILE] [query flags]",
+		Short: "Stream the (matching) events as Converge JSON lines or as a Parquet file",
 		Long: `export streams every event (or those matching the query flags) in log order
-as Converge JSON, one per line, to stdout or to --out FILE. It holds one event
-at a time, so it works on ledgers of any size. 'ledgerctl import' reads the
-result back.`,
+as Converge JSON, one per line, to stdout or to --file FILE (--out is the
+same flag). It holds one event at a time, so it works on ledgers of any size.
+'ledgerctl import' reads the result back.
+
+With --format parquet it writes one Apache Parquet file for analytics (DuckDB,
+Polars, pandas, Spark; schema in docs/analytics.md), buffering at most one
+row group. --file is written to a temporary name and renamed into place
+when complete.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			q, _, err := qf.build(cmd)
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("file") {
+				if cmd.Flags().Changed("out") && out != file {
+					return usagef("--file and --out name the same output; give one")
+				}
+				out = file
+			}
+			switch format {
+			case "jsonl", "parquet":
+			default:
+				return usagef("--format must be jsonl or parquet, not %q", format)
+			}
 			l, err := openRead(args[0])
 			if err != nil {
 				return err
 			}
 			defer l.Close()
+			if format == "parquet" {
+				return a.exportParquet(cmd, l, q, out)
+			}
 			var w io.Writer = a.stdout
 			var f *os.File
 			if out != "" && out != "-" {
@@ -72,7 +91,9 @@ result back.`,
 		}),
 	}
 	qf.register(cmd.Flags(), false)
-	cmd.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout")
+	cmd.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout (same as --file)")
+	cmd.Flags().StringVar(&file, "file", "", "write to FILE instead of stdout")
+	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl (Converge JSON lines) or parquet")
 	return cmd
 }
 

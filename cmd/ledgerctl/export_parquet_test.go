@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/ledger/ledgerparquet"
+)
+
+func readParquet(t *testing.T, b []byte) []ledgerparquet.Row {
+	t.Helper()
+	rows, err := parquet.Read[ledgerparquet.Row](bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// TestExportParquet: export --format parquet to a file and to stdout holds
+// the same events as the JSON lines export, in the same order; the
+// filters apply; bad flags are usage errors.
+func TestExportParquet(t *testing.T) {
+	dir, evs := makeLedger(t, 2500, 19)
+	file := filepath.Join(t.TempDir(), "events.parquet")
+	r := runCLI(t, nil, "export", dir, "--format", "parquet", "--file", file).must(t, exitOK)
+	if !strings.Contains(r.stdout, "exported 2,500 events to "+file+" (parquet)") {
+		t.Errorf("summary: %q", r.stdout)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := os.ReadDir(filepath.Dir(file)); len(names) != 1 {
+		t.Errorf("temporary file left behind: %v", names)
+	}
+	rows := readParquet(t, b)
+	lines := strings.Split(strings.TrimSuffix(toJSONL(t, evs), "\n"), "\n")
+	if len(rows) != len(evs) || len(lines) != len(evs) {
+		t.Fatalf("%d rows, %d lines, want %d", len(rows), len(lines), len(evs))
+	}
+	for i, row := range rows {
+		if row.Seq != int64(i+1) || row.EventID != string(evs[i].EventID) || row.Kind != string(evs[i].Kind()) {
+			t.Fatalf("row %d: seq %d id %s kind %s", i, row.Seq, row.EventID, row.Kind)
+		}
+		if !strings.HasSuffix(lines[i], `,"event":`+row.EventJSON+"}") {
+			t.Fatalf("row %d: event_json is not the JSON line's event", i)
+		}
+	}
+	if out := runCLI(t, nil, "export", dir, "--format", "parquet").must(t, exitOK).stdout; out != string(b) {
+		t.Fatal("parquet export to stdout differs from the file")
+	}
+	r = runCLI(t, nil, "export", dir, "--format", "parquet", "--out", file, "-o", "json").must(t, exitOK)
+	var rep struct {
+		Events uint64
+		Format string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Events != 2500 || rep.Format != "parquet" {
+		t.Fatalf("json summary %q: %v", r.stdout, err)
+	}
+
+	// Filters select the same events as the JSON lines export.
+	tenant := string(*evs[0].TenantID)
+	jl := runCLI(t, nil, "export", dir, "--tenant", tenant, "--kind", "OutcomeRecorded", "--kind", "BudgetExceeded").must(t, exitOK).stdout
+	pq := runCLI(t, nil, "export", dir, "--format", "parquet", "--tenant", tenant, "--kind", "OutcomeRecorded", "--kind", "BudgetExceeded").must(t, exitOK).stdout
+	frows := readParquet(t, []byte(pq))
+	flines := strings.Split(strings.TrimSuffix(jl, "\n"), "\n")
+	if len(frows) == 0 || len(frows) != len(flines) {
+		t.Fatalf("filtered: %d rows, %d lines", len(frows), len(flines))
+	}
+	for i, row := range frows {
+		env, err := ledger.UnmarshalEnvelopeJSON([]byte(flines[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.EventID != string(env.EventID) || row.TenantID == nil || *row.TenantID != tenant {
+			t.Fatalf("filtered row %d: %s, want %s", i, row.EventID, env.EventID)
+		}
+	}
+
+	runCLI(t, nil, "export", dir, "--format", "csv").must(t, exitUsage)
+	runCLI(t, nil, "export", dir, "--file", "a", "--out", "b").must(t, exitUsage)
+	// A failed export leaves no file behind.
+	bad := filepath.Join(t.TempDir(), "missing-dir", "x.parquet")
+	runCLI(t, nil, "export", dir, "--format", "parquet", "--file", bad).must(t, exitError)
+	if _, err := os.Stat(bad); err == nil {
+		t.Fatal("file created by a failed export")
+	}
+}

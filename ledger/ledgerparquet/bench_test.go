@@ -1,0 +1,114 @@
+package ledgerparquet_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/ledger/ledgerparquet"
+	"github.com/exledger/exledger/workload"
+)
+
+// benchLedger returns a sealed ledger of n workload events (seed 42, the
+// default mix with its rare 64 KB outliers), built once and cached under
+// $EXLEDGER_BENCH_CACHE or the system temp dir.
+func benchLedger(b *testing.B, n int) string {
+	b.Helper()
+	root := os.Getenv("EXLEDGER_BENCH_CACHE")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "exledger-bench-cache")
+	}
+	dir := filepath.Join(root, "parquet-seed42-n"+strconv.Itoa(n))
+	if l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true}); err == nil {
+		ok := l.LastSeq() == uint64(n)
+		l.Close()
+		if ok {
+			return dir
+		}
+	}
+	os.RemoveAll(dir)
+	l, err := ledger.Open(dir, &ledger.Options{Sync: ledger.SyncNever})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := workload.New(workload.Config{Seed: 42})
+	for done := 0; done < n; done += 1000 {
+		if err := l.AppendEvents(context.Background(), g.Batch(min(1000, n-done))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil { // seals the tail
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// countWriter counts the bytes written through it and discards them.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkExport exports the same ledger to JSON lines (ledger.ExportJSONL,
+// what 'ledgerctl export' runs) and to Parquet (ledgerparquet.Export),
+// alternating in every iteration so both see the same machine state, and
+// reports each one's events/s, their ratio, and bytes per event of both
+// outputs and of the ledger itself (sealed segment files + index files).
+// The outputs go to a counting io.Writer: the figures are the exporters'
+// CPU cost, not a disk's.
+//
+//	EXLEDGER_PARQUET_BENCH_N=1000000 go test -run '^$' -bench Export -benchtime 3x ./ledger/ledgerparquet/
+func BenchmarkExport(b *testing.B) {
+	n := 200_000
+	if s := os.Getenv("EXLEDGER_PARQUET_BENCH_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	dir := benchLedger(b, n)
+	l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	st, err := l.Stat(context.Background(), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var jsonlDur, parquetDur time.Duration
+	var jsonlBytes, parquetBytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var jw, pw countWriter
+		t0 := time.Now()
+		if k, err := ledger.ExportJSONL(ctx, l, ledger.EventQuery{}, &jw); err != nil || k != uint64(n) {
+			b.Fatalf("jsonl: %d events, %v", k, err)
+		}
+		t1 := time.Now()
+		if k, err := ledgerparquet.Export(ctx, l, ledger.EventQuery{}, &pw, ledgerparquet.Options{}); err != nil || k != uint64(n) {
+			b.Fatalf("parquet: %d events, %v", k, err)
+		}
+		t2 := time.Now()
+		jsonlDur += t1.Sub(t0)
+		parquetDur += t2.Sub(t1)
+		jsonlBytes, parquetBytes = jw.n, pw.n
+	}
+	b.StopTimer()
+	events := float64(n) * float64(b.N)
+	jr := events / jsonlDur.Seconds()
+	pr := events / parquetDur.Seconds()
+	b.ReportMetric(jr, "jsonl-events/s")
+	b.ReportMetric(pr, "parquet-events/s")
+	b.ReportMetric(pr/jr, "parquet/jsonl-speed")
+	b.ReportMetric(float64(jsonlBytes)/float64(n), "jsonl-B/event")
+	b.ReportMetric(float64(parquetBytes)/float64(n), "parquet-B/event")
+	b.ReportMetric(float64(st.DataBytes)/float64(n), "ledger-data-B/event")
+	b.ReportMetric(float64(st.DataBytes+st.IndexBytes)/float64(n), "ledger-total-B/event")
+	b.ReportMetric(0, "ns/op")
+}
