@@ -618,20 +618,7 @@ func (b *backupRun) copyFile(src, dst string) (int64, error) {
 // last event.
 func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 	l, v := b.l, &b.v
-	var chain [32]byte
-	if k := len(m.Segments); k > 0 {
-		h, err := parseHash(m.Segments[k-1].ChainEnd)
-		if err != nil {
-			return chain, err
-		}
-		chain = h
-	} else if r := m.Retention; len(r) > 0 {
-		h, err := parseHash(r[len(r)-1].ChainAt)
-		if err != nil {
-			return chain, err
-		}
-		chain = h
-	}
+	_, chain := m.tail()
 	var recs [][]byte
 	var times []string
 	var vecs [][]float32
@@ -711,15 +698,10 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 }
 
 // tailStart is the sequence number after the manifest's last segment (or
-// retention record).
+// retention record, or recorded gap).
 func tailStart(m *ledgerManifest) uint64 {
-	if k := len(m.Segments); k > 0 {
-		return m.Segments[k-1].LastSeq + 1
-	}
-	if r := m.Retention; len(r) > 0 {
-		return r[len(r)-1].DroppedThroughSeq + 1
-	}
-	return 1
+	n, _ := m.tail()
+	return n
 }
 
 // verify opens the copy read-only (past its marker) and checks every

@@ -81,14 +81,26 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			drop++
 		}
 	}
+	// Retention never cuts inside a gap Repair recorded.
+	gm := l.man.Load()
+	for drop > 0 && gm.innerSeg(segs[drop-1].info.FirstSeq, segs[drop-1].info.LastSeq) {
+		drop--
+	}
 	keep := segs[drop:]
 
-	// Group adjacent segments up to the target size.
+	// Group adjacent segments up to the target size. A group never spans a
+	// recorded gap: segments on either side, and those inside it, are
+	// compacted apart, so the gap record stays true.
 	var groups [][]*sealedSeg
 	var cur []*sealedSeg
 	var curBytes int64
 	for _, s := range keep {
-		if len(cur) > 0 && curBytes+s.info.RawBytes > o.TargetBytes {
+		split := false
+		if len(cur) > 0 {
+			p := cur[len(cur)-1]
+			split = s.info.FirstSeq != p.info.LastSeq+1 || gm.innerSeg(s.info.FirstSeq, s.info.LastSeq) || gm.innerSeg(p.info.FirstSeq, p.info.LastSeq)
+		}
+		if len(cur) > 0 && (split || curBytes+s.info.RawBytes > o.TargetBytes) {
 			groups = append(groups, cur)
 			cur, curBytes = nil, 0
 		}
@@ -166,6 +178,14 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			At:                time.Now().UTC().Format(time.RFC3339),
 		})
 		rep.DroppedSegments = drop
+		// Gap records wholly inside the dropped prefix go with it.
+		gaps := newMan.Gaps[:0:0]
+		for _, g := range newMan.Gaps {
+			if g.To > last.info.LastSeq {
+				gaps = append(gaps, g)
+			}
+		}
+		newMan.Gaps = gaps
 		rep.DroppedEvents = n
 		rep.DroppedThroughSeq = last.info.LastSeq
 	}

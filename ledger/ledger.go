@@ -405,12 +405,8 @@ func (l *Ledger) open() error {
 		l.cleanOrphans()
 	}
 
-	next := uint64(1)
-	if n := len(l.segs); n > 0 {
-		next = l.segs[n-1].info.LastSeq + 1
-	} else if r := m.Retention; len(r) > 0 {
-		next = r[len(r)-1].DroppedThroughSeq + 1
-	}
+	// After the last segment, the retention record or a recorded gap.
+	next, _ := m.tail()
 	l.active = newMemtable(next)
 	w, err := wal.Open(wal.Options{
 		FS:            fsys,

@@ -138,16 +138,8 @@ func (l *Ledger) sealOne(m *memtable) error {
 	}
 	n := len(m.recs) // frozen: no longer grows
 	first, last := m.base, m.base+uint64(n)-1
-	var chainStart [32]byte
-	if k := len(l.segs); k > 0 {
-		chainStart = l.segs[k-1].info.ChainEnd
-	} else if r := l.man.Load().Retention; len(r) > 0 {
-		h, err := parseHash(r[len(r)-1].ChainAt)
-		if err != nil {
-			return err
-		}
-		chainStart = h
-	}
+	// After the last segment (or retention record, or recorded gap).
+	_, chainStart := l.man.Load().tail()
 	newMan := l.man.Load().clone()
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)

@@ -53,27 +53,51 @@ func (l *Ledger) Head() (Digest, error) {
 	return Digest{LedgerID: l.man.Load().LedgerID, Seq: seq, Hash: h, HashHex: hashHex(h)}, nil
 }
 
-// chainBase returns the chain value before the first retained event.
-func (l *Ledger) chainBase(v *view) [32]byte {
-	if len(v.segs) > 0 {
-		return v.segs[0].info.ChainStart
+// viewBase returns the first seq of the view's log and the chain value
+// before it (its first segment's, unless a recorded gap precedes it).
+func (l *Ledger) viewBase(v *view) (uint64, [32]byte) {
+	m := l.man.Load()
+	if len(v.segs) > 0 && (len(m.Gaps) == 0 || m.Gaps[0].From > v.segs[0].info.FirstSeq) {
+		return v.segs[0].info.FirstSeq, v.segs[0].info.ChainStart
 	}
-	if r := l.man.Load().Retention; len(r) > 0 {
-		h, _ := parseHash(r[len(r)-1].ChainAt)
-		return h
-	}
-	return [32]byte{}
+	return m.base()
 }
 
-// chainAt computes the chain value after sequence number seq.
+// viewTail returns the seq after the view's segments and gap records and
+// the chain value before it: where its memtables continue.
+func (l *Ledger) viewTail(v *view) (uint64, [32]byte, error) {
+	b, bh := l.viewBase(v)
+	return walkChain(b, bh, viewSpans(v.segs), l.man.Load().Gaps)
+}
+
+func unproven(g *gapRecord, seq uint64, reason string) *UnprovenError {
+	e := &UnprovenError{Seq: seq, Gap: g.public(), ProvenTo: g.From - 1, Reason: reason}
+	if g.Anchored {
+		e.ProvenFrom = g.To + 1
+	}
+	return e
+}
+
+// chainAt computes the chain value after sequence number seq. A seq inside
+// a recorded gap (other than its last, after which the chain value is
+// recorded) has no provable chain value: *UnprovenError.
 func (l *Ledger) chainAt(v *view, seq uint64) ([32]byte, uint64, error) {
-	h := l.chainBase(v)
-	if seq == 0 {
-		return h, 0, nil
+	base, h := l.viewBase(v)
+	if seq == 0 || seq == base-1 {
+		return h, seq, nil
+	}
+	if g := l.man.Load().gapAt(seq); g != nil {
+		if seq == g.To {
+			return mustHash(g.ChainAfter), seq, nil
+		}
+		what := "kept but chain-unproven"
+		if g.lost(seq) {
+			what = "lost"
+		}
+		return h, seq, unproven(g, seq, fmt.Sprintf("seq %d is inside gap %d-%d recorded by repair (its event is %s)", seq, g.From, g.To, what))
 	}
 	for _, s := range v.segs {
 		if seq > s.info.LastSeq {
-			h = s.info.ChainEnd
 			continue
 		}
 		if seq < s.info.FirstSeq {
@@ -93,6 +117,13 @@ func (l *Ledger) chainAt(v *view, seq uint64) ([32]byte, uint64, error) {
 		}
 		return h, seq, err
 	}
+	if seq < base {
+		return h, seq, &IntegrityError{File: l.dir, Seq: seq, Reason: "sequence number precedes the retained data"}
+	}
+	_, h, err := l.viewTail(v)
+	if err != nil {
+		return h, seq, &IntegrityError{File: l.dir, Seq: seq, Reason: err.Error()}
+	}
 	for i, m := range v.mts {
 		for j := 0; j < v.ns[i]; j++ {
 			s := m.base + uint64(j)
@@ -106,7 +137,11 @@ func (l *Ledger) chainAt(v *view, seq uint64) ([32]byte, uint64, error) {
 }
 
 // VerifyDigest proves that the ledger still extends d: the chain value
-// after d.Seq recomputed from the stored events equals d.Hash.
+// after d.Seq recomputed from the stored events equals d.Hash. Across a
+// gap Repair recorded with a surviving chain value (Gap.Anchored) the proof
+// starts from that value; a digest whose seq is inside a gap, or after a
+// gap where the chain restarted and whose value differs, fails with an
+// *UnprovenError (ErrUnproven), not an integrity error.
 //
 // It compares content, not identity: d.LedgerID is not checked, so a copy
 // made by export and import, a restored backup or a replica verifies
@@ -127,6 +162,12 @@ func (l *Ledger) VerifyDigest(ctx context.Context, d Digest) error {
 		return err
 	}
 	if h != d.Hash {
+		gs := l.man.Load().Gaps
+		for i := len(gs) - 1; i >= 0; i-- {
+			if g := &gs[i]; !g.Anchored && g.To < d.Seq {
+				return unproven(g, d.Seq, fmt.Sprintf("the hash chain restarted at gap %d-%d recorded by repair (no stored chain value survived it), so a digest taken before the repair cannot be proven past seq %d", g.From, g.To, g.From-1))
+			}
+		}
 		return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: "hash chain differs from the saved digest: events at or before this seq were altered"}
 	}
 	return nil
@@ -138,6 +179,11 @@ type VerifyReport struct {
 	Events   uint64
 	Vectors  uint64 // vectors of sealed segments whose files were checked
 	Head     Digest
+	// Gaps are the holes Repair recorded: the chain is verified on both
+	// sides of each, not across it. LostEvents and UnprovenEvents sum
+	// theirs.
+	Gaps                       []Gap
+	LostEvents, UnprovenEvents uint64
 }
 
 // Verify checks every block checksum, every segment's hash chain and its
@@ -151,13 +197,25 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 		return rep, ErrClosed
 	}
 	v := l.snapshot()
-	prevEnd := l.chainBase(&v)
+	for _, g := range l.man.Load().Gaps {
+		pg := g.public()
+		rep.Gaps = append(rep.Gaps, pg)
+		rep.LostEvents += pg.LostEvents
+		rep.UnprovenEvents += pg.UnprovenEvents
+	}
+	// Continuity of sequence and chain across segments and recorded gaps.
+	_, prevEnd, err := l.viewTail(&v)
+	if err != nil {
+		var we *errChainWalk
+		if errors.As(err, &we) && we.seg >= 0 {
+			s := v.segs[we.seg]
+			return rep, &IntegrityError{File: s.r.Path(), Seq: s.info.FirstSeq, Reason: we.reason}
+		}
+		return rep, &IntegrityError{File: l.dir, Reason: err.Error()}
+	}
 	for _, s := range v.segs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
-		}
-		if s.info.ChainStart != prevEnd {
-			return rep, &IntegrityError{File: s.r.Path(), Seq: s.info.FirstSeq, Reason: "segment does not continue the hash chain of its predecessor"}
 		}
 		if err := s.r.Verify(); err != nil {
 			return rep, toIntegrity(err, s.r.Path(), seqAtOffset(s, err))
@@ -180,7 +238,6 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 			}
 			rep.Vectors += s.vec.n
 		}
-		prevEnd = s.info.ChainEnd
 		rep.Segments++
 		rep.Events += s.info.Count
 		if progress != nil {

@@ -74,6 +74,8 @@ type ledgerManifest struct {
 	// EmbeddingDim is the dimension of the ledger's vectors (feature
 	// "vectors"; 0 = none).
 	EmbeddingDim int `json:"embedding_dim,omitempty"`
+	// Gaps records the holes Repair left in the log (feature "gaps").
+	Gaps []gapRecord `json:"gaps,omitempty"`
 }
 
 type manifestSeg struct {
@@ -102,6 +104,7 @@ func (m *ledgerManifest) clone() *ledgerManifest {
 	c.Segments = append([]manifestSeg(nil), m.Segments...)
 	c.Retention = append([]retentionRecord(nil), m.Retention...)
 	c.Features = append([]string(nil), m.Features...)
+	c.Gaps = append([]gapRecord(nil), m.Gaps...)
 	return &c
 }
 
@@ -178,15 +181,8 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 			return nil, fmt.Errorf("%s: format feature %q is not known to this version: %w", path, f, ErrNewerFormat)
 		}
 	}
-	var prev uint64
-	if r := m.Retention; len(r) > 0 && len(m.Segments) > 0 {
-		last := r[len(r)-1]
-		if m.Segments[0].ChainStart != last.ChainAt || m.Segments[0].FirstSeq != last.DroppedThroughSeq+1 {
-			return nil, corrupt.New(path, 12, "first segment %s does not continue the retention record", m.Segments[0].Name)
-		}
-	}
 	for i, s := range m.Segments {
-		if s.FirstSeq > s.LastSeq || (i > 0 && s.FirstSeq != prev+1) || s.Count != s.LastSeq-s.FirstSeq+1 {
+		if s.FirstSeq > s.LastSeq || s.Count != s.LastSeq-s.FirstSeq+1 {
 			return nil, corrupt.New(path, 12, "segment %d (%s) has an inconsistent sequence range", i, s.Name)
 		}
 		if _, err := parseHash(s.ChainStart); err != nil {
@@ -198,13 +194,31 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 		if filepath.Base(s.Name) != s.Name || s.Name == "" || s.Name == "." || s.Name == ".." {
 			return nil, corrupt.New(path, 12, "segment name %q is not a plain file name", s.Name)
 		}
-		if i > 0 && s.ChainStart != m.Segments[i-1].ChainEnd {
-			return nil, corrupt.New(path, 12, "segment %s does not continue the hash chain of %s", s.Name, m.Segments[i-1].Name)
-		}
 		if s.Vectors > s.Count || (s.Vectors > 0 && m.EmbeddingDim == 0) {
 			return nil, corrupt.New(path, 12, "segment %s: %d vectors for %d events (embedding dimension %d)", s.Name, s.Vectors, s.Count, m.EmbeddingDim)
 		}
-		prev = s.LastSeq
+	}
+	for _, r := range m.Retention {
+		if _, err := parseHash(r.ChainAt); err != nil {
+			return nil, corrupt.New(path, 12, "retention record: chain_at: %v", err)
+		}
+	}
+	if len(m.Gaps) > 0 && !m.hasFeature(featureGaps) {
+		return nil, corrupt.New(path, 12, "manifest records gaps without the %q feature", featureGaps)
+	}
+	if err := checkGapRecords(m.Gaps); err != nil {
+		return nil, corrupt.New(path, 12, "%v", err)
+	}
+	// Segments and gap records must tile the log: each segment continues
+	// the sequence and hash chain of the one before (or of the retention
+	// record), except across a recorded gap.
+	bs, bh := m.base()
+	if _, _, err := walkChain(bs, bh, manifestSpans(m.Segments), m.Gaps); err != nil {
+		var we *errChainWalk
+		if errors.As(err, &we) && we.seg >= 0 {
+			return nil, corrupt.New(path, 12, "segment %s: %v", m.Segments[we.seg].Name, err)
+		}
+		return nil, corrupt.New(path, 12, "%v", err)
 	}
 	if m.EmbeddingDim < 0 || m.EmbeddingDim > maxEmbeddingDim || (m.EmbeddingDim > 0 && !m.hasFeature(featureVectors)) {
 		return nil, corrupt.New(path, 12, "embedding dimension %d (features %q)", m.EmbeddingDim, m.Features)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,12 +21,23 @@ type RepairReport struct {
 	Damaged        []string // files that failed verification
 	Copied         []string // files copied aside
 	RebuiltIndexes []string // index files rebuilt from their segments
-	// Lost events: the sequence range [LostFrom, LostTo] (LostEvents = 0:
-	// nothing lost). Events after a damaged point are dropped, because the
-	// ledger is a dense, hash-chained log.
+	// Lost are the sequence ranges whose events this run could not
+	// recover; LostEvents counts them, LostFrom and LostTo are the lowest
+	// and highest lost seq (LostEvents = 0: nothing lost). Seqs are never
+	// reused: each lost range is recorded as a gap (Gaps).
+	Lost             []SeqRange
 	LostFrom, LostTo uint64
 	LostEvents       uint64
-	WALDroppedBytes  int64
+	// UnprovenEvents counts the kept events whose chain value did not
+	// survive (inside a gap, between a lost range and the next stored
+	// chain value).
+	UnprovenEvents uint64
+	// Gaps are the ledger's gap records after the repair that this run
+	// created or extended.
+	Gaps []Gap
+	// SegmentsWritten are the segments written from salvaged events.
+	SegmentsWritten []string
+	WALDroppedBytes int64
 	// LostVectors counts the vectors dropped from events that Repair
 	// kept: a vector file that failed its checksum cannot be rebuilt
 	// (vectors live only there once sealed), so its segment keeps its
@@ -35,14 +47,21 @@ type RepairReport struct {
 	Clean       bool   // nothing was damaged; nothing changed
 }
 
-// Repair salvages a damaged ledger in place. It takes the ledger's lock,
-// copies every file it is about to change or remove into aside (default:
-// DIR/quarantine/<UTC time>), then truncates the ledger to its longest valid
-// prefix: sealed segments are verified in order (checksums and hash chain);
-// the valid events of the first damaged segment are rewritten into a new
-// segment, and everything after it (later segments and the WAL) is dropped;
-// if every segment is sound, the WAL is truncated at its first bad frame.
-// Missing or damaged indexes are rebuilt. The report names what was lost.
+// Repair salvages a damaged ledger in place, losing only what is damaged.
+// It takes the ledger's lock and copies every file it is about to change or
+// remove into aside (default: DIR/quarantine/<UTC time>). Every sealed
+// segment is verified (checksums, footer against the manifest, hash chain);
+// a damaged one is salvaged block by block (segment.SalvageFile): the events
+// of every verifying block are rewritten into new segments, split where
+// events were lost, and the lost seqs are recorded in the manifest as gap
+// records, with the chain value before each gap and, where a stored chain
+// value survives (a block-end value, a checkpoint, the manifest's segment
+// end), the value after it. Seqs are never reused or shifted; later
+// segments and the WAL are kept when they verify. If the WAL is damaged it
+// is cut at its first bad frame. Missing or damaged indexes are rebuilt.
+// The report names what was lost. Repair refuses (changing nothing) a
+// segment whose checksummed events contradict its checksummed chain values:
+// that is tampering, not disk damage.
 func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	var rep RepairReport
 	o := opts.withDefaults()
@@ -81,221 +100,198 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 
 	cache := segment.NewCache(o.CacheBytes)
 	segDir := filepath.Join(dir, segDirName)
-	keep := m.Segments[:0:0]
-	var chain [32]byte
-	if r := m.Retention; len(r) > 0 {
-		chain, _ = parseHash(r[len(r)-1].ChainAt)
+	newMan := m.clone()
+	newMan.Segments = m.Segments[:0:0]
+	var created []string    // new segment names (removed if Repair fails before the switch)
+	var replaced []string   // old segment names (removed after the switch)
+	var vecDropped []string // damaged vector files of kept segments
+	fail := func(err error) (RepairReport, error) {
+		for _, n := range created {
+			for _, f := range segFiles {
+				fsys.Remove(filepath.Join(segDir, n+f.ext))
+			}
+		}
+		return rep, err
 	}
-	var damagedAt = -1
-	var salvaged []segment.Record
-	var vecDropped []string  // damaged vector files of kept segments
-	var salvagedVecs *vecSet // the damaged segment's vectors, if sound
-	for i, ms := range m.Segments {
+	touched := map[uint64]bool{} // From of the gap records this run created or extended
+	for _, ms := range m.Segments {
 		path := filepath.Join(segDir, ms.Name+".seg")
 		r, err := segment.Open(fsys, path, cache)
 		if err == nil {
 			info := r.Info()
-			if info.FirstSeq != ms.FirstSeq || info.LastSeq != ms.LastSeq || info.ChainStart != chain {
+			if info.FirstSeq != ms.FirstSeq || info.LastSeq != ms.LastSeq || hashHex(info.ChainStart) != ms.ChainStart || hashHex(info.ChainEnd) != ms.ChainEnd {
 				err = &CorruptionError{File: path, Reason: "footer does not match the manifest or the hash chain"}
 			} else {
 				err = r.Verify()
 			}
 		}
 		if err == nil {
-			keep = append(keep, ms)
-			chain = r.Info().ChainEnd
+			newMan.Segments = append(newMan.Segments, ms)
 			// The index: rebuild if missing, damaged or stale.
 			ipath := filepath.Join(segDir, ms.Name+".idx")
 			want, berr := buildIndex(r)
+			r.Close()
 			if berr != nil {
-				r.Close()
-				return rep, berr
+				return fail(berr)
 			}
 			got, rerr := readAll(fsys, ipath)
 			if rerr != nil || string(got) != string(want) {
 				if rerr == nil {
 					rep.Damaged = append(rep.Damaged, ipath)
 					if err := copyAside(ipath); err != nil {
-						r.Close()
-						return rep, err
+						return fail(err)
 					}
 				}
 				if err := index.WriteFile(fsys, ipath, want); err != nil {
-					r.Close()
-					return rep, err
+					return fail(err)
 				}
 				rep.RebuiltIndexes = append(rep.RebuiltIndexes, ipath)
 			}
-			r.Close()
 			if ms.Vectors > 0 {
 				vpath := filepath.Join(segDir, ms.Name+vecExt)
 				if _, verr := loadVecFile(fsys, vpath, m.EmbeddingDim, ms.Count, ms.Vectors); verr != nil {
 					if !isCorrupt(verr) {
-						return rep, fmt.Errorf("repair: %s: %w", vpath, verr)
+						return fail(fmt.Errorf("repair: %s: %w", vpath, verr))
 					}
 					rep.Damaged = append(rep.Damaged, vpath)
 					if _, err := fsys.Stat(vpath); err == nil {
 						if err := copyAside(vpath); err != nil {
-							return rep, err
+							return fail(err)
 						}
 					}
-					keep[len(keep)-1].Vectors = 0
+					newMan.Segments[len(newMan.Segments)-1].Vectors = 0
 					rep.LostVectors += ms.Vectors
 					vecDropped = append(vecDropped, vpath)
 				}
 			}
 			continue
 		}
+		if r != nil {
+			r.Close()
+		}
 		if !isCorrupt(err) && !isNotExist(err) {
-			if r != nil {
-				r.Close()
-			}
-			return rep, fmt.Errorf("repair: %s: %w", path, err)
+			return fail(fmt.Errorf("repair: %s: %w", path, err))
 		}
 		rep.Damaged = append(rep.Damaged, path)
-		damagedAt = i
+		var vecs *vecSet // the damaged segment's vectors, if sound
 		if ms.Vectors > 0 {
-			salvagedVecs, _ = loadVecFile(fsys, filepath.Join(segDir, ms.Name+vecExt), m.EmbeddingDim, ms.Count, ms.Vectors)
+			vecs, _ = loadVecFile(fsys, filepath.Join(segDir, ms.Name+vecExt), m.EmbeddingDim, ms.Count, ms.Vectors)
 		}
-		// Salvage the verified prefix of this segment: records in sequence
-		// order whose hash chain continues from the previous segment.
-		if r != nil {
-			h := chain
-			next := ms.FirstSeq
-			r.Scan(ms.FirstSeq, func(rec segment.Record) bool {
-				if rec.Seq != next {
-					return false
+
+		// Salvage block by block.
+		var kept []segment.Record
+		anchors := map[uint64][32]byte{ms.LastSeq: mustHash(ms.ChainEnd)}
+		if !isNotExist(err) {
+			sv, serr := segment.SalvageFile(fsys, path)
+			if serr != nil {
+				return fail(fmt.Errorf("repair: %w", serr))
+			}
+			in := sv.Info
+			if sv.FooterOK && in.FirstSeq == ms.FirstSeq && in.LastSeq == ms.LastSeq && hashHex(in.ChainStart) == ms.ChainStart && hashHex(in.ChainEnd) == ms.ChainEnd {
+				for _, cp := range sv.Checkpoints {
+					anchors[cp.Seq] = cp.Hash
+				}
+			}
+			for _, rec := range sv.Records {
+				if rec.Seq < ms.FirstSeq || rec.Seq > ms.LastSeq {
+					continue
 				}
 				if _, err := DecodeHeader(rec.Data); err != nil {
-					return false
+					continue
 				}
-				h = segment.ChainNext(h, rec.Data)
-				salvaged = append(salvaged, segment.Record{Seq: rec.Seq, Data: append([]byte(nil), rec.Data...)})
-				next++
-				return true
-			})
-			// Only keep the prefix whose chain matches a stored checkpoint
-			// when the footer is readable; otherwise the checksummed blocks
-			// are the evidence.
-			r.Close()
-		}
-		break
-	}
-
-	newMan := m.clone()
-	newMan.Segments = keep
-	walDir := filepath.Join(dir, walDirName)
-	if damagedAt >= 0 {
-		// Copy aside and drop the damaged segment and everything after it.
-		for _, ms := range m.Segments[damagedAt:] {
-			for _, f := range segFiles {
-				p := filepath.Join(segDir, ms.Name+f.ext)
-				if _, err := fsys.Stat(p); err == nil {
-					if err := copyAside(p); err != nil {
-						return rep, err
-					}
-				}
+				kept = append(kept, rec)
 			}
 		}
-		lostFrom := m.Segments[damagedAt].FirstSeq
-		if len(salvaged) > 0 {
+		outer := newMan.innerGap(ms.FirstSeq, ms.LastSeq)
+		pieces, gaps, err := salvageSpan(ms, kept, anchors, outer)
+		if err != nil {
+			return fail(&IntegrityError{File: path, Seq: ms.FirstSeq, Reason: err.Error()})
+		}
+		for _, pc := range pieces {
 			newMan.Gen++
-			first, last := salvaged[0].Seq, salvaged[len(salvaged)-1].Seq
-			name := segName(first, last, newMan.Gen)
-			w, err := segment.NewWriter(fsys, filepath.Join(segDir, name+".seg"), segment.Options{BlockSize: o.BlockSize, Level: o.CompressionLevel, EntropyLiterals: o.EntropyLiterals}, chain)
+			ms2, err := writeSalvaged(fsys, segDir, &o, cache, pc, newMan.Gen)
 			if err != nil {
-				return rep, err
+				return fail(err)
 			}
-			for _, rec := range salvaged {
-				h, _ := DecodeHeader(rec.Data)
-				rec.Time = string(h.OccurredAt)
-				if err := w.Append(rec); err != nil {
-					w.Abort()
-					return rep, err
+			created = append(created, ms2.Name)
+			ms2.Vectors, err = salvageVectors(fsys, filepath.Join(segDir, ms2.Name+vecExt), m.EmbeddingDim, vecs, ms2.FirstSeq-ms.FirstSeq, ms2.Count)
+			if err != nil {
+				return fail(err)
+			}
+			rep.SegmentsWritten = append(rep.SegmentsWritten, ms2.Name)
+			newMan.Segments = append(newMan.Segments, ms2)
+		}
+		if outer != nil {
+			touched[outer.From] = true
+		}
+		for _, g := range gaps {
+			newMan.Gaps = append(newMan.Gaps, g)
+			touched[g.From] = true
+		}
+		for _, f := range segFiles {
+			p := filepath.Join(segDir, ms.Name+f.ext)
+			if _, err := fsys.Stat(p); err == nil {
+				if err := copyAside(p); err != nil {
+					return fail(err)
 				}
 			}
-			info, err := w.Finish(nil)
-			if err != nil {
-				return rep, err
-			}
-			r, err := segment.Open(fsys, filepath.Join(segDir, name+".seg"), cache)
-			if err != nil {
-				return rep, err
-			}
-			ixData, err := buildIndex(r)
-			r.Close()
-			if err != nil {
-				return rep, err
-			}
-			if err := index.WriteFile(fsys, filepath.Join(segDir, name+".idx"), ixData); err != nil {
-				return rep, err
-			}
-			nvec, err := salvageVectors(fsys, filepath.Join(segDir, name+vecExt), m.EmbeddingDim, salvagedVecs, first-m.Segments[damagedAt].FirstSeq, last-first+1)
-			if err != nil {
-				return rep, err
-			}
-			newMan.Segments = append(newMan.Segments, manifestSeg{Name: name, FirstSeq: first, LastSeq: last, Count: last - first + 1,
-				ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd), Vectors: nvec})
-			lostFrom = last + 1
 		}
-		// The last sequence number the ledger ever held: the WAL may hold
-		// more than the manifest.
-		lastKnown := m.Segments[len(m.Segments)-1].LastSeq
-		if ws := walLastSeq(fsys, walDir, m.Salt, lastKnown+1, walMaxBatch(&o)); ws > lastKnown {
-			lastKnown = ws
+		replaced = append(replaced, ms.Name)
+	}
+	slices.SortFunc(newMan.Gaps, func(a, b gapRecord) int { return cmpU64(a.From, b.From) })
+	for i := range newMan.Gaps {
+		if g := &newMan.Gaps[i]; touched[g.From] {
+			pg := g.public()
+			rep.Gaps = append(rep.Gaps, pg)
 		}
-		// Every WAL file is dropped: its events follow the damaged point.
-		names, _ := fsys.List(walDir)
-		for _, n := range names {
-			p := filepath.Join(walDir, n)
-			if err := copyAside(p); err != nil {
-				return rep, err
+	}
+	// Lost seqs of this run: the difference between the old and new gap
+	// records' lost ranges.
+	old := map[SeqRange]bool{}
+	for _, g := range m.Gaps {
+		for _, r := range g.Lost {
+			old[r] = true
+		}
+	}
+	for _, g := range newMan.Gaps {
+		for _, r := range g.Lost {
+			if !old[r] {
+				rep.Lost = append(rep.Lost, r)
 			}
+		}
+	}
+	if len(rep.Gaps) > 0 {
+		newMan.addFeature(featureGaps)
+		for _, g := range rep.Gaps {
+			rep.UnprovenEvents += g.UnprovenEvents
+		}
+	}
+	if len(replaced) > 0 || len(vecDropped) > 0 {
+		b, bh := newMan.base()
+		if _, _, err := walkChain(b, bh, manifestSpans(newMan.Segments), newMan.Gaps); err != nil {
+			return fail(fmt.Errorf("repair: the repaired manifest does not tile the log (a bug): %w", err))
 		}
 		if err := storeManifest(fsys, dir, newMan); err != nil {
+			// The new manifest may be live: leave every file for Open.
 			return rep, err
 		}
-		for _, ms := range m.Segments[damagedAt:] {
+		for _, n := range replaced {
 			for _, f := range segFiles {
-				fsys.Remove(filepath.Join(segDir, ms.Name+f.ext))
+				fsys.Remove(filepath.Join(segDir, n+f.ext))
 			}
 		}
 		for _, p := range vecDropped {
 			fsys.Remove(p)
 		}
-		for _, n := range names {
-			fsys.Remove(filepath.Join(walDir, n))
+		if err := fsys.SyncDir(segDir); err != nil {
+			return rep, err
 		}
-		fsys.SyncDir(segDir)
-		fsys.SyncDir(walDir)
-		rep.LostFrom, rep.LostTo = lostFrom, lastKnown
-		if lastKnown >= lostFrom {
-			rep.LostEvents = lastKnown - lostFrom + 1
-		}
-		rep.LastSeq = lostFrom - 1
-		return rep, nil
 	}
 
-	if len(vecDropped) > 0 {
-		// Events kept, their damaged vector files dropped.
-		newMan := m.clone()
-		newMan.Segments = keep
-		if err := storeManifest(fsys, dir, newMan); err != nil {
-			return rep, err
-		}
-		for _, p := range vecDropped {
-			fsys.Remove(p)
-		}
-		fsys.SyncDir(segDir)
-	}
-	// Every segment is sound: check the WAL read-only; only a WAL that Open
+	// The WAL, from where the repaired manifest ends: a WAL that Open
 	// would refuse is salvaged (a torn tail is Open's own business).
-	next := uint64(1)
-	if len(keep) > 0 {
-		next = keep[len(keep)-1].LastSeq + 1
-	} else if r := m.Retention; len(r) > 0 {
-		next = r[len(r)-1].DroppedThroughSeq + 1
-	}
+	walDir := filepath.Join(dir, walDirName)
+	next, _ := newMan.tail()
 	rep.LastSeq = next - 1
 	last, werr := walScan(fsys, walDir, m.Salt, next, walMaxBatch(&o))
 	if werr == nil {
@@ -323,13 +319,208 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		if ws.LastGoodSeq > rep.LastSeq {
 			rep.LastSeq = ws.LastGoodSeq
 		}
-		if ws.DroppedSeqs[1] > 0 {
-			rep.LostFrom, rep.LostTo = rep.LastSeq+1, ws.DroppedSeqs[1]
-			rep.LostEvents = rep.LostTo - rep.LostFrom + 1
+		if ws.DroppedSeqs[1] > rep.LastSeq {
+			rep.Lost = append(rep.Lost, SeqRange{From: rep.LastSeq + 1, To: ws.DroppedSeqs[1]})
 		}
+	}
+	for _, r := range rep.Lost {
+		rep.LostEvents += r.Len()
+		if rep.LostFrom == 0 || r.From < rep.LostFrom {
+			rep.LostFrom = r.From
+		}
+		rep.LostTo = max(rep.LostTo, r.To)
 	}
 	rep.Clean = len(rep.Damaged) == 0 && len(rep.RebuiltIndexes) == 0
 	return rep, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// innerGap returns the gap record a segment holding first..last lies
+// inside, or nil.
+func (m *ledgerManifest) innerGap(first, last uint64) *gapRecord {
+	for i := range m.Gaps {
+		if g := &m.Gaps[i]; first > g.From && last <= g.To {
+			return g
+		}
+	}
+	return nil
+}
+
+// salvagePiece is a dense run of salvaged events and the chain value
+// before it.
+type salvagePiece struct {
+	recs       []segment.Record
+	chainStart [32]byte
+}
+
+// salvageSpan turns the verified events of a damaged segment ms (sorted by
+// seq, within its range) into dense pieces and gap records.
+//
+// Walking the segment's seqs in order from its chain start, every kept
+// event extends the proven chain; each stored chain value met on the way
+// (anchors: the footer's block-end values or checkpoints when the footer
+// verified, and the manifest's chain end) must agree, else the data is
+// refused. At the first missing seq a gap opens with the chain value
+// reached; it stays open, collecting lost ranges, until a seq with a stored
+// chain value: the gap then ends there, anchored to that value, and the
+// proven chain resumes after it. Kept events inside a gap form "inner"
+// pieces chained from the gap's ChainBefore over the kept events alone.
+// Since the manifest's chain end is an anchor, every gap closes within the
+// segment. outer, if set, is an existing gap the whole segment lies inside:
+// its lost seqs are added to it and no new gap is made.
+func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]byte, outer *gapRecord) ([]salvagePiece, []gapRecord, error) {
+	var pieces []salvagePiece
+	var gaps []gapRecord
+	var cur *salvagePiece
+	closePiece := func() {
+		if cur != nil && len(cur.recs) > 0 {
+			pieces = append(pieces, *cur)
+		}
+		cur = nil
+	}
+	addLost := func(g *gapRecord, seq uint64) {
+		if n := len(g.Lost); n > 0 && g.Lost[n-1].To+1 == seq {
+			g.Lost[n-1].To = seq
+			return
+		}
+		g.Lost = append(g.Lost, SeqRange{From: seq, To: seq})
+	}
+	h := mustHash(ms.ChainStart)
+	var g *gapRecord
+	var hi [32]byte // chain over the kept events inside a gap
+	if outer != nil {
+		var lost []SeqRange
+		tmp := gapRecord{}
+		k := 0
+		for seq := ms.FirstSeq; seq <= ms.LastSeq; seq++ {
+			if k < len(kept) && kept[k].Seq == seq {
+				if cur == nil {
+					cur = &salvagePiece{chainStart: h}
+				}
+				cur.recs = append(cur.recs, kept[k])
+				h = segment.ChainNext(h, kept[k].Data)
+				k++
+				continue
+			}
+			closePiece()
+			addLost(&tmp, seq)
+		}
+		closePiece()
+		lost = tmp.Lost
+		outer.Lost = mergeRanges(outer.Lost, lost)
+		return pieces, nil, nil
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	k := 0
+	for seq := ms.FirstSeq; seq <= ms.LastSeq; seq++ {
+		var rec *segment.Record
+		if k < len(kept) && kept[k].Seq == seq {
+			rec = &kept[k]
+			k++
+		}
+		a, anchored := anchors[seq]
+		if g == nil {
+			if rec != nil {
+				if cur == nil {
+					cur = &salvagePiece{chainStart: h}
+				}
+				cur.recs = append(cur.recs, *rec)
+				h = segment.ChainNext(h, rec.Data)
+				if anchored && a != h {
+					return nil, nil, fmt.Errorf("seq %d: verified events do not match the stored chain value; refusing to repair (tampering, not disk damage)", seq)
+				}
+				continue
+			}
+			closePiece()
+			g = &gapRecord{From: seq, ChainBefore: hashHex(h), At: now}
+			hi = h
+			addLost(g, seq)
+		} else if rec != nil {
+			if cur == nil {
+				cur = &salvagePiece{chainStart: hi}
+			}
+			cur.recs = append(cur.recs, *rec)
+			hi = segment.ChainNext(hi, rec.Data)
+		} else {
+			closePiece()
+			addLost(g, seq)
+		}
+		if anchored {
+			closePiece()
+			g.To, g.ChainAfter, g.Anchored = seq, hashHex(a), true
+			gaps = append(gaps, *g)
+			g = nil
+			h = a
+		}
+	}
+	closePiece()
+	if g != nil {
+		return nil, nil, fmt.Errorf("gap at seq %d has no end (a bug: the segment end is an anchor)", g.From)
+	}
+	return pieces, gaps, nil
+}
+
+// mergeRanges returns the union of two sorted range lists, sorted, with
+// adjacent ranges joined.
+func mergeRanges(a, b []SeqRange) []SeqRange {
+	all := append(append([]SeqRange(nil), a...), b...)
+	slices.SortFunc(all, func(x, y SeqRange) int { return cmpU64(x.From, y.From) })
+	var out []SeqRange
+	for _, r := range all {
+		if n := len(out); n > 0 && r.From <= out[n-1].To+1 {
+			out[n-1].To = max(out[n-1].To, r.To)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// writeSalvaged writes one salvaged piece as an ordered segment plus its
+// index and returns its manifest entry.
+func writeSalvaged(fsys vfs.FS, segDir string, o *Options, cache *segment.Cache, pc salvagePiece, gen uint64) (manifestSeg, error) {
+	first, last := pc.recs[0].Seq, pc.recs[len(pc.recs)-1].Seq
+	name := segName(first, last, gen)
+	path := filepath.Join(segDir, name+".seg")
+	w, err := segment.NewWriter(fsys, path, segment.Options{BlockSize: o.BlockSize, Level: o.CompressionLevel, EntropyLiterals: o.EntropyLiterals}, pc.chainStart)
+	if err != nil {
+		return manifestSeg{}, err
+	}
+	for _, rec := range pc.recs {
+		h, _ := DecodeHeader(rec.Data)
+		rec.Time = string(h.OccurredAt)
+		if err := w.Append(rec); err != nil {
+			w.Abort()
+			return manifestSeg{}, err
+		}
+	}
+	info, err := w.Finish(nil)
+	if err != nil {
+		return manifestSeg{}, err
+	}
+	r, err := segment.Open(fsys, path, cache)
+	if err != nil {
+		return manifestSeg{}, err
+	}
+	ixData, err := buildIndex(r)
+	r.Close()
+	if err != nil {
+		return manifestSeg{}, err
+	}
+	if err := index.WriteFile(fsys, filepath.Join(segDir, name+".idx"), ixData); err != nil {
+		return manifestSeg{}, err
+	}
+	return manifestSeg{Name: name, FirstSeq: first, LastSeq: last, Count: last - first + 1,
+		ChainStart: hashHex(info.ChainStart), ChainEnd: hashHex(info.ChainEnd)}, nil
 }
 
 // walScan opens the WAL read-only and returns its last sequence number.

@@ -37,6 +37,11 @@ type Stat struct {
 	MemBytes         int64 // canonical bytes of the tail
 	MinTime, MaxTime string
 	DroppedEvents    uint64 // removed by retention
+	// Gaps are the holes Repair recorded; LostEvents sums their lost
+	// events (their seqs are never reused, so LastSeq-FirstSeq+1 =
+	// Events+LostEvents).
+	Gaps       []Gap
+	LostEvents uint64
 	// Filled by Stat with counts=true: events per tenant ("" = none) and kind.
 	Tenants map[string]uint64
 	Kinds   map[string]uint64
@@ -101,8 +106,12 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		}
 	}
 	st.Events = st.SealedEvents + st.MemEvents
+	st.Gaps = l.Gaps()
+	for _, g := range st.Gaps {
+		st.LostEvents += g.LostEvents
+	}
 	if st.Events > 0 {
-		st.FirstSeq = st.LastSeq - st.Events + 1
+		st.FirstSeq = st.LastSeq - st.Events - st.LostEvents + 1
 	}
 	if !counts {
 		return st, nil

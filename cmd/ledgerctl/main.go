@@ -76,7 +76,7 @@ func exitCode(err error) int {
 		// Raised by cobra before the command ran: unknown command or
 		// flag, wrong number of arguments.
 		return exitUsage
-	case errors.Is(err, ledger.ErrIntegrity), errors.As(err, new(*ledger.CorruptionError)):
+	case errors.Is(err, ledger.ErrIntegrity), errors.Is(err, ledger.ErrUnproven), errors.As(err, new(*ledger.CorruptionError)):
 		return exitIntegrity
 	case errors.Is(err, ledger.ErrLocked):
 		return exitLocked

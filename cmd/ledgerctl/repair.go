@@ -10,32 +10,40 @@ import (
 )
 
 type repairJSON struct {
-	Clean           bool     `json:"clean"`
-	Aside           string   `json:"aside,omitempty"`
-	Damaged         []string `json:"damaged"`
-	Copied          []string `json:"copied"`
-	RebuiltIndexes  []string `json:"rebuilt_indexes"`
-	LostFrom        uint64   `json:"lost_from"`
-	LostTo          uint64   `json:"lost_to"`
-	LostEvents      uint64   `json:"lost_events"`
-	WALDroppedBytes int64    `json:"wal_dropped_bytes"`
-	LastSeq         uint64   `json:"last_seq"`
+	Clean           bool              `json:"clean"`
+	Aside           string            `json:"aside,omitempty"`
+	Damaged         []string          `json:"damaged"`
+	Copied          []string          `json:"copied"`
+	RebuiltIndexes  []string          `json:"rebuilt_indexes"`
+	Lost            []ledger.SeqRange `json:"lost"`
+	Gaps            []gapJSON         `json:"gaps"`
+	UnprovenEvents  uint64            `json:"unproven_events"`
+	SegmentsWritten []string          `json:"segments_written"`
+	LostFrom        uint64            `json:"lost_from"`
+	LostTo          uint64            `json:"lost_to"`
+	LostEvents      uint64            `json:"lost_events"`
+	WALDroppedBytes int64             `json:"wal_dropped_bytes"`
+	LastSeq         uint64            `json:"last_seq"`
 }
 
 func newRepairCmd(a *app) *cobra.Command {
 	var aside string
 	cmd := &cobra.Command{
 		Use:   "repair DIR [--aside DIR2]",
-		Short: "Salvage a damaged ledger: keep its longest valid prefix, say exactly what was lost",
+		Short: "Salvage a damaged ledger: lose only the damaged blocks, say exactly what was lost",
 		Long: `repair salvages a damaged ledger in place. It first copies every file it
-will change or remove into --aside (default DIR/quarantine/<UTC time>), then
-cuts the ledger back to its longest valid prefix: the valid events of the
-first damaged segment are kept, later segments and the WAL are dropped (the
-ledger is a dense hash-chained log); with sound segments the WAL is cut at
-its first bad frame. Missing or damaged indexes are rebuilt.
+will change or remove into --aside (default DIR/quarantine/<UTC time>). A
+damaged segment is salvaged block by block: the events of every block whose
+checksum verifies are kept (rewritten into new segments), only the events of
+damaged blocks are lost. Lost sequence numbers are never reused: they are
+recorded in the manifest as gaps, with the hash-chain values that let
+'verify' check the chain on both sides of each gap. Sound segments are kept
+as they are; a damaged WAL is cut at its first bad frame. Missing or damaged
+indexes are rebuilt.
 
-It prints exactly what was lost (sequence range and event count). It needs
-the ledger's lock: exits 4 if another process has the ledger open.`,
+It prints exactly what was lost (sequence ranges and event count) and the
+gaps it recorded. It needs the ledger's lock: exits 4 if another process has
+the ledger open.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -53,6 +61,11 @@ the ledger's lock: exits 4 if another process has the ledger open.`,
 				Clean: rep.Clean, Aside: rep.Aside, Damaged: nonNil(rep.Damaged), Copied: nonNil(rep.Copied),
 				RebuiltIndexes: nonNil(rep.RebuiltIndexes), LostFrom: rep.LostFrom, LostTo: rep.LostTo,
 				LostEvents: rep.LostEvents, WALDroppedBytes: rep.WALDroppedBytes, LastSeq: rep.LastSeq,
+				Lost: rep.Lost, Gaps: toGapsJSON(rep.Gaps), UnprovenEvents: rep.UnprovenEvents,
+				SegmentsWritten: nonNil(rep.SegmentsWritten),
+			}
+			if out.Lost == nil {
+				out.Lost = []ledger.SeqRange{}
 			}
 			if rep.Clean {
 				out.Aside = ""
@@ -75,10 +88,16 @@ the ledger's lock: exits 4 if another process has the ledger open.`,
 			if len(rep.Copied) > 0 {
 				fmt.Fprintf(w, "copies of the %d changed or removed files are in %s\n", len(rep.Copied), rep.Aside)
 			}
+			list("segments written from salvaged events", rep.SegmentsWritten)
 			if rep.LostEvents > 0 {
-				fmt.Fprintf(w, "LOST: %s events, seq %d-%d (they could not be recovered)\n", count(rep.LostEvents), rep.LostFrom, rep.LostTo)
+				fmt.Fprintf(w, "LOST: %s events in %s, seq %s (they could not be recovered; their seqs are never reused)\n",
+					count(rep.LostEvents), plural(len(rep.Lost), "range"), rangesText(rep.Lost, 20))
 			} else {
 				fmt.Fprintf(w, "no event was lost\n")
+			}
+			if len(rep.Gaps) > 0 {
+				fmt.Fprintf(w, "recorded in the manifest:\n")
+				printGaps(w, "  ", rep.Gaps)
 			}
 			if rep.WALDroppedBytes > 0 {
 				fmt.Fprintf(w, "WAL: %s of unreadable bytes dropped\n", size(rep.WALDroppedBytes))

@@ -54,9 +54,12 @@ type statJSON struct {
 	MinTime          string           `json:"min_time"`
 	MaxTime          string           `json:"max_time"`
 	DroppedEvents    uint64           `json:"dropped_events"`
+	LostEvents       uint64           `json:"lost_events"`
+	Gaps             []gapJSON        `json:"gaps"`
 	Tenants          []countJSON      `json:"tenants,omitempty"`
 	Kinds            []countJSON      `json:"kinds,omitempty"`
 	SegmentList      []segmentJSON    `json:"segment_list"`
+	gaps             []ledger.Gap
 }
 
 func newStatCmd(a *app) *cobra.Command {
@@ -115,8 +118,9 @@ func toStatJSON(dir string, st ledger.Stat, disk int64) statJSON {
 		DataBytes: st.DataBytes, RawBytes: st.RawBytes, IndexBytes: st.IndexBytes,
 		IndexByField: map[string]int64{}, TailBytes: st.MemBytes, DiskBytes: disk,
 		MinTime: st.MinTime, MaxTime: st.MaxTime, DroppedEvents: st.DroppedEvents,
-		SegmentList: []segmentJSON{},
+		SegmentList: []segmentJSON{}, LostEvents: st.LostEvents, Gaps: toGapsJSON(st.Gaps),
 	}
+	sj.gaps = st.Gaps
 	if st.DataBytes > 0 {
 		sj.CompressionRatio = float64(st.RawBytes) / float64(st.DataBytes)
 	}
@@ -175,9 +179,13 @@ func printStat(w io.Writer, s *statJSON, counts bool) error {
 	if s.DroppedEvents > 0 {
 		p("retention", "%s events dropped", count(s.DroppedEvents))
 	}
+	if s.LostEvents > 0 || len(s.gaps) > 0 {
+		p("repair gaps", "%s lost in %s (seqs never reused)", plural(s.LostEvents, "event"), plural(len(s.gaps), "gap"))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	printGaps(w, "  ", s.gaps)
 	if counts {
 		for _, g := range []struct {
 			title string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,10 @@ type verifyJSON struct {
 	DigestVerified *ledger.Digest `json:"digest_verified,omitempty"`
 	Note           string         `json:"note,omitempty"`
 	Violation      *violationJSON `json:"violation,omitempty"`
+	Gaps           []gapJSON      `json:"gaps"`
+	LostEvents     uint64         `json:"lost_events"`
+	UnprovenEvents uint64         `json:"unproven_events"`
+	DigestProof    string         `json:"digest_proof,omitempty"`
 	Error          string         `json:"error,omitempty"`
 	TookMs         int64          `json:"took_ms"`
 }
@@ -77,7 +82,11 @@ error.`,
 			if err == nil && want != nil {
 				err = l.VerifyDigest(cmd.Context(), *want)
 			}
-			out := verifyJSON{OK: err == nil, Segments: rep.Segments, Events: rep.Events, TookMs: time.Since(start).Milliseconds()}
+			out := verifyJSON{OK: err == nil, Segments: rep.Segments, Events: rep.Events, TookMs: time.Since(start).Milliseconds(),
+				Gaps: toGapsJSON(rep.Gaps), LostEvents: rep.LostEvents, UnprovenEvents: rep.UnprovenEvents}
+			if want != nil {
+				out.DigestProof = digestProof(*want, rep.Gaps, err)
+			}
 			note := ""
 			if want != nil && want.LedgerID != "" && want.LedgerID != l.ID() {
 				note = fmt.Sprintf("the digest was saved from ledger %s, this is %s: the content matches, the identity does not (a copy, restore or replica)", want.LedgerID, l.ID())
@@ -100,14 +109,24 @@ error.`,
 				return err
 			}
 			if err != nil {
+				if errors.Is(err, ledger.ErrUnproven) {
+					fmt.Fprintf(a.stderr, "digest: %s\n", out.DigestProof)
+				}
 				return err
 			}
 			fmt.Fprintf(a.stdout, "ok: %s in %s and the WAL tail verified in %s\n",
 				plural(rep.Events, "event"), plural(rep.Segments, "segment"), dur(time.Since(start)))
 			fmt.Fprintf(a.stdout, "    block checksums, indexes against their data, hash chain across segments\n")
+			if len(rep.Gaps) > 0 {
+				fmt.Fprintf(a.stdout, "    the hash chain is verified on both sides of each gap repair recorded, not across it:\n")
+				printGaps(a.stdout, "    ", rep.Gaps)
+			}
 			fmt.Fprintf(a.stdout, "head: seq %d hash %s\n", rep.Head.Seq, rep.Head.HashHex)
 			if want != nil {
 				fmt.Fprintf(a.stdout, "digest: the ledger still extends seq %d hash %s (from %s)\n", want.Seq, want.HashHex, digestFile)
+				if out.DigestProof != "" {
+					fmt.Fprintf(a.stdout, "digest: %s\n", out.DigestProof)
+				}
 				if note != "" {
 					fmt.Fprintf(a.stdout, "note: %s\n", note)
 				}
@@ -117,4 +136,33 @@ error.`,
 	}
 	cmd.Flags().StringVar(&digestFile, "digest", "", "a digest saved by 'ledgerctl digest' that the ledger must still extend")
 	return cmd
+}
+
+// digestProof says how a digest was (or could not be) proven across the
+// recorded gaps before its seq; "" when no gap precedes it.
+func digestProof(d ledger.Digest, gaps []ledger.Gap, err error) string {
+	var ue *ledger.UnprovenError
+	if errors.As(err, &ue) {
+		s := fmt.Sprintf("NOT PROVEN: %s; the chain is proven up to seq %d", ue.Reason, ue.ProvenTo)
+		if ue.ProvenFrom > 0 {
+			s += fmt.Sprintf(" and from seq %d on", ue.ProvenFrom)
+		}
+		return s
+	}
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, g := range gaps {
+		if g.From > d.Seq {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("gap %d-%d (%s lost)", g.From, g.To, plural(g.LostEvents, "event")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	first, last := gaps[0], gaps[len(parts)-1]
+	return fmt.Sprintf("proven up to seq %d, %s, proven from seq %d (from the chain value stored after seq %d) to seq %d",
+		first.From-1, strings.Join(parts, ", "), last.To+1, last.To, d.Seq)
 }

@@ -1,0 +1,328 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/vfs"
+	"github.com/exledger/exledger/workload"
+)
+
+// gapFixture is a closed ledger of nseg sealed log-order segments of per
+// events each, the digests taken every 100 events and the events in seq
+// order.
+type gapFixture struct {
+	mem     *vfs.MemFS
+	digests []ledger.Digest // digests[i] is the head after (i+1)*100 events
+	events  []ledger.ExperienceEventEnvelope
+}
+
+func gapOpts(fsys vfs.FS) *ledger.Options {
+	return &ledger.Options{FS: fsys, SegmentBytes: 1 << 30, BlockSize: 8 << 10, WALFileSize: 256 << 10}
+}
+
+func buildGapFixture(t *testing.T, nseg, per int) *gapFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &gapFixture{mem: vfs.NewMem()}
+	l, err := ledger.Open("/l", gapOpts(f.mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := workload.New(workload.Config{Seed: 21, OutlierRate: -1})
+	for s := 0; s < nseg; s++ {
+		for b := 0; b < per/100; b++ {
+			evs := g.Batch(100)
+			if err := l.AppendEvents(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			f.events = append(f.events, evs...)
+			d, err := l.Head()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.digests = append(f.digests, d)
+		}
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// segBlocks returns the footer's block entries of a segment file.
+func segBlocks(t *testing.T, fsys vfs.FS, path string) []segment.BlockInfo {
+	t.Helper()
+	r, err := segment.Open(fsys, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := make([]segment.BlockInfo, r.NumBlocks())
+	for i := range out {
+		out[i] = r.BlockInfo(i)
+	}
+	return out
+}
+
+func flipBit(t *testing.T, mem *vfs.MemFS, path string, off int64, bit uint) {
+	t.Helper()
+	b, err := mem.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 1 << bit
+	if err := mem.WriteFile(path, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkRepairedContent opens the ledger and checks that it holds exactly
+// the fixture's events minus the lost seqs, in order, through every read
+// path, and that Verify passes apart from the recorded gaps.
+func checkRepairedContent(t *testing.T, fsys vfs.FS, events []ledger.ExperienceEventEnvelope, lost map[uint64]bool) *ledger.Ledger {
+	t.Helper()
+	ctx := context.Background()
+	l, err := ledger.Open("/l", gapOpts(fsys))
+	if err != nil {
+		t.Fatalf("open after repair: %v", err)
+	}
+	vr, err := l.Verify(ctx, nil)
+	if err != nil {
+		l.Close()
+		t.Fatalf("verify after repair: %v", err)
+	}
+	if vr.Events != uint64(len(events)-len(lost)) || vr.LostEvents != uint64(len(lost)) {
+		t.Fatalf("verify: %d events, %d lost; want %d, %d", vr.Events, vr.LostEvents, len(events)-len(lost), len(lost))
+	}
+	if l.LastSeq() != uint64(len(events)) {
+		t.Fatalf("LastSeq %d, want %d (seqs are never reused)", l.LastSeq(), len(events))
+	}
+	next := uint64(1)
+	for se, err := range l.ScanSeq(ctx, ledger.EventQuery{}, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lost[next] {
+			next++
+		}
+		if se.Seq != next || se.Envelope.EventID != events[next-1].EventID {
+			t.Fatalf("scan yields seq %d (%s), want seq %d (%s)", se.Seq, se.Envelope.EventID, next, events[next-1].EventID)
+		}
+		next++
+	}
+	for lost[next] {
+		next++
+	}
+	if next != uint64(len(events))+1 {
+		t.Fatalf("scan ended before seq %d", next)
+	}
+	for s := range lost {
+		if _, err := l.Get(ctx, events[s-1].EventID); !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatalf("Get of lost seq %d: %v", s, err)
+		}
+	}
+	for _, s := range []int{1, len(events) / 2, len(events)} {
+		if lost[uint64(s)] {
+			continue
+		}
+		if e, err := l.Get(ctx, events[s-1].EventID); err != nil || e.EventID != events[s-1].EventID {
+			t.Fatalf("Get of kept seq %d: %v", s, err)
+		}
+	}
+	st, err := l.Stat(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Events != uint64(len(events)-len(lost)) || st.LostEvents != uint64(len(lost)) || st.FirstSeq != 1 {
+		t.Fatalf("stat: %+v", st)
+	}
+	return l
+}
+
+// TestRepairOrderedSegmentLosesOneBlock is the first case: two
+// sealed log-order segments, one flipped bit in the middle of the first.
+// Repair loses exactly the events of the damaged block; the second
+// segment is untouched; the chain is proven on both sides of the gap.
+func TestRepairOrderedSegmentLosesOneBlock(t *testing.T) {
+	ctx := context.Background()
+	f := buildGapFixture(t, 2, 3000)
+	segs := listExt(t, f.mem, "/l/seg", ".seg")
+	if len(segs) != 2 {
+		t.Fatalf("want 2 segments, have %d", len(segs))
+	}
+	second, _ := f.mem.ReadFile(segs[1])
+	blocks := segBlocks(t, f.mem, segs[0])
+	mid := blocks[len(blocks)/2]
+	flipBit(t, f.mem, segs[0], mid.Offset+int64(mid.Length)/2, 3)
+
+	l, err := ledger.Open("/l", gapOpts(f.mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(ctx, nil); !errors.Is(err, ledger.ErrIntegrity) {
+		t.Fatalf("verify missed the flipped bit: %v", err)
+	}
+	l.Close()
+
+	rep, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.SeqRange{From: mid.FirstSeq, To: mid.FirstSeq + uint64(mid.Count) - 1}
+	if len(rep.Lost) != 1 || rep.Lost[0] != want || rep.LostEvents != uint64(mid.Count) || rep.LastSeq != 6000 {
+		t.Fatalf("report: lost %v (%d events), want %v; %+v", rep.Lost, rep.LostEvents, want, rep)
+	}
+	if len(rep.Gaps) != 1 || !rep.Gaps[0].Anchored || rep.Gaps[0].UnprovenEvents != 0 || rep.UnprovenEvents != 0 {
+		t.Fatalf("gaps: %+v", rep.Gaps)
+	}
+	t.Logf("lost %d of 6000 events (block of %d), seq %d-%d", rep.LostEvents, mid.Count, want.From, want.To)
+	if now, err := f.mem.ReadFile(segs[1]); err != nil || !bytes.Equal(now, second) {
+		t.Fatal("the intact second segment was changed")
+	}
+	lost := map[uint64]bool{}
+	for s := want.From; s <= want.To; s++ {
+		lost[s] = true
+	}
+	l = checkRepairedContent(t, f.mem, f.events, lost)
+	defer l.Close()
+
+	// Digests taken before the damage: proven before and after the gap,
+	// unprovable inside it.
+	for _, d := range f.digests {
+		err := l.VerifyDigest(ctx, d)
+		switch {
+		case d.Seq >= want.From && d.Seq < want.To:
+			var ue *ledger.UnprovenError
+			if !errors.As(err, &ue) || errors.Is(err, ledger.ErrIntegrity) || ue.ProvenTo != want.From-1 || ue.ProvenFrom != want.To+1 {
+				t.Fatalf("digest at %d inside the gap: %v", d.Seq, err)
+			}
+		case err != nil:
+			t.Fatalf("digest at seq %d: %v", d.Seq, err)
+		}
+	}
+	// A forged digest after the gap is still an integrity violation.
+	bad := f.digests[len(f.digests)-1]
+	bad.Hash[0] ^= 1
+	if err := l.VerifyDigest(ctx, bad); !errors.Is(err, ledger.ErrIntegrity) {
+		t.Fatalf("forged digest: %v", err)
+	}
+
+	// Appends continue after the last seq; compaction (clustered) keeps
+	// the gap; the digests still verify.
+	g := workload.New(workload.Config{Seed: 77})
+	if err := l.AppendEvents(ctx, g.Batch(50)); err != nil {
+		t.Fatal(err)
+	}
+	if l.LastSeq() != 6050 {
+		t.Fatalf("LastSeq after append %d", l.LastSeq())
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Compact(ctx, ledger.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vr, err := l.Verify(ctx, nil)
+	if err != nil || vr.LostEvents != uint64(mid.Count) || len(vr.Gaps) != 1 {
+		t.Fatalf("verify after compaction: %+v %v", vr, err)
+	}
+	for _, d := range f.digests {
+		if d.Seq < want.From || d.Seq >= want.To {
+			if err := l.VerifyDigest(ctx, d); err != nil {
+				t.Fatalf("digest at seq %d after compaction: %v", d.Seq, err)
+			}
+		}
+	}
+	// Repair of the repaired ledger finds nothing to do.
+	l.Close()
+	rep2, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil || !rep2.Clean {
+		t.Fatalf("second repair: %+v %v", rep2, err)
+	}
+}
+
+// TestRepairOrderedSegmentFooterAndBlock damages a block and the footer:
+// the block-end chain values are gone, so the events after the lost block
+// up to the segment's end (whose chain value the manifest keeps) are kept
+// but chain-unproven; digests there cannot be proven, later ones can.
+func TestRepairOrderedSegmentFooterAndBlock(t *testing.T) {
+	ctx := context.Background()
+	f := buildGapFixture(t, 2, 3000)
+	segs := listExt(t, f.mem, "/l/seg", ".seg")
+	blocks := segBlocks(t, f.mem, segs[0])
+	mid := blocks[len(blocks)/2]
+	last := blocks[len(blocks)-1]
+	flipBit(t, f.mem, segs[0], mid.Offset+int64(mid.Length)/2, 0)
+	flipBit(t, f.mem, segs[0], last.Offset+int64(last.Length)+20, 0) // in the footer
+
+	rep, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.SeqRange{From: mid.FirstSeq, To: mid.FirstSeq + uint64(mid.Count) - 1}
+	if len(rep.Lost) != 1 || rep.Lost[0] != want || len(rep.Gaps) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+	gp := rep.Gaps[0]
+	if gp.From != want.From || gp.To != 3000 || !gp.Anchored || gp.UnprovenEvents != 3000-want.To {
+		t.Fatalf("gap: %+v", gp)
+	}
+	lost := map[uint64]bool{}
+	for s := want.From; s <= want.To; s++ {
+		lost[s] = true
+	}
+	l := checkRepairedContent(t, f.mem, f.events, lost)
+	defer l.Close()
+	for _, d := range f.digests {
+		err := l.VerifyDigest(ctx, d)
+		switch {
+		case d.Seq >= want.From && d.Seq < 3000:
+			if !errors.Is(err, ledger.ErrUnproven) {
+				t.Fatalf("digest at %d inside the gap: %v", d.Seq, err)
+			}
+		case err != nil:
+			t.Fatalf("digest at seq %d: %v", d.Seq, err)
+		}
+	}
+}
+
+// TestRepairMissingSegmentFile: a segment file that is gone loses its
+// events only; the manifest's chain values keep the rest proven.
+func TestRepairMissingSegmentFile(t *testing.T) {
+	ctx := context.Background()
+	f := buildGapFixture(t, 3, 1000)
+	segs := listExt(t, f.mem, "/l/seg", ".seg")
+	if err := f.mem.Remove(segs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Open("/l", gapOpts(f.mem)); err == nil {
+		t.Fatal("open accepted a ledger with a missing segment")
+	}
+	rep, err := ledger.Repair("/l", gapOpts(f.mem), filepath.Join("/aside"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Lost) != 1 || rep.Lost[0] != (ledger.SeqRange{From: 1001, To: 2000}) {
+		t.Fatalf("report: %+v", rep)
+	}
+	lost := map[uint64]bool{}
+	for s := uint64(1001); s <= 2000; s++ {
+		lost[s] = true
+	}
+	l := checkRepairedContent(t, f.mem, f.events, lost)
+	defer l.Close()
+	for _, d := range f.digests {
+		if err := l.VerifyDigest(ctx, d); (err != nil) != (d.Seq >= 1001 && d.Seq < 2000) {
+			t.Fatalf("digest at %d: %v", d.Seq, err)
+		}
+	}
+}
