@@ -10,9 +10,11 @@
 // (latency, tokens, cost, budget limits) as nullable columns, and
 // event_json, the event object as Converge JSON, so nothing is lost.
 //
-// Memory is bounded: rows are buffered only up to one row group
-// (Options.RowGroupRows rows or Options.RowGroupBytes bytes of values,
-// whichever fills first), which is then encoded, compressed (zstd) and
-// written. The output is deterministic: the same ledger and the same query
-// give a byte-identical file.
+// Memory is bounded: a row group holds Options.RowGroupRows rows or
+// Options.RowGroupBytes bytes of values, whichever fills first, and only
+// Options.Parallelism row groups are in memory at once, each encoded and
+// compressed (zstd) by its own goroutine while one goroutine scans the
+// ledger; finished row groups are written in order. The output is
+// deterministic: the same ledger and the same query give a byte-identical
+// file, whatever the parallelism.
 package ledgerparquet

@@ -2,6 +2,7 @@ package ledgerparquet
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,8 +89,11 @@ type Options struct {
 	// one row group; the writer buffers about this much (plus the
 	// compressed pages). 0 = 64 MiB.
 	RowGroupBytes int
-	// Progress, if set, is called with the number of events written so
-	// far, after each batch of rows handed to the writer.
+	// Parallelism is the number of row groups encoded and compressed at
+	// once (each holds up to a row group in memory). 0 = 2.
+	Parallelism int
+	// Progress, if set, is called from Export's goroutine with the number
+	// of events handed to the encoders so far, after each batch of rows.
 	Progress func(events uint64)
 }
 
@@ -97,6 +101,7 @@ const (
 	defaultRowGroupRows  = 128 << 10
 	defaultRowGroupBytes = 64 << 20
 	batchRows            = 1024
+	defaultParallelism   = 2
 	// rowOverhead approximates the bytes of a row's columns other than
 	// event_id, occurred_at and event_json.
 	rowOverhead = 128
@@ -107,12 +112,13 @@ const (
 var createdBy = &parquet.WriterConfig{CreatedBy: "exledger ledgerparquet version 1"}
 
 // Export writes the events matching q, in log order, to w as one Parquet
-// file and returns the number of events written. It streams: at most one
-// row group is buffered (see Options), plus a few batches of rows in
-// flight between the two goroutines it runs (one scans the ledger and
-// builds rows, the caller's encodes and compresses them). On error the
+// file and returns the number of events written. It streams with bounded
+// memory: one goroutine scans the ledger and builds rows; row groups are
+// encoded and compressed by Options.Parallelism goroutines into memory
+// (each holds one row group, compressed, until it is written) and written
+// to w in order, their compressed pages copied verbatim. On error the
 // output is incomplete (no footer) and must be discarded. A query limit
-// (q.Limit) is honoured.
+// (q.Limit) is honoured. The output depends only on the ledger, q and o.
 func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Writer, o Options) (n uint64, err error) {
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = defaultRowGroupRows
@@ -120,55 +126,92 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 	if o.RowGroupBytes <= 0 {
 		o.RowGroupBytes = defaultRowGroupBytes
 	}
-	codec := o.Compression
-	if codec == nil {
-		codec = &zstd.Codec{Level: zstd.SpeedFastest}
+	if o.Parallelism <= 0 {
+		o.Parallelism = defaultParallelism
+	}
+	if o.Compression == nil {
+		o.Compression = &zstd.Codec{Level: zstd.SpeedFastest}
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	pw := parquet.NewGenericWriter[Row](bw,
-		createdBy,
-		parquet.Compression(codec),
-		parquet.MaxRowsPerRowGroup(int64(o.RowGroupRows)),
-		parquet.SortingWriterConfig(parquet.SortingColumns(parquet.Ascending("seq"))),
-	)
+	pw := newWriter(bw, o)
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+
 	full := make(chan *batch, batchesInFlight)
-	free := make(chan *batch, batchesInFlight+2)
+	free := make(chan *batch, batchesInFlight+2*o.Parallelism)
 	var scanErr error
 	go func() {
 		defer close(full)
 		scanErr = produce(ctx, l, q, o, full, free)
 	}()
+
+	// Row groups in flight: encoding, or encoded and waiting for their
+	// turn. The committer writes them in order and frees their slot.
+	slots := make(chan struct{}, o.Parallelism)
+	order := make(chan *groupJob, o.Parallelism)
+	var commitErr error
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		for job := range order {
+			res := <-job.done
+			<-slots
+			if commitErr != nil {
+				continue
+			}
+			if res.err == nil {
+				res.err = commitGroup(pw, res.file)
+			}
+			if res.err != nil {
+				commitErr = res.err
+				cancel()
+				continue
+			}
+			n += res.rows
+		}
+	}()
+
+	var job *groupJob
+	var handed uint64
 	var werr error
-	// A write error or a cancelled ctx stops the producer; the loop then
-	// drains what it had sent.
 	for b := range full {
 		if werr == nil {
 			werr = parent.Err()
-		}
-		if werr == nil {
-			werr = b.write(pw)
-			if werr == nil {
-				n += uint64(len(b.rows))
-				if o.Progress != nil {
-					o.Progress(n)
-				}
+			if werr != nil {
+				cancel()
 			}
 		}
 		if werr != nil {
-			cancel()
+			recycle(b, free)
+			continue
 		}
-		b.reset()
-		select {
-		case free <- b:
-		default:
+		if job == nil {
+			slots <- struct{}{}
+			job = startGroup(o, free)
+			order <- job
+		}
+		handed += uint64(len(b.rows))
+		last := b.endGroup
+		job.batches <- b
+		if last {
+			close(job.batches)
+			job = nil
+		}
+		if o.Progress != nil {
+			o.Progress(handed)
 		}
 	}
+	if job != nil {
+		close(job.batches)
+	}
+	close(order)
+	<-committed
 	switch {
 	case werr != nil:
-		return n, fmt.Errorf("parquet export: %w", werr)
+		return n, werr
+	case commitErr != nil:
+		return n, fmt.Errorf("parquet export: %w", commitErr)
 	case scanErr != nil:
 		return n, scanErr
 	}
@@ -179,6 +222,76 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 		return n, fmt.Errorf("parquet export: %w", err)
 	}
 	return n, nil
+}
+
+// newWriter returns a Parquet writer of Rows to w configured by o. The
+// row-group writers and the file writer share this configuration, which
+// lets the file writer copy the row groups' compressed pages verbatim.
+func newWriter(w io.Writer, o Options) *parquet.GenericWriter[Row] {
+	return parquet.NewGenericWriter[Row](w,
+		createdBy,
+		parquet.Compression(o.Compression),
+		parquet.MaxRowsPerRowGroup(int64(o.RowGroupRows)),
+		parquet.SortingWriterConfig(parquet.SortingColumns(parquet.Ascending("seq"))),
+	)
+}
+
+// groupJob is one row group being encoded by its own goroutine.
+type groupJob struct {
+	batches chan *batch
+	done    chan groupResult
+}
+
+type groupResult struct {
+	file []byte // a complete Parquet file holding the one row group
+	rows uint64
+	err  error
+}
+
+// startGroup starts a goroutine that encodes the batches sent on the
+// job's channel into an in-memory Parquet file of one row group.
+func startGroup(o Options, free chan<- *batch) *groupJob {
+	job := &groupJob{batches: make(chan *batch, 2), done: make(chan groupResult, 1)}
+	go func() {
+		var buf bytes.Buffer
+		gw := newWriter(&buf, o)
+		var res groupResult
+		for b := range job.batches {
+			if res.err == nil {
+				_, res.err = gw.Write(b.rows)
+				res.rows += uint64(len(b.rows))
+			}
+			recycle(b, free)
+		}
+		if res.err == nil {
+			res.err = gw.Close()
+		}
+		res.file = buf.Bytes()
+		job.done <- res
+	}()
+	return job
+}
+
+// commitGroup appends the row group of the Parquet file f to pw.
+func commitGroup(pw *parquet.GenericWriter[Row], f []byte) error {
+	pf, err := parquet.OpenFile(bytes.NewReader(f), int64(len(f)))
+	if err != nil {
+		return err
+	}
+	for _, rg := range pf.RowGroups() {
+		if _, err := pw.WriteRowGroup(rg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recycle(b *batch, free chan<- *batch) {
+	b.reset()
+	select {
+	case free <- b:
+	default:
+	}
 }
 
 const (
@@ -196,16 +309,6 @@ type batch struct {
 	json     []byte // event_json of rows[i] is json[ends[i-1]:ends[i]]
 	ends     []int
 	endGroup bool // the row group ends after this batch
-}
-
-func (b *batch) write(pw *parquet.GenericWriter[Row]) error {
-	if _, err := pw.Write(b.rows); err != nil {
-		return err
-	}
-	if b.endGroup {
-		return pw.Flush()
-	}
-	return nil
 }
 
 // seal points the rows' EventJSON at their bytes.

@@ -377,6 +377,17 @@ func TestExportDeterministic(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("two exports of the same ledger differ")
 	}
+	// Neither the number of row groups encoded at once nor the scheduling
+	// changes a byte.
+	small := export(t, l, ledger.EventQuery{}, ledgerparquet.Options{RowGroupRows: 500, Parallelism: 1})
+	if len(readRows(t, small)) != len(envs) {
+		t.Fatal("row count")
+	}
+	for _, par := range []int{2, 3, 8} {
+		if got := export(t, l, ledger.EventQuery{}, ledgerparquet.Options{RowGroupRows: 500, Parallelism: par}); !bytes.Equal(got, small) {
+			t.Fatalf("parallelism %d changes the output", par)
+		}
+	}
 	tenant := *envs[0].TenantID
 	for envs[0].TenantID == nil {
 		t.Fatal("first generated event has no tenant")
