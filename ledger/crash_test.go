@@ -58,6 +58,78 @@ type relBatch struct {
 	writer int
 	evs    []relEnv
 	canon  [][]byte
+	// vecs are the events' vectors (odd batch ids; nil for even ones),
+	// appended with AppendVectorEvents when the ledger has a dimension.
+	vecs [][]float32
+}
+
+// relDim is the embedding dimension of the reliability ledgers.
+const relDim = 8
+
+// relVector is the deterministic vector of event i of batch id: small
+// integers, so no two events of a batch point the same way.
+func relVector(id, i int) []float32 {
+	v := make([]float32, relDim)
+	x := uint32(id*7919 + i*104729 + 1)
+	for j := range v {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		v[j] = float32(int(x%41) - 20)
+	}
+	v[i%relDim] = 100 + float32(i) // nearest to itself, far from its batch mates
+	return v
+}
+
+// relAppend appends a batch the way its kind says: with its vectors
+// (AppendVectorEvents) when it has some and the ledger has a dimension.
+func relAppend(ctx context.Context, l *ledger.Ledger, b relBatch) error {
+	if b.vecs == nil || l.EmbeddingDim() == 0 {
+		return l.AppendEvents(ctx, b.evs)
+	}
+	ves := make([]ledger.VectorEvent, len(b.evs))
+	for i := range b.evs {
+		ves[i] = ledger.VectorEvent{Envelope: b.evs[i], Vector: b.vecs[i]}
+	}
+	return l.AppendVectorEvents(ctx, ves)
+}
+
+// relCheckVectors checks that every event of every recovered batch with
+// vectors still has its own (the nearest event to it, within its batch's
+// tag filter, at distance ~0, and the batch's vector count is whole), and
+// that no event of a batch without vectors is ever a result.
+func relCheckVectors(ctx context.Context, l *ledger.Ledger, st *relState) error {
+	if l.EmbeddingDim() == 0 {
+		return nil
+	}
+	for _, b := range st.batches {
+		tag := relTag(b.id, len(b.evs))
+		q := ledger.SimilarQuery{Vector: relVector(b.id, 0), Limit: len(b.evs) + 1, Filter: ledger.EventQuery{CorrelationID: &tag}}
+		all, err := l.SearchSimilar(ctx, q)
+		if err != nil {
+			return fmt.Errorf("batch %d: vector search: %w", b.id, err)
+		}
+		if b.vecs == nil {
+			if len(all) != 0 {
+				return fmt.Errorf("batch %d has no vectors, the search found %d", b.id, len(all))
+			}
+			continue
+		}
+		if len(all) != len(b.evs) {
+			return fmt.Errorf("batch %d: %d of its %d vectors found", b.id, len(all), len(b.evs))
+		}
+		for i := range b.evs {
+			q.Vector, q.Limit = b.vecs[i], 1
+			got, err := l.SearchSimilar(ctx, q)
+			if err != nil {
+				return fmt.Errorf("batch %d: vector search: %w", b.id, err)
+			}
+			if len(got) != 1 || got[0].Envelope.EventID != b.evs[i].EventID || got[0].Distance > 1e-6 {
+				return fmt.Errorf("batch %d event %d: its own vector finds %v", b.id, i, got)
+			}
+		}
+	}
+	return nil
 }
 
 func relTag(id, n int) ledger.CorrelationID {
@@ -93,6 +165,9 @@ func relNewBatch(g *workload.Generator, id, n int) relBatch {
 			panic(err)
 		}
 		b.canon = append(b.canon, cb)
+		if id%2 == 1 {
+			b.vecs = append(b.vecs, relVector(id, i))
+		}
 	}
 	return b
 }
@@ -131,6 +206,7 @@ func relOpts(fsys vfs.FS) *ledger.Options {
 		SegmentAge:   -1,
 		BlockSize:    2 << 10,
 		WALFileSize:  32 << 10,
+		EmbeddingDim: relDim,
 	}
 }
 
@@ -254,7 +330,7 @@ func relExecuteRun(ctx context.Context, run *relRun, dir string, opts *ledger.Op
 			run.attempts = append(run.attempts, relAttempt{b: s.batch})
 			k := len(run.attempts) - 1
 			run.mu.Unlock()
-			err = run.l.AppendEvents(ctx, s.batch.evs)
+			err = relAppend(ctx, run.l, s.batch)
 			if err == nil {
 				run.mu.Lock()
 				run.attempts[k].acked = true
@@ -589,6 +665,9 @@ func relCompareQueries(ctx context.Context, l *ledger.Ledger, st *relState) erro
 	if err != nil {
 		return err
 	}
+	if err := relCheckVectors(ctx, l, st); err != nil {
+		return err
+	}
 	for i, q := range ans.qs {
 		got, err := l.QueryEvents(ctx, q)
 		if err != nil {
@@ -877,7 +956,7 @@ func crashOne(ctx context.Context, st *crashStats, seen *crashSeen, steps []relS
 			var err error
 			switch s.kind {
 			case stepAppend:
-				err = l.AppendEvents(ctx, s.batch.evs)
+				err = relAppend(ctx, l, s.batch)
 				run2.attempts = append(run2.attempts, relAttempt{b: s.batch, acked: err == nil})
 			case stepFlush:
 				err = l.Flush()
@@ -999,7 +1078,7 @@ round2Loop:
 		var err error
 		switch s.kind {
 		case stepAppend:
-			err = l.AppendEvents(ctx, s.batch.evs)
+			err = relAppend(ctx, l, s.batch)
 			attempts2 = append(attempts2, relAttempt{b: s.batch, acked: err == nil})
 		case stepFlush:
 			err = l.Flush()
@@ -1295,7 +1374,7 @@ func TestCrashConcurrentWriters(t *testing.T) {
 					attempts = append(attempts, relAttempt{b: b})
 					k := len(attempts) - 1
 					mu.Unlock()
-					err := l.AppendEvents(ctx, b.evs)
+					err := relAppend(ctx, l, b)
 					if err != nil {
 						t.Errorf("writer %d: %v", w, err)
 						return
@@ -1339,7 +1418,7 @@ func TestCrashFreshLedgerDirDurable(t *testing.T) {
 		}
 		g := workload.New(workload.Config{Seed: 1, OutlierRate: -1})
 		b := relNewBatch(g, 1, 3)
-		if err := l.AppendEvents(ctx, b.evs); err != nil {
+		if err := relAppend(ctx, l, b); err != nil {
 			t.Fatal(err)
 		}
 		for _, mode := range vfs.CrashModes {

@@ -96,7 +96,7 @@ func faultRunOpts(ctx context.Context, st *faultStats, where string, fsys vfs.FS
 	for _, s := range steps {
 		switch s.kind {
 		case stepAppend:
-			err := l.AppendEvents(ctx, s.batch.evs)
+			err := relAppend(ctx, l, s.batch)
 			attempts = append(attempts, relAttempt{b: s.batch, acked: err == nil})
 			if err == nil {
 				continue
@@ -108,7 +108,7 @@ func faultRunOpts(ctx context.Context, st *faultStats, where string, fsys vfs.FS
 			// Poisoned: the next append must be refused, and say why.
 			b := relNewBatch(spare, *spareID, 2)
 			*spareID++
-			err2 := l.AppendEvents(ctx, b.evs)
+			err2 := relAppend(ctx, l, b)
 			attempts = append(attempts, relAttempt{b: b, acked: err2 == nil})
 			switch {
 			case err2 == nil:
@@ -274,12 +274,12 @@ func TestFaultFsyncPoisonsWithClearMessage(t *testing.T) {
 	defer l.Close()
 	g := workload.New(workload.Config{Seed: 3, OutlierRate: -1})
 	first := relNewBatch(g, 1, 3)
-	if err := l.AppendEvents(ctx, first.evs); err != nil {
+	if err := relAppend(ctx, l, first); err != nil {
 		t.Fatal(err)
 	}
 	ff.Inject(vfs.Fault{Op: vfs.OpSync, N: ff.Count(vfs.OpSync)})
 	failed := relNewBatch(g, 2, 3)
-	err = l.AppendEvents(ctx, failed.evs)
+	err = relAppend(ctx, l, failed)
 	if err == nil {
 		t.Fatal("append acknowledged although its fsync failed")
 	}
@@ -288,7 +288,7 @@ func TestFaultFsyncPoisonsWithClearMessage(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		b := relNewBatch(g, 3+i, 1)
-		err := l.AppendEvents(ctx, b.evs)
+		err := relAppend(ctx, l, b)
 		if err == nil {
 			t.Fatal("append accepted while poisoned")
 		}
@@ -357,7 +357,7 @@ func TestFaultManifestDirSyncFailureKeepsLedgerOpenable(t *testing.T) {
 	var attempts []relAttempt
 	for i := 0; i < 3; i++ {
 		b := relNewBatch(g, i, 4)
-		if err := l.AppendEvents(ctx, b.evs); err != nil {
+		if err := relAppend(ctx, l, b); err != nil {
 			t.Fatal(err)
 		}
 		attempts = append(attempts, relAttempt{b: b, acked: true})

@@ -53,7 +53,7 @@ func killBatch(id int) relBatch {
 func killOpts() *ledger.Options {
 	// Default durability (SyncAlways) on the real disk; small segments so
 	// kills also land in background seals.
-	return &ledger.Options{SegmentBytes: 48 << 10, WALFileSize: 256 << 10}
+	return &ledger.Options{SegmentBytes: 48 << 10, WALFileSize: 256 << 10, EmbeddingDim: relDim}
 }
 
 // TestKillHelper is the helper process; it does nothing in a normal run.
@@ -72,7 +72,7 @@ func TestKillHelper(t *testing.T) {
 	ctx := context.Background()
 	for id := base; ; id++ {
 		b := killBatch(id)
-		if err := l.AppendEvents(ctx, b.evs); err != nil {
+		if err := relAppend(ctx, l, b); err != nil {
 			fmt.Fprintln(os.Stderr, "helper append:", err)
 			os.Exit(4)
 		}

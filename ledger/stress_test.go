@@ -61,7 +61,7 @@ func TestStressConcurrentEverything(t *testing.T) {
 			g := workload.New(workload.Config{Seed: int64(900 + w), OutlierRate: -1, Tenants: 4})
 			for i := 0; !stop.Load(); i++ {
 				b := relNewBatch(g, w*1_000_000+i, 1+i%9)
-				if err := l.AppendEvents(ctx, b.evs); err != nil {
+				if err := relAppend(ctx, l, b); err != nil {
 					report(fmt.Errorf("writer %d: %w", w, err))
 					return
 				}

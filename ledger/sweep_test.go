@@ -42,6 +42,7 @@ func sweepOpts(fsys vfs.FS) *ledger.Options {
 		SegmentAge:   -1,
 		BlockSize:    1 << 10,
 		WALFileSize:  8 << 10,
+		EmbeddingDim: relDim,
 	}
 }
 
@@ -60,7 +61,7 @@ func buildSweepFixture(t testing.TB) *sweepFixture {
 		for i := 0; i < 3; i++ {
 			b := relNewBatch(g, id, 1+(id*3)%3)
 			id++
-			if err := l.AppendEvents(ctx, b.evs); err != nil {
+			if err := relAppend(ctx, l, b); err != nil {
 				t.Fatal(err)
 			}
 			fx.batches = append(fx.batches, b)
@@ -126,6 +127,8 @@ func fileKind(p string) string {
 		return "seg"
 	case strings.HasSuffix(p, ".idx"):
 		return "idx"
+	case strings.HasSuffix(p, ".vec"):
+		return "vec"
 	case filepath.Base(p) == "MANIFEST":
 		return "manifest"
 	}
@@ -312,7 +315,7 @@ func TestSweepFlipEveryBit(t *testing.T) {
 	var targets []string
 	totalBits := 0
 	for _, p := range fx.paths {
-		if k := fileKind(p); k == "seg" || k == "idx" {
+		if k := fileKind(p); k == "seg" || k == "idx" || k == "vec" {
 			targets = append(targets, p)
 			totalBits += 8 * len(fx.files[p])
 		}
@@ -326,6 +329,7 @@ func TestSweepFlipEveryBit(t *testing.T) {
 	}
 	rng := rand.New(rand.NewSource(5))
 	tried := 0
+	flips, detected := map[string]int{}, map[string]int{}
 	for _, p := range targets {
 		full := fx.files[p]
 		bits := 8 * len(full)
@@ -357,11 +361,17 @@ func TestSweepFlipEveryBit(t *testing.T) {
 			slices.Sort(which)
 		}
 		buf := slices.Clone(full)
+		k := fileKind(p)
 		for _, b := range which {
 			buf[b/8] ^= 1 << (b % 8)
-			sweepCase(ctx, st, fx, fmt.Sprintf("flip@%d.%d", b/8, b%8), p, buf, true)
+			v0 := st.violations
+			n := sweepCase(ctx, st, fx, fmt.Sprintf("flip@%d.%d", b/8, b%8), p, buf, true)
 			buf[b/8] ^= 1 << (b % 8)
 			tried++
+			flips[k]++
+			if n < 0 && st.violations == v0 {
+				detected[k]++
+			}
 		}
 	}
 	for _, m := range st.msgs {
@@ -370,6 +380,21 @@ func TestSweepFlipEveryBit(t *testing.T) {
 	relReport(t, "test=T4-bitflip files=%d total_bits=%d flips=%d sampled=%v detected_open=%d detected_read=%d detected_verify=%d index_rebuilt=%d undetected=%d wrong_answers=%d wrong_file=%d panics=%d violations=%d duration=%s",
 		len(targets), totalBits, tried, tried < totalBits, st.detectedOpen, st.detectedRead, st.detectedVerify, st.rebuilt,
 		st.undetected, st.wrongAnswer, st.wrongFile, st.panics, st.violations, time.Since(start).Round(time.Millisecond))
+	relReport(t, "test=T4-bitflip-vectors vec_files=%d vec_flips=%d vec_detected=%d seg_flips=%d seg_detected=%d",
+		countKind(targets, "vec"), flips["vec"], detected["vec"], flips["seg"], detected["seg"])
+	if countKind(targets, "vec") == 0 || flips["vec"] == 0 || detected["vec"] != flips["vec"] {
+		t.Errorf("vector files: %d flips, %d detected (want every flip of a vector file detected)", flips["vec"], detected["vec"])
+	}
+}
+
+func countKind(paths []string, kind string) int {
+	n := 0
+	for _, p := range paths {
+		if fileKind(p) == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func TestSweepZeroEverySector(t *testing.T) {
