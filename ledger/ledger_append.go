@@ -100,7 +100,7 @@ func (l *Ledger) AppendEvents(ctx context.Context, es []ExperienceEventEnvelope)
 
 // appendEvents is AppendEvents without instrumentation; with timed, it
 // returns the time spent in the WAL commit. vecs, when not nil, holds the
-// vector of each event (AppendVectorEvents).
+// vector of each event (nil: that event has none).
 func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope, vecs [][]float32, timed bool) (wait time.Duration, err error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
@@ -121,7 +121,7 @@ func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope,
 		if err := Validate(es[i]); err != nil {
 			return 0, err
 		}
-		if vecs != nil {
+		if vecs != nil && vecs[i] != nil {
 			if err := l.checkVector(vecs[i]); err != nil {
 				return 0, err
 			}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // ImportOptions configure ImportJSONL. The zero value imports batches of
@@ -22,6 +24,12 @@ type ImportOptions struct {
 	// report so far.
 	Progress func(ImportReport)
 }
+
+// A line of ImportJSONL may carry the event's vector in a "vector" key
+// beside the envelope's own keys ({"event_id":...,"vector":[0.1,...]}, as
+// ExportVectorJSONL writes it). Such an event is appended with its vector
+// (the ledger needs an embedding dimension); readers that do not know the
+// key ignore it.
 
 // ImportReport says what ImportJSONL committed. On error it describes the
 // batches committed before the failing one, which stay in the ledger.
@@ -67,6 +75,8 @@ func ImportJSONL(ctx context.Context, l *Ledger, r io.Reader, o ImportOptions) (
 	br := bufio.NewReaderSize(r, 64<<10)
 	batch := make([]ExperienceEventEnvelope, 0, min(o.BatchSize, 4096))
 	var lineBuf []byte
+	var vecs [][]float32 // per event of batch (nil: none)
+	hasVec := false
 	line, batchFirst, batchLast := 0, 0, 0
 	flush := func() error {
 		if len(batch) == 0 {
@@ -75,7 +85,13 @@ func ImportJSONL(ctx context.Context, l *Ledger, r io.Reader, o ImportOptions) (
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := l.AppendEvents(ctx, batch); err != nil {
+		var err error
+		if hasVec {
+			err = l.appendObserved(ctx, batch, vecs)
+		} else {
+			err = l.AppendEvents(ctx, batch)
+		}
+		if err != nil {
 			return &ImportError{Line: batchFirst, Err: fmt.Errorf("batch of lines %d-%d rejected: %w", batchFirst, batchLast, err)}
 		}
 		rep.Events += uint64(len(batch))
@@ -84,6 +100,7 @@ func ImportJSONL(ctx context.Context, l *Ledger, r io.Reader, o ImportOptions) (
 		rep.LastLine = batchLast
 		clear(batch)
 		batch = batch[:0]
+		vecs, hasVec = vecs[:0], false
 		if o.Progress != nil {
 			o.Progress(rep)
 		}
@@ -112,6 +129,13 @@ func ImportJSONL(ctx context.Context, l *Ledger, r io.Reader, o ImportOptions) (
 		if perr == nil {
 			perr = Validate(env)
 		}
+		var vec []float32
+		if perr == nil {
+			vec, perr = lineVector(b)
+		}
+		if perr == nil && vec != nil {
+			perr = l.checkVector(vec)
+		}
 		if perr != nil {
 			return rep, &ImportError{Line: line, Err: perr}
 		}
@@ -120,6 +144,8 @@ func ImportJSONL(ctx context.Context, l *Ledger, r io.Reader, o ImportOptions) (
 		}
 		batchLast = line
 		batch = append(batch, env)
+		vecs = append(vecs, vec)
+		hasVec = hasVec || vec != nil
 		if len(batch) >= o.BatchSize {
 			if ferr := flush(); ferr != nil {
 				return rep, ferr
@@ -178,6 +204,72 @@ func readLine(br *bufio.Reader, buf *[]byte, max int) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// lineVector returns the "vector" key of an import line (nil: none).
+func lineVector(b []byte) ([]float32, error) {
+	if !bytes.Contains(b, []byte(`"vector"`)) {
+		return nil, nil
+	}
+	var x struct {
+		Vector *[]float32 `json:"vector"`
+	}
+	if err := json.Unmarshal(b, &x); err != nil {
+		return nil, fmt.Errorf("vector: %w", err)
+	}
+	if x.Vector == nil {
+		return nil, nil
+	}
+	if *x.Vector == nil {
+		return []float32{}, nil // checked (and refused) as a dimension mismatch
+	}
+	return *x.Vector, nil
+}
+
+// appendVectorKey inserts `,"key":[v...]` before the closing brace of a
+// JSON object; floats are written with the fewest digits that read back
+// as the same float32.
+func appendVectorKey(obj []byte, key string, v []float32) []byte {
+	obj = obj[:len(obj)-1]
+	obj = append(obj, `,"`...)
+	obj = append(obj, key...)
+	obj = append(obj, `":[`...)
+	for i, x := range v {
+		if i > 0 {
+			obj = append(obj, ',')
+		}
+		obj = strconv.AppendFloat(obj, float64(x), 'g', -1, 32)
+	}
+	return append(obj, "]}"...)
+}
+
+// ExportVectorJSONL is ExportJSONL with each event's vector in a "vector"
+// key beside the envelope's keys (events without a vector have none), the
+// form ImportJSONL reads back.
+func ExportVectorJSONL(ctx context.Context, l *Ledger, q EventQuery, w io.Writer) (n uint64, err error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var buf []byte
+	for ve, err := range l.ScanVectors(ctx, q, 1) {
+		if err != nil {
+			return n, err
+		}
+		buf, err = AppendEnvelopeJSON(buf[:0], &ve.Envelope)
+		if err != nil {
+			return n, fmt.Errorf("export: event %s: %w", ve.Envelope.EventID, err)
+		}
+		if ve.Vector != nil {
+			buf = appendVectorKey(buf, "vector", ve.Vector)
+		}
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return n, fmt.Errorf("export: %w", err)
+		}
+		n++
+	}
+	if err := bw.Flush(); err != nil {
+		return n, fmt.Errorf("export: %w", err)
+	}
+	return n, nil
 }
 
 // ExportJSONL writes the events matching q to w in log order, one Converge

@@ -19,6 +19,9 @@ type SegmentStat struct {
 	IndexBytes         int64
 	Clustered          bool
 	IndexBytesPerField map[string]int64
+	Vectors            uint64 // events with a vector
+	VectorBytes        int64  // the vector file (seg/<name>.vec)
+	VectorIndexBytes   int64  // its approximate-index section
 }
 
 // Stat is a description of a ledger's contents.
@@ -40,8 +43,12 @@ type Stat struct {
 	// Gaps are the holes Repair recorded; LostEvents sums their lost
 	// events (their seqs are never reused, so LastSeq-FirstSeq+1 =
 	// Events+LostEvents).
-	Gaps       []Gap
-	LostEvents uint64
+	Gaps             []Gap
+	LostEvents       uint64
+	EmbeddingDim     int    // 0: the ledger stores no vectors
+	Vectors          uint64 // events with a vector (sealed and tail)
+	VectorBytes      int64  // vector files of the sealed segments
+	VectorIndexBytes int64  // their approximate-index sections
 	// Filled by Stat with counts=true: events per tenant ("" = none) and kind.
 	Tenants map[string]uint64
 	Kinds   map[string]uint64
@@ -90,6 +97,13 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 			ss.IndexBytesPerField[name] += n
 			ss.IndexBytes += n
 		}
+		if s.vec != nil {
+			ss.Vectors = s.vec.n
+			ss.VectorBytes, ss.VectorIndexBytes = s.vec.sizes()
+			st.Vectors += ss.Vectors
+			st.VectorBytes += ss.VectorBytes
+			st.VectorIndexBytes += ss.VectorIndexBytes
+		}
 		st.Segments = append(st.Segments, ss)
 		st.SealedEvents += ss.Events
 		st.DataBytes += ss.FileBytes
@@ -97,8 +111,12 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		st.IndexBytes += ss.IndexBytes
 		setTime(ss.MinTime, ss.MaxTime)
 	}
+	st.EmbeddingDim = l.man.Load().EmbeddingDim
 	for i := range v.mts {
 		for j := 0; j < v.ns[i]; j++ {
+			if j < len(v.vecs[i]) && v.vecs[i][j] != nil {
+				st.Vectors++
+			}
 			st.MemEvents++
 			st.MemBytes += int64(len(v.recs[i][j]))
 			t := v.times[i][j]

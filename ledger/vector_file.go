@@ -43,13 +43,14 @@ const (
 
 // vecSet is a decoded vector file.
 type vecSet struct {
-	dim   int
-	count uint64   // events in the segment
-	ords  []uint32 // strictly increasing
-	data  []float32
-	norms []float32
-	ann   *annIndex // nil: exact scans only
-	size  int64     // file bytes
+	dim      int
+	count    uint64   // events in the segment
+	ords     []uint32 // strictly increasing
+	data     []float32
+	norms    []float32
+	ann      *annIndex // nil: exact scans only
+	size     int64     // file bytes
+	annBytes int64     // approximate-index section bytes
 }
 
 func (s *vecSet) vec(i int) []float32 { return s.data[i*s.dim : (i+1)*s.dim : (i+1)*s.dim] }
@@ -150,6 +151,7 @@ func decodeVecFile(path string, b []byte, wantDim int, wantCount, wantN uint64) 
 			return nil, err
 		}
 		s.ann = ann
+		s.annBytes = int64(annLen)
 	}
 	return s, nil
 }
@@ -272,4 +274,30 @@ func salvageVectors(fsys vfs.FS, path string, dim int, vs *vecSet, skip, count u
 		return 0, err
 	}
 	return uint64(len(ords)), nil
+}
+
+// sizes returns the file's size and its approximate-index section's,
+// from the loaded set or else from the file's header (without loading
+// it). Errors give zeros: Stat reports, Verify checks.
+func (v *segVectors) sizes() (file, ann int64) {
+	v.mu.Lock()
+	set := v.set
+	v.mu.Unlock()
+	if set != nil {
+		return set.size, set.annBytes
+	}
+	f, err := v.fs.Open(v.path)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return 0, 0
+	}
+	var h [vecHeaderSize]byte
+	if n, err := f.ReadAt(h[:], 0); n != len(h) && err != nil {
+		return size, 0
+	}
+	return size, int64(min(binary.LittleEndian.Uint64(h[32:]), uint64(size)))
 }

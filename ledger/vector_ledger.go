@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/exledger/exledger/index"
@@ -75,8 +77,9 @@ func (l *Ledger) AppendVectorEvents(ctx context.Context, es []VectorEvent) error
 	return l.appendObserved(ctx, envs, vecs)
 }
 
-// encodeVectorBatch is encodeBatch for events with vectors: each WAL record
-// is the vector record prefix followed by the canonical event.
+// encodeVectorBatch is encodeBatch for events with vectors: the WAL record
+// of an event with a vector (vecs[i] not nil) is the vector record prefix
+// followed by the canonical event, the others are canonical events.
 func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float32) ([][]byte, []entry, error) {
 	recs := make([][]byte, len(es))
 	ents := make([]entry, len(es))
@@ -84,13 +87,15 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 	if est == 0 {
 		est = 1024
 	}
-	dim := len(vecs[0])
+	dim := l.man.Load().EmbeddingDim
 	buf := make([]byte, 0, (est+vecRecordHeader+4*dim)*len(es))
 	ends := make([]int, len(es))
 	total := 0
 	for i := range es {
 		start := len(buf)
-		buf = appendVecRecord(buf, vecs[i])
+		if vecs[i] != nil {
+			buf = appendVecRecord(buf, vecs[i])
+		}
 		cstart := len(buf)
 		var err error
 		buf, err = AppendCanonical(buf, &es[i])
@@ -114,8 +119,11 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		h := HeaderOf(&es[i])
 		n := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
-		v := make([]float32, len(vecs[i]))
-		copy(v, vecs[i])
+		var v []float32
+		if vecs[i] != nil {
+			v = make([]float32, len(vecs[i]))
+			copy(v, vecs[i])
+		}
 		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)], vec: v}
 	}
 	return recs, ents, nil
@@ -377,4 +385,55 @@ func (l *Ledger) mergeVectors(g []*sealedSeg, name string, first, last uint64) (
 		return nil, fmt.Errorf("compact: %w", err)
 	}
 	return &segVectors{fs: l.fs, path: path, dim: dim, count: count, n: uint64(len(ords))}, nil
+}
+
+// vectorAtSeq returns the vector of the event at seq in v (nil: none).
+func (l *Ledger) vectorAtSeq(v *view, seq uint64) ([]float32, error) {
+	for i, m := range v.mts {
+		if seq >= m.base && seq < m.base+uint64(v.ns[i]) {
+			if o := seq - m.base; o < uint64(len(v.vecs[i])) {
+				return v.vecs[i][o], nil
+			}
+			return nil, nil
+		}
+	}
+	for _, s := range v.segs {
+		if seq >= s.info.FirstSeq && seq <= s.info.LastSeq {
+			vec, err := s.vectorOf(uint32(seq - s.info.FirstSeq))
+			if err != nil {
+				return nil, l.readErr(s.vec.path, err)
+			}
+			return vec, nil
+		}
+	}
+	return nil, nil
+}
+
+// ScanVectors streams the events matching q from sequence fromSeq on, in
+// log order, each with its vector (nil for an event without one): what
+// ScanSeq gives, plus the vectors (ledgerctl export --vectors). The
+// returned slices are the caller's to keep.
+func (l *Ledger) ScanVectors(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[VectorEvent, error] {
+	return func(yield func(VectorEvent, error) bool) {
+		var v view
+		for e, err := range l.ScanSeq(ctx, q, fromSeq) {
+			if err != nil {
+				yield(VectorEvent{}, err)
+				return
+			}
+			// A snapshot taken after the scan's own holds every event
+			// the scan yields (vectors never change once committed).
+			if v.mts == nil || e.Seq > v.lastSeq() {
+				v = l.snapshot()
+			}
+			vec, err := l.vectorAtSeq(&v, e.Seq)
+			if err != nil {
+				yield(VectorEvent{}, err)
+				return
+			}
+			if !yield(VectorEvent{Envelope: e.Envelope, Vector: slices.Clone(vec)}, nil) {
+				return
+			}
+		}
+	}
 }

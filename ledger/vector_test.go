@@ -414,3 +414,57 @@ func TestVectorFileDamageAndRepair(t *testing.T) {
 		t.Fatalf("%d vectors searchable after repair, want %d", len(got), 200-rep.LostVectors)
 	}
 }
+
+// TestVectorJSONLRoundTrip: export --vectors and import give back every
+// vector bit for bit, including values with long shortest forms.
+func TestVectorJSONLRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := openT(t, t.TempDir(), vecOpts(nil, 4))
+	vals := [][]float32{
+		{0.1, 1.0 / 3, -2.5e-7, 16777217},
+		{1.1754944e-38, 1e-45, 3.4e18, -0},
+		{float32(math.Pi), float32(math.E), -1, 123456.79},
+	}
+	for i, v := range vals {
+		if err := src.AppendVectorEvents(ctx, []ledger.VectorEvent{vecEvent(fmt.Sprintf("v%d", i), "x", i, v...)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.AppendEvent(ctx, vecEvent("plain", "x", 9).Envelope); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if n, err := ledger.ExportVectorJSONL(ctx, src, ledger.EventQuery{}, &buf); err != nil || n != 4 {
+		t.Fatalf("export: %d, %v", n, err)
+	}
+	dst := openT(t, t.TempDir(), vecOpts(nil, 4))
+	if _, err := ledger.ImportJSONL(ctx, dst, strings.NewReader(buf.String()), ledger.ImportOptions{BatchSize: 3}); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for ve, err := range dst.ScanVectors(ctx, ledger.EventQuery{}, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < len(vals) {
+			for j := range vals[i] {
+				if math.Float32bits(ve.Vector[j]) != math.Float32bits(vals[i][j]) {
+					t.Fatalf("event %d component %d: %v, want %v", i, j, ve.Vector[j], vals[i][j])
+				}
+			}
+		} else if ve.Vector != nil {
+			t.Fatalf("the plain event came back with a vector %v", ve.Vector)
+		}
+		i++
+	}
+	if i != 4 {
+		t.Fatalf("%d events", i)
+	}
+	// A line with a bad vector is refused with its line number.
+	bad := `{"event_id":"b1","occurred_at":"t","event":{"type":"FactPromoted","data":{"proposal_id":"p","fact_id":"f","promoted_by":"a","reason":"r","requires_human":false}},"vector":[1,2]}`
+	_, err := ledger.ImportJSONL(ctx, dst, strings.NewReader(bad+"\n"), ledger.ImportOptions{})
+	var ie *ledger.ImportError
+	if !errors.As(err, &ie) || ie.Line != 1 || !strings.Contains(err.Error(), "vector dimension mismatch: expected 4, got 2") {
+		t.Fatalf("bad vector line: %v", err)
+	}
+}

@@ -56,6 +56,11 @@ func openRead(dir string) (*ledger.Ledger, error) {
 // openWrite opens a ledger for writing. With create, a missing or empty
 // directory becomes a new ledger; otherwise the ledger must exist.
 func openWrite(dir string, create bool) (*ledger.Ledger, error) {
+	return openWriteOpts(dir, create, nil)
+}
+
+// openWriteOpts is openWrite with options.
+func openWriteOpts(dir string, create bool, o *ledger.Options) (*ledger.Ledger, error) {
 	if err := checkLedgerDir(dir); err != nil {
 		// Only a missing or empty directory may become a new ledger.
 		names, rerr := os.ReadDir(dir)
@@ -63,7 +68,7 @@ func openWrite(dir string, create bool) (*ledger.Ledger, error) {
 			return nil, err
 		}
 	}
-	l, err := ledger.Open(dir, nil)
+	l, err := ledger.Open(dir, o)
 	if errors.Is(err, ledger.ErrLocked) {
 		return nil, lockedError(dir)
 	}

@@ -13,13 +13,16 @@ import (
 func newExportCmd(a *app) *cobra.Command {
 	var qf queryFlags
 	var out, file, format string
+	var vectors bool
 	cmd := &cobra.Command{
-		Use:   "export DIR [--format jsonl|parquet] [--file FILE] [query flags]",
+		Use:   "export DIR [--format jsonl|parquet] [--file FILE] [--vectors] [query flags]",
 		Short: "Stream the (matching) events as Converge JSON lines or as a Parquet file",
 		Long: `export streams every event (or those matching the query flags) in log order
 as Converge JSON, one per line, to stdout or to --file FILE (--out is the
 same flag). It holds one event at a time, so it works on ledgers of any size.
-'ledgerctl import' reads the result back.
+'ledgerctl import' reads the result back. With --vectors, an event stored
+with a vector carries it in a "vector" key beside the envelope's keys
+(import reads it back; readers that do not know the key ignore it).
 
 With --format parquet it writes one Apache Parquet file for analytics (DuckDB,
 Polars, pandas, Spark; schema in docs/analytics.md), buffering at most one
@@ -48,6 +51,9 @@ when complete.`,
 			}
 			defer l.Close()
 			if format == "parquet" {
+				if vectors {
+					return usagef("--vectors is for --format jsonl")
+				}
 				return a.exportParquet(cmd, l, q, out)
 			}
 			var w io.Writer = a.stdout
@@ -70,7 +76,11 @@ when complete.`,
 			if bar.bar != nil {
 				w = &countingWriter{w: w, onLine: bar.add}
 			}
-			n, err := ledger.ExportJSONL(cmd.Context(), l, q, w)
+			export := ledger.ExportJSONL
+			if vectors {
+				export = ledger.ExportVectorJSONL
+			}
+			n, err := export(cmd.Context(), l, q, w)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("export after %d events: %w", n, err)
@@ -94,6 +104,7 @@ when complete.`,
 	cmd.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout (same as --file)")
 	cmd.Flags().StringVar(&file, "file", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl (Converge JSON lines) or parquet")
+	cmd.Flags().BoolVar(&vectors, "vectors", false, `add each event's vector in a "vector" key (jsonl)`)
 	return cmd
 }
 

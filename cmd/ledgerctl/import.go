@@ -24,7 +24,7 @@ type importErrorJSON struct {
 }
 
 func newImportCmd(a *app) *cobra.Command {
-	var batch int
+	var batch, dim int
 	cmd := &cobra.Command{
 		Use:   "import DIR FILE|-",
 		Short: "Append Converge JSON lines (an export) to a ledger, in atomic batches",
@@ -36,7 +36,12 @@ new ledger.
 Bad input is reported with its line number, and nothing from the batch that
 holds it is imported; the batches before it stay in the ledger (the message
 says how many). Re-importing the same lines is harmless: an identical event
-with an id already in the ledger is an idempotent no-op.`,
+with an id already in the ledger is an idempotent no-op.
+
+A line with a "vector" key (export --vectors) is imported with its vector;
+the ledger then needs an embedding dimension: a new ledger takes it from
+--embedding-dim, an existing one has it already (or gets it from the flag,
+the first time).`,
 		Args: exactArgs(2, "DIR and FILE (or - for stdin)"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			if batch <= 0 {
@@ -58,7 +63,10 @@ with an id already in the ledger is an idempotent no-op.`,
 			} else {
 				name = "stdin"
 			}
-			l, err := openWrite(dir, true)
+			if dim < 0 {
+				return usagef("--embedding-dim must not be negative")
+			}
+			l, err := openWriteOpts(dir, true, &ledger.Options{EmbeddingDim: dim})
 			if err != nil {
 				return err
 			}
@@ -105,6 +113,7 @@ with an id already in the ledger is an idempotent no-op.`,
 		}),
 	}
 	cmd.Flags().IntVar(&batch, "batch", 1000, "events per atomic batch")
+	cmd.Flags().IntVar(&dim, "embedding-dim", 0, "embedding dimension for lines with a \"vector\" (recorded in a ledger that has none)")
 	return cmd
 }
 

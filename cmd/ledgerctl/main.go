@@ -152,6 +152,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 integrity violation, 4 ledger in use.`,
 		newBackupCmd(a),
 		newTailCmd(a),
 		newServeCmd(a),
+		newSimilarCmd(a),
 	)
 	return root
 }

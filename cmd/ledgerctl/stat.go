@@ -27,6 +27,8 @@ type segmentJSON struct {
 	IndexBytes   int64            `json:"index_bytes"`
 	Clustered    bool             `json:"clustered"`
 	IndexByField map[string]int64 `json:"index_bytes_by_field"`
+	Vectors      uint64           `json:"vectors,omitempty"`
+	VectorBytes  int64            `json:"vector_bytes,omitempty"`
 }
 
 type countJSON struct {
@@ -56,6 +58,10 @@ type statJSON struct {
 	DroppedEvents    uint64           `json:"dropped_events"`
 	LostEvents       uint64           `json:"lost_events"`
 	Gaps             []gapJSON        `json:"gaps"`
+	EmbeddingDim     int              `json:"embedding_dim"`
+	Vectors          uint64           `json:"vectors"`
+	VectorBytes      int64            `json:"vector_bytes"`
+	VectorIndexBytes int64            `json:"vector_index_bytes"`
 	Tenants          []countJSON      `json:"tenants,omitempty"`
 	Kinds            []countJSON      `json:"kinds,omitempty"`
 	SegmentList      []segmentJSON    `json:"segment_list"`
@@ -119,6 +125,7 @@ func toStatJSON(dir string, st ledger.Stat, disk int64) statJSON {
 		IndexByField: map[string]int64{}, TailBytes: st.MemBytes, DiskBytes: disk,
 		MinTime: st.MinTime, MaxTime: st.MaxTime, DroppedEvents: st.DroppedEvents,
 		SegmentList: []segmentJSON{}, LostEvents: st.LostEvents, Gaps: toGapsJSON(st.Gaps),
+		EmbeddingDim: st.EmbeddingDim, Vectors: st.Vectors, VectorBytes: st.VectorBytes, VectorIndexBytes: st.VectorIndexBytes,
 	}
 	sj.gaps = st.Gaps
 	if st.DataBytes > 0 {
@@ -132,7 +139,7 @@ func toStatJSON(dir string, st ledger.Stat, disk int64) statJSON {
 			Name: s.Name, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq, Events: s.Events,
 			MinTime: s.MinTime, MaxTime: s.MaxTime, Blocks: s.Blocks, FileBytes: s.FileBytes,
 			RawBytes: s.RawBytes, IndexBytes: s.IndexBytes, Clustered: s.Clustered,
-			IndexByField: s.IndexBytesPerField,
+			IndexByField: s.IndexBytesPerField, Vectors: s.Vectors, VectorBytes: s.VectorBytes,
 		})
 	}
 	if st.Tenants != nil {
@@ -181,6 +188,10 @@ func printStat(w io.Writer, s *statJSON, counts bool) error {
 	}
 	if s.LostEvents > 0 || len(s.gaps) > 0 {
 		p("repair gaps", "%s lost in %s (seqs never reused)", plural(s.LostEvents, "event"), plural(len(s.gaps), "gap"))
+	}
+	if s.EmbeddingDim > 0 {
+		p("vectors", "%s of dimension %d; %s in vector files (raw float32: %s), approximate indexes %s",
+			count(s.Vectors), s.EmbeddingDim, size(s.VectorBytes), size(int64(s.Vectors)*int64(4*s.EmbeddingDim)), size(s.VectorIndexBytes))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
