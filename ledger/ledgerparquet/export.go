@@ -107,6 +107,10 @@ const (
 	rowOverhead = 128
 )
 
+// defaultCodec is shared by every export so its pool of zstd encoders
+// (each with its history buffers) is reused.
+var defaultCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+
 // createdBy names the writer in the file footer. It is fixed (not derived
 // from build information) so the output is the same from every binary.
 var createdBy = &parquet.WriterConfig{CreatedBy: "exledger ledgerparquet version 1"}
@@ -130,7 +134,7 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 		o.Parallelism = defaultParallelism
 	}
 	if o.Compression == nil {
-		o.Compression = &zstd.Codec{Level: zstd.SpeedFastest}
+		o.Compression = defaultCodec
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	pw := newWriter(bw, o)
@@ -306,7 +310,8 @@ const (
 // writing one. The event_json strings of a batch share one allocation.
 type batch struct {
 	rows     []Row
-	json     []byte // event_json of rows[i] is json[ends[i-1]:ends[i]]
+	scratch  []rowScratch // scratch[i] for rows[i]; len batchRows
+	json     []byte       // event_json of rows[i] is json[ends[i-1]:ends[i]]
 	ends     []int
 	endGroup bool // the row group ends after this batch
 }
@@ -336,7 +341,7 @@ func produce(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, o Optio
 		case b := <-free:
 			return b
 		default:
-			return &batch{rows: make([]Row, 0, batchRows), ends: make([]int, 0, batchRows)}
+			return &batch{rows: make([]Row, 0, batchRows), scratch: make([]rowScratch, batchRows), ends: make([]int, 0, batchRows)}
 		}
 	}
 	send := func(b *batch) error {
@@ -362,7 +367,8 @@ func produce(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, o Optio
 		}
 		cur.ends = append(cur.ends, len(cur.json))
 		cur.rows = append(cur.rows, Row{})
-		fillRow(&cur.rows[len(cur.rows)-1], se.Seq, env)
+		i := len(cur.rows) - 1
+		fillRow(&cur.rows[i], &cur.scratch[i], se.Seq, env)
 		groupRows++
 		groupBytes += rowOverhead + len(env.EventID) + 2*len(env.OccurredAt) + len(cur.json) - start
 		if groupRows >= o.RowGroupRows || groupBytes >= o.RowGroupBytes {
@@ -382,93 +388,108 @@ func produce(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, o Optio
 	return nil
 }
 
-// fillRow sets every column of r but EventJSON from the envelope.
-func fillRow(r *Row, seq uint64, env *ledger.ExperienceEventEnvelope) {
+// rowScratch holds the values of a row's optional columns that are not
+// fields of the event (so that Row's pointers need no allocation).
+type rowScratch struct {
+	occurredAt                  int64
+	confidence, limit, observed float64
+}
+
+// fillRow sets every column of r but EventJSON from the envelope. The
+// optional columns point into the event or into sc, without allocating.
+func fillRow(r *Row, sc *rowScratch, seq uint64, env *ledger.ExperienceEventEnvelope) {
 	r.Seq = int64(seq)
 	r.EventID = string(env.EventID)
 	r.OccurredAtRaw = string(env.OccurredAt)
-	r.OccurredAt = parseTimestamp(string(env.OccurredAt))
-	str := func(s string) *string { return &s }
-	if env.TenantID != nil {
-		r.TenantID = str(string(*env.TenantID))
+	if us, ok := parseTimestamp(string(env.OccurredAt)); ok {
+		sc.occurredAt = us
+		r.OccurredAt = &sc.occurredAt
 	}
-	if env.CorrelationID != nil {
-		r.CorrelationID = str(string(*env.CorrelationID))
-	}
+	r.TenantID = (*string)(env.TenantID)
+	r.CorrelationID = (*string)(env.CorrelationID)
 	r.Kind = string(env.Kind())
-	if c, ok := ledger.ChainIDOf(env.Event); ok {
-		r.ChainID = str(string(c))
+	number := func(s string, dst *float64) *float64 {
+		if f, ok := parseNumber(s); ok {
+			*dst = f
+			return dst
+		}
+		return nil
 	}
-	if t, ok := ledger.TraceLinkIDOf(env.Event); ok {
-		r.TraceLinkID = str(string(t))
-	}
-	if a, ok := ledger.ArtifactIDOf(env.Event); ok {
-		r.ArtifactID = str(string(a))
-	}
+	// The ids are those ledger.ChainIDOf, TraceLinkIDOf and ArtifactIDOf
+	// extract (export_test.go checks the columns against them).
 	switch e := env.Event.(type) {
 	case *ledger.ProposalCreated:
-		r.Step = str(string(e.Step))
+		r.ChainID = (*string)(&e.ChainID)
+		r.Step = (*string)(&e.Step)
 		if e.Proposal.Confidence != nil {
-			c := float64(*e.Proposal.Confidence)
-			r.Confidence = &c
+			sc.confidence = float64(*e.Proposal.Confidence)
+			r.Confidence = &sc.confidence
 		}
 	case *ledger.ProposalValidated:
-		r.Step = str(string(e.Step))
+		r.ChainID = (*string)(&e.ChainID)
+		r.Step = (*string)(&e.Step)
 		r.Passed = &e.AllPassed
 	case *ledger.RecallExecuted:
+		r.TraceLinkID = (*string)(e.TraceLinkID)
 		r.LatencyMs = &e.Provenance.LatencyMs
+	case *ledger.ReplayTraceRecorded:
+		r.TraceLinkID = (*string)(&e.TraceLinkID)
+	case *ledger.ReplayabilityDowngraded:
+		r.TraceLinkID = (*string)(&e.TraceLinkID)
+	case *ledger.ArtifactStateTransitioned:
+		r.ArtifactID = (*string)(&e.ArtifactID)
+	case *ledger.ArtifactRollbackRecorded:
+		r.ArtifactID = &e.Rollback.ArtifactID
 	case *ledger.BackendInvoked:
-		r.Step = str(string(e.Step))
-		r.Backend = str(string(e.BackendName))
+		r.TraceLinkID = (*string)(&e.TraceLinkID)
+		r.Step = (*string)(&e.Step)
+		r.Backend = (*string)(&e.BackendName)
 	case *ledger.OutcomeRecorded:
-		r.Step = str(string(e.Step))
+		r.ChainID = (*string)(&e.ChainID)
+		r.Step = (*string)(&e.Step)
 		r.Passed = &e.Passed
 		if e.StopReason != nil {
-			r.StopReason = str(string(e.StopReason.Kind))
+			r.StopReason = (*string)(&e.StopReason.Kind)
 		}
 		r.LatencyMs = e.LatencyMs
 		r.Tokens = e.Tokens
 		r.CostMicrodollars = e.CostMicrodollars
-		if e.Backend != nil {
-			r.Backend = str(string(*e.Backend))
-		}
+		r.Backend = (*string)(e.Backend)
 	case *ledger.BudgetExceeded:
-		r.BudgetResource = str(string(e.Resource.Kind))
-		r.BudgetLimit = parseNumber(e.Limit)
+		r.ChainID = (*string)(&e.ChainID)
+		r.BudgetResource = (*string)(&e.Resource.Kind)
+		r.BudgetLimit = number(e.Limit, &sc.limit)
 		if e.Observed != nil {
-			r.BudgetObserved = parseNumber(*e.Observed)
+			r.BudgetObserved = number(*e.Observed, &sc.observed)
 		}
 	case *ledger.HypothesisResolved:
+		r.ChainID = (*string)(&e.ChainID)
 		r.Confidence = &e.Confidence
 	}
 }
 
 // parseTimestamp returns s as microseconds since the Unix epoch (UTC) when
 // it is an RFC 3339 timestamp, else nil.
-func parseTimestamp(s string) *int64 {
+func parseTimestamp(s string) (int64, bool) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return nil
+		return 0, false
 	}
-	us := t.UnixMicro()
-	return &us
+	return t.UnixMicro(), true
 }
 
 // parseNumber returns s as a float64 when it is a decimal number in JSON
 // number syntax whose value is finite as a float64, else nil. ("NaN",
 // "inf", hex floats, "1_000" and " 5" are not numbers here.)
-func parseNumber(s string) *float64 {
+func parseNumber(s string) (float64, bool) {
 	if !isJSONNumber(s) {
-		return nil
+		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil
+		return 0, false
 	}
-	if math.IsInf(f, 0) {
-		return nil
-	}
-	return &f
+	return f, !math.IsInf(f, 0)
 }
 
 // isJSONNumber reports whether s matches JSON's number grammar:
