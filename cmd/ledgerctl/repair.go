@@ -88,7 +88,9 @@ the ledger open.`,
 			if len(rep.Copied) > 0 {
 				fmt.Fprintf(w, "copies of the %d changed or removed files are in %s\n", len(rep.Copied), rep.Aside)
 			}
-			list("segments written from salvaged events", rep.SegmentsWritten)
+			if n := len(rep.SegmentsWritten); n > 0 {
+				fmt.Fprintf(w, "%s written from the salvaged events (split at every lost seq)\n", plural(n, "segment"))
+			}
 			if rep.LostEvents > 0 {
 				fmt.Fprintf(w, "LOST: %s events in %s, seq %s (they could not be recovered; their seqs are never reused)\n",
 					count(rep.LostEvents), plural(len(rep.Lost), "range"), rangesText(rep.Lost, 20))

@@ -163,6 +163,14 @@ func digestProof(d ledger.Digest, gaps []ledger.Gap, err error) string {
 		return ""
 	}
 	first, last := gaps[0], gaps[len(parts)-1]
-	return fmt.Sprintf("proven up to seq %d, %s, proven from seq %d (from the chain value stored after seq %d) to seq %d",
-		first.From-1, strings.Join(parts, ", "), last.To+1, last.To, d.Seq)
+	from := "the chain value stored after seq %d before the damage"
+	if !last.Anchored {
+		from = "the chain value repair recorded after seq %d (the chain restarted there)"
+	}
+	from = fmt.Sprintf(from, last.To)
+	if d.Seq == last.To {
+		return fmt.Sprintf("proven up to seq %d, %s; the digest's value is %s", first.From-1, strings.Join(parts, ", "), from)
+	}
+	return fmt.Sprintf("proven up to seq %d, %s, proven from seq %d to seq %d starting from %s",
+		first.From-1, strings.Join(parts, ", "), last.To+1, d.Seq, from)
 }
