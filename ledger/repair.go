@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -57,8 +58,10 @@ type RepairReport struct {
 // records, with the chain value before each gap and, where a stored chain
 // value survives (a block-end value, a checkpoint, the manifest's segment
 // end), the value after it. Seqs are never reused or shifted; later
-// segments and the WAL are kept when they verify. If the WAL is damaged it
-// is cut at its first bad frame. Missing or damaged indexes are rebuilt.
+// segments and the WAL are kept when they verify. A WAL that Open refuses
+// is salvaged frame by frame (repairWAL): every verifying frame is kept and
+// sealed, missing seqs become (unanchored) gaps. Missing or damaged indexes
+// are rebuilt.
 // The report names what was lost. Repair refuses (changing nothing) a
 // segment whose checksummed events contradict its checksummed chain values:
 // that is tampering, not disk damage.
@@ -308,19 +311,8 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 				return rep, err
 			}
 		}
-		ws, err := wal.Salvage(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, Logger: o.Logger, MaxBatchBytes: walMaxBatch(&o)})
-		if err != nil {
-			return rep, fmt.Errorf("repair: wal: %w", err)
-		}
-		if ws.FirstBad != nil {
-			rep.Damaged = append(rep.Damaged, ws.FirstBad.File)
-		}
-		rep.WALDroppedBytes = ws.DroppedBytes
-		if ws.LastGoodSeq > rep.LastSeq {
-			rep.LastSeq = ws.LastGoodSeq
-		}
-		if ws.DroppedSeqs[1] > rep.LastSeq {
-			rep.Lost = append(rep.Lost, SeqRange{From: rep.LastSeq + 1, To: ws.DroppedSeqs[1]})
+		if err := repairWAL(fsys, dir, newMan, &o, cache, &rep); err != nil {
+			return rep, err
 		}
 	}
 	for _, r := range rep.Lost {
@@ -359,6 +351,7 @@ func (m *ledgerManifest) innerGap(first, last uint64) *gapRecord {
 // before it.
 type salvagePiece struct {
 	recs       []segment.Record
+	vecs       [][]float32 // WAL salvage only: vecs[i] is recs[i]'s vector (nil: none)
 	chainStart [32]byte
 }
 
@@ -585,4 +578,169 @@ func copyFile(fsys vfs.FS, src, dst string) error {
 		return err
 	}
 	return fsys.SyncDir(filepath.Dir(dst))
+}
+
+// repairWAL salvages a WAL that Open refuses, frame by frame: every frame
+// whose checksum verifies is kept (wherever it lies after damage), its
+// events from the manifest's next seq on are sealed into segments (split
+// where seqs are missing), the missing seqs between them are recorded as
+// gaps, and the WAL files are removed. No chain value is stored in the WAL,
+// so these gaps are not anchored: the chain continues over the kept events
+// (it restarts at each gap). Seqs after the last verified frame cannot be
+// known and are not recorded. m is the manifest on disk; it is replaced.
+func repairWAL(fsys vfs.FS, dir string, m *ledgerManifest, o *Options, cache *segment.Cache, rep *RepairReport) error {
+	walDir := filepath.Join(dir, walDirName)
+	segDir := filepath.Join(dir, segDirName)
+	fs, err := wal.SalvageFrames(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, MaxBatchBytes: walMaxBatch(o)})
+	if err != nil {
+		return fmt.Errorf("repair: wal: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, d := range fs.Damaged {
+		rep.WALDroppedBytes += d.Length
+		if !seen[d.File] {
+			seen[d.File] = true
+			rep.Damaged = append(rep.Damaged, d.File)
+		}
+	}
+	if len(fs.Damaged) == 0 {
+		// Open refused the log for its order (a missing file, a sequence
+		// discontinuity): name the directory.
+		rep.Damaged = append(rep.Damaged, walDir)
+	}
+	next, chain := m.tail()
+	type walRec struct {
+		data []byte
+		vec  []float32
+	}
+	recs := map[uint64]walRec{}
+	bad := map[uint64]bool{} // seqs two verified frames disagree about
+	var maxSeq uint64
+	for _, b := range fs.Batches {
+		for i, r := range b.Records {
+			seq := b.FirstSeq + uint64(i)
+			if seq < next || bad[seq] {
+				continue
+			}
+			canon, vraw, err := splitRecord(r)
+			if err != nil {
+				continue
+			}
+			if _, err := DecodeHeader(canon); err != nil {
+				continue
+			}
+			if vraw != nil && (m.EmbeddingDim == 0 || len(vraw) != 4*m.EmbeddingDim) {
+				continue
+			}
+			if prev, ok := recs[seq]; ok {
+				if !bytes.Equal(prev.data, canon) {
+					delete(recs, seq)
+					bad[seq] = true
+				}
+				continue
+			}
+			wr := walRec{data: canon}
+			if vraw != nil {
+				wr.vec = floatsOf(vraw)
+			}
+			recs[seq] = wr
+			maxSeq = max(maxSeq, seq)
+		}
+	}
+	newMan := m.clone()
+	now := time.Now().UTC().Format(time.RFC3339)
+	var pieces []salvagePiece
+	var cur *salvagePiece
+	var g *gapRecord
+	h := chain
+	for seq := next; seq <= maxSeq && len(recs) > 0; seq++ {
+		r, ok := recs[seq]
+		if !ok {
+			if cur != nil {
+				pieces = append(pieces, *cur)
+				cur = nil
+			}
+			if g == nil {
+				g = &gapRecord{From: seq, ChainBefore: hashHex(h), ChainAfter: hashHex(h), At: now}
+				g.Lost = []SeqRange{{From: seq, To: seq}}
+			}
+			g.To = seq
+			g.Lost[0].To = seq
+			continue
+		}
+		if g != nil {
+			newMan.Gaps = append(newMan.Gaps, *g)
+			rep.Gaps = append(rep.Gaps, g.public())
+			rep.Lost = append(rep.Lost, g.Lost...)
+			g = nil
+		}
+		if cur == nil {
+			cur = &salvagePiece{chainStart: h}
+		}
+		cur.recs = append(cur.recs, segment.Record{Seq: seq, Data: r.data})
+		cur.vecs = append(cur.vecs, r.vec)
+		h = segment.ChainNext(h, r.data)
+	}
+	if cur != nil {
+		pieces = append(pieces, *cur)
+	}
+	var created []string
+	for _, pc := range pieces {
+		newMan.Gen++
+		ms, err := writeSalvaged(fsys, segDir, o, cache, pc, newMan.Gen)
+		if err != nil {
+			removeSegs(fsys, segDir, created)
+			return err
+		}
+		created = append(created, ms.Name)
+		if data, n := vecFileOf(m.EmbeddingDim, ms.Count, pc.vecs); n > 0 {
+			if err := writeVecFile(fsys, filepath.Join(segDir, ms.Name+vecExt), data); err != nil {
+				removeSegs(fsys, segDir, created)
+				return err
+			}
+			ms.Vectors = n
+		}
+		newMan.Segments = append(newMan.Segments, ms)
+		rep.SegmentsWritten = append(rep.SegmentsWritten, ms.Name)
+	}
+	if len(newMan.Gaps) > len(m.Gaps) {
+		newMan.addFeature(featureGaps)
+	}
+	if len(pieces) > 0 {
+		b, bh := newMan.base()
+		if _, _, err := walkChain(b, bh, manifestSpans(newMan.Segments), newMan.Gaps); err != nil {
+			removeSegs(fsys, segDir, created)
+			return fmt.Errorf("repair: the repaired manifest does not tile the log (a bug): %w", err)
+		}
+		if err := storeManifest(fsys, dir, newMan); err != nil {
+			return err
+		}
+		*m = *newMan
+	}
+	// Every event the WAL held from the manifest's next seq on is now in a
+	// segment (or lost): the files go, newest first.
+	names, err := fsys.List(walDir)
+	if err != nil {
+		return fmt.Errorf("repair: wal: %w", err)
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		if err := fsys.Remove(filepath.Join(walDir, names[i])); err != nil {
+			return fmt.Errorf("repair: wal: %w", err)
+		}
+	}
+	if err := fsys.SyncDir(walDir); err != nil {
+		return fmt.Errorf("repair: wal: %w", err)
+	}
+	if maxSeq > rep.LastSeq {
+		rep.LastSeq = maxSeq
+	}
+	return nil
+}
+
+func removeSegs(fsys vfs.FS, segDir string, names []string) {
+	for _, n := range names {
+		for _, f := range segFiles {
+			fsys.Remove(filepath.Join(segDir, n+f.ext))
+		}
+	}
 }

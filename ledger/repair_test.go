@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"math/rand"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/vfs"
+	"github.com/exledger/exledger/wal"
 	"github.com/exledger/exledger/workload"
 )
 
@@ -185,12 +187,24 @@ func TestRepairDamagedWAL(t *testing.T) {
 	if len(wals) == 0 {
 		t.Fatal("no wal files")
 	}
-	w := wals[0]
-	b, _ := img.ReadFile(w)
-	// Flip a byte in the first frame (right after the 40-byte header);
-	// later frames stay valid, so Open must refuse.
-	b[60] ^= 1
-	img.WriteFile(w, b)
+	// Flip a byte in the frame of events 301-310 (the first unsealed
+	// batch); later frames stay valid, so Open must refuse.
+	fs, err := wal.SalvageFrames(wal.Options{FS: img, Dir: "/l/wal", Salt: manifestSalt(t, img)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fr *wal.FrameInfo
+	for i := range fs.Frames {
+		if fs.Frames[i].FirstSeq == 301 {
+			fr = &fs.Frames[i]
+		}
+	}
+	if fr == nil {
+		t.Fatalf("no frame starts at seq 301: %+v", fs.Frames)
+	}
+	b, _ := img.ReadFile(fr.File)
+	b[fr.Offset+60] ^= 1
+	img.WriteFile(fr.File, b)
 	if _, err := ledger.Open("/l", repairOpts(img)); err == nil {
 		t.Fatal("open accepted a WAL with a corrupt frame followed by valid ones")
 	}
@@ -198,7 +212,11 @@ func TestRepairDamagedWAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.LastSeq != 300 || rep.LostFrom != 301 || rep.LostTo != 330 || rep.LostEvents != 30 {
+	// Frame-granular: only the damaged frame's batch of 10 is lost; the
+	// frames after it are kept and sealed, the hole recorded as a gap (not
+	// anchored: the WAL stores no chain values).
+	if rep.LastSeq != 330 || rep.LostFrom != 301 || rep.LostTo != 310 || rep.LostEvents != 10 || rep.LostEvents != uint64(fr.Count) ||
+		len(rep.Gaps) != 1 || rep.Gaps[0].Anchored {
 		t.Fatalf("report: %+v", rep)
 	}
 	l, err := ledger.Open("/l", repairOpts(img))
@@ -206,7 +224,42 @@ func TestRepairDamagedWAL(t *testing.T) {
 		t.Fatalf("open after repair: %v", err)
 	}
 	defer l.Close()
-	if l.LastSeq() != 300 {
+	if l.LastSeq() != 330 {
 		t.Fatalf("LastSeq %d", l.LastSeq())
 	}
+	ctx := context.Background()
+	vr, err := l.Verify(ctx, nil)
+	if err != nil || vr.Events != 320 || vr.LostEvents != 10 {
+		t.Fatalf("verify after repair: %+v %v", vr, err)
+	}
+	// Appends continue at 331 (lost seqs are not reused), the chain from
+	// the restarted value; a new head verifies.
+	g := workload.New(workload.Config{Seed: 98})
+	if err := l.AppendEvents(ctx, g.Batch(5)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.Head()
+	if err != nil || d.Seq != 335 {
+		t.Fatalf("head %+v %v", d, err)
+	}
+	if err := l.VerifyDigest(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manifestSalt reads the ledger's WAL salt from its manifest (the JSON
+// body after the 12-byte envelope header).
+func manifestSalt(t *testing.T, mem *vfs.MemFS) uint64 {
+	t.Helper()
+	b, err := mem.ReadFile("/l/MANIFEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Salt uint64 `json:"salt"`
+	}
+	if err := json.Unmarshal(b[12:len(b)-8], &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Salt
 }

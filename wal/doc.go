@@ -162,6 +162,15 @@
 // caller copies the files aside first and has no WAL open on Dir; the
 // start-sequence check of Open is not applied.
 //
+// SalvageFrames(opts) is the frame-granular alternative ledger.Repair uses:
+// it changes nothing, reads every file whole and returns every frame whose
+// checksum verifies (seeded with the number in the file's name, so a bad
+// file header does not hide its frames), with the ledger's salt and
+// well-formed records, wherever it lies: after an invalid frame the scan
+// resumes at each 8-byte boundary. It also returns where each frame was
+// found and the nonzero byte ranges that hold no verified frame. Sequence
+// order, gaps and repeats are the caller's business.
+//
 // # Errors and durability
 //
 // A failed write or fdatasync poisons the WAL: the callers of the group get

@@ -38,8 +38,9 @@ checksum verifies are kept (rewritten into new segments), only the events of
 damaged blocks are lost. Lost sequence numbers are never reused: they are
 recorded in the manifest as gaps, with the hash-chain values that let
 'verify' check the chain on both sides of each gap. Sound segments are kept
-as they are; a damaged WAL is cut at its first bad frame. Missing or damaged
-indexes are rebuilt.
+as they are. A damaged WAL is salvaged frame by frame: every frame whose
+checksum verifies is kept (sealed into segments), only damaged frames are
+lost. Missing or damaged indexes are rebuilt.
 
 It prints exactly what was lost (sequence ranges and event count) and the
 gaps it recorded. It needs the ledger's lock: exits 4 if another process has
