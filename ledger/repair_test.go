@@ -249,7 +249,7 @@ func TestRepairDamagedWAL(t *testing.T) {
 
 // manifestSalt reads the ledger's WAL salt from its manifest (the JSON
 // body after the 12-byte envelope header).
-func manifestSalt(t *testing.T, mem *vfs.MemFS) uint64 {
+func manifestSalt(t testing.TB, mem *vfs.MemFS) uint64 {
 	t.Helper()
 	b, err := mem.ReadFile("/l/MANIFEST")
 	if err != nil {
