@@ -93,6 +93,20 @@
 // ties are broken by log order. docs/semantics.md lists the differences
 // from Converge's LanceDB store.
 //
+// # Repair
+//
+// Repair salvages a damaged ledger offline, losing only what is damaged:
+// the events of every segment block and WAL frame that still verifies are
+// kept, only those of damaged blocks and frames are lost. Lost sequence
+// numbers are never reused or shifted: the manifest records them as gaps
+// (feature "gaps"; Gaps, Stat.Gaps, VerifyReport.Gaps), queries and scans
+// skip them, and the hash chain is verified on both sides of each gap, from
+// the chain value stored after the damaged block where it survives.
+// VerifyDigest of a digest inside a gap, or past a gap where the chain
+// restarted, fails with an *UnprovenError (ErrUnproven), not an integrity
+// error. docs/format.md §8.6 gives the rules, docs/guarantees.md G14 what is
+// promised and tested.
+//
 // # Operations
 //
 // Metrics returns counters and lock-free fixed-bucket histograms (append,

@@ -37,6 +37,17 @@
 // ChainEnd) is the caller's check: Verify proves a segment consistent with
 // its own stored ChainStart.
 //
+// # Salvage
+//
+// SalvageFile reads what survives of a damaged segment, for ledger repair:
+// with a verifying footer every block entry is read and checked as a
+// Reader does, otherwise the file is scanned for block magic and each
+// block whose header is sane and whose checksum, decompression and framing
+// verify is kept. It returns the records of every verifying block (sorted
+// by seq; disagreeing copies of a seq are dropped), the stored chain values
+// of a verified footer and the damaged blocks or byte ranges. It never
+// writes; damage is described, not returned as an error.
+//
 // # File layout (format version 1)
 //
 // All fixed-width integers are little-endian except the length inside the
