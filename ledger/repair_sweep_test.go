@@ -38,6 +38,10 @@ func repairSweepOpts(fsys vfs.FS) *ledger.Options {
 	}
 }
 
+// repairSweepEvents sizes the fixture: 300 clustered, 2 x 120 log-order,
+// 100 in the WAL.
+var repairSweepEvents = [4]int{150, 150, 120, 100}
+
 // repairFixture is the undamaged ledger: its files, its events by seq
 // (canonical bytes), and which seqs each byte range of each file holds.
 type repairFixture struct {
@@ -55,7 +59,7 @@ type dataUnit struct {
 	seqs     []uint64
 }
 
-func buildRepairSweepFixture(t testing.TB) *repairFixture {
+func buildRepairSweepFixture(t testing.TB, n [4]int) *repairFixture {
 	ctx := context.Background()
 	mem := relNewMem()
 	o := repairSweepOpts(mem)
@@ -73,11 +77,11 @@ func buildRepairSweepFixture(t testing.TB) *repairFixture {
 			n -= k
 		}
 	}
-	appendN(150)
+	appendN(n[0])
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	appendN(150)
+	appendN(n[1])
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +89,12 @@ func buildRepairSweepFixture(t testing.TB) *repairFixture {
 		t.Fatal(err)
 	}
 	for s := 0; s < 2; s++ { // two log-order segments
-		appendN(120)
+		appendN(n[2])
 		if err := l.Flush(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	appendN(100) // the WAL tail
+	appendN(n[3]) // the WAL tail
 	img := mem.Crash(vfs.CrashDropUnsynced, nil)
 	l.Close()
 
@@ -159,7 +163,7 @@ func buildRepairSweepFixture(t testing.TB) *repairFixture {
 		}
 		fx.units[fr.File] = append(fx.units[fr.File], u)
 	}
-	if len(fs.Frames) == 0 || len(fx.canon) != 640 {
+	if len(fs.Frames) == 0 || len(fx.canon) != n[0]+n[1]+2*n[2]+n[3] {
 		t.Fatalf("fixture: %d events, %d WAL frames", len(fx.canon), len(fs.Frames))
 	}
 	return fx
@@ -260,7 +264,7 @@ func TestRepairSweep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sweep")
 	}
-	fx := buildRepairSweepFixture(t)
+	fx := buildRepairSweepFixture(t, repairSweepEvents)
 	// Sample offsets: every stride-th byte (every byte with
 	// EXLEDGER_LONG), plus every 4 KiB sector.
 	stride, sectorStride := int64(2503), int64(2*4096)
@@ -329,7 +333,12 @@ func TestRepairCrashEveryStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash sweep")
 	}
-	fx := buildRepairSweepFixture(t)
+	// A smaller ledger (fewer blocks, so fewer steps) unless EXLEDGER_LONG.
+	n := [4]int{40, 40, 60, 60}
+	if relLong() {
+		n = repairSweepEvents
+	}
+	fx := buildRepairSweepFixture(t, n)
 	for _, withWAL := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", withWAL), func(t *testing.T) { fx.crashEveryStep(t, withWAL) })
 	}
@@ -387,7 +396,13 @@ func (fx *repairFixture) crashEveryStep(t *testing.T, withWAL bool) {
 		modes = vfs.CrashModes
 	}
 	images := 0
-	for n := 0; n < steps; n++ {
+	// Every step, except that the WAL case (whose steps copy and remove
+	// every WAL file) takes every third one unless EXLEDGER_LONG.
+	every := 1
+	if withWAL && !relLong() {
+		every = 3
+	}
+	for n := 0; n < steps; n += every {
 		// Every step; the crash modes in turn (all of them with
 		// EXLEDGER_LONG).
 		ms := []vfs.CrashMode{modes[n%len(modes)]}
@@ -431,5 +446,5 @@ func (fx *repairFixture) crashEveryStep(t *testing.T, withWAL bool) {
 	if !withWAL && repaireds == 0 {
 		t.Fatal("no crash point left the repaired ledger")
 	}
-	relReport(t, "repair-crash wal_damaged=%v steps=%d crash_images=%d old_then_repaired=%d repaired=%d violations=0", withWAL, steps, images, olds, repaireds)
+	relReport(t, "repair-crash wal_damaged=%v steps=%d every=%d crash_images=%d old_then_repaired=%d repaired=%d violations=0", withWAL, steps, every, images, olds, repaireds)
 }
