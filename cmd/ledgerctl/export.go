@@ -25,8 +25,8 @@ with a vector carries it in a "vector" key beside the envelope's keys
 (import reads it back; readers that do not know the key ignore it).
 
 With --format parquet it writes one Apache Parquet file for analytics (DuckDB,
-Polars, pandas, Spark; schema in docs/analytics.md), buffering at most one
-row group. --file is written to a temporary name and renamed into place
+Polars, pandas, Spark; schema in docs/analytics.md), buffering at most two
+row groups. --file is written to a temporary name and renamed into place
 when complete.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
