@@ -517,3 +517,57 @@ func TestRepairGapRetentionAndBackup(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestRepairInsideGap damages a segment that lies inside a recorded gap
+// (kept but chain-unproven events): its lost seqs join that gap.
+func TestRepairInsideGap(t *testing.T) {
+	f := buildGapFixture(t, 2, 3000)
+	segs := listExt(t, f.mem, "/l/seg", ".seg")
+	blocks := segBlocks(t, f.mem, segs[0])
+	mid := blocks[len(blocks)/4]
+	last := blocks[len(blocks)-1]
+	flipBit(t, f.mem, segs[0], mid.Offset+int64(mid.Length)/2, 0)
+	flipBit(t, f.mem, segs[0], last.Offset+int64(last.Length)+20, 0) // the footer: no block-end values
+	rep, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil || len(rep.Gaps) != 1 || rep.Gaps[0].UnprovenEvents == 0 {
+		t.Fatalf("first repair: %+v %v", rep, err)
+	}
+	gp := rep.Gaps[0]
+	lost := map[uint64]bool{}
+	for _, r := range gp.Lost {
+		for s := r.From; s <= r.To; s++ {
+			lost[s] = true
+		}
+	}
+	// The inner segment: the one starting right after the lost block.
+	var inner string
+	for _, p := range listExt(t, f.mem, "/l/seg", ".seg") {
+		r, err := segment.Open(f.mem, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in := r.Info(); in.FirstSeq > gp.From && in.LastSeq <= gp.To {
+			inner = p
+		}
+		r.Close()
+	}
+	if inner == "" {
+		t.Fatal("no inner segment")
+	}
+	ib := segBlocks(t, f.mem, inner)
+	hit := ib[len(ib)/2]
+	flipBit(t, f.mem, inner, hit.Offset+int64(hit.Length)/2, 2)
+	rep2, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.SeqRange{From: hit.FirstSeq, To: hit.FirstSeq + uint64(hit.Count) - 1}
+	if len(rep2.Lost) != 1 || rep2.Lost[0] != want || len(rep2.Gaps) != 1 || rep2.Gaps[0].From != gp.From || rep2.Gaps[0].To != gp.To {
+		t.Fatalf("second repair: %+v", rep2)
+	}
+	for s := want.From; s <= want.To; s++ {
+		lost[s] = true
+	}
+	l := checkRepairedContent(t, f.mem, f.events, lost)
+	l.Close()
+}
