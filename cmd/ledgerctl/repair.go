@@ -93,8 +93,8 @@ the ledger open.`,
 				fmt.Fprintf(w, "%s written from the salvaged events (split at every lost seq)\n", plural(n, "segment"))
 			}
 			if rep.LostEvents > 0 {
-				fmt.Fprintf(w, "LOST: %s events in %s, seq %s (they could not be recovered; their seqs are never reused)\n",
-					count(rep.LostEvents), plural(len(rep.Lost), "range"), rangesText(rep.Lost, 20))
+				fmt.Fprintf(w, "LOST: %s in %s, seq %s (they could not be recovered; their seqs are never reused)\n",
+					plural(rep.LostEvents, "event"), plural(len(rep.Lost), "range"), rangesText(rep.Lost, 20))
 			} else {
 				fmt.Fprintf(w, "no event was lost\n")
 			}

@@ -153,16 +153,23 @@ func digestProof(d ledger.Digest, gaps []ledger.Gap, err error) string {
 		return ""
 	}
 	var parts []string
+	n := 0
 	for _, g := range gaps {
 		if g.From > d.Seq {
 			break
 		}
-		parts = append(parts, fmt.Sprintf("gap %d-%d (%s lost)", g.From, g.To, plural(g.LostEvents, "event")))
+		if n < 8 {
+			parts = append(parts, fmt.Sprintf("gap %d-%d (%s lost)", g.From, g.To, plural(g.LostEvents, "event")))
+		}
+		n++
 	}
-	if len(parts) == 0 {
+	if n == 0 {
 		return ""
 	}
-	first, last := gaps[0], gaps[len(parts)-1]
+	if n > len(parts) {
+		parts = append(parts, fmt.Sprintf("… %d more gaps", n-len(parts)))
+	}
+	first, last := gaps[0], gaps[n-1]
 	from := "the chain value stored after seq %d before the damage"
 	if !last.Anchored {
 		from = "the chain value repair recorded after seq %d (the chain restarted there)"
