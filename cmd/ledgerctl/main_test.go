@@ -737,6 +737,14 @@ func TestRepair(t *testing.T) {
 	if !strings.Contains(txt, "repair gaps") || !strings.Contains(txt, "lost seqs:") {
 		t.Fatalf("stat text does not show the gap: %s", txt)
 	}
+	// A digest of a seq inside the gap cannot be proven: exit 3, saying
+	// what is proven.
+	df := filepath.Join(t.TempDir(), "d.json")
+	os.WriteFile(df, []byte(fmt.Sprintf(`{"seq": %d, "hash": "%s"}`, rep.Lost[0].From, strings.Repeat("0", 64))), 0o644)
+	u := runCLI(t, nil, "verify", dir, "--digest", df).must(t, exitIntegrity)
+	if !strings.Contains(u.stderr, "NOT PROVEN") || !strings.Contains(u.stderr, fmt.Sprintf("proven up to seq %d", rep.Lost[0].From-1)) {
+		t.Fatalf("unprovable digest: %s", u.stderr)
+	}
 }
 
 func TestTail(t *testing.T) {
