@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/exledger/exledger/jetstream/wire"
@@ -56,6 +57,12 @@ func (s *Store) WriteArtifactStateTransition(ctx context.Context, id ledger.Arti
 // and Storage errors (stream unreachable; the batch may or may not be in
 // the stream, and retrying it is safe).
 func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope) (Ack, error) {
+	return s.appendBatch(ctx, es, nil)
+}
+
+// appendBatch is Append; vecs, when not nil, holds each event's vector
+// (AppendVectorEvents).
+func (s *Store) appendBatch(ctx context.Context, es []ledger.ExperienceEventEnvelope, vecs [][]float32) (Ack, error) {
 	if s.closed.Load() {
 		return Ack{}, ledger.ErrClosed
 	}
@@ -68,11 +75,14 @@ func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope)
 	if err := s.Err(); err != nil {
 		return Ack{}, err
 	}
-	body, recs, err := s.encode(es)
+	body, recs, err := s.encode(es, vecs)
 	if err != nil {
 		return Ack{}, err
 	}
 	b := newBatch(wire.BatchSubject(s.opts.Stream, es), body, len(es))
+	if vecs != nil {
+		b.dim = s.l.EmbeddingDim()
+	}
 	if !s.opts.DisableCompression {
 		b.compress()
 	}
@@ -99,21 +109,27 @@ func (s *Store) Append(ctx context.Context, es []ledger.ExperienceEventEnvelope)
 	if !known {
 		// The message was applied before this call registered its
 		// interest: a deduplicated retry of a batch published earlier.
-		outcome = s.outcomeOf(ctx, es, recs, ack.Sequence)
+		outcome = s.outcomeOf(ctx, es, recs, vecs, ack.Sequence)
 	}
 	return res, outcome
 }
 
 // encode runs the embedded ledger's checks in its order and returns the
 // message body and the canonical encoding of each event (sub-slices of
-// the body).
-func (s *Store) encode(es []ledger.ExperienceEventEnvelope) (body []byte, recs [][]byte, err error) {
+// the body). With vecs, each event's vector is checked right after the
+// event, and the body ends with the vector section.
+func (s *Store) encode(es []ledger.ExperienceEventEnvelope, vecs [][]float32) (body []byte, recs [][]byte, err error) {
 	for i := range es {
 		if es[i].Event == nil {
 			return nil, nil, ledger.InvalidQuery("event must not be null")
 		}
 		if err := ledger.Validate(es[i]); err != nil {
 			return nil, nil, err
+		}
+		if vecs != nil {
+			if err := s.l.CheckVector(vecs[i]); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	// The body is built in place: a 4-byte length, then the event.
@@ -136,6 +152,9 @@ func (s *Store) encode(es []ledger.ExperienceEventEnvelope) (body []byte, recs [
 	}
 	if size > s.maxBatch {
 		return nil, nil, ledger.InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", size, s.maxBatch))
+	}
+	if vecs != nil {
+		body = wire.AppendVectors(body, vecs, s.l.EmbeddingDim())
 	}
 	// Slice only now: body may have moved while growing.
 	recs = make([][]byte, len(es))
@@ -246,22 +265,39 @@ func retryable(err error) bool {
 }
 
 // outcomeOf works out, from the local ledger, the outcome of the stream
-// message seq whose content is byte-identical to recs (the message id is
-// the body's SHA-256): the embedded ledger's answer to appending es now.
-// All events present with identical content: the batch was applied (nil).
-// One present with other content (or repeated in the batch with other
-// content): every node rejected it, with this error.
-func (s *Store) outcomeOf(ctx context.Context, es []ledger.ExperienceEventEnvelope, recs [][]byte, seq uint64) error {
-	seen := make(map[ledger.EventID][]byte, len(es))
+// message seq whose content is byte-identical to recs (and vecs, for a
+// vector batch; the message id is the body's SHA-256): the embedded
+// ledger's answer to appending es now. All events present with identical
+// content (and vectors): the batch was applied (nil). One present with
+// other content (or repeated in the batch with other content): every node
+// rejected it, with this error.
+func (s *Store) outcomeOf(ctx context.Context, es []ledger.ExperienceEventEnvelope, recs [][]byte, vecs [][]float32, seq uint64) error {
+	type stored struct {
+		rec []byte
+		vec []float32
+	}
+	seen := make(map[ledger.EventID]stored, len(es))
 	missing := 0
 	for i := range es {
 		id := es[i].EventID
+		var vec []float32
+		if vecs != nil {
+			vec = vecs[i]
+		}
 		prev, ok := seen[id]
 		if !ok {
-			e, err := s.l.Get(ctx, id)
+			var e ledger.ExperienceEventEnvelope
+			var err error
+			if vecs != nil {
+				var ve ledger.VectorEvent
+				ve, err = s.l.GetVectorEvent(ctx, id)
+				e, prev.vec = ve.Envelope, ve.Vector
+			} else {
+				e, err = s.l.Get(ctx, id)
+			}
 			switch {
 			case err == nil:
-				if prev, err = ledger.MarshalCanonical(&e); err != nil {
+				if prev.rec, err = ledger.MarshalCanonical(&e); err != nil {
 					return ledger.Storage("jetstream: re-encoding a stored event", err)
 				}
 				ok = true
@@ -271,11 +307,11 @@ func (s *Store) outcomeOf(ctx context.Context, es []ledger.ExperienceEventEnvelo
 			}
 		}
 		if !ok {
-			seen[id] = recs[i]
+			seen[id] = stored{recs[i], vec}
 			missing++
 			continue
 		}
-		if !bytes.Equal(prev, recs[i]) {
+		if !bytes.Equal(prev.rec, recs[i]) || (vecs != nil && !sameVector(prev.vec, vec)) {
 			return ledger.InvalidQuery(fmt.Sprintf("duplicate event_id %s with different content", id))
 		}
 	}
@@ -283,4 +319,17 @@ func (s *Store) outcomeOf(ctx context.Context, es []ledger.ExperienceEventEnvelo
 		return ledger.Storage(fmt.Sprintf("jetstream: stream message %d (this batch, published before) was not applied and its outcome is no longer known", seq), nil)
 	}
 	return nil
+}
+
+// sameVector compares two vectors bit for bit (nil: no vector).
+func sameVector(a, b []float32) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }

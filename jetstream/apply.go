@@ -60,6 +60,8 @@ type decoded struct {
 	msgID   string
 	subject string
 	recs    [][]byte
+	vecs    [][]float32 // nil: no vector section
+	dim     int
 	err     error // not an exledger batch, or damaged
 }
 
@@ -104,7 +106,9 @@ func (s *Store) consume(ctx context.Context, it jetstream.MessagesContext) error
 			s.log.Error("stream sequence gap: messages missing from the stream", "from", queued+1, "to", seq-1)
 		}
 		d := decoded{seq: seq, msgID: msg.Headers().Get(wire.HeaderMsgID), subject: msg.Subject()}
-		d.recs, d.err = wire.DecodeBatch(msg.Headers(), msg.Data())
+		var b wire.Batch
+		b, d.err = wire.Decode(msg.Headers(), msg.Data())
+		d.recs, d.vecs, d.dim = b.Recs, b.Vectors, b.Dim
 		select {
 		case items <- d:
 			queued = seq
@@ -133,7 +137,17 @@ func (s *Store) apply(ctx context.Context, d decoded) error {
 		s.log.Warn("skipping stream message", "seq", d.seq, "subject", d.subject, "err", d.err)
 		outcome = ledger.InvalidQuery(fmt.Sprintf("stream message %d is not a valid exledger batch: %v", d.seq, d.err))
 	} else {
-		err := s.l.AppendCanonicalBatch(ctx, d.recs)
+		var err error
+		if d.vecs != nil {
+			if dim := s.l.EmbeddingDim(); dim != d.dim {
+				// Not the message's fault: this node is configured
+				// unlike the writer. Stop rather than diverge.
+				return fmt.Errorf("stream message %d carries vectors of dimension %d, this node's ledger has embedding dimension %d: open it with LedgerOptions.EmbeddingDim = %d", d.seq, d.dim, dim, d.dim)
+			}
+			err = s.l.AppendCanonicalVectorBatch(ctx, d.recs, d.vecs)
+		} else {
+			err = s.l.AppendCanonicalBatch(ctx, d.recs)
+		}
 		var se *ledger.StoreError
 		switch {
 		case err == nil:

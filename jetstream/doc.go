@@ -34,6 +34,11 @@
 //     older position is a no-op. A missing or damaged position file makes
 //     the node re-apply the whole stream; a new node builds its ledger
 //     from the stream.
+//   - Vectors: AppendVectorEvents publishes the vectors in the batch's
+//     message (a vector section covered by its SHA-256), so every node
+//     stores the same vectors and SearchSimilar gives the same answer on
+//     every node; every node's ledger must have the stream's embedding
+//     dimension, and one that differs stops instead of diverging.
 //
 // Ship is the embedded case: it copies a local ledger's committed events
 // into a stream in the same format, resuming from the stream's last

@@ -13,13 +13,14 @@ const headerRoom = 512
 
 // batch is one stream message in the making.
 type batch struct {
-	body    []byte // count × (u32 BE length ‖ canonical event)
+	body    []byte // count × (u32 BE length ‖ canonical event), then the vector section if dim > 0
 	payload []byte // what is sent: body, or its zstd compression
 	zstd    bool
 	count   int
 	sha     string // hex SHA-256 of body
 	msgID   string // Nats-Msg-Id
 	subject string
+	dim     int // the vector section's dimension; 0: none
 }
 
 // newBatch names a framed body of count events; its message id is the
@@ -46,6 +47,9 @@ func (b *batch) newMsg() *nats.Msg {
 	m.Header.Set(wire.HeaderEvents, strconv.Itoa(b.count))
 	if b.zstd {
 		m.Header.Set(wire.HeaderEncoding, wire.EncodingZstd)
+	}
+	if b.dim > 0 {
+		m.Header.Set(wire.HeaderVectorDim, strconv.Itoa(b.dim))
 	}
 	m.Data = b.payload
 	return m

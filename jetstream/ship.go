@@ -33,6 +33,11 @@ type ShipOptions struct {
 	Shipped func(ledgerSeq uint64)
 }
 
+// ErrShipVectors is returned by Ship for a ledger with an embedding
+// dimension: Ship does not carry vectors yet (Follow yields events without
+// them), and shipping the events alone would drop the vectors silently.
+var ErrShipVectors = errors.New("jetstream: Ship does not carry vectors")
+
 // Ship copies a local ledger into a JetStream stream and keeps copying
 // what is committed after, until ctx ends (it then returns ctx.Err()) or
 // an error. An embedded-ledger user gets an off-box, replicated copy
@@ -53,6 +58,11 @@ type ShipOptions struct {
 // batch is then shipped as consecutive messages (the ledger does not keep
 // batch boundaries once sealed).
 func Ship(ctx context.Context, l *ledger.Ledger, js jetstream.JetStream, opts ShipOptions) error {
+	if d := l.EmbeddingDim(); d > 0 {
+		// Follow yields events without their vectors: shipping them would
+		// give replicas the events and silently drop the vectors.
+		return fmt.Errorf("%w (the ledger has embedding dimension %d); append through a Store instead", ErrShipVectors, d)
+	}
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream
 	}

@@ -19,6 +19,29 @@ import (
 // the batch is committed atomically. recs must not be modified afterwards:
 // the ledger keeps them until they are sealed.
 func (l *Ledger) AppendCanonicalBatch(ctx context.Context, recs [][]byte) error {
+	return l.appendCanonical(ctx, recs, nil)
+}
+
+// AppendCanonicalVectorBatch is AppendCanonicalBatch for events with
+// vectors, what AppendVectorEvents is to AppendEvents: vecs[i] is the
+// vector of recs[i] (nil: the event has none), checked like
+// AppendVectorEvents checks it, right after its event is validated. The
+// batch, events and vectors, is one WAL frame. vecs must have the length
+// of recs; the vectors are copied.
+func (l *Ledger) AppendCanonicalVectorBatch(ctx context.Context, recs [][]byte, vecs [][]float32) error {
+	if len(vecs) != len(recs) {
+		return InvalidQuery(fmt.Sprintf("%d vectors for %d events", len(vecs), len(recs)))
+	}
+	return l.appendCanonical(ctx, recs, vecs)
+}
+
+// CheckVector applies AppendVectorEvents' checks to v (the ledger's
+// embedding dimension, finite values, a non-zero norm) and returns the
+// InvalidQuery error it would give. A replicating writer (package
+// jetstream) uses it to refuse a batch before publishing it.
+func (l *Ledger) CheckVector(v []float32) error { return l.checkVector(v) }
+
+func (l *Ledger) appendCanonical(ctx context.Context, recs [][]byte, vecs [][]float32) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
@@ -34,6 +57,10 @@ func (l *Ledger) AppendCanonicalBatch(ctx context.Context, recs [][]byte) error 
 	ents := make([]entry, len(recs))
 	termBuf := make([]index.Term, 0, 7*len(recs))
 	total := 0
+	var walRecs [][]byte
+	if vecs != nil {
+		walRecs = make([][]byte, len(recs))
+	}
 	for i, rec := range recs {
 		env, err := UnmarshalCanonical(rec)
 		if err != nil {
@@ -42,6 +69,19 @@ func (l *Ledger) AppendCanonicalBatch(ctx context.Context, recs [][]byte) error 
 		if err := Validate(env); err != nil {
 			return err
 		}
+		var vec []float32
+		if vecs != nil {
+			walRecs[i] = rec
+			if vecs[i] != nil {
+				if err := l.checkVector(vecs[i]); err != nil {
+					return err
+				}
+				vec = append([]float32(nil), vecs[i]...)
+				w := appendVecRecord(make([]byte, 0, vecRecordHeader+4*len(vec)+len(rec)), vec)
+				walRecs[i] = append(w, rec...)
+				total += len(walRecs[i]) - len(rec)
+			}
+		}
 		if len(rec) > l.opts.MaxEventBytes {
 			return InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", env.EventID, len(rec), l.opts.MaxEventBytes))
 		}
@@ -49,10 +89,13 @@ func (l *Ledger) AppendCanonicalBatch(ctx context.Context, recs [][]byte) error 
 		h := HeaderOf(&env)
 		n := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
-		ents[i] = entry{id: env.EventID, time: string(env.OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
+		ents[i] = entry{id: env.EventID, time: string(env.OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)], vec: vec}
 	}
 	if total > l.opts.MaxBatchBytes {
 		return batchTooLarge(total, l.opts.MaxBatchBytes)
+	}
+	if walRecs != nil {
+		recs = walRecs
 	}
 	// From here on as in AppendEvents (keep the two in step).
 	if err := l.waitForSealer(ctx); err != nil {

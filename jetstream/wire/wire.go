@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,10 @@ const (
 	// HeaderLedgerSeq is set by Ship only: the source ledger's sequence
 	// number of the message's last event.
 	HeaderLedgerSeq = "Exledger-Ledger-Seq"
+	// HeaderVectorDim is set on a batch whose body ends with a vector
+	// section (Store.AppendVectorEvents): the embedding dimension, in
+	// decimal, 1 .. MaxVectorDim.
+	HeaderVectorDim = "Exledger-Vector-Dim"
 
 	FormatV1 = "1"
 	// SubjectRoot is the first token of every subject.
@@ -48,6 +53,8 @@ const (
 	RecordHeader = 4
 	// MaxBodyBytes bounds a decompressed body.
 	MaxBodyBytes = 128 << 20
+	// MaxVectorDim bounds HeaderVectorDim (the ledger's own bound).
+	MaxVectorDim = 1 << 16
 )
 
 // Subject tokens for an untenanted batch and for a batch whose events do
@@ -73,6 +80,27 @@ func Frame(recs [][]byte) []byte {
 	for _, r := range recs {
 		body = binary.BigEndian.AppendUint32(body, uint32(len(r)))
 		body = append(body, r...)
+	}
+	return body
+}
+
+// AppendVectors appends a batch's vector section to body (Frame's
+// output): for each event, in order, one byte 0 (no vector) or 1 followed
+// by its dim components as float32 little-endian. Every non-nil vector
+// must have dim components.
+func AppendVectors(body []byte, vecs [][]float32, dim int) []byte {
+	for _, v := range vecs {
+		if v == nil {
+			body = append(body, 0)
+			continue
+		}
+		if len(v) != dim {
+			panic(fmt.Sprintf("wire: vector of %d components in a batch of dimension %d", len(v), dim))
+		}
+		body = append(body, 1)
+		for _, x := range v {
+			body = binary.LittleEndian.AppendUint32(body, math.Float32bits(x))
+		}
 	}
 	return body
 }
@@ -202,63 +230,135 @@ func tokenSafe(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
-// DecodeBatch checks a stream message's headers and payload and returns
-// the canonical encoding of each event, in order (sub-slices of the body,
-// which is the payload itself or, with Exledger-Encoding zstd, its
-// decompression). A message that is not an exledger batch gives an error
-// matching errors.Is(err, ErrForeign); a damaged one (decompression,
-// count, lengths or SHA-256 disagree) an error saying what is wrong. It
-// never panics; it allocates at most one slice header per 5 body bytes,
-// and a body of at most MaxBodyBytes, no more than the zstd frame header
-// declares.
+// Batch is a decoded batch message.
+type Batch struct {
+	// Recs is the canonical encoding of each event, in order (sub-slices
+	// of the body).
+	Recs [][]byte
+	// Vectors is nil for a batch without a vector section; otherwise
+	// Vectors[i] is the vector of Recs[i], nil where that event has none.
+	Vectors [][]float32
+	// Dim is the vector section's dimension (HeaderVectorDim); 0: none.
+	Dim int
+}
+
+// DecodeBatch is Decode without the vectors: the canonical encoding of
+// each event. A consumer that stores vectors uses Decode.
 func DecodeBatch(h nats.Header, payload []byte) ([][]byte, error) {
+	b, err := Decode(h, payload)
+	return b.Recs, err
+}
+
+// Decode checks a stream message's headers and payload and returns its
+// events (sub-slices of the body, which is the payload itself or, with
+// Exledger-Encoding zstd, its decompression) and, with Exledger-Vector-Dim,
+// their vectors. A message that is not an exledger batch gives an error
+// matching errors.Is(err, ErrForeign); a damaged one (decompression,
+// count, lengths, vector section or SHA-256 disagree) an error saying what
+// is wrong. It never panics; it allocates at most one slice header per 5
+// body bytes, one vector per 1+4*dim body bytes, and a body of at most
+// MaxBodyBytes, no more than the zstd frame header declares.
+func Decode(h nats.Header, payload []byte) (Batch, error) {
 	if h.Get(HeaderFormat) != FormatV1 {
-		return nil, fmt.Errorf("%w: %s header is %q, want %q", ErrForeign, HeaderFormat, h.Get(HeaderFormat), FormatV1)
+		return Batch{}, fmt.Errorf("%w: %s header is %q, want %q", ErrForeign, HeaderFormat, h.Get(HeaderFormat), FormatV1)
 	}
 	n, err := strconv.Atoi(h.Get(HeaderEvents))
 	if err != nil || n < 1 {
-		return nil, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderEvents, h.Get(HeaderEvents))
+		return Batch{}, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderEvents, h.Get(HeaderEvents))
+	}
+	dim := 0
+	if d := h.Get(HeaderVectorDim); d != "" {
+		if dim, err = strconv.Atoi(d); err != nil || dim < 1 || dim > MaxVectorDim {
+			return Batch{}, fmt.Errorf("%w: bad %s header %q", ErrForeign, HeaderVectorDim, d)
+		}
 	}
 	body := payload
 	switch enc := h.Get(HeaderEncoding); enc {
 	case "":
 	case EncodingZstd:
 		if body, err = decompress(payload); err != nil {
-			return nil, fmt.Errorf("jetstream: batch body does not decompress (damaged message): %w", err)
+			return Batch{}, fmt.Errorf("jetstream: batch body does not decompress (damaged message): %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown %s %q", ErrForeign, HeaderEncoding, enc)
+		return Batch{}, fmt.Errorf("%w: unknown %s %q", ErrForeign, HeaderEncoding, enc)
 	}
 	want := h.Get(HeaderSHA256)
 	if want != SHA256Hex(body) {
-		return nil, fmt.Errorf("jetstream: batch body does not match its %s %q (damaged message)", HeaderSHA256, want)
+		return Batch{}, fmt.Errorf("jetstream: batch body does not match its %s %q (damaged message)", HeaderSHA256, want)
 	}
-	return splitBody(body, n)
+	if dim == 0 {
+		recs, _, err := splitBody(body, n, false)
+		return Batch{Recs: recs}, err
+	}
+	recs, rest, err := splitBody(body, n, true)
+	if err != nil {
+		return Batch{}, err
+	}
+	vecs, err := splitVectors(rest, n, dim, len(body)-len(rest))
+	if err != nil {
+		return Batch{}, err
+	}
+	return Batch{Recs: recs, Vectors: vecs, Dim: dim}, nil
 }
 
-// splitBody cuts body into n length-prefixed records.
-func splitBody(body []byte, n int) ([][]byte, error) {
+// splitVectors decodes a vector section of n entries of dimension dim
+// that starts at body offset off.
+func splitVectors(sec []byte, n, dim, off int) ([][]float32, error) {
+	vecs := make([][]float32, n)
+	rest := sec
+	for i := range vecs {
+		if len(rest) == 0 {
+			return nil, fmt.Errorf("jetstream: vector section ends before the vector of event %d (body offset %d)", i, off+len(sec))
+		}
+		switch rest[0] {
+		case 0:
+			rest = rest[1:]
+			continue
+		case 1:
+		default:
+			return nil, fmt.Errorf("jetstream: vector flag %d of event %d at body offset %d is not 0 or 1", rest[0], i, off+len(sec)-len(rest))
+		}
+		if len(rest)-1 < 4*dim {
+			return nil, fmt.Errorf("jetstream: vector of event %d at body offset %d is truncated", i, off+len(sec)-len(rest))
+		}
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = math.Float32frombits(binary.LittleEndian.Uint32(rest[1+4*j:]))
+		}
+		vecs[i] = v
+		rest = rest[1+4*dim:]
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("jetstream: %d bytes after the vector section", len(rest))
+	}
+	return vecs, nil
+}
+
+// splitBody cuts n length-prefixed records from body; with more, it stops
+// after the n-th and returns what follows (the vector section), else the
+// records must fill the body exactly.
+func splitBody(body []byte, n int, more bool) ([][]byte, []byte, error) {
 	if n > len(body)/(RecordHeader+1) {
-		return nil, fmt.Errorf("jetstream: batch of %d bytes cannot hold %d events", len(body), n)
+		return nil, nil, fmt.Errorf("jetstream: batch of %d bytes cannot hold %d events", len(body), n)
 	}
 	recs := make([][]byte, 0, n)
 	rest := body
-	for len(rest) > 0 {
+	for len(rest) > 0 && !(more && len(recs) == n) {
 		if len(rest) < RecordHeader {
-			return nil, fmt.Errorf("jetstream: truncated record header at body offset %d", len(body)-len(rest))
+			return nil, nil, fmt.Errorf("jetstream: truncated record header at body offset %d", len(body)-len(rest))
 		}
 		l := binary.BigEndian.Uint32(rest)
 		if l == 0 || uint64(l) > uint64(len(rest)-RecordHeader) {
-			return nil, fmt.Errorf("jetstream: record length %d at body offset %d exceeds the body", l, len(body)-len(rest))
+			return nil, nil, fmt.Errorf("jetstream: record length %d at body offset %d exceeds the body", l, len(body)-len(rest))
 		}
 		if len(recs) == n {
-			return nil, fmt.Errorf("jetstream: body holds more than the %d events of its header", n)
+			return nil, nil, fmt.Errorf("jetstream: body holds more than the %d events of its header", n)
 		}
 		recs = append(recs, rest[RecordHeader:RecordHeader+l:RecordHeader+l])
 		rest = rest[RecordHeader+l:]
 	}
 	if len(recs) != n {
-		return nil, fmt.Errorf("jetstream: body holds %d events, header says %d", len(recs), n)
+		return nil, nil, fmt.Errorf("jetstream: body holds %d events, header says %d", len(recs), n)
 	}
-	return recs, nil
+	return recs, rest, nil
 }

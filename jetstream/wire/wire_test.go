@@ -279,3 +279,145 @@ func TestCompressedBatch(t *testing.T) {
 		t.Errorf("unknown encoding: %v", err)
 	}
 }
+
+// sampleVecMsg is a three-event batch with a vector section: the second
+// event has no vector.
+func sampleVecMsg(t testing.TB) (*nats.Msg, [][]float32) {
+	g := workload.New(workload.Config{Seed: 43})
+	es := g.Batch(3)
+	var recs [][]byte
+	for i := range es {
+		b, err := ledger.MarshalCanonical(&es[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, b)
+	}
+	vecs := [][]float32{{1, -0.5, 0.25, 3}, nil, {0, 0, 1e-30, -7}}
+	body := AppendVectors(Frame(recs), vecs, 4)
+	m := nats.NewMsg(BatchSubject("EXLEDGER", es))
+	m.Header.Set(HeaderSHA256, SHA256Hex(body))
+	m.Header.Set(HeaderFormat, FormatV1)
+	m.Header.Set(HeaderEvents, fmt.Sprint(len(recs)))
+	m.Header.Set(HeaderVectorDim, "4")
+	m.Data = body
+	return m, vecs
+}
+
+func TestDecodeVectors(t *testing.T) {
+	m, vecs := sampleVecMsg(t)
+	b, err := Decode(m.Header, m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Recs) != 3 || len(b.Vectors) != 3 {
+		t.Fatalf("decoded %d events, %d vectors", len(b.Recs), len(b.Vectors))
+	}
+	for i := range vecs {
+		if !slices.Equal(b.Vectors[i], vecs[i]) || (vecs[i] == nil) != (b.Vectors[i] == nil) {
+			t.Errorf("vector %d: %v, want %v", i, b.Vectors[i], vecs[i])
+		}
+		if _, err := ledger.UnmarshalCanonical(b.Recs[i]); err != nil {
+			t.Errorf("event %d: %v", i, err)
+		}
+	}
+	if got := AppendVectors(Frame(b.Recs), b.Vectors, 4); !bytes.Equal(got, m.Data) {
+		t.Error("decoded batch does not re-encode to its body")
+	}
+	// Compressed, the same.
+	h := nats.Header{}
+	for k, v := range m.Header {
+		h[k] = slices.Clone(v)
+	}
+	h.Set(HeaderEncoding, EncodingZstd)
+	if z, err := Decode(h, Compress(m.Data)); err != nil || !slices.Equal(z.Vectors[2], vecs[2]) {
+		t.Fatalf("compressed vector batch: %v", err)
+	}
+	// A batch without a vector section has no Vectors.
+	p := sampleMsg(t)
+	if b, err := Decode(p.Header, p.Data); err != nil || b.Vectors != nil {
+		t.Fatalf("plain batch: vectors %v, err %v", b.Vectors, err)
+	}
+}
+
+// A vector batch is refused when its section is damaged, and a reader
+// that ignores the vector header (as a node of an older version does)
+// refuses it as damaged rather than applying its events without vectors.
+func TestDecodeVectorsRejects(t *testing.T) {
+	good, _ := sampleVecMsg(t)
+	clone := func(h nats.Header) nats.Header {
+		c := nats.Header{}
+		for k, v := range h {
+			c[k] = slices.Clone(v)
+		}
+		return c
+	}
+	secStart := len(good.Data) - (1 + 16 + 1 + 1 + 16)
+	for _, tc := range []struct {
+		name    string
+		m       func(h nats.Header, b []byte) (nats.Header, []byte)
+		foreign bool
+		want    string
+	}{
+		{"dim 0", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderVectorDim, "0"); return h, b }, true, HeaderVectorDim},
+		{"dim text", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderVectorDim, "four"); return h, b }, true, HeaderVectorDim},
+		{"dim huge", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderVectorDim, "65537"); return h, b }, true, HeaderVectorDim},
+		{"dim wrong", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Set(HeaderVectorDim, "3"); return h, b }, false, "vector"},
+		{"bad flag", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b[secStart] = 2
+			h.Set(HeaderSHA256, SHA256Hex(b))
+			return h, b
+		}, false, "not 0 or 1"},
+		{"truncated section", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b = b[:len(b)-3]
+			h.Set(HeaderSHA256, SHA256Hex(b))
+			return h, b
+		}, false, "truncated"},
+		{"no section", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b = b[:secStart]
+			h.Set(HeaderSHA256, SHA256Hex(b))
+			return h, b
+		}, false, "ends before the vector of event 0"},
+		{"trailing bytes", func(h nats.Header, b []byte) (nats.Header, []byte) {
+			b = append(b, 0)
+			h.Set(HeaderSHA256, SHA256Hex(b))
+			return h, b
+		}, false, "after the vector section"},
+		{"header ignored", func(h nats.Header, b []byte) (nats.Header, []byte) { h.Del(HeaderVectorDim); return h, b }, false, "jetstream:"},
+		{"flipped vector bit", func(h nats.Header, b []byte) (nats.Header, []byte) { b[len(b)-2] ^= 1; return h, b }, false, "damaged"},
+	} {
+		h, body := tc.m(clone(good.Header), bytes.Clone(good.Data))
+		_, err := Decode(h, body)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		if errors.Is(err, ErrForeign) != tc.foreign || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v (foreign %v), want %q foreign=%v", tc.name, err, errors.Is(err, ErrForeign), tc.want, tc.foreign)
+		}
+	}
+}
+
+// FuzzDecodeVectorBatch: Decode of a batch with a vector section never
+// panics, and what it accepts re-encodes to the same body.
+func FuzzDecodeVectorBatch(f *testing.F) {
+	m, _ := sampleVecMsg(f)
+	f.Add(m.Data, 3, 4)
+	f.Add([]byte{0, 0, 0, 1, 0x80, 0}, 1, 1)
+	f.Add([]byte{0, 0, 0, 1, 0x80, 1, 0, 0, 0x80, 0x3f}, 1, 1)
+	f.Add([]byte{0, 0, 0, 1, 0x80, 1, 0, 0}, 1, 65536)
+	f.Fuzz(func(t *testing.T, body []byte, n, dim int) {
+		h := nats.Header{}
+		h.Set(HeaderFormat, FormatV1)
+		h.Set(HeaderEvents, fmt.Sprint(n))
+		h.Set(HeaderVectorDim, fmt.Sprint(dim))
+		h.Set(HeaderSHA256, SHA256Hex(body))
+		b, err := Decode(h, body)
+		if err != nil {
+			return
+		}
+		if len(b.Recs) != n || len(b.Vectors) != n || !bytes.Equal(AppendVectors(Frame(b.Recs), b.Vectors, dim), body) {
+			t.Fatalf("accepted %d records, %d vectors that do not re-encode to the body", len(b.Recs), len(b.Vectors))
+		}
+	})
+}
