@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/exledger/exledger/ledger"
 	"math"
 	"path/filepath"
 	"testing"
@@ -132,5 +133,36 @@ func TestRatioAndMedian(t *testing.T) {
 	}
 	if !math.IsNaN(median(nil)) {
 		t.Errorf("median(nil) must be NaN")
+	}
+}
+
+// TestIssue17Shape checks the coldappend corpus against issue 17's
+// description: valid envelopes, JSON 350–1,900 B averaging about 1 KB,
+// 4 kinds, 8 tenants, a new correlation every 50 events.
+func TestIssue17Shape(t *testing.T) {
+	evs := issue17Events(5000, 17)
+	kinds, tenants, corrs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	total := 0
+	for i := range evs {
+		if err := ledger.Validate(evs[i]); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		j, err := ledger.MarshalEnvelopeJSON(evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(j) < 350 || len(j) > 1900 {
+			t.Errorf("event %d: %d B of JSON, want 350–1900", i, len(j))
+		}
+		total += len(j)
+		kinds[string(evs[i].Kind())] = true
+		tenants[string(*evs[i].TenantID)] = true
+		corrs[string(*evs[i].CorrelationID)] = true
+	}
+	if avg := total / len(evs); avg < 1000 || avg > 1250 {
+		t.Errorf("average JSON size %d B, want ~1 KB", avg)
+	}
+	if len(kinds) != 4 || len(tenants) != 8 || len(corrs) != len(evs)/50 {
+		t.Errorf("%d kinds, %d tenants, %d correlations; want 4, 8, %d", len(kinds), len(tenants), len(corrs), len(evs)/50)
 	}
 }

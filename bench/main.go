@@ -41,7 +41,7 @@ type config struct {
 	recoveryN int
 }
 
-var allCases = []string{"append1000", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
+var allCases = []string{"append1000", "coldappend", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
 
 var allEngines = []string{"exledger", "pebble", "sqlite", "bbolt", "raw-codec", "raw-fsync"}
 

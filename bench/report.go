@@ -216,6 +216,13 @@ func (r *runner) targets() [][4]string {
 				fmt.Sprintf("%.2f× (%d/%d pairs within 25%%)", m, k, n), fmt.Sprintf("≥ %.2f×", goal), yesNo(m >= goal)})
 		}
 	}
+	// Issue 17: the first appendN events after Open, issue 17's shape.
+	ratioT("coldappend", "pebble", "issue 17 shape, first events after Open ÷ Pebble", 4, true)
+	ratioT("coldappend", "sqlite", "issue 17 shape, first events after Open ÷ SQLite", 4, true)
+	if c := r.caseByID("coldappend"); c != nil && c.find("exledger") {
+		f := medianOf(c.cells["exledger"].samples, func(s sample) float64 { return s.v / s.alt })
+		out = append(out, [4]string{"issue 17 shape: exledger's first events after Open ÷ its steady rate (the next as many)", fmt.Sprintf("%.2f", f), "≥ 0.80", yesNo(f >= 0.8)})
+	}
 	ratioT("concurrent64", "pebble", "64 concurrent writers ÷ Pebble", 1.5, true)
 	// Issue 15: replicated appends at ≥ 0.5× the embedded ledger, i.e.
 	// embedded ÷ replicated ≤ 2.

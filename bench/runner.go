@@ -206,6 +206,9 @@ func (m meter) stop(e engine, s *sample, events, commits int) {
 
 func (r *runner) writeCases() error {
 	c := &r.cfg
+	if c.cases["coldappend"] {
+		r.coldAppendCase()
+	}
 	need := c.cases["append1000"] || c.cases["append1"] || c.cases["concurrent64"] || c.cases["writers"]
 	if !need {
 		return nil
