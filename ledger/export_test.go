@@ -25,3 +25,23 @@ func KeyNames(t *testing.T) map[string]bool {
 	}
 	return names
 }
+
+// EncodeBatchWithEstimate runs the append path's encoding step with the
+// given recent average event size (the buffer sizing hint).
+func EncodeBatchWithEstimate(es []ExperienceEventEnvelope, avg int64) ([][]byte, error) {
+	l := &Ledger{opts: (&Options{}).withDefaults()}
+	l.avgEvent.Store(avg)
+	recs, _, err := l.encodeBatch(es)
+	return recs, err
+}
+
+// BatchEncoderForBench returns the append path's encoding step bound to
+// one ledger, so that the buffer estimate carries from batch to batch as
+// in AppendEvents.
+func BatchEncoderForBench() func([]ExperienceEventEnvelope) error {
+	l := &Ledger{opts: (&Options{}).withDefaults()}
+	return func(es []ExperienceEventEnvelope) error {
+		_, _, err := l.encodeBatch(es)
+		return err
+	}
+}

@@ -215,42 +215,52 @@ func batchTooLarge(n, max int) error {
 	return InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", n, max))
 }
 
-// encodePart encodes es into one buffer that the memtable keeps once the
-// batch commits (the WAL copies it into its frame), so the bytes are copied
-// exactly once on the way to the log and never again. recs and ents
-// receive each event's bytes and index entry; base is es[0]'s position in
-// the batch (for error messages). It returns the bytes encoded.
+// encodePart encodes es into buffers that the memtable keeps once the
+// batch commits (the WAL copies them into its frame), so the bytes are
+// copied exactly once on the way to the log and never again. The buffer is
+// sized from the recent average event size; an event that does not fit in
+// what is left of it is not grown into a new copy of the whole buffer (as
+// append would do, copying every event encoded so far), it starts a new
+// buffer sized for the rest of the part: only that event's bytes are
+// copied again. recs and ents receive each event's bytes and index entry;
+// base is es[0]'s position in the batch (for error messages). It returns
+// the bytes encoded.
 func (l *Ledger) encodePart(es []ExperienceEventEnvelope, recs [][]byte, ents []entry, base int) (int, error) {
 	est := int(l.avgEvent.Load())
 	if est == 0 {
 		est = 1024
 	}
 	buf := make([]byte, 0, est*len(es)+est)
-	ends := make([]int, len(es))
+	total := 0
+	termBuf := make([]index.Term, 0, 7*len(es))
 	for i := range es {
 		start := len(buf)
-		var err error
-		buf, err = AppendCanonical(buf, &es[i])
+		free := cap(buf) - start
+		out, err := AppendCanonical(buf[start:start:cap(buf)], &es[i])
 		if err != nil {
 			return 0, InvalidQuery(fmt.Sprintf("event %d: %v", base+i, err))
 		}
-		if n := len(buf) - start; n > l.opts.MaxEventBytes {
+		n := len(out)
+		if n > l.opts.MaxEventBytes {
 			return 0, InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
 		}
-		ends[i] = len(buf)
-	}
-	// Slice the records only now: buf may have moved while growing.
-	termBuf := make([]index.Term, 0, 7*len(es))
-	start := 0
-	for i := range es {
-		recs[i] = buf[start:ends[i]:ends[i]]
-		start = ends[i]
+		if cap(out) == free {
+			// Encoded in place (append only reallocates to a larger cap).
+			buf = buf[:start+n]
+		} else {
+			// out is a private array: move the event to a new buffer for
+			// the rest of the part.
+			buf = append(make([]byte, 0, est*(len(es)-i)+n+est), out...)
+			start = 0
+		}
+		recs[i] = buf[start : start+n : start+n]
+		total += n
 		h := HeaderOf(&es[i])
-		n := len(termBuf)
+		k := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
-		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)]}
+		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[k:len(termBuf):len(termBuf)]}
 	}
-	return len(buf), nil
+	return total, nil
 }
 
 // maxFrozen bounds the full memtables waiting for the background sealer.
