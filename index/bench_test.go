@@ -266,12 +266,23 @@ func timeBrute(f func() int) float64 {
 // pays before acknowledging a batch.
 func BenchmarkMemAdd(b *testing.B) {
 	es := genWorkload(rand.New(rand.NewPCG(42, 100_000)), 100_000)
-	b.ReportAllocs()
-	for b.Loop() {
-		m := NewMem()
-		for i, e := range es {
-			m.Add(uint32(i), e.time, e.terms)
+	for _, reserve := range []bool{false, true} {
+		name := "grow"
+		if reserve {
+			name = "reserved"
 		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := NewMem()
+				if reserve {
+					m.Reserve(len(es))
+				}
+				for i, e := range es {
+					m.Add(uint32(i), e.time, e.terms)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(es)), "ns/event")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(es)), "ns/event")
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -429,5 +430,33 @@ func TestEmptyQueryAll(t *testing.T) {
 	var ce *CorruptionError
 	if _, err := Decode("x", []byte("short")); !errors.As(err, &ce) || !errors.Is(err, corrupt.ErrCorrupt) {
 		t.Fatalf("short: %v", err)
+	}
+}
+
+// TestMemReserve checks that a reserved Mem indexes exactly as a growing
+// one (same encoded index), and that Reserve after the first Add changes
+// nothing.
+func TestMemReserve(t *testing.T) {
+	es := genWorkload(rand.New(rand.NewPCG(5, 6)), 3000)
+	build := func(reserve, late int) []byte {
+		m := NewMem()
+		m.Reserve(reserve)
+		for i, e := range es {
+			m.Add(uint32(i), e.time, e.terms)
+			if i == 10 {
+				m.Reserve(late)
+			}
+		}
+		b, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want := build(0, 0)
+	for _, r := range [][2]int{{1, 0}, {len(es), 0}, {10 * len(es), 0}, {0, len(es)}, {-1, -1}} {
+		if got := build(r[0], r[1]); !bytes.Equal(got, want) {
+			t.Errorf("Reserve(%d), then Reserve(%d) after 11 events: encoded index differs", r[0], r[1])
+		}
 	}
 }

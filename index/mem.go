@@ -56,6 +56,18 @@ func NewMem() *Mem {
 	return m
 }
 
+// Reserve sizes an empty Mem for about n events: the event-id map and the
+// time column are allocated once at that size instead of growing (a map
+// that grows rehashes every key it holds, each time it doubles). It does
+// nothing once an event was added, or for n <= 0.
+func (m *Mem) Reserve(n int) {
+	if m.n != 0 || n <= 0 {
+		return
+	}
+	m.ids = make(map[string]uint32, n)
+	m.times = make([]string, 0, n)
+}
+
 // Len returns the number of events added.
 func (m *Mem) Len() int { return int(m.n) }
 

@@ -89,7 +89,8 @@ func (l *Ledger) appendCanonical(ctx context.Context, recs [][]byte, vecs [][]fl
 		h := HeaderOf(&env)
 		n := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
-		ents[i] = entry{id: env.EventID, time: string(env.OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)], vec: vec}
+		ents[i] = newEntry(env.EventID, string(env.OccurredAt), termBuf[n:len(termBuf):len(termBuf)])
+		ents[i].vec = vec
 	}
 	if total > l.opts.MaxBatchBytes {
 		return batchTooLarge(total, l.opts.MaxBatchBytes)

@@ -38,6 +38,14 @@ type memtable struct {
 	tainted bool
 	bytes   int64
 	created time.Time
+	// reserved: reserve ran (the first batch sized the memtable).
+	reserved bool
+	// ids is a Bloom filter over the event-id hashes of the entries added
+	// to idx (staged ones included), so that the duplicate check skips the
+	// memtable's id map for ids certainly not in it. nil (before reserve)
+	// means "maybe" for every id. Written where idx is (the committer's
+	// stage and apply), read by the committer's prepare.
+	ids *bloom32
 	// vecs[i] is the vector of recs[i] (nil: none); nil until the first
 	// vector arrives, shorter than recs when the last events have none.
 	vecs [][]float32
@@ -48,14 +56,55 @@ func newMemtable(base uint64) *memtable {
 	return &memtable{base: base, idx: index.NewMem(), created: time.Now()}
 }
 
+// maxReserve bounds the events a memtable reserves room for.
+const maxReserve = 1 << 18
+
+// reserve sizes an empty memtable for the events that fill a segment at
+// the recent average event size, so that its index maps and columns are
+// allocated once instead of growing (and rehashing) as it fills. Called
+// under Ledger.mu before the first event is added; a no-op afterwards or
+// before any event size is known.
+func (l *Ledger) reserve(m *memtable) {
+	if len(m.recs) != 0 || m.staged != 0 || m.reserved {
+		return
+	}
+	m.reserved = true
+	avg := l.avgEvent.Load()
+	if avg <= 0 {
+		// No event size known yet (a WAL replay at Open): size the id
+		// filter only, for small events.
+		m.ids = newBloom32(int(min(l.opts.SegmentBytes/256+1, maxReserve)))
+		return
+	}
+	n := int(min(l.opts.SegmentBytes/avg+1, maxReserve))
+	m.ids = newBloom32(n)
+	m.idx.Reserve(n)
+	m.recs = make([][]byte, 0, n)
+	m.times = make([]string, 0, n)
+	m.idHashes = make([]uint32, 0, n)
+}
+
+// addID adds an event-id hash to the memtable's id filter.
+func (m *memtable) addID(h uint32) {
+	if m.ids != nil {
+		m.ids.add(h)
+	}
+}
+
 func (m *memtable) lastSeq() uint64 { return m.base + uint64(len(m.recs)) - 1 }
 
 // entry is the per-event data carried through the WAL committer (Aux).
 type entry struct {
-	id    EventID
-	time  string
-	terms []index.Term
-	vec   []float32 // the event's vector (AppendVectorEvents), or nil
+	id     EventID
+	idHash uint32 // eventIDHash(id), computed on the caller's goroutine
+	time   string
+	terms  []index.Term
+	vec    []float32 // the event's vector (AppendVectorEvents), or nil
+}
+
+// newEntry returns the entry of an event with these id, time and terms.
+func newEntry(id EventID, time string, terms []index.Term) entry {
+	return entry{id: id, idHash: eventIDHash(id), time: time, terms: terms}
 }
 
 // termsOf returns the index terms of an event header. The same function
@@ -258,7 +307,7 @@ func (l *Ledger) encodePart(es []ExperienceEventEnvelope, recs [][]byte, ents []
 		h := HeaderOf(&es[i])
 		k := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
-		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[k:len(termBuf):len(termBuf)]}
+		ents[i] = newEntry(es[i].EventID, string(es[i].OccurredAt), termBuf[k:len(termBuf):len(termBuf)])
 	}
 	return total, nil
 }
@@ -330,7 +379,7 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 		var prevVec []float32
 		if !found {
 			var err error
-			prev, prevVec, found, err = l.lookupDurable(id, mts, segs)
+			prev, prevVec, found, err = l.lookupDurable(id, ents[i].idHash, mts, segs)
 			if err != nil {
 				l.rollbackPending(added)
 				return Storage("duplicate check", err)
@@ -372,8 +421,11 @@ func (l *Ledger) rollbackPending(ids []EventID) {
 // lookupDurable finds the canonical bytes of the event with this id in
 // the memtables mts (newest first), then in the sealed segments (newest
 // first). It runs on the WAL committer (see prepare).
-func (l *Ledger) lookupDurable(id EventID, mts []*memtable, segs []*sealedSeg) ([]byte, []float32, bool, error) {
+func (l *Ledger) lookupDurable(id EventID, h uint32, mts []*memtable, segs []*sealedSeg) ([]byte, []float32, bool, error) {
 	for _, m := range mts {
+		if m.ids != nil && !m.ids.has(h) {
+			continue // certainly not in this memtable
+		}
 		ords, _ := m.idx.EventID(string(id))
 		for _, o := range ords {
 			if int(o) < len(m.recs) {
@@ -385,7 +437,7 @@ func (l *Ledger) lookupDurable(id EventID, mts []*memtable, segs []*sealedSeg) (
 			}
 		}
 	}
-	if len(segs) == 0 || !l.ids.maySealed(eventIDHash(id)) {
+	if len(segs) == 0 || !l.ids.maySealed(h) {
 		return nil, nil, false, nil
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
@@ -449,9 +501,11 @@ func (l *Ledger) stage(b *wal.Batch) {
 	}
 	l.mu.Lock()
 	m := l.active
+	l.reserve(m)
 	ord := uint32(len(m.recs) + m.staged)
 	for i := range b.Records {
 		m.idx.Add(ord+uint32(i), ents[i].time, ents[i].terms)
+		m.addID(ents[i].idHash)
 	}
 	m.staged += len(b.Records)
 	l.mu.Unlock()
@@ -484,6 +538,7 @@ func (l *Ledger) unstage(b *wal.Batch) {
 func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry, staged bool) {
 	l.mu.Lock()
 	m := l.active
+	l.reserve(m)
 	if want := m.base + uint64(len(m.recs)); first != want {
 		// The WAL assigns dense sequence numbers; anything else is a bug.
 		l.mu.Unlock()
@@ -508,9 +563,10 @@ func (l *Ledger) applyRecords(first uint64, recs [][]byte, ents []entry, staged 
 		}
 		m.recs = append(m.recs, r)
 		m.times = append(m.times, ents[i].time)
-		m.idHashes = append(m.idHashes, eventIDHash(ents[i].id))
+		m.idHashes = append(m.idHashes, ents[i].idHash)
 		if !staged {
 			m.idx.Add(ord, ents[i].time, ents[i].terms)
+			m.addID(ents[i].idHash)
 		}
 	}
 	l.events.Add(uint64(len(recs)))
@@ -546,7 +602,7 @@ func (l *Ledger) replay(b *wal.Batch) error {
 		if err != nil {
 			return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)
 		}
-		ents[i] = entry{id: h.EventID, time: string(h.OccurredAt), terms: termsOf(&h, nil)}
+		ents[i] = newEntry(h.EventID, string(h.OccurredAt), termsOf(&h, nil))
 		if vraw != nil {
 			if err := l.checkReplayedVector(vraw); err != nil {
 				return fmt.Errorf("wal record seq %d: %w", b.FirstSeq+uint64(i), err)

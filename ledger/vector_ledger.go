@@ -124,7 +124,8 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 			v = make([]float32, len(vecs[i]))
 			copy(v, vecs[i])
 		}
-		ents[i] = entry{id: es[i].EventID, time: string(es[i].OccurredAt), terms: termBuf[n:len(termBuf):len(termBuf)], vec: v}
+		ents[i] = newEntry(es[i].EventID, string(es[i].OccurredAt), termBuf[n:len(termBuf):len(termBuf)])
+		ents[i].vec = v
 	}
 	return recs, ents, nil
 }
