@@ -41,7 +41,10 @@ func EncodeBatchWithEstimate(es []ExperienceEventEnvelope, avg int64) ([][]byte,
 func BatchEncoderForBench() func([]ExperienceEventEnvelope) error {
 	l := &Ledger{opts: (&Options{}).withDefaults()}
 	return func(es []ExperienceEventEnvelope) error {
-		_, _, err := l.encodeBatch(es)
+		sc, err := l.encodeBatchScratch(es)
+		if sc != nil {
+			sc.release() // as AppendEvents does once the batch is committed
+		}
 		return err
 	}
 }

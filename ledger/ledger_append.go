@@ -179,7 +179,15 @@ func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope,
 	var recs [][]byte
 	var ents []entry
 	if vecs == nil {
-		recs, ents, err = l.encodeBatch(es)
+		var sc *batchScratch
+		sc, err = l.encodeBatchScratch(es)
+		if sc != nil {
+			recs, ents = sc.recs, sc.ents
+			// The WAL holds no reference to recs or ents once Commit has
+			// returned (the memtable copies what it keeps), so the slices
+			// serve the next batch.
+			defer sc.release()
+		}
 	} else {
 		recs, ents, err = l.encodeVectorBatch(es, vecs)
 	}
@@ -218,23 +226,88 @@ func (l *Ledger) appendEvents(ctx context.Context, es []ExperienceEventEnvelope,
 // several goroutines.
 const parallelEncodeMin = 256
 
-// encodeBatch encodes es to canonical msgpack and extracts their index
-// entries. Large batches are split into contiguous parts encoded on up to
-// GOMAXPROCS (at most 4) goroutines; the result is the same either way.
+// batchScratch holds the per-batch slices of an append that do not
+// outlive it (the record list, the entries and their index terms), reused
+// from batch to batch through scratchPool: about 340 B per event that are
+// otherwise allocated, zeroed and collected for every batch.
+type batchScratch struct {
+	recs  [][]byte
+	ents  []entry
+	terms []index.Term
+}
+
+var scratchPool sync.Pool
+
+// maxTermsPerEvent is the most index terms termsOf returns for one event.
+const maxTermsPerEvent = 7
+
+func getScratch(n int) *batchScratch {
+	sc, _ := scratchPool.Get().(*batchScratch)
+	if sc == nil {
+		sc = &batchScratch{}
+	}
+	if cap(sc.recs) < n {
+		sc.recs = make([][]byte, n)
+		sc.ents = make([]entry, n)
+		sc.terms = make([]index.Term, 0, maxTermsPerEvent*n)
+	}
+	sc.recs, sc.ents, sc.terms = sc.recs[:n], sc.ents[:n], sc.terms[:0]
+	return sc
+}
+
+// release clears the references the scratch holds (the caller's strings,
+// the encoded records) and returns it to the pool. Batches far larger
+// than usual are left to the collector.
+func (sc *batchScratch) release() {
+	clear(sc.recs)
+	clear(sc.ents)
+	clear(sc.terms[:cap(sc.terms)])
+	if cap(sc.recs) > 1<<14 {
+		return
+	}
+	scratchPool.Put(sc)
+}
+
+// encodeBatch is encodeBatchScratch with slices the caller owns.
 func (l *Ledger) encodeBatch(es []ExperienceEventEnvelope) ([][]byte, []entry, error) {
-	recs := make([][]byte, len(es))
-	ents := make([]entry, len(es))
+	sc, err := l.encodeBatchScratch(es)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sc.recs, sc.ents, nil
+}
+
+// encodeBatchScratch encodes es to canonical msgpack and extracts their
+// index entries, into pooled slices (see batchScratch; on error the
+// scratch is released and nil returned). Large batches are split into
+// contiguous parts encoded on up to GOMAXPROCS (at most 4) goroutines; the
+// result is the same either way.
+func (l *Ledger) encodeBatchScratch(es []ExperienceEventEnvelope) (sc *batchScratch, err error) {
+	sc = getScratch(len(es))
+	defer func() {
+		if err != nil {
+			sc.release()
+			sc = nil
+		}
+	}()
+	recs, ents := sc.recs, sc.ents
+	// Part p's terms go to its own region of sc.terms (at most
+	// maxTermsPerEvent per event), so parts never share a backing array
+	// position.
+	termsFor := func(lo, hi int) []index.Term {
+		return sc.terms[maxTermsPerEvent*lo : maxTermsPerEvent*lo : maxTermsPerEvent*hi]
+	}
 	parts := min(runtime.GOMAXPROCS(0), 4, len(es)/(parallelEncodeMin/2))
 	if parts <= 1 {
-		n, err := l.encodePart(es, recs, ents, 0)
+		n, err := l.encodePart(es, recs, ents, termsFor(0, len(es)), 0)
 		if err != nil {
-			return nil, nil, err
+			return sc, err
 		}
 		if n > l.opts.MaxBatchBytes {
-			return nil, nil, batchTooLarge(n, l.opts.MaxBatchBytes)
+			return sc, batchTooLarge(n, l.opts.MaxBatchBytes)
 		}
 		l.avgEvent.Store(int64(n/len(es)) + 16)
-		return recs, ents, nil
+		return sc, nil
 	}
 	var wg sync.WaitGroup
 	sizes := make([]int, parts)
@@ -242,22 +315,22 @@ func (l *Ledger) encodeBatch(es []ExperienceEventEnvelope) ([][]byte, []entry, e
 	for p := range parts {
 		lo, hi := p*len(es)/parts, (p+1)*len(es)/parts
 		wg.Go(func() {
-			sizes[p], errs[p] = l.encodePart(es[lo:hi], recs[lo:hi], ents[lo:hi], lo)
+			sizes[p], errs[p] = l.encodePart(es[lo:hi], recs[lo:hi], ents[lo:hi], termsFor(lo, hi), lo)
 		})
 	}
 	wg.Wait()
 	total := 0
 	for p := range parts {
 		if errs[p] != nil {
-			return nil, nil, errs[p] // the first failing part holds the first bad event
+			return sc, errs[p] // the first failing part holds the first bad event
 		}
 		total += sizes[p]
 	}
 	if total > l.opts.MaxBatchBytes {
-		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
+		return sc, batchTooLarge(total, l.opts.MaxBatchBytes)
 	}
 	l.avgEvent.Store(int64(total/len(es)) + 16)
-	return recs, ents, nil
+	return sc, nil
 }
 
 func batchTooLarge(n, max int) error {
@@ -271,17 +344,17 @@ func batchTooLarge(n, max int) error {
 // what is left of it is not grown into a new copy of the whole buffer (as
 // append would do, copying every event encoded so far), it starts a new
 // buffer sized for the rest of the part: only that event's bytes are
-// copied again. recs and ents receive each event's bytes and index entry;
-// base is es[0]'s position in the batch (for error messages). It returns
-// the bytes encoded.
-func (l *Ledger) encodePart(es []ExperienceEventEnvelope, recs [][]byte, ents []entry, base int) (int, error) {
+// copied again. recs and ents receive each event's bytes and index entry,
+// the entries' terms are appended to termBuf (which has room for
+// maxTermsPerEvent per event); base is es[0]'s position in the batch (for
+// error messages). It returns the bytes encoded.
+func (l *Ledger) encodePart(es []ExperienceEventEnvelope, recs [][]byte, ents []entry, termBuf []index.Term, base int) (int, error) {
 	est := int(l.avgEvent.Load())
 	if est == 0 {
 		est = 1024
 	}
 	buf := make([]byte, 0, est*len(es)+est)
 	total := 0
-	termBuf := make([]index.Term, 0, 7*len(es))
 	for i := range es {
 		start := len(buf)
 		free := cap(buf) - start
