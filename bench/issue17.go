@@ -134,6 +134,9 @@ func (r *runner) coldAppend(name string, round int, evs []ledger.ExperienceEvent
 	}
 	s.alt = float64(done-n) / time.Since(t).Seconds()
 	s.note = fmt.Sprintf("steady (events %d–%d) %s; first ÷ steady %.2f", n, done, fmtVal(s.alt, "events/s"), s.v/s.alt)
+	// Every round is logged, the warm-up round (the first Open of the
+	// process) included: the report's medians leave it out.
+	logf("coldappend round %d %s: first %s, steady %s, CPU %.2f µs/event", round, name, fmtVal(s.v, "events/s"), fmtVal(s.alt, "events/s"), s.cpu)
 	if got, err := e.lastSeq(); err != nil || got != uint64(done) {
 		return s, fmt.Errorf("stored %d events, want %d (%v)", got, done, err)
 	}
