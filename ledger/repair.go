@@ -206,7 +206,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			}
 		}
 		outer := newMan.innerGap(ms.FirstSeq, ms.LastSeq)
-		pieces, gaps, err := salvageSpan(ms, kept, anchors, outer)
+		pieces, gaps, lost, err := salvageSpan(ms, kept, anchors, outer)
 		if err != nil {
 			return fail(&IntegrityError{File: path, Seq: ms.FirstSeq, Reason: err.Error()})
 		}
@@ -227,6 +227,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		if outer != nil {
 			touched[outer.From] = true
 		}
+		rep.Lost = append(rep.Lost, lost...)
 		for _, g := range gaps {
 			newMan.Gaps = append(newMan.Gaps, g)
 			touched[g.From] = true
@@ -246,21 +247,6 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		if g := &newMan.Gaps[i]; touched[g.From] {
 			pg := g.public()
 			rep.Gaps = append(rep.Gaps, pg)
-		}
-	}
-	// Lost seqs of this run: the difference between the old and new gap
-	// records' lost ranges.
-	old := map[SeqRange]bool{}
-	for _, g := range m.Gaps {
-		for _, r := range g.Lost {
-			old[r] = true
-		}
-	}
-	for _, g := range newMan.Gaps {
-		for _, r := range g.Lost {
-			if !old[r] {
-				rep.Lost = append(rep.Lost, r)
-			}
 		}
 	}
 	if len(rep.Gaps) > 0 {
@@ -369,8 +355,9 @@ type salvagePiece struct {
 // pieces chained from the gap's ChainBefore over the kept events alone.
 // Since the manifest's chain end is an anchor, every gap closes within the
 // segment. outer, if set, is an existing gap the whole segment lies inside:
-// its lost seqs are added to it and no new gap is made.
-func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]byte, outer *gapRecord) ([]salvagePiece, []gapRecord, error) {
+// its lost seqs are added to it and no new gap is made. It also returns
+// the ranges lost in this segment.
+func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]byte, outer *gapRecord) ([]salvagePiece, []gapRecord, []SeqRange, error) {
 	var pieces []salvagePiece
 	var gaps []gapRecord
 	var cur *salvagePiece
@@ -410,7 +397,7 @@ func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]b
 		closePiece()
 		lost = tmp.Lost
 		outer.Lost = mergeRanges(outer.Lost, lost)
-		return pieces, nil, nil
+		return pieces, nil, lost, nil
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	k := 0
@@ -429,7 +416,7 @@ func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]b
 				cur.recs = append(cur.recs, *rec)
 				h = segment.ChainNext(h, rec.Data)
 				if anchored && a != h {
-					return nil, nil, fmt.Errorf("seq %d: verified events do not match the stored chain value; refusing to repair (tampering, not disk damage)", seq)
+					return nil, nil, nil, fmt.Errorf("seq %d: verified events do not match the stored chain value; refusing to repair (tampering, not disk damage)", seq)
 				}
 				continue
 			}
@@ -457,9 +444,13 @@ func salvageSpan(ms manifestSeg, kept []segment.Record, anchors map[uint64][32]b
 	}
 	closePiece()
 	if g != nil {
-		return nil, nil, fmt.Errorf("gap at seq %d has no end (a bug: the segment end is an anchor)", g.From)
+		return nil, nil, nil, fmt.Errorf("gap at seq %d has no end (a bug: the segment end is an anchor)", g.From)
 	}
-	return pieces, gaps, nil
+	var lost []SeqRange
+	for _, g := range gaps {
+		lost = append(lost, g.Lost...)
+	}
+	return pieces, gaps, lost, nil
 }
 
 // mergeRanges returns the union of two sorted range lists, sorted, with
