@@ -10,7 +10,8 @@
 // yet, and repairs only a torn tail. Checkpoint deletes files the caller
 // has made durable elsewhere. Open with Options.ReadOnly verifies and
 // replays without changing anything; Salvage cuts a corrupt log back to
-// its longest valid prefix (ledgerctl repair).
+// its longest valid prefix, and SalvageFrames returns every frame that
+// still verifies, wherever it lies (what ledgerctl repair uses).
 //
 // # Files
 //
