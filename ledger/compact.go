@@ -81,12 +81,25 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			drop++
 		}
 	}
-	// Retention never cuts inside a gap Repair recorded.
+	// Retention never cuts inside a gap Repair recorded. With the Merkle
+	// tree, the chunk (16 events) holding the last dropped event must also
+	// be complete among the sealed events, so its hash can be computed
+	// before its first events go: keep more segments if not.
 	gm := l.man.Load()
-	for drop > 0 && gm.innerSeg(segs[drop-1].info.FirstSeq, segs[drop-1].info.LastSeq) {
+	treeCut := func(last uint64) bool {
+		return l.opts.NoMerkleTree || (last+treeChunk-1)/treeChunk*treeChunk <= segs[len(segs)-1].info.LastSeq
+	}
+	for drop > 0 && (gm.innerSeg(segs[drop-1].info.FirstSeq, segs[drop-1].info.LastSeq) || !treeCut(segs[drop-1].info.LastSeq)) {
 		drop--
 	}
 	keep := segs[drop:]
+	if drop > 0 {
+		// The tree must hold the chunks of the events about to be
+		// dropped: they cannot be hashed again afterwards.
+		if err := l.treeBeforeDrop(segs[drop-1].info.LastSeq); err != nil {
+			return rep, fmt.Errorf("compact: retention: %w", err)
+		}
+	}
 
 	// Group adjacent segments up to the target size. A group never spans a
 	// recorded gap: segments on either side, and those inside it, are

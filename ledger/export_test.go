@@ -1,6 +1,11 @@
 package ledger
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // EncodeBatchForBench runs the append path's encoding step (for benchmarks).
 func EncodeBatchForBench(es []ExperienceEventEnvelope) error {
@@ -47,4 +52,19 @@ func BatchEncoderForBench() func([]ExperienceEventEnvelope) error {
 		}
 		return err
 	}
+}
+
+// TreeTestHashOffset returns the file offset of stored hash i of the
+// first frame of a TREE file (for tests).
+func TreeTestHashOffset(file []byte, i int) int {
+	return treeHeaderLen + treeFrameHead + 32*i
+}
+
+// TreeTestFixFrame recomputes the checksum of the first frame of a TREE
+// file, so a changed hash passes the frame check (for tests).
+func TreeTestFixFrame(file []byte) {
+	rest := file[treeHeaderLen:]
+	nh := int(binary.LittleEndian.Uint32(rest[20:]))
+	size := treeFrameHead + 32*nh + 8
+	binary.LittleEndian.PutUint64(rest[size-8:], xxhash.Sum64(rest[:size-8]))
 }

@@ -125,6 +125,12 @@ type Options struct {
 	// manifest; a ledger that has none refuses the vector calls.
 	EmbeddingDim int
 
+	// NoMerkleTree turns the Merkle tree off: no TREE file is kept and
+	// Checkpoint, TreeHead and the proofs return ErrNoTree. By default the
+	// tree is maintained by the sealer, off the append path (see
+	// docs/proofs.md); an existing TREE file is left as it is.
+	NoMerkleTree bool
+
 	// skipBackupMarker lets Backup open its own copy to verify it before
 	// removing the BACKUP-INCOMPLETE marker.
 	skipBackupMarker bool
@@ -240,6 +246,9 @@ type Ledger struct {
 	// may not be the new one, so no further manifest change is made until
 	// the ledger is reopened (Open reads whichever is there).
 	manErr error
+
+	// tree is the Merkle tree over the events in log order (tree.go).
+	tree *merkle
 
 	// ids filters the event ids of sealed segments (duplicate checks).
 	ids idFilter
@@ -426,6 +435,9 @@ func (l *Ledger) open() error {
 		return fmt.Errorf("open %s: wal: %w", l.dir, err)
 	}
 	l.wal = w
+	if !l.opts.NoMerkleTree {
+		l.openTree()
+	}
 	return nil
 }
 

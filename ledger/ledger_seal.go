@@ -140,6 +140,14 @@ func (l *Ledger) sealOne(m *memtable) error {
 	first, last := m.base, m.base+uint64(n)-1
 	// After the last segment (or retention record, or recorded gap).
 	_, chainStart := l.man.Load().tail()
+	// The Merkle tree hashes m's events beside the segment writing; the
+	// new chunks go to TREE once the manifest is durable.
+	treeDone := l.treeSeal(m, n)
+	defer func() {
+		if treeDone != nil {
+			treeDone(false) // the seal failed: nothing to persist
+		}
+	}()
 	newMan := l.man.Load().clone()
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)
@@ -212,6 +220,8 @@ func (l *Ledger) sealOne(m *memtable) error {
 	l.sealDone = make(chan struct{})
 	l.mu.Unlock()
 	l.seals.Add(1)
+	treeDone(true)
+	treeDone = nil
 	l.log.Info("sealed segment", "segment", name, "events", n, "bytes", info.FileBytes)
 	if err := l.wal.Checkpoint(last); err != nil {
 		// The segment is durable; the WAL files are dropped at a later

@@ -49,6 +49,11 @@ type Stat struct {
 	Vectors          uint64 // events with a vector (sealed and tail)
 	VectorBytes      int64  // vector files of the sealed segments
 	VectorIndexBytes int64  // their approximate-index sections
+	// ProofsFrom is the first sequence number whose inclusion can be
+	// proven (events before it were dropped by retention; 0 = no Merkle
+	// tree or an empty ledger). TreeBytes is the size of the TREE file.
+	ProofsFrom uint64
+	TreeBytes  int64
 	// Filled by Stat with counts=true: events per tenant ("" = none) and kind.
 	Tenants map[string]uint64
 	Kinds   map[string]uint64
@@ -130,6 +135,12 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 	}
 	if st.Events > 0 {
 		st.FirstSeq = st.LastSeq - st.Events - st.LostEvents + 1
+	}
+	if !l.opts.NoMerkleTree && st.Events > 0 {
+		st.ProofsFrom = st.FirstSeq
+		if n, err := l.fs.Stat(l.treePath()); err == nil {
+			st.TreeBytes = n
+		}
 	}
 	if !counts {
 		return st, nil

@@ -1,0 +1,545 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/vfs"
+)
+
+// The Merkle tree (docs/proofs.md, docs/format.md §10).
+//
+// Leaf i (0-based) is the event with sequence number i+1, hashed as RFC
+// 6962 prescribes (tlog.RecordHash of its canonical bytes). Leaves are
+// grouped into chunks of treeChunk consecutive leaves; the tree over
+// chunk hashes (the level-treeChunkLevel nodes) is kept as tlog's stored
+// hashes, in memory and in the ledger-level file TREE, for every complete
+// chunk of sealed events. Nodes below a chunk are recomputed from the
+// chunk's events when a proof needs them (at most treeChunk events, one
+// or a few blocks). The stored hashes cost 2·32/treeChunk = 4 bytes per
+// event.
+//
+// TREE is maintained by the sealer, off the append path: the memtable
+// being sealed is hashed while its segment is written, and the new chunk
+// hashes are appended to TREE once the manifest naming the segment is
+// durable. The file is append-only, one checksummed frame per seal; a
+// torn or damaged tail is cut at Open, and what is missing is rebuilt from
+// the events. Compaction and clustering do not touch it (the tree is over
+// log order, not storage order); retention keeps it whole, so the hashes
+// of a dropped prefix remain.
+
+const (
+	treeFileName   = "TREE"
+	treeChunkLevel = 4
+	treeChunk      = 1 << treeChunkLevel
+	treeMagic      = "EXLTREE1"
+	treeVersion    = 1
+	treeHeaderLen  = 8 + 4 + 4 + 16 + 8
+	treeFrameMagic = "EXTF"
+	treeFrameHead  = 4 + 4 + 8 + 4 + 4
+	// treeWindow is how many leaves a catch-up hashes at a time.
+	treeWindow = 1 << 16
+)
+
+// ErrNoTree is returned by the proof methods of a ledger opened with
+// Options.NoMerkleTree, and when the tree cannot be built (events it
+// needs were dropped by retention and its file is gone).
+var ErrNoTree = errors.New("ledger: no Merkle tree")
+
+var errStopped = errors.New("ledger: tree catch-up stopped by Close")
+
+// merkle is a ledger's tree state.
+type merkle struct {
+	mu sync.Mutex
+	// hashes are the chunk tree's stored hashes (tlog order) for chunks
+	// [0, chunks).
+	hashes []tlog.Hash
+	chunks int64
+	// durable chunks are in the file, which is fileSize bytes long.
+	durable  int64
+	fileSize int64
+	// err is a sticky write failure: the file is no longer extended
+	// (the next Open catches up from the events).
+	err error
+	// broken is set when the tree cannot be completed (its file was
+	// lost and retention dropped events it needs).
+	broken error
+	// building is closed when the catch-up started by Open ends.
+	building chan struct{}
+}
+
+// ReadHashes reads the chunk tree's stored hashes. Caller holds mu.
+func (t *merkle) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(t.hashes)) {
+			return nil, fmt.Errorf("ledger: tree hash %d not stored (%d stored)", x, len(t.hashes))
+		}
+		out[i] = t.hashes[x]
+	}
+	return out, nil
+}
+
+// addChunk extends the chunk tree by one chunk hash. Caller holds mu.
+func (t *merkle) addChunk(h tlog.Hash) error {
+	hs, err := tlog.StoredHashesForRecordHash(t.chunks, h, t)
+	if err != nil {
+		return err
+	}
+	t.hashes = append(t.hashes, hs...)
+	t.chunks++
+	return nil
+}
+
+// truncate keeps the first n chunks. Caller holds mu.
+func (t *merkle) truncate(n int64) {
+	t.hashes = t.hashes[:tlog.StoredHashCount(n)]
+	t.chunks = n
+	t.durable = min(t.durable, n)
+}
+
+// subtreeHash returns the root of the complete subtree over leaves (a
+// power of two of them).
+func subtreeHash(leaves []tlog.Hash) tlog.Hash {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	h := len(leaves) / 2
+	return tlog.NodeHash(subtreeHash(leaves[:h]), subtreeHash(leaves[h:]))
+}
+
+func (l *Ledger) treePath() string { return filepath.Join(l.dir, treeFileName) }
+
+// firstRetained returns the first sequence number whose event is still
+// stored (1 without retention).
+func (l *Ledger) firstRetained() uint64 {
+	if r := l.man.Load().Retention; len(r) > 0 {
+		return r[len(r)-1].DroppedThroughSeq + 1
+	}
+	return 1
+}
+
+// sealedThrough returns the last sealed sequence number of v (or the
+// retention bound).
+func (l *Ledger) sealedThrough(v *view) uint64 {
+	if n := len(v.segs); n > 0 {
+		return v.segs[n-1].info.LastSeq
+	}
+	return l.firstRetained() - 1
+}
+
+// leafHashes appends the leaf hashes of seqs from..to (inclusive) read
+// from v to out.
+func (l *Ledger) leafHashes(v *view, from, to uint64, out []tlog.Hash) ([]tlog.Hash, error) {
+	if from > to {
+		return out, nil
+	}
+	if from < l.firstRetained() {
+		return out, fmt.Errorf("%w: events up to seq %d were dropped by retention (seq %d needed)", ErrNoTree, l.firstRetained()-1, from)
+	}
+	next := from
+	for _, s := range v.segs {
+		if next > to {
+			return out, nil
+		}
+		if s.info.LastSeq < next || s.info.FirstSeq > next {
+			continue
+		}
+		var ferr error
+		err := s.r.Scan(next, func(rec segment.Record) bool {
+			if rec.Seq > to {
+				return false
+			}
+			if rec.Seq != next {
+				ferr = corrupt.New(s.r.Path(), 0, "scan yields seq %d, want %d", rec.Seq, next)
+				return false
+			}
+			out = append(out, tlog.RecordHash(rec.Data))
+			next++
+			return true
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return out, l.readErr(s.r.Path(), err)
+		}
+	}
+	for i, m := range v.mts {
+		for j := 0; j < v.ns[i] && next <= to; j++ {
+			if m.base+uint64(j) != next {
+				continue
+			}
+			out = append(out, tlog.RecordHash(v.recs[i][j]))
+			next++
+		}
+	}
+	if next <= to {
+		return out, fmt.Errorf("ledger: tree: seqs %d..%d are not in the ledger", next, to)
+	}
+	return out, nil
+}
+
+// catchUp adds the complete chunks of the first leaves leaves of v to
+// the tree, stopping early (errStopped) when stop is closed. Caller holds
+// t.mu.
+func (l *Ledger) catchUp(v *view, leaves uint64, stop <-chan struct{}) error {
+	t := l.tree
+	want := int64(leaves / treeChunk)
+	if t.chunks >= want {
+		return nil
+	}
+	if t.broken != nil {
+		return t.broken
+	}
+	var buf []tlog.Hash
+	for t.chunks < want {
+		select {
+		case <-stop:
+			return errStopped
+		default:
+		}
+		n := min(want-t.chunks, treeWindow/treeChunk)
+		from := uint64(t.chunks)*treeChunk + 1
+		var err error
+		buf, err = l.leafHashes(v, from, from+uint64(n)*treeChunk-1, buf[:0])
+		if err != nil {
+			if errors.Is(err, ErrNoTree) {
+				t.broken = err
+			}
+			return err
+		}
+		for c := int64(0); c < n; c++ {
+			if err := t.addChunk(subtreeHash(buf[c*treeChunk : (c+1)*treeChunk])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// treeHeader encodes the TREE file header.
+func treeHeader(ledgerID string) ([]byte, error) {
+	id, err := hex.DecodeString(ledgerID)
+	if err != nil || len(id) != 16 {
+		return nil, fmt.Errorf("ledger id %q is not 32 hex digits", ledgerID)
+	}
+	b := make([]byte, 0, treeHeaderLen)
+	b = append(b, treeMagic...)
+	b = binary.LittleEndian.AppendUint32(b, treeVersion)
+	b = binary.LittleEndian.AppendUint32(b, treeChunkLevel)
+	b = append(b, id...)
+	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b)), nil
+}
+
+// treeFrame encodes the frame adding chunks [first, first+count), whose
+// stored hashes are hs.
+func treeFrame(first, count int64, hs []tlog.Hash) []byte {
+	b := make([]byte, 0, treeFrameHead+32*len(hs)+8)
+	b = append(b, treeFrameMagic...)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, uint64(first))
+	b = binary.LittleEndian.AppendUint32(b, uint32(count))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(hs)))
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+}
+
+// maxTreeFrameChunks bounds one frame (a rewrite writes several).
+const maxTreeFrameChunks = 1 << 20
+
+// decodeTree parses a TREE file: the stored hashes of its valid frames,
+// the number of chunks they cover and the byte length of the valid part.
+// A header that does not match is an error; the first frame that does not
+// check out ends the valid part (good < len(data) then).
+func decodeTree(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, err error) {
+	want, err := treeHeader(ledgerID)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if len(data) < treeHeaderLen {
+		return nil, 0, 0, corrupt.New(path, 0, "file of %d bytes has no header", len(data))
+	}
+	if string(data[:treeHeaderLen]) != string(want) {
+		return nil, 0, 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
+	}
+	off := int64(treeHeaderLen)
+	for off < int64(len(data)) {
+		rest := data[off:]
+		if len(rest) < treeFrameHead+8 || string(rest[:4]) != treeFrameMagic || binary.LittleEndian.Uint32(rest[4:]) != 0 {
+			break
+		}
+		first := int64(binary.LittleEndian.Uint64(rest[8:]))
+		count := int64(binary.LittleEndian.Uint32(rest[16:]))
+		nh := int64(binary.LittleEndian.Uint32(rest[20:]))
+		if first != chunks || count < 1 || count > maxTreeFrameChunks || nh != tlog.StoredHashCount(first+count)-tlog.StoredHashCount(first) {
+			break
+		}
+		size := treeFrameHead + 32*nh + 8
+		if int64(len(rest)) < size || binary.LittleEndian.Uint64(rest[size-8:]) != xxhash.Sum64(rest[:size-8]) {
+			break
+		}
+		for i := int64(0); i < nh; i++ {
+			var h tlog.Hash
+			copy(h[:], rest[treeFrameHead+32*i:])
+			hashes = append(hashes, h)
+		}
+		chunks += count
+		off += size
+	}
+	return hashes, chunks, off, nil
+}
+
+// readTreeFile reads the whole TREE file.
+func readTreeFile(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	if n, err := f.ReadAt(buf, 0); err != nil && !(err == io.EOF && int64(n) == size) {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// openTree loads TREE at Open, cuts what does not check out, and (for a
+// writable ledger) starts the catch-up of the sealed events it lacks in
+// the background.
+func (l *Ledger) openTree() {
+	t := &merkle{building: make(chan struct{})}
+	l.tree = t
+	path := l.treePath()
+	ro := l.opts.ReadOnly
+	if !ro {
+		l.fs.Remove(path + ".tmp")
+	}
+	v := l.snapshot()
+	sealed := l.sealedThrough(&v)
+	data, err := readTreeFile(l.fs, path)
+	rewrite := false
+	switch {
+	case isNotExist(err):
+		l.log.Info("Merkle tree file missing: building it from the events (once)", "file", path, "events", sealed)
+		rewrite = true
+	case err != nil:
+		l.log.Warn("Merkle tree file unreadable: rebuilding it from the events", "file", path, "err", err)
+		rewrite = true
+	default:
+		hashes, chunks, good, derr := decodeTree(path, data, l.ID())
+		if derr != nil {
+			l.log.Warn("Merkle tree file damaged: rebuilding it from the events", "file", path, "err", derr)
+			rewrite = true
+			break
+		}
+		t.hashes, t.chunks, t.durable, t.fileSize = hashes, chunks, chunks, good
+		if good < int64(len(data)) {
+			l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", good, "size", len(data))
+			rewrite = true
+		}
+		if uint64(t.chunks)*treeChunk > sealed {
+			l.log.Warn("Merkle tree file covers events the ledger no longer has sealed (after a repair?): cut", "file", path, "chunks", t.chunks, "sealed", sealed)
+			t.truncate(int64(sealed / treeChunk))
+			rewrite = true
+		}
+		// Spot check: the last chunk whose events are still stored
+		// must hash as recorded, or the file belongs to other events.
+		if c := t.chunks - 1; c >= 0 && uint64(c)*treeChunk+1 >= l.firstRetained() {
+			leaves, err := l.leafHashes(&v, uint64(c)*treeChunk+1, uint64(c+1)*treeChunk, nil)
+			if err == nil && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
+				l.log.Warn("Merkle tree file does not match the events: rebuilding it", "file", path, "chunk", c)
+				t.truncate(0)
+				rewrite = true
+			}
+		}
+	}
+	if ro || l.opts.NoMerkleTree {
+		close(t.building)
+		return
+	}
+	l.bgWG.Add(1)
+	go func() {
+		defer l.bgWG.Done()
+		defer close(t.building)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if rewrite {
+			if err := l.rewriteTree(); err != nil {
+				t.err = err
+				l.log.Warn("Merkle tree file not written; proofs are served from memory", "err", err)
+				return
+			}
+		}
+		v := l.snapshot()
+		if err := l.catchUp(&v, l.sealedThrough(&v), l.stop); err != nil && err != errStopped {
+			l.log.Warn("Merkle tree not complete", "err", err)
+		}
+		l.persistTree(l.sealedThrough(&v))
+	}()
+}
+
+// rewriteTree writes TREE anew from the in-memory tree (header plus its
+// chunks in frames), atomically. Caller holds t.mu.
+func (l *Ledger) rewriteTree() error {
+	t := l.tree
+	b, err := treeHeader(l.ID())
+	if err != nil {
+		return err
+	}
+	for c := int64(0); c < t.chunks; {
+		n := min(t.chunks-c, maxTreeFrameChunks)
+		b = append(b, treeFrame(c, n, t.hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
+		c += n
+	}
+	if err := writeFileAtomic(l.fs, l.dir, treeFileName, b); err != nil {
+		return err
+	}
+	t.durable, t.fileSize = t.chunks, int64(len(b))
+	return nil
+}
+
+// persistTree appends the chunks covering sealed events up to seq sealed
+// that the file lacks, as one frame, and fsyncs it. Failures are logged
+// and stop further writes (the file is a cache: the next Open catches up).
+// Caller holds t.mu.
+func (l *Ledger) persistTree(sealed uint64) {
+	t := l.tree
+	upto := min(t.chunks, int64(sealed/treeChunk))
+	if t.err != nil || upto <= t.durable {
+		return
+	}
+	fr := treeFrame(t.durable, upto-t.durable, t.hashes[tlog.StoredHashCount(t.durable):tlog.StoredHashCount(upto)])
+	err := func() error {
+		f, err := l.fs.OpenRW(l.treePath())
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(fr, t.fileSize); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}()
+	if err != nil {
+		t.err = err
+		l.log.Warn("Merkle tree file not extended; it is caught up at the next Open", "err", err)
+		return
+	}
+	t.durable, t.fileSize = upto, t.fileSize+int64(len(fr))
+}
+
+// treeSeal runs beside the sealing of m: it hashes m's events into the
+// tree. The returned function waits for that; with persist (the
+// segment's manifest is durable) it appends the new chunks to TREE.
+func (l *Ledger) treeSeal(m *memtable, n int) func(persist bool) {
+	if l.opts.NoMerkleTree || l.tree == nil {
+		return func(bool) {}
+	}
+	t := l.tree
+	last := m.base + uint64(n) - 1
+	v := l.snapshot()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-t.building
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err := l.catchUp(&v, last, nil); err != nil {
+			l.log.Warn("Merkle tree not extended at seal", "err", err)
+		}
+	}()
+	return func(persist bool) {
+		<-done
+		if persist {
+			t.mu.Lock()
+			l.persistTree(last)
+			t.mu.Unlock()
+		}
+	}
+}
+
+// treeReader serves tlog's stored-hash requests for the full tree (leaf
+// level) of a snapshot: nodes at or above the chunk level come from the
+// chunk tree, nodes below it are recomputed from the chunk's events.
+// Caller holds t.mu and has caught the tree up to the size it proves.
+type treeReader struct {
+	l    *Ledger
+	v    *view
+	memo map[int64][]tlog.Hash // chunk → its leaves
+}
+
+func (r *treeReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		level, n := tlog.SplitStoredHashIndex(x)
+		if level >= treeChunkLevel {
+			hs, err := r.l.tree.ReadHashes([]int64{tlog.StoredHashIndex(level-treeChunkLevel, n)})
+			if err != nil {
+				return nil, err
+			}
+			out[i] = hs[0]
+			continue
+		}
+		first := n << level // first leaf of the node
+		c := first / treeChunk
+		leaves, ok := r.memo[c]
+		if !ok {
+			var err error
+			if leaves, err = r.l.leafHashes(r.v, uint64(c)*treeChunk+1, min(uint64(c+1)*treeChunk, r.v.lastSeq()), nil); err != nil {
+				return nil, err
+			}
+			r.memo[c] = leaves
+		}
+		lo, hi := first-c*treeChunk, first-c*treeChunk+1<<level
+		if hi > int64(len(leaves)) {
+			return nil, fmt.Errorf("ledger: tree node (%d, %d) past the ledger's end", level, n)
+		}
+		out[i] = subtreeHash(leaves[lo:hi])
+	}
+	return out, nil
+}
+
+// treeBeforeDrop makes sure the tree, in memory and in TREE, holds every
+// chunk of the events through seq before retention drops them. A chunk
+// that straddles seq keeps its hash in TREE once complete; only its
+// dropped leaves are lost to proofs that need nodes below the chunk.
+func (l *Ledger) treeBeforeDrop(seq uint64) error {
+	if l.opts.NoMerkleTree || l.tree == nil {
+		return nil
+	}
+	t := l.tree
+	<-t.building
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := l.snapshot()
+	sealed := l.sealedThrough(&v)
+	if err := l.catchUp(&v, sealed, nil); err != nil {
+		return fmt.Errorf("Merkle tree not caught up: %w", err)
+	}
+	l.persistTree(sealed)
+	if t.err != nil {
+		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
+	}
+	return nil
+}
