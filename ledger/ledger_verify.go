@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/exledger/exledger/segment"
 )
 
@@ -17,6 +19,10 @@ type Digest struct {
 	Seq      uint64   `json:"seq"`
 	Hash     [32]byte `json:"-"`
 	HashHex  string   `json:"hash"`
+	// TreeRoot, when set, is the root hash of the Merkle tree over events
+	// 1..Seq (standard base64, as in checkpoints); VerifyDigest then
+	// checks it too. Head leaves it empty; ledgerctl digest fills it.
+	TreeRoot string `json:"tree_root,omitempty"`
 }
 
 // ErrIntegrity is matched (errors.Is) by the errors of Verify and
@@ -169,6 +175,25 @@ func (l *Ledger) VerifyDigest(ctx context.Context, d Digest) error {
 			}
 		}
 		return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: "hash chain differs from the saved digest: events at or before this seq were altered"}
+	}
+	if d.TreeRoot != "" {
+		want, err := tlog.ParseHash(d.TreeRoot)
+		if err != nil {
+			return fmt.Errorf("digest tree_root %q: %w", d.TreeRoot, err)
+		}
+		err = l.withTree(ctx, int64(d.Seq), func(_ *view, size int64, r tlog.HashReader) error {
+			root, err := tlog.TreeHash(size, r)
+			if err != nil {
+				return err
+			}
+			if root != want {
+				return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: "Merkle tree root differs from the saved digest's"}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNoTree) {
+			return err
+		}
 	}
 	return nil
 }

@@ -238,6 +238,9 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 	if err := l.catchUp(v, sealed, nil); err != nil && t.broken == nil {
 		return 0, err
 	}
+	// The tree in memory may run ahead of v (proofs and seals after the
+	// snapshot): check the chunks v holds.
+	chunks := min(t.chunks, int64(v.lastSeq()/treeChunk))
 	// The file and memory agree where both hold the tree.
 	for i := int64(0); i < min(int64(len(file)), int64(len(t.hashes))); i++ {
 		if file[i] != t.hashes[i] {
@@ -247,20 +250,21 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 	if fileChunks > t.chunks {
 		return 0, &IntegrityError{File: path, Reason: fmt.Sprintf("tree file holds %d chunks, the ledger's sealed events make %d", fileChunks, t.chunks)}
 	}
+	hashes := t.hashes[:tlog.StoredHashCount(chunks)]
 	// Rebuild: chunk hashes from the events where they are stored, from
 	// the file where retention dropped them; then every stored node.
 	first := int64((l.firstRetained() - 1 + treeChunk - 1) / treeChunk)
 	re := &merkle{}
 	var buf []tlog.Hash
-	for c := int64(0); c < t.chunks; c++ {
+	for c := int64(0); c < chunks; c++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		stored := t.hashes[tlog.StoredHashIndex(0, c)]
+		stored := hashes[tlog.StoredHashIndex(0, c)]
 		h := stored
 		if c >= first {
 			if (c-first)%(treeWindow/treeChunk) == 0 {
-				to := min(t.chunks, c+treeWindow/treeChunk)
+				to := min(chunks, c+treeWindow/treeChunk)
 				if buf, err = l.leafHashes(v, uint64(c)*treeChunk+1, uint64(to)*treeChunk, buf[:0]); err != nil {
 					return 0, err
 				}
@@ -276,10 +280,10 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 		}
 	}
 	for i := range re.hashes {
-		if re.hashes[i] != t.hashes[i] {
+		if re.hashes[i] != hashes[i] {
 			level, n := tlog.SplitStoredHashIndex(int64(i))
 			return 0, &IntegrityError{File: path, Reason: fmt.Sprintf("stored tree node (level %d, index %d) differs from a rebuild", level+treeChunkLevel, n)}
 		}
 	}
-	return t.chunks - first, nil
+	return max(chunks-first, 0), nil
 }

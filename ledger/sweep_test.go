@@ -131,6 +131,8 @@ func fileKind(p string) string {
 		return "vec"
 	case filepath.Base(p) == "MANIFEST":
 		return "manifest"
+	case filepath.Base(p) == "TREE":
+		return "tree" // derived, like an index: rebuilt from the events
 	}
 	return "other"
 }
@@ -239,7 +241,7 @@ func sweepCase(ctx context.Context, st *sweepStats, fx *sweepFixture, what, path
 		st.recoveredPrefix++
 	case !damaged:
 		st.recoveredFull++
-	case kind == "idx":
+	case kind == "idx", kind == "tree":
 		st.rebuilt++
 	case kind == "wal":
 		st.recoveredFull++ // damage in the WAL's zero-filled or covered part

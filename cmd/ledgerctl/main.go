@@ -153,6 +153,10 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 integrity violation, 4 ledger in use.`,
 		newTailCmd(a),
 		newServeCmd(a),
 		newSimilarCmd(a),
+		newKeygenCmd(a),
+		newCheckpointCmd(a),
+		newProveCmd(a),
+		newVerifyProofCmd(a),
 	)
 	return root
 }

@@ -62,6 +62,8 @@ type statJSON struct {
 	Vectors          uint64           `json:"vectors"`
 	VectorBytes      int64            `json:"vector_bytes"`
 	VectorIndexBytes int64            `json:"vector_index_bytes"`
+	ProofsFrom       uint64           `json:"proofs_from_seq"`
+	TreeBytes        int64            `json:"tree_bytes"`
 	Tenants          []countJSON      `json:"tenants,omitempty"`
 	Kinds            []countJSON      `json:"kinds,omitempty"`
 	SegmentList      []segmentJSON    `json:"segment_list"`
@@ -126,6 +128,7 @@ func toStatJSON(dir string, st ledger.Stat, disk int64) statJSON {
 		MinTime: st.MinTime, MaxTime: st.MaxTime, DroppedEvents: st.DroppedEvents,
 		SegmentList: []segmentJSON{}, LostEvents: st.LostEvents, Gaps: toGapsJSON(st.Gaps),
 		EmbeddingDim: st.EmbeddingDim, Vectors: st.Vectors, VectorBytes: st.VectorBytes, VectorIndexBytes: st.VectorIndexBytes,
+		ProofsFrom: st.ProofsFrom, TreeBytes: st.TreeBytes,
 	}
 	sj.gaps = st.Gaps
 	if st.DataBytes > 0 {
@@ -192,6 +195,9 @@ func printStat(w io.Writer, s *statJSON, counts bool) error {
 	if s.EmbeddingDim > 0 {
 		p("vectors", "%s of dimension %d; %s in vector files (raw float32: %s), approximate indexes %s",
 			count(s.Vectors), s.EmbeddingDim, size(s.VectorBytes), size(int64(s.Vectors)*int64(4*s.EmbeddingDim)), size(s.VectorIndexBytes))
+	}
+	if s.ProofsFrom > 0 {
+		p("Merkle tree", "%s in TREE; inclusion proofs from seq %s (index %s) on", size(s.TreeBytes), count(s.ProofsFrom), count(s.ProofsFrom-1))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
