@@ -50,9 +50,14 @@ func (l *Ledger) withTree(ctx context.Context, size int64, fn func(v *view, size
 
 // TreeHead returns the size and root hash of the Merkle tree over every
 // committed event (size = the last sequence number).
-func (l *Ledger) TreeHead(ctx context.Context) (TreeHead, error) {
+func (l *Ledger) TreeHead(ctx context.Context) (TreeHead, error) { return l.TreeHeadAt(ctx, -1) }
+
+// TreeHeadAt returns the root hash of the Merkle tree over the first size
+// events (size < 0: every committed event). After retention, a size inside
+// the dropped prefix works only at a multiple of 16.
+func (l *Ledger) TreeHeadAt(ctx context.Context, size int64) (TreeHead, error) {
 	var th TreeHead
-	err := l.withTree(ctx, -1, func(_ *view, size int64, r tlog.HashReader) error {
+	err := l.withTree(ctx, size, func(_ *view, size int64, r tlog.HashReader) error {
 		root, err := tlog.TreeHash(size, r)
 		th = TreeHead{Size: size, Root: root}
 		return err

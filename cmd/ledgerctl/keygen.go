@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -33,6 +35,9 @@ signed with the key. Existing files are never overwritten.`,
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				out = "ledger"
+			}
+			if args[0] == "" || strings.ContainsAny(args[0], "+ \t\r\n") || !utf8.ValidString(args[0]) {
+				return usagef("key name %q: a name is non-empty UTF-8 with no white space and no '+'", args[0])
 			}
 			skey, vkey, err := note.GenerateKey(rand.Reader, args[0])
 			if err != nil {
