@@ -634,6 +634,7 @@ func (l *Ledger) Close() error {
 				sealedAll = true
 			}
 		}
+		l.closeTree()
 		if l.wal != nil {
 			if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
 				errs = append(errs, err)

@@ -74,6 +74,8 @@ type merkle struct {
 	// broken is set when the tree cannot be completed (its file was
 	// lost and retention dropped events it needs).
 	broken error
+	// dirty: frames were appended without an fsync since the last one.
+	dirty bool
 	// building is closed when the catch-up started by Open ends.
 	building chan struct{}
 }
@@ -391,7 +393,7 @@ func (l *Ledger) openTree() {
 		if err := l.catchUp(&v, l.sealedThrough(&v), l.stop); err != nil && err != errStopped {
 			l.log.Warn("Merkle tree not complete", "err", err)
 		}
-		l.persistTree(l.sealedThrough(&v))
+		l.persistTree(l.sealedThrough(&v), true)
 	}()
 }
 
@@ -416,13 +418,20 @@ func (l *Ledger) rewriteTree() error {
 }
 
 // persistTree appends the chunks covering sealed events up to seq sealed
-// that the file lacks, as one frame, and fsyncs it. Failures are logged
-// and stop further writes (the file is a cache: the next Open catches up).
-// Caller holds t.mu.
-func (l *Ledger) persistTree(sealed uint64) {
+// that the file lacks, as one frame; with sync it also fsyncs the file
+// (else the frame may be lost or torn by a crash: Open cuts a damaged
+// tail and catches up from the events, which are durable in segments).
+// Failures are logged and stop further writes. Caller holds t.mu.
+func (l *Ledger) persistTree(sealed uint64, sync bool) {
 	t := l.tree
 	upto := min(t.chunks, int64(sealed/treeChunk))
-	if t.err != nil || upto <= t.durable {
+	if t.err != nil {
+		return
+	}
+	if upto <= t.durable {
+		if sync && t.dirty {
+			l.syncTree()
+		}
 		return
 	}
 	fr := treeFrame(t.durable, upto-t.durable, t.hashes[tlog.StoredHashCount(t.durable):tlog.StoredHashCount(upto)])
@@ -435,9 +444,11 @@ func (l *Ledger) persistTree(sealed uint64) {
 			f.Close()
 			return err
 		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
+		if sync {
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return err
+			}
 		}
 		return f.Close()
 	}()
@@ -446,7 +457,43 @@ func (l *Ledger) persistTree(sealed uint64) {
 		l.log.Warn("Merkle tree file not extended; it is caught up at the next Open", "err", err)
 		return
 	}
-	t.durable, t.fileSize = upto, t.fileSize+int64(len(fr))
+	t.durable, t.fileSize, t.dirty = upto, t.fileSize+int64(len(fr)), !sync
+}
+
+// syncTree fsyncs TREE after unsynced appends. Caller holds t.mu.
+func (l *Ledger) syncTree() {
+	t := l.tree
+	err := func() error {
+		f, err := l.fs.OpenRW(l.treePath())
+		if err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}()
+	if err != nil {
+		t.err = err
+		l.log.Warn("Merkle tree file not synced; it is checked and caught up at the next Open", "err", err)
+		return
+	}
+	t.dirty = false
+}
+
+// closeTree makes TREE durable at Close.
+func (l *Ledger) closeTree() {
+	if l.opts.NoMerkleTree || l.opts.ReadOnly || l.tree == nil {
+		return
+	}
+	t := l.tree
+	<-t.building
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dirty && t.err == nil {
+		l.syncTree()
+	}
 }
 
 // treeSeal runs beside the sealing of m: it hashes m's events into the
@@ -473,7 +520,7 @@ func (l *Ledger) treeSeal(m *memtable, n int) func(persist bool) {
 		<-done
 		if persist {
 			t.mu.Lock()
-			l.persistTree(last)
+			l.persistTree(last, false)
 			t.mu.Unlock()
 		}
 	}
@@ -537,7 +584,7 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 	if err := l.catchUp(&v, sealed, nil); err != nil {
 		return fmt.Errorf("Merkle tree not caught up: %w", err)
 	}
-	l.persistTree(sealed)
+	l.persistTree(sealed, true)
 	if t.err != nil {
 		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
 	}
