@@ -107,6 +107,18 @@
 // error. docs/format.md §8.6 gives the rules, docs/guarantees.md G14 what is
 // promised and tested.
 //
+// # Audit proofs
+//
+// The Ledger keeps an RFC 6962 Merkle tree over its events in log order
+// (golang.org/x/mod/sumdb/tlog; leaf = the canonical bytes), stored as
+// chunk-level hashes in the ledger-level TREE file by the sealer, off the
+// append path (4 bytes per event). Checkpoint signs a C2SP checkpoint of
+// it; ProveInclusion and ProveConsistency return proofs that package
+// proof verifies with nothing of the engine linked. Compaction and
+// clustering change no proof; retention keeps the dropped prefix's hashes.
+// VerifyDigest and the proofs compare content, never the ledger id.
+// Options.NoMerkleTree turns the tree off. See docs/proofs.md.
+//
 // # Operations
 //
 // Metrics returns counters and lock-free fixed-bucket histograms (append,

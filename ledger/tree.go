@@ -17,7 +17,7 @@ import (
 	"github.com/exledger/exledger/vfs"
 )
 
-// The Merkle tree (docs/proofs.md, docs/format.md §10).
+// The Merkle tree (docs/proofs.md, docs/format.md §11).
 //
 // Leaf i (0-based) is the event with sequence number i+1, hashed as RFC
 // 6962 prescribes (tlog.RecordHash of its canonical bytes). Leaves are

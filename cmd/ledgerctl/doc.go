@@ -7,14 +7,16 @@
 //   - Exit codes: 0 ok, 1 error, 2 usage (anything cobra rejects before a
 //     command runs, and bad flag values), 3 integrity violation
 //     (ledger.ErrIntegrity or a *ledger.CorruptionError), 4 the ledger's
-//     lock is held by another process (ledger.ErrLocked).
+//     lock is held by another process (ledger.ErrLocked). verify-proof
+//     exits 3 for a proof that does not verify (proof.ErrInvalid).
 //   - Read-only commands (stat, query, get, trace, export, verify, digest,
-//     tail, tail -f) open the ledger with Options.ReadOnly: no lock, no
-//     byte written. They, and compact and repair, first check that DIR
+//     tail, tail -f, checkpoint, prove) open the ledger with
+//     Options.ReadOnly: no lock, no byte written inside DIR. They, and compact and repair, first check that DIR
 //     holds a MANIFEST, so they never create a ledger; only demo and import
 //     create one, and only in a missing or empty directory.
 //   - Commands write only inside DIR and to the files named on the command
-//     line (export --out, repair --aside); demo without DIR uses a
+//     line (export --out, repair --aside, keygen --out, checkpoint --out,
+//     prove --out; these never overwrite a file); demo without DIR uses a
 //     temporary directory, removed unless --keep.
 //   - Events are printed as Converge JSON (ledger.AppendEnvelopeJSON), one
 //     per line, whatever -o says; -o json switches the other outputs to
