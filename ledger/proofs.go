@@ -257,24 +257,36 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 	}
 	hashes := t.hashes[:tlog.StoredHashCount(chunks)]
 	// Rebuild: chunk hashes from the events where they are stored, from
-	// the file where retention dropped them; then every stored node.
+	// the file where retention dropped them or a repair lost some of them
+	// (a recorded gap); then every stored node.
 	first := int64((l.firstRetained() - 1 + treeChunk - 1) / treeChunk)
 	re := &merkle{}
 	var buf []tlog.Hash
+	var bufFrom, bufTo, checked int64
 	for c := int64(0); c < chunks; c++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		stored := hashes[tlog.StoredHashIndex(0, c)]
 		h := stored
-		if c >= first {
-			if (c-first)%(treeWindow/treeChunk) == 0 {
+		if _, lost := l.lostIn(uint64(c)*treeChunk+1, uint64(c+1)*treeChunk); c >= first && !lost {
+			// Leaves are read a window at a time, up to the next chunk
+			// a repair lost events of.
+			if c >= bufTo {
 				to := min(chunks, c+treeWindow/treeChunk)
+				for e := c + 1; e < to; e++ {
+					if _, lost := l.lostIn(uint64(e)*treeChunk+1, uint64(e+1)*treeChunk); lost {
+						to = e
+						break
+					}
+				}
 				if buf, err = l.leafHashes(v, uint64(c)*treeChunk+1, uint64(to)*treeChunk, buf[:0]); err != nil {
 					return 0, err
 				}
+				bufFrom, bufTo = c, to
 			}
-			k := (c - first) % (treeWindow / treeChunk)
+			checked++
+			k := c - bufFrom
 			h = subtreeHash(buf[k*treeChunk : (k+1)*treeChunk])
 			if h != stored {
 				return 0, &IntegrityError{File: path, Seq: uint64(c)*treeChunk + 1, Reason: fmt.Sprintf("tree chunk %d (seqs %d-%d) does not hash as its events", c, c*treeChunk+1, (c+1)*treeChunk)}
@@ -290,5 +302,5 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 			return 0, &IntegrityError{File: path, Reason: fmt.Sprintf("stored tree node (level %d, index %d) differs from a rebuild", level+treeChunkLevel, n)}
 		}
 	}
-	return max(chunks-first, 0), nil
+	return checked, nil
 }

@@ -149,6 +149,9 @@ func (l *Ledger) leafHashes(v *view, from, to uint64, out []tlog.Hash) ([]tlog.H
 	if from < l.firstRetained() {
 		return out, fmt.Errorf("%w: events up to seq %d were dropped by retention (seq %d needed)", ErrNoTree, l.firstRetained()-1, from)
 	}
+	if seq, ok := l.lostIn(from, to); ok {
+		return out, fmt.Errorf("%w: seq %d was lost in a repair (a recorded gap; seq %d..%d needed)", ErrNoTree, seq, from, to)
+	}
 	next := from
 	for _, s := range v.segs {
 		if next > to {
@@ -589,4 +592,17 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
 	}
 	return nil
+}
+
+// lostIn returns the first seq in from..to that a repair lost (a recorded
+// gap), if any.
+func (l *Ledger) lostIn(from, to uint64) (uint64, bool) {
+	for _, g := range l.man.Load().Gaps {
+		for _, r := range g.Lost {
+			if r.From <= to && r.To >= from {
+				return max(r.From, from), true
+			}
+		}
+	}
+	return 0, false
 }
