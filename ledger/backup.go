@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
 	"github.com/exledger/exledger/vfs"
@@ -417,6 +419,11 @@ func (b *backupRun) run(ctx context.Context) error {
 		}
 	}
 
+	// The Merkle tree's chunks of the snapshot's sealed events (after a
+	// retention drop the only copy of the dropped prefix's hashes).
+	if err := b.copyTree(); err != nil {
+		return fmt.Errorf("tree: %w", err)
+	}
 	b.rep.FilesTook = time.Since(t)
 
 	// 3. The unsealed tail, from the snapshot, as one new segment.
@@ -761,4 +768,41 @@ func (b *backupRun) cleanup() {
 	} else {
 		fsys.SyncDir(b.dir)
 	}
+}
+
+// copyTree writes the source's TREE, cut to the chunks of the snapshot's
+// sealed events, into the backup (8.1). A missing or unreadable TREE is
+// skipped: the copy rebuilds it at its first writable Open.
+func (b *backupRun) copyTree() error {
+	l := b.l
+	if l.opts.NoMerkleTree {
+		return nil
+	}
+	data, err := readTreeFile(l.fs, l.treePath())
+	if err != nil {
+		if !isNotExist(err) {
+			l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)
+		}
+		return nil
+	}
+	hashes, chunks, _, err := decodeTree(l.treePath(), data, l.ID())
+	if err != nil {
+		l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)
+		return nil
+	}
+	chunks = min(chunks, int64(l.sealedThrough(&b.v)/treeChunk))
+	out, err := treeHeader(l.ID())
+	if err != nil {
+		return err
+	}
+	for c := int64(0); c < chunks; {
+		n := min(chunks-c, maxTreeFrameChunks)
+		out = append(out, treeFrame(c, n, hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
+		c += n
+	}
+	if err := writeFileAtomic(l.fs, b.dir, treeFileName, out); err != nil {
+		return err
+	}
+	b.created = append(b.created, filepath.Join(b.dir, treeFileName))
+	return nil
 }

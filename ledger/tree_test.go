@@ -290,6 +290,17 @@ func TestTreeSurvivesCompactionAndRetention(t *testing.T) {
 	if _, err := l.Verify(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A backup carries TREE: after retention it cannot be rebuilt.
+	if _, err := l.Backup(ctx, "/bk"); err != nil {
+		t.Fatal(err)
+	}
+	bk := openT(t, "/bk", o)
+	if h, err := bk.TreeHead(ctx); err != nil || h != after {
+		t.Fatalf("backup's tree head: %+v %v", h, err)
+	}
+	if _, err := bk.ProveConsistency(ctx, cps[len(cps)-2], last); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
 }
 
 // TestTreeFileRebuiltAndVerified: a missing or torn TREE is rebuilt at
