@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
 	"github.com/exledger/exledger/vfs"
@@ -785,7 +783,7 @@ func (b *backupRun) copyTree() error {
 		}
 		return nil
 	}
-	hashes, chunks, _, err := decodeTree(l.treePath(), data, l.ID())
+	hashes, chunks, _, tail, tailFrom, err := decodeTreeFull(l.treePath(), data, l.ID())
 	if err != nil {
 		l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)
 		return nil
@@ -795,11 +793,10 @@ func (b *backupRun) copyTree() error {
 	if err != nil {
 		return err
 	}
-	for c := int64(0); c < chunks; {
-		n := min(chunks-c, maxTreeFrameChunks)
-		out = append(out, treeFrame(c, n, hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
-		c += n
+	if tailFrom > uint64(chunks)*treeChunk+1 {
+		tail = nil // of a chunk past the copy's
 	}
+	out = appendTreeFrames(out, hashes, chunks, tail, tailFrom)
 	if err := writeFileAtomic(l.fs, b.dir, treeFileName, out); err != nil {
 		return err
 	}

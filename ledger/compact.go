@@ -81,15 +81,9 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			drop++
 		}
 	}
-	// Retention never cuts inside a gap Repair recorded. With the Merkle
-	// tree, the chunk (16 events) holding the last dropped event must also
-	// be complete among the sealed events, so its hash can be computed
-	// before its first events go: keep more segments if not.
+	// Retention never cuts inside a gap Repair recorded.
 	gm := l.man.Load()
-	treeCut := func(last uint64) bool {
-		return l.opts.NoMerkleTree || (last+treeChunk-1)/treeChunk*treeChunk <= segs[len(segs)-1].info.LastSeq
-	}
-	for drop > 0 && (gm.innerSeg(segs[drop-1].info.FirstSeq, segs[drop-1].info.LastSeq) || !treeCut(segs[drop-1].info.LastSeq)) {
+	for drop > 0 && gm.innerSeg(segs[drop-1].info.FirstSeq, segs[drop-1].info.LastSeq) {
 		drop--
 	}
 	keep := segs[drop:]

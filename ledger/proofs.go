@@ -139,9 +139,11 @@ func (l *Ledger) ProveInclusion(ctx context.Context, id EventID, signedCheckpoin
 
 // ProveConsistency returns the proof that the tree of newCheckpoint
 // extends the tree of oldCheckpoint. Both must match this ledger. After
-// retention, an old checkpoint whose size falls inside the dropped prefix
-// proves only if its size is a multiple of 16 (the nodes below that level
-// are recomputed from events).
+// retention dropped events through R, an old checkpoint whose size falls
+// inside the dropped prefix proves only if its size is a multiple of 16 or
+// at least R − R mod 16 (nodes below the 16-event chunk level are
+// recomputed from events, or from the leaves kept for the chunk the drop
+// cut through); otherwise the error wraps ErrNoTree.
 func (l *Ledger) ProveConsistency(ctx context.Context, oldCheckpoint, newCheckpoint []byte) (*proof.Consistency, error) {
 	oc, err := checkpointBody(oldCheckpoint)
 	if err != nil {

@@ -76,6 +76,11 @@ type merkle struct {
 	broken error
 	// dirty: frames were appended without an fsync since the last one.
 	dirty bool
+	// tail holds the leaf hashes of seqs tailFrom.. that retention dropped
+	// while their chunk was not complete (the chunk's remaining events
+	// come later); stored in TREE as a leaves frame.
+	tail     []tlog.Hash
+	tailFrom uint64
 	// building is closed when the catch-up started by Open ends.
 	building chan struct{}
 }
@@ -146,8 +151,19 @@ func (l *Ledger) leafHashes(v *view, from, to uint64, out []tlog.Hash) ([]tlog.H
 	if from > to {
 		return out, nil
 	}
-	if from < l.firstRetained() {
-		return out, fmt.Errorf("%w: events up to seq %d were dropped by retention (seq %d needed)", ErrNoTree, l.firstRetained()-1, from)
+	if fr := l.firstRetained(); from < fr {
+		// Dropped by retention: only the kept leaves of the chunk the
+		// drop cut through are known.
+		t := l.tree
+		if t == nil || from < t.tailFrom || fr-1 >= t.tailFrom+uint64(len(t.tail)) {
+			return out, fmt.Errorf("%w: events up to seq %d were dropped by retention (seq %d needed)", ErrNoTree, fr-1, from)
+		}
+		for ; from <= to && from < fr; from++ {
+			out = append(out, t.tail[from-t.tailFrom])
+		}
+		if from > to {
+			return out, nil
+		}
 	}
 	if seq, ok := l.lostIn(from, to); ok {
 		return out, fmt.Errorf("%w: seq %d was lost in a repair (a recorded gap; seq %d..%d needed)", ErrNoTree, seq, from, to)
@@ -262,6 +278,50 @@ func treeFrame(first, count int64, hs []tlog.Hash) []byte {
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
 
+// treeLeavesMagic marks a leaves frame: the leaf hashes of seqs first..
+// of an incomplete chunk whose events retention dropped.
+const treeLeavesMagic = "EXTL"
+
+// treeLeavesFrame encodes the leaves frame of hashes from seq first.
+func treeLeavesFrame(first uint64, hs []tlog.Hash) []byte {
+	b := make([]byte, 0, treeFrameHead+32*len(hs)+8)
+	b = append(b, treeLeavesMagic...)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, first)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(hs)))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+}
+
+// appendTreeFrames appends the frames of chunks [0, chunks) of the chunk
+// tree's stored hashes to b, with the leaves frame of tail (from seq
+// tailFrom) at its place (right after the chunks before it).
+func appendTreeFrames(b []byte, hashes []tlog.Hash, chunks int64, tail []tlog.Hash, tailFrom uint64) []byte {
+	ct := int64(-1)
+	if len(tail) > 0 && (tailFrom-1)%treeChunk == 0 {
+		ct = int64((tailFrom - 1) / treeChunk)
+	}
+	for c := int64(0); c < chunks || c == ct; {
+		if c == ct {
+			b = append(b, treeLeavesFrame(tailFrom, tail)...)
+			ct = -1
+			if c == chunks {
+				break
+			}
+		}
+		n := min(chunks-c, maxTreeFrameChunks)
+		if ct > c {
+			n = min(n, ct-c)
+		}
+		b = append(b, treeFrame(c, n, hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
+		c += n
+	}
+	return b
+}
+
 // maxTreeFrameChunks bounds one frame (a rewrite writes several).
 const maxTreeFrameChunks = 1 << 20
 
@@ -270,20 +330,47 @@ const maxTreeFrameChunks = 1 << 20
 // A header that does not match is an error; the first frame that does not
 // check out ends the valid part (good < len(data) then).
 func decodeTree(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, err error) {
+	hashes, chunks, good, _, _, err = decodeTreeFull(path, data, ledgerID)
+	return hashes, chunks, good, err
+}
+
+// decodeTreeFull is decodeTree that also returns the last leaves frame
+// (tail leaf hashes from seq tailFrom).
+func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, tail []tlog.Hash, tailFrom uint64, err error) {
 	want, err := treeHeader(ledgerID)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, 0, err
 	}
 	if len(data) < treeHeaderLen {
-		return nil, 0, 0, corrupt.New(path, 0, "file of %d bytes has no header", len(data))
+		return nil, 0, 0, nil, 0, corrupt.New(path, 0, "file of %d bytes has no header", len(data))
 	}
 	if string(data[:treeHeaderLen]) != string(want) {
-		return nil, 0, 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
+		return nil, 0, 0, nil, 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
 	}
 	off := int64(treeHeaderLen)
 	for off < int64(len(data)) {
 		rest := data[off:]
-		if len(rest) < treeFrameHead+8 || string(rest[:4]) != treeFrameMagic || binary.LittleEndian.Uint32(rest[4:]) != 0 {
+		if len(rest) < treeFrameHead+8 || binary.LittleEndian.Uint32(rest[4:]) != 0 {
+			break
+		}
+		if string(rest[:4]) == treeLeavesMagic {
+			first := binary.LittleEndian.Uint64(rest[8:])
+			n := int64(binary.LittleEndian.Uint32(rest[16:]))
+			if first != uint64(chunks)*treeChunk+1 || n < 1 || n >= treeChunk || binary.LittleEndian.Uint32(rest[20:]) != 0 {
+				break
+			}
+			size := treeFrameHead + 32*n + 8
+			if int64(len(rest)) < size || binary.LittleEndian.Uint64(rest[size-8:]) != xxhash.Sum64(rest[:size-8]) {
+				break
+			}
+			tail, tailFrom = make([]tlog.Hash, n), first
+			for i := range tail {
+				copy(tail[i][:], rest[treeFrameHead+32*i:])
+			}
+			off += size
+			continue
+		}
+		if string(rest[:4]) != treeFrameMagic {
 			break
 		}
 		first := int64(binary.LittleEndian.Uint64(rest[8:]))
@@ -304,7 +391,7 @@ func decodeTree(path string, data []byte, ledgerID string) (hashes []tlog.Hash, 
 		chunks += count
 		off += size
 	}
-	return hashes, chunks, off, nil
+	return hashes, chunks, off, tail, tailFrom, nil
 }
 
 // readTreeFile reads the whole TREE file.
@@ -348,13 +435,14 @@ func (l *Ledger) openTree() {
 		l.log.Warn("Merkle tree file unreadable: rebuilding it from the events", "file", path, "err", err)
 		rewrite = true
 	default:
-		hashes, chunks, good, derr := decodeTree(path, data, l.ID())
+		hashes, chunks, good, tail, tailFrom, derr := decodeTreeFull(path, data, l.ID())
 		if derr != nil {
 			l.log.Warn("Merkle tree file damaged: rebuilding it from the events", "file", path, "err", derr)
 			rewrite = true
 			break
 		}
 		t.hashes, t.chunks, t.durable, t.fileSize = hashes, chunks, chunks, good
+		t.tail, t.tailFrom = tail, tailFrom
 		if good < int64(len(data)) {
 			l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", good, "size", len(data))
 			rewrite = true
@@ -408,11 +496,7 @@ func (l *Ledger) rewriteTree() error {
 	if err != nil {
 		return err
 	}
-	for c := int64(0); c < t.chunks; {
-		n := min(t.chunks-c, maxTreeFrameChunks)
-		b = append(b, treeFrame(c, n, t.hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
-		c += n
-	}
+	b = appendTreeFrames(b, t.hashes, t.chunks, t.tail, t.tailFrom)
 	if err := writeFileAtomic(l.fs, l.dir, treeFileName, b); err != nil {
 		return err
 	}
@@ -591,6 +675,44 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 	if t.err != nil {
 		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
 	}
+	// The chunk the drop cuts through (complete only with later events):
+	// keep the leaf hashes of its dropped events, in TREE.
+	from := uint64(t.chunks)*treeChunk + 1
+	if seq >= from {
+		leaves, err := l.leafHashes(&v, from, seq, nil)
+		if err != nil {
+			return fmt.Errorf("Merkle tree: leaves of the chunk cut by retention: %w", err)
+		}
+		if err := l.appendTreeFrame(treeLeavesFrame(from, leaves)); err != nil {
+			t.err = err
+			return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", err)
+		}
+		t.tail, t.tailFrom = leaves, from
+	}
+	return nil
+}
+
+// appendTreeFrame appends one frame to TREE and fsyncs it. Caller holds
+// t.mu.
+func (l *Ledger) appendTreeFrame(fr []byte) error {
+	t := l.tree
+	f, err := l.fs.OpenRW(l.treePath())
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(fr, t.fileSize); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	t.fileSize += int64(len(fr))
+	t.dirty = false
 	return nil
 }
 
