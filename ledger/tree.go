@@ -279,7 +279,8 @@ func treeFrame(first, count int64, hs []tlog.Hash) []byte {
 }
 
 // treeLeavesMagic marks a leaves frame: the leaf hashes of seqs first..
-// of an incomplete chunk whose events retention dropped.
+// of the chunk a retention drop cut through (its dropped events). It may
+// follow the frame completing that chunk; the last one counts.
 const treeLeavesMagic = "EXTL"
 
 // treeLeavesFrame encodes the leaves frame of hashes from seq first.
@@ -356,7 +357,7 @@ func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Ha
 		if string(rest[:4]) == treeLeavesMagic {
 			first := binary.LittleEndian.Uint64(rest[8:])
 			n := int64(binary.LittleEndian.Uint32(rest[16:]))
-			if first != uint64(chunks)*treeChunk+1 || n < 1 || n >= treeChunk || binary.LittleEndian.Uint32(rest[20:]) != 0 {
+			if first == 0 || (first-1)%treeChunk != 0 || first > uint64(chunks)*treeChunk+1 || n < 1 || n >= treeChunk || binary.LittleEndian.Uint32(rest[20:]) != 0 {
 				break
 			}
 			size := treeFrameHead + 32*n + 8
@@ -675,10 +676,10 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 	if t.err != nil {
 		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
 	}
-	// The chunk the drop cuts through (complete only with later events):
-	// keep the leaf hashes of its dropped events, in TREE.
-	from := uint64(t.chunks)*treeChunk + 1
-	if seq >= from {
+	// The chunk the drop cuts through: keep the leaf hashes of its
+	// dropped events, in TREE, to complete the chunk with later events
+	// and to prove consistency from checkpoints of sizes inside it.
+	if from := seq - seq%treeChunk + 1; seq%treeChunk != 0 {
 		leaves, err := l.leafHashes(&v, from, seq, nil)
 		if err != nil {
 			return fmt.Errorf("Merkle tree: leaves of the chunk cut by retention: %w", err)
