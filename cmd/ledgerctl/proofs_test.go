@@ -118,6 +118,10 @@ func TestProofsWalkthrough(t *testing.T) {
 	os.WriteFile(ff, []byte(forged), 0o644)
 	runCLI(t, nil, "prove", dir, "--from", ff, "--key", prefix+".key").must(t, exitIntegrity)
 
+	// verify checks the tree.
+	if r := runCLI(t, nil, "verify", dir).must(t, exitOK); !strings.Contains(r.stdout, "Merkle tree: 112 chunks of 16 events rehashed") {
+		t.Errorf("verify: %s", r.stdout)
+	}
 	// stat says from where inclusion proofs are possible.
 	r = runCLI(t, nil, "stat", dir).must(t, exitOK)
 	if !strings.Contains(r.stdout, "inclusion proofs from seq 1 (index 0) on") {

@@ -31,6 +31,7 @@ type verifyJSON struct {
 	LostEvents     uint64         `json:"lost_events"`
 	UnprovenEvents uint64         `json:"unproven_events"`
 	DigestProof    string         `json:"digest_proof,omitempty"`
+	TreeChunks     int64          `json:"tree_chunks_checked"`
 	Error          string         `json:"error,omitempty"`
 	TookMs         int64          `json:"took_ms"`
 }
@@ -83,7 +84,7 @@ error.`,
 				err = l.VerifyDigest(cmd.Context(), *want)
 			}
 			out := verifyJSON{OK: err == nil, Segments: rep.Segments, Events: rep.Events, TookMs: time.Since(start).Milliseconds(),
-				Gaps: toGapsJSON(rep.Gaps), LostEvents: rep.LostEvents, UnprovenEvents: rep.UnprovenEvents}
+				Gaps: toGapsJSON(rep.Gaps), LostEvents: rep.LostEvents, UnprovenEvents: rep.UnprovenEvents, TreeChunks: rep.TreeChunks}
 			if want != nil {
 				out.DigestProof = digestProof(*want, rep.Gaps, err)
 			}
@@ -117,6 +118,9 @@ error.`,
 			fmt.Fprintf(a.stdout, "ok: %s in %s and the WAL tail verified in %s\n",
 				plural(rep.Events, "event"), plural(rep.Segments, "segment"), dur(time.Since(start)))
 			fmt.Fprintf(a.stdout, "    block checksums, indexes against their data, hash chain across segments\n")
+			if rep.TreeChunks > 0 {
+				fmt.Fprintf(a.stdout, "    Merkle tree: %s of 16 events rehashed, every stored node against a rebuild\n", plural(rep.TreeChunks, "chunk"))
+			}
 			if len(rep.Gaps) > 0 {
 				fmt.Fprintf(a.stdout, "    the hash chain is verified on both sides of each gap repair recorded, not across it:\n")
 				printGaps(a.stdout, "    ", rep.Gaps)
