@@ -237,6 +237,8 @@ func newWriter(w io.Writer, o Options) *parquet.GenericWriter[Row] {
 		parquet.Compression(o.Compression),
 		parquet.MaxRowsPerRowGroup(int64(o.RowGroupRows)),
 		parquet.SortingWriterConfig(parquet.SortingColumns(parquet.Ascending("seq"))),
+		parquet.PageBufferSize(1<<20),
+		parquet.SkipPageStatistics("event_json"),
 	)
 }
 
