@@ -3,6 +3,10 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/exledger/exledger/vfs"
 )
 
 // featureGaps is the manifest feature of recorded repair gaps (the
@@ -288,4 +292,73 @@ func (m *ledgerManifest) innerSeg(first, last uint64) bool {
 		}
 	}
 	return false
+}
+
+// dropObsoleteWAL handles the WAL files a repair sealed (m.WALObsolete):
+// a writable Open removes them, syncs wal/ and stores the manifest without
+// the list (a crash in between repeats it); a read-only Open hides them
+// from the WAL. It returns the file system the WAL is opened with.
+func (l *Ledger) dropObsoleteWAL(m *ledgerManifest) (vfs.FS, error) {
+	if len(m.WALObsolete) == 0 {
+		return l.fs, nil
+	}
+	walDir := filepath.Join(l.dir, walDirName)
+	if l.opts.ReadOnly {
+		hide := map[string]bool{}
+		for _, n := range m.WALObsolete {
+			hide[filepath.Join(walDir, n)] = true
+		}
+		return hideFS{FS: l.fs, dir: walDir, hide: hide}, nil
+	}
+	for i := len(m.WALObsolete) - 1; i >= 0; i-- {
+		p := filepath.Join(walDir, m.WALObsolete[i])
+		if err := l.fs.Remove(p); err != nil && !isNotExist(err) {
+			return nil, Storage("remove "+p, err)
+		}
+	}
+	if err := l.fs.SyncDir(walDir); err != nil {
+		return nil, Storage("sync "+walDir, err)
+	}
+	m2 := m.clone()
+	m2.WALObsolete = nil
+	if err := storeManifest(l.fs, l.dir, m2); err != nil {
+		return nil, Storage("manifest", err)
+	}
+	l.man.Store(m2)
+	return l.fs, nil
+}
+
+// hideFS hides some files of one directory (List, Open, Stat).
+type hideFS struct {
+	vfs.FS
+	dir  string
+	hide map[string]bool
+}
+
+func (h hideFS) List(dir string) ([]string, error) {
+	names, err := h.FS.List(dir)
+	if err != nil || filepath.Clean(dir) != h.dir {
+		return names, err
+	}
+	out := names[:0:0]
+	for _, n := range names {
+		if !h.hide[filepath.Join(h.dir, n)] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (h hideFS) Open(name string) (vfs.File, error) {
+	if h.hide[filepath.Clean(name)] {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return h.FS.Open(name)
+}
+
+func (h hideFS) Stat(name string) (int64, error) {
+	if h.hide[filepath.Clean(name)] {
+		return 0, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrNotExist}
+	}
+	return h.FS.Stat(name)
 }

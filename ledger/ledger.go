@@ -414,11 +414,18 @@ func (l *Ledger) open() error {
 		l.cleanOrphans()
 	}
 
+	// WAL files a repair sealed but did not get to remove.
+	walFS, err := l.dropObsoleteWAL(m)
+	if err != nil {
+		return err
+	}
+	m = l.man.Load()
+
 	// After the last segment, the retention record or a recorded gap.
 	next, _ := m.tail()
 	l.active = newMemtable(next)
 	w, err := wal.Open(wal.Options{
-		FS:            fsys,
+		FS:            walFS,
 		Dir:           filepath.Join(l.dir, walDirName),
 		Salt:          m.Salt,
 		FileSize:      l.opts.WALFileSize,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -76,6 +77,12 @@ type ledgerManifest struct {
 	EmbeddingDim int `json:"embedding_dim,omitempty"`
 	// Gaps records the holes Repair left in the log (feature "gaps").
 	Gaps []gapRecord `json:"gaps,omitempty"`
+	// WALObsolete names WAL files (under wal/) whose every event from the
+	// manifest's next seq on Repair has sealed (feature "gaps"): Open
+	// removes them (read-only: ignores them) before opening the WAL, then
+	// drops the list. It makes the manifest switch of a WAL repair its
+	// commit point even though the damaged files are removed after it.
+	WALObsolete []string `json:"wal_obsolete,omitempty"`
 }
 
 type manifestSeg struct {
@@ -105,6 +112,7 @@ func (m *ledgerManifest) clone() *ledgerManifest {
 	c.Retention = append([]retentionRecord(nil), m.Retention...)
 	c.Features = append([]string(nil), m.Features...)
 	c.Gaps = append([]gapRecord(nil), m.Gaps...)
+	c.WALObsolete = append([]string(nil), m.WALObsolete...)
 	return &c
 }
 
@@ -205,6 +213,14 @@ func decodeManifest(path string, b []byte) (*ledgerManifest, error) {
 	}
 	if len(m.Gaps) > 0 && !m.hasFeature(featureGaps) {
 		return nil, corrupt.New(path, 12, "manifest records gaps without the %q feature", featureGaps)
+	}
+	if len(m.WALObsolete) > 0 && !m.hasFeature(featureGaps) {
+		return nil, corrupt.New(path, 12, "manifest lists obsolete WAL files without the %q feature", featureGaps)
+	}
+	for _, n := range m.WALObsolete {
+		if filepath.Base(n) != n || !strings.HasSuffix(n, ".wal") {
+			return nil, corrupt.New(path, 12, "obsolete WAL file name %q is not a plain WAL file name", n)
+		}
 	}
 	if err := checkGapRecords(m.Gaps); err != nil {
 		return nil, corrupt.New(path, 12, "%v", err)

@@ -108,6 +108,7 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	var created []string    // new segment names (removed if Repair fails before the switch)
 	var replaced []string   // old segment names (removed after the switch)
 	var vecDropped []string // damaged vector files of kept segments
+	var walRepaired bool    // the WAL was salvaged frame by frame
 	fail := func(err error) (RepairReport, error) {
 		for _, n := range created {
 			for _, f := range segFiles {
@@ -255,7 +256,38 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			rep.UnprovenEvents += g.UnprovenEvents
 		}
 	}
-	if len(replaced) > 0 || len(vecDropped) > 0 {
+	// The WAL, from where the repaired manifest ends: a WAL that Open
+	// would refuse is salvaged (a torn tail is Open's own business).
+	walDir := filepath.Join(dir, walDirName)
+	next, _ := newMan.tail()
+	rep.LastSeq = next - 1
+	last, werr := walScan(fsys, walDir, m.Salt, next, walMaxBatch(&o))
+	if werr == nil {
+		if last > rep.LastSeq {
+			rep.LastSeq = last
+		}
+	} else {
+		if !isCorrupt(werr) {
+			return fail(fmt.Errorf("repair: wal: %w", werr))
+		}
+		names, _ := fsys.List(walDir)
+		for _, n := range names {
+			if err := copyAside(filepath.Join(walDir, n)); err != nil {
+				return fail(err)
+			}
+		}
+		walCreated, err := repairWAL(fsys, dir, newMan, &o, cache, &rep)
+		created = append(created, walCreated...)
+		if err != nil {
+			return fail(err)
+		}
+		walRepaired = true
+	}
+	// One manifest switch commits everything (segments replaced, gaps,
+	// WAL files named obsolete); the replaced files are removed after it
+	// (Open removes whatever a crash leaves: orphan segment files, and the
+	// WAL files the manifest lists as obsolete).
+	if len(replaced) > 0 || len(vecDropped) > 0 || walRepaired {
 		b, bh := newMan.base()
 		if _, _, err := walkChain(b, bh, manifestSpans(newMan.Segments), newMan.Gaps); err != nil {
 			return fail(fmt.Errorf("repair: the repaired manifest does not tile the log (a bug): %w", err))
@@ -275,30 +307,25 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 		if err := fsys.SyncDir(segDir); err != nil {
 			return rep, err
 		}
-	}
-
-	// The WAL, from where the repaired manifest ends: a WAL that Open
-	// would refuse is salvaged (a torn tail is Open's own business).
-	walDir := filepath.Join(dir, walDirName)
-	next, _ := newMan.tail()
-	rep.LastSeq = next - 1
-	last, werr := walScan(fsys, walDir, m.Salt, next, walMaxBatch(&o))
-	if werr == nil {
-		if last > rep.LastSeq {
-			rep.LastSeq = last
-		}
-	} else {
-		if !isCorrupt(werr) {
-			return rep, fmt.Errorf("repair: wal: %w", werr)
-		}
-		names, _ := fsys.List(walDir)
-		for _, n := range names {
-			if err := copyAside(filepath.Join(walDir, n)); err != nil {
+		if walRepaired {
+			walDir := filepath.Join(dir, walDirName)
+			names, err := fsys.List(walDir)
+			if err != nil {
+				return rep, fmt.Errorf("repair: wal: %w", err)
+			}
+			for i := len(names) - 1; i >= 0; i-- {
+				if err := fsys.Remove(filepath.Join(walDir, names[i])); err != nil && !isNotExist(err) {
+					return rep, fmt.Errorf("repair: wal: %w", err)
+				}
+			}
+			if err := fsys.SyncDir(walDir); err != nil {
+				return rep, fmt.Errorf("repair: wal: %w", err)
+			}
+			final := newMan.clone()
+			final.WALObsolete = nil
+			if err := storeManifest(fsys, dir, final); err != nil {
 				return rep, err
 			}
-		}
-		if err := repairWAL(fsys, dir, newMan, &o, cache, &rep); err != nil {
-			return rep, err
 		}
 	}
 	for _, r := range rep.Lost {
@@ -575,16 +602,18 @@ func copyFile(fsys vfs.FS, src, dst string) error {
 // whose checksum verifies is kept (wherever it lies after damage), its
 // events from the manifest's next seq on are sealed into segments (split
 // where seqs are missing), the missing seqs between them are recorded as
-// gaps, and the WAL files are removed. No chain value is stored in the WAL,
-// so these gaps are not anchored: the chain continues over the kept events
-// (it restarts at each gap). Seqs after the last verified frame cannot be
-// known and are not recorded. m is the manifest on disk; it is replaced.
-func repairWAL(fsys vfs.FS, dir string, m *ledgerManifest, o *Options, cache *segment.Cache, rep *RepairReport) error {
+// gaps, and the WAL files are named obsolete; m (the repaired manifest, not
+// yet stored) gets the segments, gaps and list; the caller stores it and
+// removes the files. No chain value is stored in the WAL, so these gaps are
+// not anchored: the chain continues over the kept events (it restarts at
+// each gap). Seqs after the last verified frame cannot be known and are not
+// recorded. It returns the segments it wrote.
+func repairWAL(fsys vfs.FS, dir string, m *ledgerManifest, o *Options, cache *segment.Cache, rep *RepairReport) ([]string, error) {
 	walDir := filepath.Join(dir, walDirName)
 	segDir := filepath.Join(dir, segDirName)
 	fs, err := wal.SalvageFrames(wal.Options{FS: fsys, Dir: walDir, Salt: m.Salt, MaxBatchBytes: walMaxBatch(o)})
 	if err != nil {
-		return fmt.Errorf("repair: wal: %w", err)
+		return nil, fmt.Errorf("repair: wal: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, d := range fs.Damaged {
@@ -638,7 +667,7 @@ func repairWAL(fsys vfs.FS, dir string, m *ledgerManifest, o *Options, cache *se
 			maxSeq = max(maxSeq, seq)
 		}
 	}
-	newMan := m.clone()
+	newMan := m
 	now := time.Now().UTC().Format(time.RFC3339)
 	var pieces []salvagePiece
 	var cur *salvagePiece
@@ -680,58 +709,33 @@ func repairWAL(fsys vfs.FS, dir string, m *ledgerManifest, o *Options, cache *se
 		newMan.Gen++
 		ms, err := writeSalvaged(fsys, segDir, o, cache, pc, newMan.Gen)
 		if err != nil {
-			removeSegs(fsys, segDir, created)
-			return err
+			return created, err
 		}
 		created = append(created, ms.Name)
 		if data, n := vecFileOf(m.EmbeddingDim, ms.Count, pc.vecs); n > 0 {
 			if err := writeVecFile(fsys, filepath.Join(segDir, ms.Name+vecExt), data); err != nil {
-				removeSegs(fsys, segDir, created)
-				return err
+				return created, err
 			}
 			ms.Vectors = n
 		}
 		newMan.Segments = append(newMan.Segments, ms)
 		rep.SegmentsWritten = append(rep.SegmentsWritten, ms.Name)
 	}
-	if len(newMan.Gaps) > len(m.Gaps) {
-		newMan.addFeature(featureGaps)
-	}
-	if len(pieces) > 0 {
-		b, bh := newMan.base()
-		if _, _, err := walkChain(b, bh, manifestSpans(newMan.Segments), newMan.Gaps); err != nil {
-			removeSegs(fsys, segDir, created)
-			return fmt.Errorf("repair: the repaired manifest does not tile the log (a bug): %w", err)
-		}
-		if err := storeManifest(fsys, dir, newMan); err != nil {
-			return err
-		}
-		*m = *newMan
-	}
-	// Every event the WAL held from the manifest's next seq on is now in a
-	// segment (or lost): the files go, newest first.
+	// The manifest names the WAL files as obsolete, so that its switch is
+	// the commit point: if the files are still there at the next Open,
+	// Open removes (read-only: ignores) them.
 	names, err := fsys.List(walDir)
 	if err != nil {
-		return fmt.Errorf("repair: wal: %w", err)
+		return created, fmt.Errorf("repair: wal: %w", err)
 	}
-	for i := len(names) - 1; i >= 0; i-- {
-		if err := fsys.Remove(filepath.Join(walDir, names[i])); err != nil {
-			return fmt.Errorf("repair: wal: %w", err)
+	for _, n := range names {
+		if strings.HasSuffix(n, ".wal") {
+			newMan.WALObsolete = append(newMan.WALObsolete, n)
 		}
 	}
-	if err := fsys.SyncDir(walDir); err != nil {
-		return fmt.Errorf("repair: wal: %w", err)
-	}
+	newMan.addFeature(featureGaps)
 	if maxSeq > rep.LastSeq {
 		rep.LastSeq = maxSeq
 	}
-	return nil
-}
-
-func removeSegs(fsys vfs.FS, segDir string, names []string) {
-	for _, n := range names {
-		for _, f := range segFiles {
-			fsys.Remove(filepath.Join(segDir, n+f.ext))
-		}
-	}
+	return created, nil
 }

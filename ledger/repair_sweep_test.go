@@ -327,8 +327,8 @@ func TestRepairSweep(t *testing.T) {
 // file-system operations (dropping unsynced data, or unsynced directory
 // entries). The image left either opens and verifies with exactly the
 // uninterrupted repair's content (the repaired ledger), or is the old
-// damaged ledger (it fails to open or verify) from which a new Repair
-// reaches exactly that content: nothing more is lost.
+// damaged ledger (its manifest byte-identical, it fails to open or
+// verify) from which a new Repair reaches exactly that content.
 func TestRepairCrashEveryStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash sweep")
@@ -421,8 +421,21 @@ func (fx *repairFixture) crashEveryStep(t *testing.T, withWAL bool) {
 				t.Fatalf("step %d: repair failed with %v, not the injected crash", n, rerr)
 			}
 			img := mem.Crash(mode, nil)
+			man, _ := img.ReadFile("/l/MANIFEST")
+			// A read-only open (which changes nothing) first.
+			roOK := false
+			ro := repairSweepOpts(img)
+			ro.ReadOnly = true
+			if rl, err := ledger.Open("/l", ro); err == nil {
+				_, verr := rl.Verify(context.Background(), nil)
+				roOK = verr == nil
+				rl.Close()
+			}
 			got, vr, err := repairedContent(img)
 			if err == nil {
+				if !roOK {
+					t.Fatalf("step %d (%v): the repaired ledger does not open read-only", n, mode)
+				}
 				if !same(got) || vr.LostEvents != wantVR.LostEvents {
 					t.Fatalf("step %d (%v): the ledger opens and verifies but differs from the repaired one (%d events, %d lost; want %d, %d)",
 						n, mode, len(got), vr.LostEvents, len(want), wantVR.LostEvents)
@@ -430,8 +443,11 @@ func (fx *repairFixture) crashEveryStep(t *testing.T, withWAL bool) {
 				repaireds++
 				continue
 			}
-			// Not the repaired ledger: the old one, still damaged. A new
-			// repair reaches the same content.
+			// Not the repaired ledger: the old one, still damaged (its
+			// manifest unchanged). A new repair reaches the same content.
+			if !bytes.Equal(man, fx.files["/l/MANIFEST"]) {
+				t.Fatalf("step %d (%v): the ledger neither verifies (%v) nor has its old manifest", n, mode, err)
+			}
 			if _, err := ledger.Repair("/l", repairSweepOpts(img), "/aside2"); err != nil {
 				t.Fatalf("step %d (%v): repair after the crash: %v", n, mode, err)
 			}
@@ -443,8 +459,8 @@ func (fx *repairFixture) crashEveryStep(t *testing.T, withWAL bool) {
 			olds++
 		}
 	}
-	if !withWAL && repaireds == 0 {
-		t.Fatal("no crash point left the repaired ledger")
+	if repaireds == 0 || olds == 0 {
+		t.Fatalf("crash points: %d left the old ledger, %d the repaired one; want both", olds, repaireds)
 	}
 	relReport(t, "repair-crash wal_damaged=%v steps=%d every=%d crash_images=%d old_then_repaired=%d repaired=%d violations=0", withWAL, steps, every, images, olds, repaireds)
 }
