@@ -427,6 +427,7 @@ func (b *backupRun) run(ctx context.Context) error {
 	// 3. The unsealed tail, from the snapshot, as one new segment.
 	t = time.Now()
 	newMan := b.man.clone()
+	newMan.WALObsolete = nil // names the source's WAL files; the copy has none
 	head, err := b.writeTail(newMan)
 	if err != nil {
 		return err
