@@ -124,6 +124,9 @@ type Options struct {
 	// reopening with another non-zero value fails. 0 = take it from the
 	// manifest; a ledger that has none refuses the vector calls.
 	EmbeddingDim int
+	// VectorIndex tunes the approximate vector index of sealed segments
+	// (see VectorIndexOptions). The zero value is the measured default.
+	VectorIndex VectorIndexOptions
 
 	// NoMerkleTree turns the Merkle tree off: no TREE file is kept and
 	// Checkpoint, TreeHead and the proofs return ErrNoTree. By default the

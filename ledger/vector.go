@@ -34,6 +34,34 @@ type SimilarQuery struct {
 	Filter EventQuery
 }
 
+// VectorIndexOptions tune how SearchSimilar uses the approximate
+// (IVF-flat) index written with each sealed segment of 2048 vectors or
+// more. The index only decides which events are compared: every distance
+// is computed exactly, so a result's distance is always its true one.
+type VectorIndexOptions struct {
+	// Exact compares the query with every candidate (every vector that
+	// passes the filter); the indexes are still written. Use it when
+	// recall must be 1.
+	Exact bool
+	// MinCandidates: a segment holding fewer candidates than this is
+	// scanned exactly; the index is used from this many on. 0 = 8192.
+	MinCandidates int
+	// ProbeFraction is the share of a segment's lists (about sqrt(N) of
+	// them) a search compares, at least 8; more lists are compared while
+	// fewer than 10×Limit candidates passed the filter. 0 = 0.12.
+	ProbeFraction float64
+}
+
+func (o VectorIndexOptions) withDefaults() VectorIndexOptions {
+	if o.MinCandidates <= 0 {
+		o.MinCandidates = 8192
+	}
+	if o.ProbeFraction <= 0 {
+		o.ProbeFraction = annProbeFraction
+	}
+	return o
+}
+
 // defaultSimilarLimit is the number of results of a SimilarQuery with
 // Limit 0.
 const defaultSimilarLimit = 10

@@ -71,6 +71,14 @@ func FuzzDecodeVecFile(f *testing.F) {
 	f.Add(encodeVecFile(1, 1, []uint32{0}, []float32{-2}, nil))
 	f.Add(encodeVecFile(3, 100, []uint32{7, 99}, []float32{1, 2, 3, 4, 5, 6}, nil))
 	f.Add([]byte(vecMagic))
+	{
+		ords := make([]uint32, annMinVectors)
+		data := make([]float32, annMinVectors)
+		for i := range ords {
+			ords[i], data[i] = uint32(i), float32(i%5)+1
+		}
+		f.Add(encodeVecFile(1, annMinVectors, ords, data, buildANN(1, ords, data)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeVecFile("f.vec", b, 0, 0, 0)
 		if err != nil {
@@ -93,4 +101,38 @@ func FuzzDecodeVecFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A vector file with an approximate index: decoded, and every byte of its
+// index section is covered by the checksum.
+func TestVecFileWithANN(t *testing.T) {
+	const n, dim = 3000, 3
+	ords := make([]uint32, n)
+	data := make([]float32, n*dim)
+	for i := range ords {
+		ords[i] = uint32(2 * i)
+		for j := range dim {
+			data[i*dim+j] = float32((i*7+j*13)%17) - 8 + 0.5
+		}
+	}
+	b := encodeVecFile(dim, 2*n, ords, data, buildANN(dim, ords, data))
+	s, err := decodeVecFile("x.vec", b, dim, 2*n, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ann == nil || s.ann.nlist != annLists(n) || s.annBytes == 0 {
+		t.Fatalf("index %+v", s.ann)
+	}
+	again := encodeVecFile(dim, 2*n, ords, data, buildANN(dim, ords, data))
+	if !bytes.Equal(again, b) {
+		t.Fatal("the index build is not deterministic")
+	}
+	start := len(b) - 8 - int(s.annBytes)
+	for i := start; i < len(b); i += 7 {
+		c := bytes.Clone(b)
+		c[i] ^= 0x40
+		if _, err := decodeVecFile("x.vec", c, 0, 0, 0); !errors.Is(err, corrupt.ErrCorrupt) {
+			t.Fatalf("flip at %d: %v", i, err)
+		}
+	}
 }

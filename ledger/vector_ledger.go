@@ -221,8 +221,11 @@ func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEv
 	}
 	v := l.snapshot()
 	qn := norm32(q.Vector)
-	top := newTopK(similarLimit(&q))
+	k := similarLimit(&q)
+	top := newTopK(k)
+	vo := l.opts.VectorIndex.withDefaults()
 	filtered := len(iq.All) > 0 || iq.Start != nil || iq.End != nil
+	var cands []uint32
 	for _, s := range v.segs {
 		if s.vec == nil || !segMayMatch(s, &iq, 0) {
 			continue
@@ -236,6 +239,10 @@ func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEv
 		}
 		base := s.info.FirstSeq
 		if !filtered {
+			if vs.ann != nil && !vo.Exact && len(vs.ords) >= vo.MinCandidates {
+				searchANN(vs, q.Vector, qn, base, nil, k, vo, top)
+				continue
+			}
 			for i, o := range vs.ords {
 				top.push(simHit{dist: cosDistance(q.Vector, qn, vs.vec(i), vs.norms[i]), pos: base + uint64(o)})
 			}
@@ -245,14 +252,22 @@ func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEv
 		if err != nil {
 			return nil, l.readErr(s.r.Path(), err)
 		}
-		// Merge the sorted candidate ordinals with the sorted ordinals
-		// that have a vector.
-		j := 0
+		cands = cands[:0]
 		for {
 			o, ok := it.Next()
 			if !ok {
 				break
 			}
+			cands = append(cands, o)
+		}
+		if vs.ann != nil && !vo.Exact && len(cands) >= vo.MinCandidates {
+			searchANN(vs, q.Vector, qn, base, candBits(cands, vs.count), k, vo, top)
+			continue
+		}
+		// Merge the sorted candidate ordinals with the sorted ordinals
+		// that have a vector.
+		j := 0
+		for _, o := range cands {
 			for j < len(vs.ords) && vs.ords[j] < o {
 				j++
 			}
@@ -435,6 +450,39 @@ func (l *Ledger) ScanVectors(ctx context.Context, q EventQuery, fromSeq uint64) 
 			if !yield(VectorEvent{Envelope: e.Envelope, Vector: slices.Clone(vec)}, nil) {
 				return
 			}
+		}
+	}
+}
+
+// candBits is a bitset of the candidate ordinals of a segment of count
+// events.
+func candBits(cands []uint32, count uint64) []uint64 {
+	b := make([]uint64, (count+63)/64)
+	for _, o := range cands {
+		b[o/64] |= 1 << (o % 64)
+	}
+	return b
+}
+
+// searchANN compares q with the members of the segment's nearest lists
+// (bits, if set, keeps only the candidate ordinals): the ProbeFraction
+// share of the lists, then more while fewer than 10×k candidates were
+// compared. Distances are exact.
+func searchANN(vs *vecSet, q []float32, qn float32, base uint64, bits []uint64, k int, vo VectorIndexOptions, top *topK) {
+	a := vs.ann
+	nprobe := max(annMinProbes, int(math.Ceil(vo.ProbeFraction*float64(a.nlist))))
+	seen := 0
+	for i, c := range a.probeOrder(vs.dim, q) {
+		if i >= nprobe && seen >= 10*k {
+			break
+		}
+		for _, p := range a.members[a.offs[c]:a.offs[c+1]] {
+			o := vs.ords[p]
+			if bits != nil && bits[o/64]&(1<<(o%64)) == 0 {
+				continue
+			}
+			seen++
+			top.push(simHit{dist: cosDistance(q, qn, vs.vec(int(p)), vs.norms[p]), pos: base + uint64(o)})
 		}
 	}
 }

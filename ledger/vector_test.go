@@ -468,3 +468,106 @@ func TestVectorJSONLRoundTrip(t *testing.T) {
 		t.Fatalf("bad vector line: %v", err)
 	}
 }
+
+// clustered returns n vectors of dimension dim drawn around 64 random
+// centres (embedding-like structure; uniform random vectors have none).
+func clustered(r *rand.Rand, n, dim int, spread float64) [][]float32 {
+	centres := make([][]float32, 64)
+	for i := range centres {
+		centres[i] = randVec(r, dim)
+	}
+	out := make([][]float32, n)
+	for i := range out {
+		c := centres[r.IntN(len(centres))]
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = c[j] + float32(spread*r.NormFloat64())
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// TestANNRecall: searches that use the approximate index find at least
+// 90% of the exact top 10 (unfiltered and tenant-filtered) on clustered
+// vectors, and every distance they report is the exact one.
+func TestANNRecall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	ctx := context.Background()
+	const dim, n = 32, 12000
+	r := rand.New(rand.NewPCG(21, 22))
+	vecs := clustered(r, n, dim, 0.35)
+	dir := t.TempDir()
+	o := vecOpts(nil, dim)
+	o.SegmentBytes = 64 << 20
+	o.VectorIndex.MinCandidates = 1000
+	l := openT(t, dir, o)
+	var batch []ledger.VectorEvent
+	for i, v := range vecs {
+		batch = append(batch, vecEvent(fmt.Sprintf("a%05d", i), fmt.Sprintf("t%d", i%4), i, v...))
+		if len(batch) == 500 {
+			if err := l.AppendVectorEvents(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.Stat(ctx, false)
+	if st.VectorIndexBytes == 0 {
+		t.Fatal("no approximate index was written")
+	}
+	l.Close()
+	ann := openT(t, dir, o)
+	eo := *o
+	eo.VectorIndex.Exact = true
+	eo.ReadOnly = true
+	exact := openT(t, dir, &eo)
+	hits, total := 0, 0
+	for i := range 60 {
+		q := ledger.SimilarQuery{Vector: clustered(r, 1, dim, 0.35)[0], Limit: 10}
+		if i%2 == 1 {
+			ten := ledger.TenantID(fmt.Sprintf("t%d", i%4))
+			q.Filter.TenantID = &ten
+		}
+		got, err := ann.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := exact.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Limit = n
+		all, _ := exact.SearchSimilar(ctx, q)
+		dist := map[ledger.EventID]float32{}
+		for _, w := range all {
+			dist[w.Envelope.EventID] = w.Distance
+		}
+		in := map[ledger.EventID]bool{}
+		for _, w := range want {
+			in[w.Envelope.EventID] = true
+		}
+		for _, g := range got {
+			if math.Float32bits(dist[g.Envelope.EventID]) != math.Float32bits(g.Distance) {
+				t.Fatalf("approximate search reports %s at %v, exact distance %v", g.Envelope.EventID, g.Distance, dist[g.Envelope.EventID])
+			}
+			if q.Filter.TenantID != nil && *g.Envelope.TenantID != *q.Filter.TenantID {
+				t.Fatalf("filtered search returned tenant %s", *g.Envelope.TenantID)
+			}
+			if in[g.Envelope.EventID] {
+				hits++
+			}
+		}
+		total += len(want)
+	}
+	recall := float64(hits) / float64(total)
+	t.Logf("recall@10 = %.3f over 60 queries (%d vectors, one segment)", recall, n)
+	if recall < 0.9 {
+		t.Fatalf("recall@10 %.3f < 0.9", recall)
+	}
+}
