@@ -1,0 +1,456 @@
+// Command vecbench compares exledger's vector search with LanceDB itself
+// (the npm package @lancedb/lancedb, pinned in lancedb/package.json and
+// driven by lancedb/bench.mjs) on the same vectors and queries, cosine
+// distance everywhere: ingest rate, p50/p99 latency of top-10 queries
+// unfiltered and filtered by tenant, and recall@10 against exact answers
+// computed here (float64). Without Node or the package it says so and
+// measures exledger alone; it never invents a peer's number.
+//
+//	cd bench && go run ./vecbench [-n 100000] [-dim 384] [-queries 200]
+//
+// The vectors are synthetic: a mixture of 1,000 Gaussian clusters (random
+// centres, per-coordinate noise), which has the cluster structure of
+// embeddings; uniform random vectors would have none and make every
+// approximate index look worse than it is on real data.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/exledger/exledger/ledger"
+)
+
+type params struct {
+	n, dim, nq, tenants, k int
+	spread                 float64
+	root                   string
+	lance                  bool
+	keep                   bool
+	sweep                  []float64
+	plot                   string
+}
+
+func main() {
+	var p params
+	flag.IntVar(&p.n, "n", 100_000, "vectors")
+	flag.IntVar(&p.dim, "dim", 384, "dimension")
+	flag.IntVar(&p.nq, "queries", 200, "queries per kind (unfiltered, tenant-filtered)")
+	flag.IntVar(&p.tenants, "tenants", 8, "tenants (event i belongs to tenant i mod T)")
+	flag.IntVar(&p.k, "k", 10, "results per query")
+	flag.Float64Var(&p.spread, "spread", 0.6, "cluster noise (per coordinate; centres are N(0,1))")
+	flag.StringVar(&p.root, "root", "", "working directory (default: a temp dir)")
+	flag.BoolVar(&p.lance, "lancedb", true, "also run LanceDB (needs node and npm)")
+	flag.BoolVar(&p.keep, "keep", false, "keep the working directory")
+	sweep := flag.String("sweep", "0.02,0.04,0.08,0.12,0.25,0.5", "exledger probe fractions for the recall/latency curve (empty: none)")
+	flag.StringVar(&p.plot, "plot", "", "write the recall/latency plot to this PNG file")
+	flag.Parse()
+	for _, f := range strings.Split(*sweep, ",") {
+		var x float64
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &x); err == nil && x > 0 {
+			p.sweep = append(p.sweep, x)
+		}
+	}
+	if err := run(p); err != nil {
+		fmt.Fprintln(os.Stderr, "vecbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(p params) error {
+	if p.root == "" {
+		d, err := os.MkdirTemp("", "vecbench")
+		if err != nil {
+			return err
+		}
+		p.root = d
+	}
+	if !p.keep {
+		defer os.RemoveAll(p.root)
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("vecbench: n=%d dim=%d queries=%d tenants=%d k=%d GOMAXPROCS=%d load=%s\n",
+		p.n, p.dim, p.nq, p.tenants, p.k, runtime.GOMAXPROCS(0), strings.TrimSpace(string(load)))
+	vecs, qs := generate(p)
+	fmt.Printf("data: %d vectors, %d queries (%.1f MB raw float32)\n", p.n, p.nq, float64(4*p.n*p.dim)/1e6)
+
+	t0 := time.Now()
+	truth := exactTopK(p, vecs, qs)
+	fmt.Printf("exact answers (float64 brute force): %s\n", time.Since(t0).Round(time.Millisecond))
+
+	var rows []row
+	ex, err := runExledger(p, vecs, qs, truth)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, ex...)
+	if p.lance {
+		lr, err := runLance(p, vecs, qs, truth)
+		if err != nil {
+			fmt.Printf("LanceDB: SKIPPED: %v\n", err)
+		} else {
+			rows = append(rows, lr...)
+		}
+	} else {
+		fmt.Println("LanceDB: skipped (-lancedb=false)")
+	}
+	printTable(p, rows)
+	if p.plot != "" {
+		if err := plotRecall(p, rows); err != nil {
+			return err
+		}
+		fmt.Println("plot:", p.plot)
+	}
+	return nil
+}
+
+// generate draws the vectors and queries (deterministic).
+func generate(p params) (vecs, qs []float32) {
+	r := rand.New(rand.NewPCG(1, 2))
+	centres := make([]float32, 1000*p.dim)
+	for i := range centres {
+		centres[i] = float32(r.NormFloat64())
+	}
+	draw := func(dst []float32) {
+		c := r.IntN(1000)
+		for j := range dst {
+			dst[j] = centres[c*p.dim+j] + float32(p.spread*r.NormFloat64())
+		}
+	}
+	vecs = make([]float32, p.n*p.dim)
+	for i := range p.n {
+		draw(vecs[i*p.dim : (i+1)*p.dim])
+	}
+	qs = make([]float32, p.nq*p.dim)
+	for i := range p.nq {
+		draw(qs[i*p.dim : (i+1)*p.dim])
+	}
+	return vecs, qs
+}
+
+// answers are the ids per query: unfiltered, then filtered by tenant
+// (query i filters on tenant i mod T).
+type answers struct{ unfiltered, filtered [][]int }
+
+func exactTopK(p params, vecs, qs []float32) answers {
+	norms := make([]float64, p.n)
+	for i := range p.n {
+		var s float64
+		for _, x := range vecs[i*p.dim : (i+1)*p.dim] {
+			s += float64(x) * float64(x)
+		}
+		norms[i] = math.Sqrt(s)
+	}
+	var a answers
+	type hit struct {
+		d  float64
+		id int
+	}
+	for qi := range p.nq {
+		q := qs[qi*p.dim : (qi+1)*p.dim]
+		var qn float64
+		for _, x := range q {
+			qn += float64(x) * float64(x)
+		}
+		qn = math.Sqrt(qn)
+		all := make([]hit, p.n)
+		for i := range p.n {
+			var d float64
+			v := vecs[i*p.dim : (i+1)*p.dim]
+			for j := range q {
+				d += float64(q[j]) * float64(v[j])
+			}
+			all[i] = hit{1 - d/(qn*norms[i]), i}
+		}
+		sort.Slice(all, func(x, y int) bool { return all[x].d < all[y].d || (all[x].d == all[y].d && all[x].id < all[y].id) })
+		var u, f []int
+		for _, h := range all {
+			if len(u) < p.k {
+				u = append(u, h.id)
+			}
+			if len(f) < p.k && h.id%p.tenants == qi%p.tenants {
+				f = append(f, h.id)
+			}
+			if len(u) == p.k && len(f) == p.k {
+				break
+			}
+		}
+		a.unfiltered = append(a.unfiltered, u)
+		a.filtered = append(a.filtered, f)
+	}
+	return a
+}
+
+func recall(got, want [][]int) float64 {
+	hits, total := 0, 0
+	for i := range want {
+		in := map[int]bool{}
+		for _, id := range want[i] {
+			in[id] = true
+		}
+		for _, id := range got[i] {
+			if in[id] {
+				hits++
+			}
+		}
+		total += len(want[i])
+	}
+	return float64(hits) / float64(total)
+}
+
+// row is one line of the result table.
+type row struct {
+	system, mode           string
+	ingestPerSec           float64 // vectors/s (0: n/a)
+	ingestNote             string
+	p50u, p99u, p50f, p99f time.Duration
+	recallU, recallF       float64
+	diskBytes              int64
+	sweep                  float64 // probe fraction of a sweep row (0: not one)
+}
+
+func pct(lat []time.Duration, q float64) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func runExledger(p params, vecs, qs []float32, truth answers) ([]row, error) {
+	ctx := context.Background()
+	dir := filepath.Join(p.root, "exledger")
+	opts := &ledger.Options{EmbeddingDim: p.dim}
+	l, err := ledger.Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	const batch = 1000
+	evs := make([]ledger.VectorEvent, 0, batch)
+	t0 := time.Now()
+	for i := range p.n {
+		ten := ledger.TenantID(fmt.Sprintf("t%d", i%p.tenants))
+		evs = append(evs, ledger.VectorEvent{
+			Envelope: ledger.ExperienceEventEnvelope{
+				EventID: ledger.EventID(fmt.Sprintf("e%07d", i)), OccurredAt: "2026-01-01T00:00:00Z", TenantID: &ten,
+				Event: &ledger.FactPromoted{ProposalID: "p", FactID: ledger.FactID(fmt.Sprintf("f%d", i)), PromotedBy: "agent", Reason: "recall"},
+			},
+			Vector: vecs[i*p.dim : (i+1)*p.dim],
+		})
+		if len(evs) == batch || i == p.n-1 {
+			if err := l.AppendVectorEvents(ctx, evs); err != nil {
+				return nil, err
+			}
+			evs = evs[:0]
+		}
+	}
+	acked := time.Since(t0)
+	if err := l.Flush(); err != nil {
+		return nil, err
+	}
+	sealed := time.Since(t0)
+	st, err := l.Stat(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Close(); err != nil {
+		return nil, err
+	}
+	fmt.Printf("exledger: ingest %d vectors: %s acknowledged (durable, SyncAlways, batches of %d), %s with every segment sealed and indexed; %d segments, vector files %d bytes (raw float32 %d, ratio %.3f), approximate indexes %d bytes\n",
+		p.n, acked.Round(time.Millisecond), batch, sealed.Round(time.Millisecond), len(st.Segments), st.VectorBytes, 4*p.n*p.dim,
+		float64(st.VectorBytes)/float64(4*p.n*p.dim), st.VectorIndexBytes)
+	var rows []row
+	for _, mode := range []string{"approximate (default)", "exact"} {
+		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{Exact: mode == "exact"})
+		if err != nil {
+			return nil, err
+		}
+		r.mode, r.diskBytes = mode, st.VectorBytes
+		if mode != "exact" {
+			r.ingestPerSec = float64(p.n) / acked.Seconds()
+			r.ingestNote = fmt.Sprintf("%.0f/s sealed+indexed", float64(p.n)/sealed.Seconds())
+		}
+		rows = append(rows, r)
+	}
+	for _, f := range p.sweep {
+		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{ProbeFraction: f, MinCandidates: 1})
+		if err != nil {
+			return nil, err
+		}
+		r.mode = fmt.Sprintf("sweep: probe %.2f, index always", f)
+		r.sweep = f
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// queryExledger runs the queries on the ledger in dir, opened read-only
+// with these index options.
+func queryExledger(p params, dir string, qs []float32, truth answers, vo ledger.VectorIndexOptions) (row, error) {
+	ctx := context.Background()
+	l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true, VectorIndex: vo})
+	if err != nil {
+		return row{}, err
+	}
+	defer l.Close()
+	r := row{system: "exledger"}
+	var lu, lf []time.Duration
+	var gu, gf [][]int
+	for _, filtered := range []bool{false, true} {
+		for i := -5; i < p.nq; i++ { // 5 warm-up queries
+			qi := max(i, 0)
+			q := ledger.SimilarQuery{Vector: qs[qi*p.dim : (qi+1)*p.dim], Limit: p.k}
+			if filtered {
+				ten := ledger.TenantID(fmt.Sprintf("t%d", qi%p.tenants))
+				q.Filter.TenantID = &ten
+			}
+			t := time.Now()
+			res, err := l.SearchSimilar(ctx, q)
+			d := time.Since(t)
+			if err != nil {
+				return r, err
+			}
+			if i < 0 {
+				continue
+			}
+			ids := make([]int, len(res))
+			for j, x := range res {
+				fmt.Sscanf(string(x.Envelope.EventID), "e%d", &ids[j])
+			}
+			if filtered {
+				lf, gf = append(lf, d), append(gf, ids)
+			} else {
+				lu, gu = append(lu, d), append(gu, ids)
+			}
+		}
+	}
+	r.p50u, r.p99u, r.p50f, r.p99f = pct(lu, 0.5), pct(lu, 0.99), pct(lf, 0.5), pct(lf, 0.99)
+	r.recallU, r.recallF = recall(gu, truth.unfiltered), recall(gf, truth.filtered)
+	return r, nil
+}
+
+type lanceRun struct {
+	Lat [][]float64 `json:"-"`
+	Unf struct {
+		Lat []float64 `json:"lat"`
+		IDs [][]int   `json:"ids"`
+	} `json:"unfiltered"`
+	Fil struct {
+		Lat []float64 `json:"lat"`
+		IDs [][]int   `json:"ids"`
+	} `json:"filtered"`
+}
+
+type lanceOut struct {
+	Version string   `json:"version"`
+	Ingest  float64  `json:"ingest_seconds"`
+	Index   float64  `json:"index_seconds"`
+	Disk    int64    `json:"disk_bytes"`
+	Flat    lanceRun `json:"flat"`
+	IVFFlat lanceRun `json:"ivf_flat"`
+}
+
+func runLance(p params, vecs, qs []float32, truth answers) ([]row, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, fmt.Errorf("node is not installed")
+	}
+	here, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(here, "vecbench", "lancedb")
+	if _, err := os.Stat(filepath.Join(dir, "bench.mjs")); err != nil {
+		return nil, fmt.Errorf("run from bench/: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@lancedb", "lancedb")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			return nil, fmt.Errorf("@lancedb/lancedb is not installed and npm is missing")
+		}
+		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("npm ci (pinned @lancedb/lancedb 0.31.0) failed: %v\n%s", err, out)
+		}
+	}
+	write := func(name string, f []float32) (string, error) {
+		path := filepath.Join(p.root, name)
+		var b bytes.Buffer
+		b.Grow(4 * len(f))
+		binary.Write(&b, binary.LittleEndian, f)
+		return path, os.WriteFile(path, b.Bytes(), 0o644)
+	}
+	vp, err := write("vectors.bin", vecs)
+	if err != nil {
+		return nil, err
+	}
+	qp, err := write("queries.bin", qs)
+	if err != nil {
+		return nil, err
+	}
+	parts := int(math.Sqrt(float64(p.n)))
+	nprobes := max(8, int(math.Ceil(0.12*float64(parts)))) // the share exledger probes
+	cmd := exec.Command(node, "bench.mjs", filepath.Join(p.root, "lancedb"), vp, fmt.Sprint(p.n), fmt.Sprint(p.dim), qp,
+		fmt.Sprint(p.nq), fmt.Sprint(p.tenants), fmt.Sprint(p.k), fmt.Sprint(parts), fmt.Sprint(nprobes))
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("node bench.mjs: %v\n%s", err, stderr.String())
+	}
+	var lo lanceOut
+	if err := json.Unmarshal(out, &lo); err != nil {
+		return nil, fmt.Errorf("node bench.mjs output: %v", err)
+	}
+	fmt.Printf("LanceDB %s: ingest %d vectors %.3fs; IVF-flat index (%d partitions, nprobes %d, cosine) built in %.3fs; directory %d bytes\n",
+		lo.Version, p.n, lo.Ingest, parts, nprobes, lo.Index, lo.Disk)
+	secs := func(s []float64) []time.Duration {
+		d := make([]time.Duration, len(s))
+		for i, x := range s {
+			d[i] = time.Duration(x * 1e9)
+		}
+		return d
+	}
+	mk := func(mode string, r lanceRun, ingest float64, note string) row {
+		return row{system: "LanceDB " + lo.Version, mode: mode, ingestPerSec: ingest, ingestNote: note, diskBytes: lo.Disk,
+			p50u: pct(secs(r.Unf.Lat), 0.5), p99u: pct(secs(r.Unf.Lat), 0.99), p50f: pct(secs(r.Fil.Lat), 0.5), p99f: pct(secs(r.Fil.Lat), 0.99),
+			recallU: recall(r.Unf.IDs, truth.unfiltered), recallF: recall(r.Fil.IDs, truth.filtered)}
+	}
+	return []row{
+		mk("flat (no index)", lo.Flat, float64(p.n)/lo.Ingest, "no fsync"),
+		mk(fmt.Sprintf("IVF-flat, %d partitions, nprobes %d", parts, nprobes), lo.IVFFlat, 0, fmt.Sprintf("index build %.1fs", lo.Index)),
+	}, nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+func printTable(p params, rows []row) {
+	fmt.Printf("\n| system | search | ingest (vectors/s) | top-%d p50 | p99 | tenant-filtered p50 | p99 | recall@%d | filtered recall@%d |\n", p.k, p.k, p.k)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		ing := "–"
+		if r.ingestPerSec > 0 {
+			ing = fmt.Sprintf("%.0f", r.ingestPerSec)
+			if r.ingestNote != "" {
+				ing += " (" + r.ingestNote + ")"
+			}
+		} else if r.ingestNote != "" {
+			ing = r.ingestNote
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %.3f | %.3f |\n", r.system, r.mode, ing, ms(r.p50u), ms(r.p99u), ms(r.p50f), ms(r.p99f), r.recallU, r.recallF)
+	}
+}
