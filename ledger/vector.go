@@ -44,7 +44,8 @@ type VectorIndexOptions struct {
 	// recall must be 1.
 	Exact bool
 	// MinCandidates: a segment holding fewer candidates than this is
-	// scanned exactly; the index is used from this many on. 0 = 8192.
+	// scanned exactly; the index is used from this many on. 0 = 2048 (the
+	// smallest segment that has an index).
 	MinCandidates int
 	// ProbeFraction is the share of a segment's lists (about sqrt(N) of
 	// them) a search compares, at least 8; more lists are compared while
@@ -54,7 +55,7 @@ type VectorIndexOptions struct {
 
 func (o VectorIndexOptions) withDefaults() VectorIndexOptions {
 	if o.MinCandidates <= 0 {
-		o.MinCandidates = 8192
+		o.MinCandidates = annMinVectors
 	}
 	if o.ProbeFraction <= 0 {
 		o.ProbeFraction = annProbeFraction
