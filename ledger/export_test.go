@@ -68,3 +68,6 @@ func TreeTestFixFrame(file []byte) {
 	size := treeFrameHead + 32*nh + 8
 	binary.LittleEndian.PutUint64(rest[size-8:], xxhash.Sum64(rest[:size-8]))
 }
+
+// LeafHashForTest is the sealer's leaf hash (compared with tlog.RecordHash).
+func LeafHashForTest(data []byte) [32]byte { return newLeafHasher().sum(data) }

@@ -500,3 +500,16 @@ func TestTreeCrashDuringMaintenance(t *testing.T) {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestTreeLeafHash: the sealer's leaf hash is tlog.RecordHash.
+func TestTreeLeafHash(t *testing.T) {
+	for _, n := range []int{0, 1, 55, 56, 63, 64, 65, 1000, 70000} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + n)
+		}
+		if got, want := ledger.LeafHashForTest(b), tlog.RecordHash(b); got != [32]byte(want) {
+			t.Fatalf("%d bytes: %x, tlog says %x", n, got, want)
+		}
+	}
+}
