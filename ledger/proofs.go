@@ -218,6 +218,11 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 		return 0, nil
 	}
 	<-l.tree.building
+	// The file is read under the tree's lock, so no seal appends to it
+	// meanwhile.
+	t := l.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	path := l.treePath()
 	var file []tlog.Hash
 	var fileChunks int64
@@ -238,9 +243,6 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 		}
 		file, fileChunks = hs, n
 	}
-	t := l.tree
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	sealed := l.sealedThrough(v)
 	if err := l.catchUp(v, sealed, nil); err != nil && t.broken == nil {
 		return 0, err
