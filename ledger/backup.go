@@ -777,7 +777,7 @@ func (b *backupRun) copyTree() error {
 	if l.opts.NoMerkleTree {
 		return nil
 	}
-	data, err := readTreeFile(l.fs, l.treePath())
+	data, err := readWhole(l.fs, l.treePath())
 	if err != nil {
 		if !isNotExist(err) {
 			l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)

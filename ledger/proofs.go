@@ -226,7 +226,7 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 	path := l.treePath()
 	var file []tlog.Hash
 	var fileChunks int64
-	data, err := readTreeFile(l.fs, path)
+	data, err := readWhole(l.fs, path)
 	switch {
 	case isNotExist(err):
 		// Not written yet (read-only open of a ledger never opened for

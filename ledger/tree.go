@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"path/filepath"
 	"sync"
 
@@ -16,7 +15,6 @@ import (
 
 	"github.com/exledger/exledger/internal/corrupt"
 	"github.com/exledger/exledger/segment"
-	"github.com/exledger/exledger/vfs"
 )
 
 // The Merkle tree (docs/proofs.md, docs/format.md §11).
@@ -414,24 +412,6 @@ func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Ha
 	return hashes, chunks, off, tail, tailFrom, nil
 }
 
-// readTreeFile reads the whole TREE file.
-func readTreeFile(fsys vfs.FS, path string) ([]byte, error) {
-	f, err := fsys.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if n, err := f.ReadAt(buf, 0); err != nil && !(err == io.EOF && int64(n) == size) {
-		return nil, err
-	}
-	return buf, nil
-}
-
 // openTree loads TREE at Open, cuts what does not check out, and (for a
 // writable ledger) starts the catch-up of the sealed events it lacks in
 // the background.
@@ -445,7 +425,7 @@ func (l *Ledger) openTree() {
 	}
 	v := l.snapshot()
 	sealed := l.sealedThrough(&v)
-	data, err := readTreeFile(l.fs, path)
+	data, err := readWhole(l.fs, path)
 	rewrite := false
 	switch {
 	case isNotExist(err):
