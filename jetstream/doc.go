@@ -41,8 +41,9 @@
 //     dimension, and one that differs stops instead of diverging.
 //
 // Ship is the embedded case: it copies a local ledger's committed events
-// into a stream in the same format, resuming from the stream's last
-// message after a crash.
+// (with their vectors, for a ledger with an embedding dimension) into a
+// stream in the same format, resuming from the stream's last message
+// after a crash.
 //
 // Package jstest starts embedded NATS servers (one, or a loopback cluster)
 // for tests and benchmarks.

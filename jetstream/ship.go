@@ -33,11 +33,6 @@ type ShipOptions struct {
 	Shipped func(ledgerSeq uint64)
 }
 
-// ErrShipVectors is returned by Ship for a ledger with an embedding
-// dimension: Ship does not carry vectors yet (Follow yields events without
-// them), and shipping the events alone would drop the vectors silently.
-var ErrShipVectors = errors.New("jetstream: Ship does not carry vectors")
-
 // Ship copies a local ledger into a JetStream stream and keeps copying
 // what is committed after, until ctx ends (it then returns ctx.Err()) or
 // an error. An embedded-ledger user gets an off-box, replicated copy
@@ -57,12 +52,12 @@ var ErrShipVectors = errors.New("jetstream: Ship does not carry vectors")
 // larger than MaxBatchBytes, a cut may fall inside a ledger batch: the
 // batch is then shipped as consecutive messages (the ledger does not keep
 // batch boundaries once sealed).
+//
+// A ledger with an embedding dimension is shipped with its vectors: each
+// message then carries a vector section (docs/jetstream.md §4), so a
+// Store on the stream, opened with the same LedgerOptions.EmbeddingDim,
+// answers SearchSimilar as the source ledger does.
 func Ship(ctx context.Context, l *ledger.Ledger, js jetstream.JetStream, opts ShipOptions) error {
-	if d := l.EmbeddingDim(); d > 0 {
-		// Follow yields events without their vectors: shipping them would
-		// give replicas the events and silently drop the vectors.
-		return fmt.Errorf("%w (the ledger has embedding dimension %d); append through a Store instead", ErrShipVectors, d)
-	}
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream
 	}
@@ -92,7 +87,7 @@ func Ship(ctx context.Context, l *ledger.Ledger, js jetstream.JetStream, opts Sh
 		return err
 	}
 	next++
-	sh := &shipper{ctx: ctx, l: l, js: js, opts: opts, maxBody: maxBody}
+	sh := &shipper{ctx: ctx, l: l, js: js, opts: opts, maxBody: maxBody, dim: l.EmbeddingDim()}
 	for {
 		if err := sh.shipFrom(next); err != nil {
 			return err
@@ -141,9 +136,11 @@ type shipper struct {
 	js      jetstream.JetStream
 	opts    ShipOptions
 	maxBody int
+	dim     int // the ledger's embedding dimension; 0: no vectors
 
 	next  uint64 // first ledger sequence not yet shipped
 	recs  [][]byte
+	vecs  [][]float32 // with dim > 0: each record's vector (nil: none)
 	size  int
 	last  uint64
 	subjB wire.SubjectBuilder
@@ -153,30 +150,59 @@ type shipper struct {
 // snapshot of the ledger (a batch boundary).
 func (sh *shipper) shipFrom(from uint64) error {
 	sh.next = from
+	if sh.dim > 0 {
+		for r, err := range sh.l.ScanRawVectors(sh.ctx, ledger.EventQuery{}, from) {
+			if err != nil {
+				return err
+			}
+			if err := sh.add(r.RawRecord, r.Vector); err != nil {
+				return err
+			}
+		}
+		return sh.flush()
+	}
 	for r, err := range sh.l.ScanRaw(sh.ctx, ledger.EventQuery{}, from) {
 		if err != nil {
 			return err
 		}
-		n := wire.RecordHeader + len(r.Canonical)
-		if n > sh.maxBody {
-			return fmt.Errorf("jetstream: ledger event %d is %d bytes, over the maximum message body of %d bytes", r.Seq, n, sh.maxBody)
+		if err := sh.add(r, nil); err != nil {
+			return err
 		}
-		if sh.size+n > sh.maxBody {
-			if err := sh.flush(); err != nil {
-				return err
-			}
-		}
-		sh.recs = append(sh.recs, append([]byte(nil), r.Canonical...))
-		sh.size += n
-		sh.last = r.Seq
-		var tenant *ledger.TenantID
-		if r.Header.HasTenant {
-			t := r.Header.TenantID
-			tenant = &t
-		}
-		sh.subjB.Add(tenant, r.Header.Kind)
 	}
 	return sh.flush()
+}
+
+// add collects one event (and its vector, in a ledger with vectors),
+// publishing what was collected first when the event would not fit.
+func (sh *shipper) add(r ledger.RawRecord, vec []float32) error {
+	n := wire.RecordHeader + len(r.Canonical)
+	if sh.dim > 0 {
+		n++ // the vector section's flag byte
+		if vec != nil {
+			n += 4 * sh.dim
+		}
+	}
+	if n > sh.maxBody {
+		return fmt.Errorf("jetstream: ledger event %d is %d bytes, over the maximum message body of %d bytes", r.Seq, n, sh.maxBody)
+	}
+	if sh.size+n > sh.maxBody {
+		if err := sh.flush(); err != nil {
+			return err
+		}
+	}
+	sh.recs = append(sh.recs, append([]byte(nil), r.Canonical...))
+	if sh.dim > 0 {
+		sh.vecs = append(sh.vecs, vec)
+	}
+	sh.size += n
+	sh.last = r.Seq
+	var tenant *ledger.TenantID
+	if r.Header.HasTenant {
+		t := r.Header.TenantID
+		tenant = &t
+	}
+	sh.subjB.Add(tenant, r.Header.Kind)
+	return nil
 }
 
 // flush publishes the collected events as one message.
@@ -184,7 +210,12 @@ func (sh *shipper) flush() error {
 	if len(sh.recs) == 0 {
 		return nil
 	}
-	b := newBatch(sh.subjB.Subject(sh.opts.Stream), wire.Frame(sh.recs), len(sh.recs))
+	body := wire.Frame(sh.recs)
+	if sh.dim > 0 {
+		body = wire.AppendVectors(body, sh.vecs, sh.dim)
+	}
+	b := newBatch(sh.subjB.Subject(sh.opts.Stream), body, len(sh.recs))
+	b.dim = sh.dim
 	b.msgID = sh.l.ID() + "-" + strconv.FormatUint(sh.last, 10)
 	if !sh.opts.DisableCompression {
 		b.compress()
@@ -202,6 +233,6 @@ func (sh *shipper) flush() error {
 		sh.opts.Shipped(sh.last)
 	}
 	sh.next = sh.last + 1
-	sh.recs, sh.size, sh.subjB = sh.recs[:0], 0, wire.SubjectBuilder{}
+	sh.recs, sh.vecs, sh.size, sh.subjB = sh.recs[:0], sh.vecs[:0], 0, wire.SubjectBuilder{}
 	return nil
 }

@@ -23,11 +23,15 @@ type shipRun struct {
 }
 
 func startShip(t *testing.T, l *ledger.Ledger, js natsjs.JetStream, stream string, maxBody int) *shipRun {
+	return startShipTo(t, l, js, stream, 3, maxBody)
+}
+
+func startShipTo(t *testing.T, l *ledger.Ledger, js natsjs.JetStream, stream string, replicas, maxBody int) *shipRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &shipRun{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		r.done <- jetstream.Ship(ctx, l, js, jetstream.ShipOptions{
-			Stream: stream, Replicas: 3, MaxBatchBytes: maxBody,
+			Stream: stream, Replicas: replicas, MaxBatchBytes: maxBody,
 			Shipped: func(seq uint64) { r.mu.Lock(); r.shipped = seq; r.mu.Unlock() },
 		})
 	}()

@@ -37,3 +37,13 @@ func (s *Store) SearchSimilar(ctx context.Context, q ledger.SimilarQuery) ([]led
 	}
 	return s.l.SearchSimilar(ctx, q)
 }
+
+// GetVectorEvent returns the event with this id and its vector (nil when
+// it was stored without one) from the local ledger
+// (ledger.Ledger.GetVectorEvent; see Options.StrictReads).
+func (s *Store) GetVectorEvent(ctx context.Context, id ledger.EventID) (ledger.VectorEvent, error) {
+	if err := s.beforeRead(ctx); err != nil {
+		return ledger.VectorEvent{}, err
+	}
+	return s.l.GetVectorEvent(ctx, id)
+}

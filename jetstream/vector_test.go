@@ -2,7 +2,9 @@ package jetstream_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -183,12 +185,18 @@ func TestVectorDimensionMismatchStopsNode(t *testing.T) {
 	}
 }
 
-// Ship refuses a ledger with vectors rather than ship events without them.
-func TestShipRefusesVectors(t *testing.T) {
+// Ship carries vectors: a ledger with an embedding dimension (vector
+// batches, events without a vector, sealed segments and a memtable) is
+// shipped in small messages by two shipper runs; a Store built from the
+// stream has the same head and answers SearchSimilar exactly as the
+// source ledger does, filters included.
+func TestShipVectors(t *testing.T) {
 	t.Parallel()
+	const dim = 8
 	c := jstest.StartServer(t)
 	nc := c.Connect(0)
-	l, err := ledger.Open(t.TempDir(), vecOpts(4))
+	ctx := context.Background()
+	l, err := ledger.Open(t.TempDir(), &ledger.Options{EmbeddingDim: dim, SegmentBytes: 16 << 10, Sync: ledger.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +205,110 @@ func TestShipRefusesVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = jetstream.Ship(context.Background(), l, js, jetstream.ShipOptions{Stream: newStream()})
-	if !errors.Is(err, jetstream.ErrShipVectors) {
-		t.Fatalf("Ship of a vector ledger: %v", err)
+	r := rand.New(rand.NewPCG(7, 7))
+	vec := func() []float32 {
+		v := make([]float32, dim)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	n := 0
+	appendSome := func(batches int) {
+		for range batches {
+			var es []ledger.VectorEvent
+			for range 1 + r.IntN(20) {
+				tenant := ledger.TenantID(fmt.Sprintf("t%d", n%3))
+				es = append(es, ledger.VectorEvent{Envelope: ledger.ExperienceEventEnvelope{
+					EventID: ledger.EventID(fmt.Sprintf("e%d", n)), OccurredAt: ledger.Timestamp(fmt.Sprintf("2026-01-01T00:%02d:00Z", n%60)),
+					TenantID: &tenant,
+					Event:    &ledger.FactPromoted{ProposalID: "p", FactID: ledger.FactID(fmt.Sprintf("f%d", n)), PromotedBy: "t", Reason: "r"},
+				}, Vector: vec()})
+				n++
+			}
+			if err := l.AppendVectorEvents(ctx, es); err != nil {
+				t.Fatal(err)
+			}
+			if r.IntN(4) == 0 { // an event without a vector
+				e := es[0].Envelope
+				e.EventID = ledger.EventID(fmt.Sprintf("plain%d", n))
+				n++
+				if err := l.AppendEvent(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	stream := newStream()
+	const maxBody = 4 << 10 // several messages per ledger batch
+	appendSome(20)
+	run := startShipTo(t, l, js, stream, 1, maxBody)
+	appendSome(20)
+	run.waitShipped(t, l.LastSeq())
+	run.stop(t)
+	if err := l.Flush(); err != nil { // vectors in sealed segments
+		t.Fatal(err)
+	}
+	appendSome(10)
+	run = startShipTo(t, l, js, stream, 1, maxBody)
+	run.waitShipped(t, l.LastSeq())
+	run.stop(t)
+
+	s := openStore(t, nc, jetstream.Options{Stream: stream, Dir: t.TempDir(), LedgerOptions: vecOpts(dim)})
+	defer s.Close()
+	want, err := l.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Digest.Seq != want.Seq || h.Digest.Hash != want.Hash {
+		t.Fatalf("replica head %d/%s, source %d/%s", h.Digest.Seq, h.Digest.HashHex, want.Seq, want.HashHex)
+	}
+	if h.StreamSeq < 10 {
+		t.Fatalf("only %d messages: the cut at MaxBatchBytes was not exercised", h.StreamSeq)
+	}
+	t1 := ledger.TenantID("t1")
+	for i := range 20 {
+		q := ledger.SimilarQuery{Vector: vec(), Limit: 1 + i*5}
+		if i%2 == 1 {
+			q.Filter.TenantID = &t1
+		}
+		got, err := s.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := l.SearchSimilar(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(exp) == 0 || len(got) != len(exp) {
+			t.Fatalf("query %d: %d results on the replica, %d on the source", i, len(got), len(exp))
+		}
+		for j := range exp {
+			if got[j].Envelope.EventID != exp[j].Envelope.EventID || math.Float32bits(got[j].Distance) != math.Float32bits(exp[j].Distance) {
+				t.Fatalf("query %d result %d: %s at %v on the replica, %s at %v on the source", i, j,
+					got[j].Envelope.EventID, got[j].Distance, exp[j].Envelope.EventID, exp[j].Distance)
+			}
+		}
+	}
+	// Events stored without a vector have none on the replica either.
+	plain := 0
+	for ve, err := range s.Scan(ctx, ledger.EventQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(ve.EventID), "plain") {
+			got, err := s.GetVectorEvent(ctx, ve.EventID)
+			if err != nil || got.Vector != nil {
+				t.Fatalf("%s on the replica: vector %v, %v", ve.EventID, got.Vector, err)
+			}
+			plain++
+		}
+	}
+	if plain == 0 {
+		t.Fatal("no event without a vector was shipped")
 	}
 }
