@@ -129,3 +129,34 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(float64(st.DataBytes+st.IndexBytes)/float64(n), "ledger-total-B/event")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkExportParquetOnly runs the Parquet export alone (for CPU
+// profiles of the exporter; BenchmarkExport compares it with JSON lines):
+//
+//	go test -run '^$' -bench ExportParquetOnly -benchtime 3x -cpuprofile cpu.prof ./ledger/ledgerparquet/
+func BenchmarkExportParquetOnly(b *testing.B) {
+	n := 200_000
+	if s := os.Getenv("EXLEDGER_PARQUET_BENCH_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	dir := benchLedger(b, n)
+	l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.ResetTimer()
+	c0 := cpuTime(b)
+	for i := 0; i < b.N; i++ {
+		var pw countWriter
+		if _, err := ledgerparquet.Export(context.Background(), l, ledger.EventQuery{}, &pw, ledgerparquet.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/event")
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}

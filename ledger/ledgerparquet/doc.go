@@ -10,11 +10,16 @@
 // (latency, tokens, cost, budget limits) as nullable columns, and
 // event_json, the event object as Converge JSON, so nothing is lost.
 //
+// The export is a pipeline over the cores: the ledger's scan reads,
+// decompresses and decodes segments on several goroutines, which also
+// build each event's row, event_json included (ledger.ScanMap); one
+// goroutine collects the rows in log order and cuts row groups; up to
+// Options.Parallelism row groups are encoded and compressed (zstd) at
+// once, each by its own goroutine into memory, and written in order.
 // Memory is bounded: a row group holds Options.RowGroupRows rows or
-// Options.RowGroupBytes bytes of values, whichever fills first, and only
-// Options.Parallelism row groups are in memory at once, each encoded and
-// compressed (zstd) by its own goroutine while one goroutine scans the
-// ledger; finished row groups are written in order. The output is
+// Options.RowGroupBytes bytes of values, whichever fills first, only
+// Options.Parallelism row groups are in memory at once, and a fixed number
+// of batches of rows waits between the stages. The output is
 // deterministic: the same ledger and the same query give a byte-identical
 // file, whatever the parallelism.
 package ledgerparquet

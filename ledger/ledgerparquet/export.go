@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -117,12 +118,16 @@ var createdBy = &parquet.WriterConfig{CreatedBy: "exledger ledgerparquet version
 
 // Export writes the events matching q, in log order, to w as one Parquet
 // file and returns the number of events written. It streams with bounded
-// memory: one goroutine scans the ledger and builds rows; row groups are
-// encoded and compressed by Options.Parallelism goroutines into memory
-// (each holds one row group, compressed, until it is written) and written
-// to w in order, their compressed pages copied verbatim. On error the
-// output is incomplete (no footer) and must be discarded. A query limit
-// (q.Limit) is honoured. The output depends only on the ledger, q and o.
+// memory in three stages: the ledger's scan reads, decompresses and
+// decodes segments on several goroutines, which also turn each event into
+// its row (event_json included; see ledger.ScanMap); the calling goroutine
+// collects the rows in log order and cuts them into row groups; each row
+// group is encoded and compressed by its own goroutine, Options.Parallelism
+// of them at once, into memory, and the finished row groups are written to
+// w in order, their compressed pages copied verbatim. On error the output
+// is incomplete (no footer) and must be discarded. A query limit (q.Limit)
+// is honoured. The output depends only on the ledger, q and o's row group
+// sizes and compression, not on the parallelism.
 func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Writer, o Options) (n uint64, err error) {
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = defaultRowGroupRows
@@ -142,18 +147,13 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	full := make(chan *batch, batchesInFlight)
-	free := make(chan *batch, batchesInFlight+2*o.Parallelism)
-	var scanErr error
-	go func() {
-		defer close(full)
-		scanErr = produce(ctx, l, q, o, full, free)
-	}()
-
-	// Row groups in flight: encoding, or encoded and waiting for their
-	// turn. The committer writes them in order and frees their slot.
+	// Row groups in flight: being encoded, or encoded and waiting for
+	// their turn. The committer writes them in order and frees their slot.
 	slots := make(chan struct{}, o.Parallelism)
 	order := make(chan *groupJob, o.Parallelism)
+	// tokens bounds the batches handed to row groups and not yet encoded.
+	tokens := make(chan struct{}, queuedBatches)
+	free := make(chan *batch, queuedBatches+o.Parallelism)
 	var commitErr error
 	committed := make(chan struct{})
 	go func() {
@@ -178,33 +178,68 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 
 	var job *groupJob
 	var handed uint64
-	var werr error
-	for b := range full {
-		if werr == nil {
-			werr = parent.Err()
-			if werr != nil {
-				cancel()
-			}
-		}
-		if werr != nil {
-			recycle(b, free)
-			continue
-		}
+	var scanErr error
+	// hand gives b to the current row group's goroutine, starting one if
+	// none is open; false when the export was cancelled meanwhile.
+	hand := func(b *batch) bool {
 		if job == nil {
-			slots <- struct{}{}
-			job = startGroup(o, free)
-			order <- job
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			job = startGroup(o, tokens, free)
+			order <- job // cannot block: a slot is held
+		}
+		select {
+		case tokens <- struct{}{}:
+		case <-ctx.Done():
+			return false
 		}
 		handed += uint64(len(b.rows))
-		last := b.endGroup
-		job.batches <- b
-		if last {
+		end := b.endGroup
+		job.batches <- b // cannot block: the token bounds the queue
+		if end {
 			close(job.batches)
 			job = nil
 		}
 		if o.Progress != nil {
 			o.Progress(handed)
 		}
+		return true
+	}
+	cur := getBatch(free)
+	groupRows, groupBytes, batchJSON := 0, 0, 0
+	for r, err := range ledger.ScanMap(ctx, l, q, 1, mapRow) {
+		if err != nil {
+			scanErr = err
+			break
+		}
+		it := &r.V
+		if it.err != nil {
+			scanErr = fmt.Errorf("parquet export: event %s: %w", it.row.EventID, it.err)
+			break
+		}
+		i := len(cur.rows)
+		cur.rows = append(cur.rows, it.row)
+		cur.scratch[i] = it.sc
+		pointRow(&cur.rows[i], &cur.scratch[i], r.Seq)
+		groupRows++
+		groupBytes += rowOverhead + len(it.row.EventID) + 2*len(it.row.OccurredAtRaw) + len(it.row.EventJSON)
+		batchJSON += len(it.row.EventJSON)
+		if groupRows >= o.RowGroupRows || groupBytes >= o.RowGroupBytes {
+			cur.endGroup = true
+			groupRows, groupBytes = 0, 0
+		}
+		if cur.endGroup || len(cur.rows) == batchRows || batchJSON >= batchBytes {
+			if !hand(cur) {
+				break
+			}
+			cur, batchJSON = getBatch(free), 0
+		}
+	}
+	if len(cur.rows) > 0 && scanErr == nil && ctx.Err() == nil {
+		hand(cur)
 	}
 	if job != nil {
 		close(job.batches)
@@ -212,8 +247,8 @@ func Export(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, w io.Wri
 	close(order)
 	<-committed
 	switch {
-	case werr != nil:
-		return n, werr
+	case parent.Err() != nil:
+		return n, parent.Err()
 	case commitErr != nil:
 		return n, fmt.Errorf("parquet export: %w", commitErr)
 	case scanErr != nil:
@@ -255,9 +290,10 @@ type groupResult struct {
 }
 
 // startGroup starts a goroutine that encodes the batches sent on the
-// job's channel into an in-memory Parquet file of one row group.
-func startGroup(o Options, free chan<- *batch) *groupJob {
-	job := &groupJob{batches: make(chan *batch, 2), done: make(chan groupResult, 1)}
+// job's channel into an in-memory Parquet file of one row group, giving
+// back a token for each batch it is done with.
+func startGroup(o Options, tokens <-chan struct{}, free chan<- *batch) *groupJob {
+	job := &groupJob{batches: make(chan *batch, queuedBatches), done: make(chan groupResult, 1)}
 	go func() {
 		var buf bytes.Buffer
 		gw := newWriter(&buf, o)
@@ -268,6 +304,7 @@ func startGroup(o Options, free chan<- *batch) *groupJob {
 				res.rows += uint64(len(b.rows))
 			}
 			recycle(b, free)
+			<-tokens
 		}
 		if res.err == nil {
 			res.err = gw.Close()
@@ -292,102 +329,68 @@ func commitGroup(pw *parquet.GenericWriter[Row], f []byte) error {
 	return nil
 }
 
+const (
+	// batchBytes cuts a batch early when its event_json reaches this size
+	// (so 64 KB payloads do not make batches of 64 MiB).
+	batchBytes = 4 << 20
+	// queuedBatches bounds the batches handed to the row groups' goroutines
+	// and not yet encoded (each holds up to batchRows rows and the decoded
+	// events they point into). The scanning goroutine runs this far ahead
+	// into the next row group, whose own goroutine encodes meanwhile.
+	queuedBatches = 24
+)
+
+// batch is a run of rows of one row group, handed from the scanning
+// goroutine to the row group's goroutine.
+type batch struct {
+	rows     []Row
+	scratch  []rowScratch // scratch[i] for rows[i]; len batchRows
+	endGroup bool         // the row group ends after this batch
+}
+
+func getBatch(free <-chan *batch) *batch {
+	select {
+	case b := <-free:
+		return b
+	default:
+		return &batch{rows: make([]Row, 0, batchRows), scratch: make([]rowScratch, batchRows)}
+	}
+}
+
 func recycle(b *batch, free chan<- *batch) {
-	b.reset()
+	clear(b.rows) // drop the references into the decoded events
+	b.rows, b.endGroup = b.rows[:0], false
 	select {
 	case free <- b:
 	default:
 	}
 }
 
-const (
-	// batchesInFlight bounds the batches queued between the goroutines.
-	batchesInFlight = 4
-	// batchBytes cuts a batch early when its event_json reaches this size
-	// (so 64 KB payloads do not make batches of 64 MiB).
-	batchBytes = 4 << 20
-)
-
-// batch is a run of rows handed from the scanning goroutine to the
-// writing one. The event_json strings of a batch share one allocation.
-type batch struct {
-	rows     []Row
-	scratch  []rowScratch // scratch[i] for rows[i]; len batchRows
-	json     []byte       // event_json of rows[i] is json[ends[i-1]:ends[i]]
-	ends     []int
-	endGroup bool // the row group ends after this batch
+// mapped is what the scan's goroutines make of an event (see mapRow).
+type mapped struct {
+	row Row // without Seq and the pointers into sc (see pointRow)
+	sc  rowScratch
+	err error
 }
 
-// seal points the rows' EventJSON at their bytes.
-func (b *batch) seal() {
-	all := string(b.json)
-	start := 0
-	for i, end := range b.ends {
-		b.rows[i].EventJSON = all[start:end]
-		start = end
+// mapRow builds an event's row on one of the scan's goroutines: its
+// event_json is appended to the scan's arena, which is never modified
+// afterwards, so the row's string points into it without a copy.
+func mapRow(env *ledger.ExperienceEventEnvelope, _ int, arena *[]byte) mapped {
+	var m mapped
+	start := len(*arena)
+	b, err := ledger.AppendEventJSON(*arena, env.Event)
+	if err != nil {
+		m.row.EventID = string(env.EventID)
+		m.err = err
+		return m
 	}
-}
-
-func (b *batch) reset() {
-	clear(b.rows)
-	b.rows, b.ends, b.json, b.endGroup = b.rows[:0], b.ends[:0], b.json[:0], false
-}
-
-// produce scans the ledger, builds rows (event_json included) and sends
-// them in batches on full, marking row-group ends at o.RowGroupRows rows
-// or o.RowGroupBytes value bytes. It returns the scan's error, or ctx's
-// when the consumer cancelled.
-func produce(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, o Options, full chan<- *batch, free <-chan *batch) error {
-	get := func() *batch {
-		select {
-		case b := <-free:
-			return b
-		default:
-			return &batch{rows: make([]Row, 0, batchRows), scratch: make([]rowScratch, batchRows), ends: make([]int, 0, batchRows)}
-		}
+	*arena = b
+	if len(b) > start {
+		m.row.EventJSON = unsafe.String(&b[start], len(b)-start)
 	}
-	send := func(b *batch) error {
-		b.seal()
-		select {
-		case full <- b:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	cur := get()
-	groupRows, groupBytes := 0, 0
-	for se, err := range l.ScanSeq(ctx, q, 1) {
-		if err != nil {
-			return err
-		}
-		env := &se.Envelope
-		start := len(cur.json)
-		cur.json, err = ledger.AppendEventJSON(cur.json, env.Event)
-		if err != nil {
-			return fmt.Errorf("parquet export: event %s: %w", env.EventID, err)
-		}
-		cur.ends = append(cur.ends, len(cur.json))
-		cur.rows = append(cur.rows, Row{})
-		i := len(cur.rows) - 1
-		fillRow(&cur.rows[i], &cur.scratch[i], se.Seq, env)
-		groupRows++
-		groupBytes += rowOverhead + len(env.EventID) + 2*len(env.OccurredAt) + len(cur.json) - start
-		if groupRows >= o.RowGroupRows || groupBytes >= o.RowGroupBytes {
-			cur.endGroup = true
-			groupRows, groupBytes = 0, 0
-		}
-		if cur.endGroup || len(cur.rows) == batchRows || len(cur.json) >= batchBytes {
-			if err := send(cur); err != nil {
-				return err
-			}
-			cur = get()
-		}
-	}
-	if len(cur.rows) > 0 {
-		return send(cur)
-	}
-	return nil
+	fillRow(&m.row, &m.sc, env)
+	return m
 }
 
 // rowScratch holds the values of a row's optional columns that are not
@@ -395,27 +398,52 @@ func produce(ctx context.Context, l *ledger.Ledger, q ledger.EventQuery, o Optio
 type rowScratch struct {
 	occurredAt                  int64
 	confidence, limit, observed float64
+	set                         uint8 // which of the above are values (has*)
 }
 
-// fillRow sets every column of r but EventJSON from the envelope. The
-// optional columns point into the event or into sc, without allocating.
-func fillRow(r *Row, sc *rowScratch, seq uint64, env *ledger.ExperienceEventEnvelope) {
+const (
+	hasOccurredAt = 1 << iota
+	hasConfidence
+	hasLimit
+	hasObserved
+)
+
+// pointRow sets r's seq and points its optional columns that are not
+// fields of the event at sc's values.
+func pointRow(r *Row, sc *rowScratch, seq uint64) {
 	r.Seq = int64(seq)
+	if sc.set&hasOccurredAt != 0 {
+		r.OccurredAt = &sc.occurredAt
+	}
+	if sc.set&hasConfidence != 0 {
+		r.Confidence = &sc.confidence
+	}
+	if sc.set&hasLimit != 0 {
+		r.BudgetLimit = &sc.limit
+	}
+	if sc.set&hasObserved != 0 {
+		r.BudgetObserved = &sc.observed
+	}
+}
+
+// fillRow sets every column of r but Seq and EventJSON from the envelope.
+// The optional columns point into the event, or their values are set in
+// sc for pointRow to point at, without allocating.
+func fillRow(r *Row, sc *rowScratch, env *ledger.ExperienceEventEnvelope) {
 	r.EventID = string(env.EventID)
 	r.OccurredAtRaw = string(env.OccurredAt)
 	if us, ok := parseTimestamp(string(env.OccurredAt)); ok {
 		sc.occurredAt = us
-		r.OccurredAt = &sc.occurredAt
+		sc.set |= hasOccurredAt
 	}
 	r.TenantID = (*string)(env.TenantID)
 	r.CorrelationID = (*string)(env.CorrelationID)
 	r.Kind = string(env.Kind())
-	number := func(s string, dst *float64) *float64 {
+	number := func(s string, dst *float64, bit uint8) {
 		if f, ok := parseNumber(s); ok {
 			*dst = f
-			return dst
+			sc.set |= bit
 		}
-		return nil
 	}
 	// The ids are those ledger.ChainIDOf, TraceLinkIDOf and ArtifactIDOf
 	// extract (export_test.go checks the columns against them).
@@ -425,7 +453,7 @@ func fillRow(r *Row, sc *rowScratch, seq uint64, env *ledger.ExperienceEventEnve
 		r.Step = (*string)(&e.Step)
 		if e.Proposal.Confidence != nil {
 			sc.confidence = float64(*e.Proposal.Confidence)
-			r.Confidence = &sc.confidence
+			sc.set |= hasConfidence
 		}
 	case *ledger.ProposalValidated:
 		r.ChainID = (*string)(&e.ChainID)
@@ -460,9 +488,9 @@ func fillRow(r *Row, sc *rowScratch, seq uint64, env *ledger.ExperienceEventEnve
 	case *ledger.BudgetExceeded:
 		r.ChainID = (*string)(&e.ChainID)
 		r.BudgetResource = (*string)(&e.Resource.Kind)
-		r.BudgetLimit = number(e.Limit, &sc.limit)
+		number(e.Limit, &sc.limit, hasLimit)
 		if e.Observed != nil {
-			r.BudgetObserved = number(*e.Observed, &sc.observed)
+			number(*e.Observed, &sc.observed, hasObserved)
 		}
 	case *ledger.HypothesisResolved:
 		r.ChainID = (*string)(&e.ChainID)
