@@ -83,9 +83,7 @@ func (s *Store) appendBatch(ctx context.Context, es []ledger.ExperienceEventEnve
 	if vecs != nil {
 		b.dim = s.l.EmbeddingDim()
 	}
-	if !s.opts.DisableCompression {
-		b.compress()
-	}
+	b.compress(s.opts.Compression)
 	if len(b.payload) > s.maxBody {
 		return Ack{}, ledger.InvalidQuery(fmt.Sprintf(
 			"batch of %d events is %d bytes as a JetStream message, over the maximum of %d bytes (the server's max_payload less %d bytes for headers); split it into smaller batches",
@@ -132,7 +130,11 @@ func (s *Store) encode(es []ledger.ExperienceEventEnvelope, vecs [][]float32) (b
 			}
 		}
 	}
-	// The body is built in place: a 4-byte length, then the event.
+	// The body is built in place: a 4-byte length, then the event; sized
+	// from the previous batches so that it rarely grows (and copies).
+	if avg := s.avgRecord.Load(); avg > 0 {
+		body = make([]byte, 0, len(es)*int(avg+avg/8))
+	}
 	ends := make([]int, len(es))
 	size := 0
 	for i := range es {
@@ -153,6 +155,7 @@ func (s *Store) encode(es []ledger.ExperienceEventEnvelope, vecs [][]float32) (b
 	if size > s.maxBatch {
 		return nil, nil, ledger.InvalidQuery(fmt.Sprintf("batch is %d bytes, over the maximum batch size of %d bytes", size, s.maxBatch))
 	}
+	s.avgRecord.Store(int64(len(body) / len(es)))
 	if vecs != nil {
 		body = wire.AppendVectors(body, vecs, s.l.EmbeddingDim())
 	}

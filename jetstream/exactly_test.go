@@ -298,3 +298,72 @@ func TestReadYourWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressionMixed: writers with each Compression append to one
+// stream; the messages carry the matching Exledger-Encoding (zstd, the
+// earlier default, included) and every node applies all of them into the
+// same ledger. An unknown value is refused by Open.
+func TestCompressionMixed(t *testing.T) {
+	t.Parallel()
+	c := jstest.StartServer(t)
+	nc := c.Connect(0)
+	ctx := context.Background()
+	stream := newStream()
+	g := workload.New(workload.Config{Seed: 21})
+	encs := []struct{ comp, want string }{
+		{"", "snappy"}, {jetstream.CompressionSnappy, "snappy"}, {jetstream.CompressionZstd, "zstd"}, {jetstream.CompressionNone, ""},
+	}
+	var stores []*jetstream.Store
+	for _, e := range encs {
+		comp := e.comp
+		s := openStore(t, nc, jetstream.Options{Stream: stream, Dir: t.TempDir(), Compression: comp})
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for round := range 2 {
+		for i, e := range encs {
+			comp, want := e.comp, e.want
+			ack, err := stores[i].Append(ctx, g.Batch(300+round))
+			if err != nil {
+				t.Fatalf("compression %q: %v", comp, err)
+			}
+			n += 300 + round
+			m, err := st.GetMsg(ctx, ack.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Header.Get("Exledger-Encoding"); got != want {
+				t.Fatalf("compression %q: message encoding %q, want %q", comp, got, want)
+			}
+		}
+	}
+	reader := openStore(t, nc, jetstream.Options{Stream: stream, Dir: t.TempDir()})
+	defer reader.Close()
+	if got := len(allIDs(t, reader)); got != n {
+		t.Fatalf("reader holds %d events, %d appended", got, n)
+	}
+	want, _ := reader.Head()
+	for _, s := range stores {
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := s.Head(); h.Digest.Hash != want.Digest.Hash || h.StreamSeq != want.StreamSeq {
+			t.Fatalf("%s: head %+v, reader %+v", s.Dir(), h, want)
+		}
+		if st := s.Stats(); st.Foreign != 0 || st.Rejected != 0 {
+			t.Fatalf("%s: %+v", s.Dir(), st)
+		}
+	}
+	if _, err := jetstream.Open(ctx, nc, jetstream.Options{Stream: stream, Dir: t.TempDir(), Compression: "lz4"}); err == nil || !strings.Contains(err.Error(), `unknown Compression "lz4"`) {
+		t.Fatalf("Compression lz4: %v", err)
+	}
+}

@@ -14,8 +14,8 @@ const headerRoom = 512
 // batch is one stream message in the making.
 type batch struct {
 	body    []byte // count × (u32 BE length ‖ canonical event), then the vector section if dim > 0
-	payload []byte // what is sent: body, or its zstd compression
-	zstd    bool
+	payload []byte // what is sent: body, or its compression
+	enc     string // wire.HeaderEncoding: "" (payload = body), snappy or zstd
 	count   int
 	sha     string // hex SHA-256 of body
 	msgID   string // Nats-Msg-Id
@@ -30,11 +30,20 @@ func newBatch(subject string, body []byte, count int) batch {
 	return batch{body: body, payload: body, count: count, sha: h, msgID: h, subject: subject}
 }
 
-// compress makes the payload the zstd compression of the body when that
-// is smaller.
-func (b *batch) compress() {
-	if z := wire.Compress(b.body); z != nil {
-		b.payload, b.zstd = z, true
+// compress makes the payload the compression of the body (c is
+// Options.Compression) when that is smaller.
+func (b *batch) compress(c string) {
+	var z []byte
+	switch c {
+	case CompressionNone:
+		return
+	case CompressionZstd:
+		z = wire.Compress(b.body)
+	default:
+		z, c = wire.CompressSnappy(b.body), CompressionSnappy
+	}
+	if z != nil {
+		b.payload, b.enc = z, c
 	}
 }
 
@@ -45,8 +54,8 @@ func (b *batch) newMsg() *nats.Msg {
 	m.Header.Set(wire.HeaderSHA256, b.sha)
 	m.Header.Set(wire.HeaderFormat, wire.FormatV1)
 	m.Header.Set(wire.HeaderEvents, strconv.Itoa(b.count))
-	if b.zstd {
-		m.Header.Set(wire.HeaderEncoding, wire.EncodingZstd)
+	if b.enc != "" {
+		m.Header.Set(wire.HeaderEncoding, b.enc)
 	}
 	if b.dim > 0 {
 		m.Header.Set(wire.HeaderVectorDim, strconv.Itoa(b.dim))

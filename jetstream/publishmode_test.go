@@ -19,7 +19,7 @@ import (
 // BenchmarkPublishMode measures the two ways of making one 1000-event
 // AppendEvents batch atomic in a three-server R3 stream (the choice of
 // docs/jetstream.md §2): one message holding the whole batch (as the
-// Store sends it: framed, and zstd-compressed or not), or JetStream's
+// Store sends it: framed, and Snappy-, zstd- or not compressed), or JetStream's
 // atomic batch publish of 1000 messages of one event each (each but the
 // last published without waiting, the commit message waits for the ack).
 // 8 publishers run concurrently; events/s is the metric.
@@ -49,6 +49,7 @@ func BenchmarkPublishMode(b *testing.B) {
 	}
 	body := wire.Frame(recs)
 	z := wire.Compress(body)
+	zs := wire.CompressSnappy(body)
 	const writers = 8
 	run := func(b *testing.B, one func(js natsjs.JetStream, nc *nats.Conn) error) {
 		var wg sync.WaitGroup
@@ -78,6 +79,12 @@ func BenchmarkPublishMode(b *testing.B) {
 	b.Run("OneMessageZstd", func(b *testing.B) {
 		run(b, func(js natsjs.JetStream, _ *nats.Conn) error {
 			_, err := js.Publish(ctx, "mode.zstd", z)
+			return err
+		})
+	})
+	b.Run("OneMessageSnappy", func(b *testing.B) {
+		run(b, func(js natsjs.JetStream, _ *nats.Conn) error {
+			_, err := js.Publish(ctx, "mode.snappy", zs)
 			return err
 		})
 	})

@@ -24,7 +24,8 @@ type ShipOptions struct {
 	// MaxBatchBytes bounds one message body. 0 = the server's
 	// max_payload less 512 bytes.
 	MaxBatchBytes int
-	// DisableCompression: as Options.DisableCompression.
+	// Compression and DisableCompression: as in Options.
+	Compression        string
 	DisableCompression bool
 	// Logger receives retries. nil discards them.
 	Logger *slog.Logger
@@ -66,6 +67,10 @@ func Ship(ctx context.Context, l *ledger.Ledger, js jetstream.JetStream, opts Sh
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if opts.Compression, err = compression(opts.Compression, opts.DisableCompression); err != nil {
+		return err
 	}
 	o := Options{Stream: opts.Stream, Dir: "-"}
 	if _, err := o.withDefaults(); err != nil {
@@ -217,9 +222,7 @@ func (sh *shipper) flush() error {
 	b := newBatch(sh.subjB.Subject(sh.opts.Stream), body, len(sh.recs))
 	b.dim = sh.dim
 	b.msgID = sh.l.ID() + "-" + strconv.FormatUint(sh.last, 10)
-	if !sh.opts.DisableCompression {
-		b.compress()
-	}
+	b.compress(sh.opts.Compression)
 	m := b.newMsg()
 	m.Header.Set(wire.HeaderLedgerID, sh.l.ID())
 	m.Header.Set(wire.HeaderLedgerSeq, strconv.FormatUint(sh.last, 10))

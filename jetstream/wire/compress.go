@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -46,6 +47,42 @@ func Compress(body []byte) []byte {
 		return nil
 	}
 	return out
+}
+
+// CompressSnappy returns the payload of body in the Snappy block format
+// (to be sent with Exledger-Encoding snappy), or nil when body is small or
+// does not shrink. It costs about a third of Compress's CPU for payloads
+// about a third larger (docs/jetstream.md §2).
+func CompressSnappy(body []byte) []byte {
+	if len(body) < compressMin {
+		return nil
+	}
+	out := s2.EncodeSnappy(make([]byte, 0, s2.MaxEncodedLen(len(body))), body)
+	if len(out) >= len(body) {
+		return nil
+	}
+	return out
+}
+
+// decompressSnappy expands a Snappy block (S2's extensions of the format
+// are accepted too), refusing one that declares more than MaxBodyBytes (so
+// the allocation is bounded by what the block's length prefix declares).
+func decompressSnappy(p []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(p)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxBodyBytes {
+		return nil, fmt.Errorf("snappy block declares %d bytes, over %d", n, MaxBodyBytes)
+	}
+	out, err := s2.Decode(make([]byte, n), p)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("snappy block holds %d bytes, its header says %d", len(out), n)
+	}
+	return out, nil
 }
 
 // decompress expands a zstd payload, refusing frames without a declared

@@ -26,11 +26,15 @@ const (
 	// HeaderSHA256 is the lowercase hex SHA-256 of the message body,
 	// checked by every reader.
 	HeaderSHA256 = "Exledger-Sha256"
-	// HeaderEncoding is "zstd" when the payload is the zstd compression
-	// (one frame, content size in its header) of the body; absent when
-	// the payload is the body.
+	// HeaderEncoding is "snappy" when the payload is the body in the
+	// Snappy block format, "zstd" when it is the zstd compression (one
+	// frame, content size in its header) of the body; absent when the
+	// payload is the body.
 	HeaderEncoding = "Exledger-Encoding"
-	// EncodingZstd is the HeaderEncoding value of a compressed payload.
+	// EncodingSnappy is the HeaderEncoding value of a Snappy payload (a
+	// Store's default).
+	EncodingSnappy = "snappy"
+	// EncodingZstd is the HeaderEncoding value of a zstd payload.
 	EncodingZstd = "zstd"
 	// HeaderFormat is the body format version, "1".
 	HeaderFormat = "Exledger-Format"
@@ -275,6 +279,10 @@ func Decode(h nats.Header, payload []byte) (Batch, error) {
 	body := payload
 	switch enc := h.Get(HeaderEncoding); enc {
 	case "":
+	case EncodingSnappy:
+		if body, err = decompressSnappy(payload); err != nil {
+			return Batch{}, fmt.Errorf("jetstream: batch body does not decompress (damaged message): %w", err)
+		}
 	case EncodingZstd:
 		if body, err = decompress(payload); err != nil {
 			return Batch{}, fmt.Errorf("jetstream: batch body does not decompress (damaged message): %w", err)

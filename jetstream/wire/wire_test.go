@@ -207,14 +207,15 @@ func TestDecodeBatchRejects(t *testing.T) {
 }
 
 // FuzzDecodeBatch: DecodeBatch never panics, and what it accepts re-frames
-// to the same body; an input that is a zstd frame is also decoded as a
-// compressed payload.
+// to the same body; an input that is a zstd frame or a Snappy block is
+// also decoded as a compressed payload.
 func FuzzDecodeBatch(f *testing.F) {
 	m := sampleMsg(f)
 	f.Add(m.Data, 2)
 	f.Add([]byte{0, 0, 0, 1, 0x80}, 1)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1)
 	f.Add(Compress(m.Data), 2)
+	f.Add(CompressSnappy(m.Data), 2)
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
 		h := nats.Header{}
 		h.Set(HeaderFormat, FormatV1)
@@ -230,6 +231,19 @@ func FuzzDecodeBatch(f *testing.F) {
 				t.Fatal("compressed round trip differs")
 			}
 			h.Del(HeaderEncoding)
+		} else if d, err := decompressSnappy(body); err == nil {
+			// A Snappy payload: likewise.
+			h.Set(HeaderEncoding, EncodingSnappy)
+			h.Set(HeaderSHA256, SHA256Hex(d))
+			if recs, err := DecodeBatch(h, body); err == nil && !bytes.Equal(Frame(recs), d) {
+				t.Fatal("snappy payload decoded to another body")
+			}
+			body = d
+			recs, err := DecodeBatch(h, CompressSnappy(d))
+			if err == nil && !bytes.Equal(Frame(recs), d) {
+				t.Fatal("compressed round trip differs")
+			}
+			h.Del(HeaderEncoding)
 		}
 		recs, err := DecodeBatch(h, body)
 		if err != nil {
@@ -241,41 +255,62 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 }
 
-// TestCompressedBatch: a zstd payload decodes to the same events; a
-// damaged, truncated, size-less or over-large frame is refused.
+// TestCompressedBatch: a zstd or Snappy payload decodes to the same
+// events; a damaged, truncated, size-less or over-large one is refused.
 func TestCompressedBatch(t *testing.T) {
 	m := sampleMsg(t)
-	z := Compress(m.Data)
-	if z == nil || len(z) >= len(m.Data) {
-		t.Fatalf("sample body of %d bytes did not compress", len(m.Data))
+	want, _ := DecodeBatch(m.Header, m.Data)
+	for _, c := range []struct {
+		enc      string
+		compress func([]byte) []byte
+		bad      map[string][]byte
+	}{
+		{EncodingZstd, Compress, map[string][]byte{
+			// A frame whose header declares no content size (flags 0, one
+			// empty raw last block).
+			"no size": {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x01, 0x00, 0x00},
+		}},
+		{EncodingSnappy, CompressSnappy, map[string][]byte{
+			// A block declaring 1 GiB (uvarint length prefix) with no data.
+			"over-large": {0x80, 0x80, 0x80, 0x80, 0x04, 0x00},
+			// A block declaring 5 bytes holding a 3-byte literal.
+			"short": {0x05, 0x08, 'a', 'b', 'c'},
+		}},
+	} {
+		z := c.compress(m.Data)
+		if z == nil || len(z) >= len(m.Data) {
+			t.Fatalf("%s: sample body of %d bytes did not compress", c.enc, len(m.Data))
+		}
+		h := nats.Header{}
+		for k, v := range m.Header {
+			h[k] = v
+		}
+		h.Set(HeaderEncoding, c.enc)
+		got, err := DecodeBatch(h, z)
+		if err != nil || len(got) != len(want) || !bytes.Equal(Frame(got), Frame(want)) {
+			t.Fatalf("%s: compressed batch: %v", c.enc, err)
+		}
+		if c.compress([]byte("short")) != nil {
+			t.Errorf("%s: a short body was compressed", c.enc)
+		}
+		bad := bytes.Clone(z)
+		bad[len(bad)/2] ^= 0x55
+		c.bad["flipped"] = bad
+		c.bad["truncated"] = z[:len(z)-3]
+		c.bad["empty"] = nil
+		c.bad["garbage"] = []byte("not compressed at all")
+		for name, p := range c.bad {
+			if _, err := DecodeBatch(h, p); err == nil {
+				t.Errorf("%s: %s payload accepted", c.enc, name)
+			}
+		}
 	}
 	h := nats.Header{}
 	for k, v := range m.Header {
 		h[k] = v
 	}
-	h.Set(HeaderEncoding, EncodingZstd)
-	want, _ := DecodeBatch(m.Header, m.Data)
-	got, err := DecodeBatch(h, z)
-	if err != nil || len(got) != len(want) || !bytes.Equal(Frame(got), Frame(want)) {
-		t.Fatalf("compressed batch: %v", err)
-	}
-	if Compress([]byte("short")) != nil {
-		t.Errorf("a short body was compressed")
-	}
-	bad := bytes.Clone(z)
-	bad[len(bad)/2] ^= 0x55
-	for name, p := range map[string][]byte{
-		"flipped": bad, "truncated": z[:len(z)-3], "empty": nil, "garbage": []byte("not zstd at all"),
-		// A frame whose header declares no content size (flags 0, one
-		// empty raw last block).
-		"no size": {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x01, 0x00, 0x00},
-	} {
-		if _, err := DecodeBatch(h, p); err == nil {
-			t.Errorf("%s payload accepted", name)
-		}
-	}
 	h.Set(HeaderEncoding, "gzip")
-	if _, err := DecodeBatch(h, z); !errors.Is(err, ErrForeign) {
+	if _, err := DecodeBatch(h, Compress(m.Data)); !errors.Is(err, ErrForeign) {
 		t.Errorf("unknown encoding: %v", err)
 	}
 }
