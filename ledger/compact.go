@@ -228,6 +228,7 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		rep.BytesAfter += s.info.FileBytes
 	}
 	rep.Took = time.Since(start)
+	l.kickVecIndex() // merged vector files are written without an index
 	l.log.Info("compacted", "segments_before", rep.SegmentsBefore, "segments_after", rep.SegmentsAfter,
 		"bytes_before", rep.BytesBefore, "bytes_after", rep.BytesAfter, "dropped_events", rep.DroppedEvents)
 	return rep, nil

@@ -270,6 +270,7 @@ type Ledger struct {
 	pins segPins
 
 	sealKick chan struct{}
+	vix      vecIndexer // background vector indexer (vector_indexer.go)
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
 	bgErr    atomic.Value // string
@@ -342,6 +343,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		}
 		l.bgWG.Add(1)
 		go l.sealLoop()
+		l.startVecIndexer()
 	}
 	l.log.Info("ledger opened", "dir", dir, "segments", nsegs, "last_seq", l.LastSeq(),
 		"wal_events", l.recoveredWAL, "took", l.recovery)

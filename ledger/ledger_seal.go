@@ -220,6 +220,9 @@ func (l *Ledger) sealOne(m *memtable) error {
 	l.sealDone = make(chan struct{})
 	l.mu.Unlock()
 	l.seals.Add(1)
+	if nvec >= annMinVectors {
+		l.kickVecIndex()
+	}
 	treeDone(true)
 	treeDone = nil
 	l.log.Info("sealed segment", "segment", name, "events", n, "bytes", info.FileBytes)

@@ -35,33 +35,44 @@ type SimilarQuery struct {
 }
 
 // VectorIndexOptions tune how SearchSimilar uses the approximate
-// (IVF-flat) index written with each sealed segment of 2048 vectors or
-// more. The index only decides which events are compared: every distance
-// is computed exactly, so a result's distance is always its true one.
+// (IVF-flat) index of each sealed segment of 2048 vectors or more, which a
+// background indexer builds after the seal (until it exists, the segment
+// is searched exactly). The index only decides which events are compared:
+// every distance is computed exactly, so a result's distance is always its
+// true one.
 type VectorIndexOptions struct {
 	// Exact compares the query with every candidate (every vector that
 	// passes the filter); the indexes are still written. Use it when
 	// recall must be 1.
 	Exact bool
-	// MinCandidates: a segment holding fewer candidates than this is
-	// scanned exactly; the index is used from this many on. 0 = 2048 (the
-	// smallest segment that has an index).
+	// MinCandidates: a segment holding fewer candidates (vectors that
+	// pass the filter) than this is scanned exactly; its index is used
+	// from this many on. 0 = 1024.
 	MinCandidates int
 	// ProbeFraction is the share of a segment's lists (about sqrt(N) of
-	// them) a search compares, at least 8; more lists are compared while
-	// fewer than 10×Limit candidates passed the filter. 0 = 0.12.
+	// them) a search compares, at least 8; more lists are compared
+	// while fewer than 10×Limit candidates passed the filter. 0 = 0.12.
 	ProbeFraction float64
+
+	// manual (tests) turns the background indexer off: only
+	// BuildVectorIndexes builds indexes.
+	manual bool
 }
 
 func (o VectorIndexOptions) withDefaults() VectorIndexOptions {
 	if o.MinCandidates <= 0 {
-		o.MinCandidates = annMinVectors
+		o.MinCandidates = annMinCandidates
 	}
 	if o.ProbeFraction <= 0 {
 		o.ProbeFraction = annProbeFraction
 	}
 	return o
 }
+
+// annMinCandidates is the default VectorIndexOptions.MinCandidates: below
+// it an exact comparison of the candidates costs about what the index's
+// centroid ranking and list walk would (measured: docs/benchmarks.md §15).
+const annMinCandidates = 1024
 
 // defaultSimilarLimit is the number of results of a SimilarQuery with
 // Limit 0.
@@ -243,10 +254,7 @@ const vecRecordHeader = 5
 func appendVecRecord(dst []byte, v []float32) []byte {
 	dst = append(dst, vecRecordTag)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(v)))
-	for _, x := range v {
-		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
-	}
-	return dst
+	return appendFloats(dst, v)
 }
 
 // splitRecord separates a WAL record into the event's canonical bytes and
@@ -269,9 +277,7 @@ func splitRecord(rec []byte) (canon, vec []byte, err error) {
 // floatsOf decodes little-endian float32 bytes.
 func floatsOf(b []byte) []float32 {
 	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
+	copyFloats(v, b)
 	return v
 }
 
@@ -279,6 +285,9 @@ func floatsOf(b []byte) []float32 {
 func sameVector(v []float32, raw []byte) bool {
 	if len(raw) != 4*len(v) {
 		return false
+	}
+	if littleEndian {
+		return string(floatBytes(v)) == string(raw)
 	}
 	for i, x := range v {
 		if math.Float32bits(x) != binary.LittleEndian.Uint32(raw[4*i:]) {

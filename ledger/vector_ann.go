@@ -41,13 +41,15 @@ const (
 	// scan of them is cheap).
 	annMinVectors = 2048
 	// annIters is the number of k-means iterations on the training sample.
-	annIters = 6
+	annIters = 4
 	// annSamplePerList bounds the training sample: this many vectors per
 	// list.
-	annSamplePerList = 32
+	annSamplePerList = 16
 )
 
-// annLists is the number of lists for n vectors: about sqrt(n).
+// annLists is the number of lists for n vectors: about sqrt(n). (Half as
+// many, which would halve the assignment step of the build, lowered
+// TestANNRecall's recall at the same probe fraction from 0.998 to 0.93.)
 func annLists(n int) int {
 	return min(max(int(math.Sqrt(float64(n))), 8), 4096, n)
 }
@@ -55,9 +57,24 @@ func annLists(n int) int {
 // buildANN builds the approximate index section of a vector file for the
 // vectors flat (len(ords) of them); nil when there are too few.
 func buildANN(dim int, ords []uint32, flat []float32) []byte {
+	b, _ := buildANNStop(dim, ords, flat, nil)
+	return b
+}
+
+// buildANNStop is buildANN that gives up with errIndexStopped once stop
+// is closed (checked between iterations and every few thousand vectors).
+func buildANNStop(dim int, ords []uint32, flat []float32, stop <-chan struct{}) ([]byte, error) {
 	n := len(ords)
 	if n < annMinVectors || dim == 0 {
-		return nil
+		return nil, nil
+	}
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
 	}
 	vec := func(i int) []float32 { return flat[i*dim : (i+1)*dim : (i+1)*dim] }
 	inv := make([]float32, n) // 1/|v|
@@ -84,6 +101,9 @@ func buildANN(dim int, ords []uint32, flat []float32) []byte {
 	sums := make([]float64, nlist*dim)
 	counts := make([]int, nlist)
 	for range annIters {
+		if stopped() {
+			return nil, errIndexStopped
+		}
 		for s, i := range sample {
 			assign[s] = int32(nearestList(cents, dim, vec(i)))
 		}
@@ -118,6 +138,9 @@ func buildANN(dim int, ords []uint32, flat []float32) []byte {
 	lists := make([]int32, n)
 	size := make([]uint32, nlist+1)
 	for i := range n {
+		if i%4096 == 0 && stopped() {
+			return nil, errIndexStopped
+		}
 		c := nearestList(cents, dim, vec(i))
 		lists[i] = int32(c)
 		size[c+1]++
@@ -144,7 +167,7 @@ func buildANN(dim int, ords []uint32, flat []float32) []byte {
 	for _, m := range members {
 		b = binary.LittleEndian.AppendUint32(b, m)
 	}
-	return b
+	return b, nil
 }
 
 // nearestList returns the list whose centroid has the largest dot product

@@ -56,6 +56,12 @@ func BenchmarkSearchSimilar(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := l.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.BuildVectorIndexes(ctx); err != nil {
+		b.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		b.Fatal(err)
 	}

@@ -75,9 +75,7 @@ func encodeVecFile(dim int, count uint64, ords []uint32, data []float32, ann []b
 	for _, o := range ords {
 		b = binary.LittleEndian.AppendUint32(b, o)
 	}
-	for _, x := range data {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
+	b = appendFloats(b, data)
 	b = append(b, ann...)
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
@@ -130,14 +128,13 @@ func decodeVecFile(path string, b []byte, wantDim int, wantCount, wantN uint64) 
 		s.ords[i] = o
 		off += 4
 	}
-	for i := range s.data {
-		x := math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
+	copyFloats(s.data, b[off:off+4*n*dim])
+	for i, x := range s.data {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, corrupt.New(path, int64(off), "vector value is NaN or infinite")
+			return nil, corrupt.New(path, int64(off)+4*int64(i), "vector value is NaN or infinite")
 		}
-		s.data[i] = x
-		off += 4
 	}
+	off += 4 * n * dim
 	for i := range s.norms {
 		nn := norm32(s.vec(i))
 		if nn == 0 || math.IsInf(float64(nn), 0) {
@@ -166,6 +163,9 @@ type segVectors struct {
 	n     uint64
 	mu    sync.Mutex
 	set   *vecSet
+	// ixState: what is known of the file's approximate index
+	// (vector_indexer.go).
+	ixState int
 }
 
 // segVectorsOf returns the vector file handle of a manifest segment (nil
@@ -220,7 +220,9 @@ func writeVecFile(fsys vfs.FS, path string, data []byte) error {
 	return writeFileAtomic(fsys, filepath.Dir(path), filepath.Base(path), data)
 }
 
-// vecFileOf collects the vectors of a run of events into a vector file:
+// vecFileOf collects the vectors of a run of events into a vector file
+// (without an approximate index: the background indexer adds it later,
+// vector_indexer.go):
 // vecs[i] is the vector of ordinal i (nil for none). It returns nil when
 // no event has one.
 func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) {
@@ -236,7 +238,7 @@ func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) 
 	if len(ords) == 0 {
 		return nil, 0
 	}
-	return encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat)), uint64(len(ords))
+	return encodeVecFile(dim, count, ords, flat, nil), uint64(len(ords))
 }
 
 // loadVecFile reads and decodes a vector file.
@@ -270,7 +272,7 @@ func salvageVectors(fsys vfs.FS, path string, dim int, vs *vecSet, skip, count u
 	if len(ords) == 0 {
 		return 0, nil
 	}
-	if err := writeVecFile(fsys, path, encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat))); err != nil {
+	if err := writeVecFile(fsys, path, encodeVecFile(dim, count, ords, flat, nil)); err != nil {
 		return 0, err
 	}
 	return uint64(len(ords)), nil
@@ -286,18 +288,25 @@ func (v *segVectors) sizes() (file, ann int64) {
 	if set != nil {
 		return set.size, set.annBytes
 	}
+	file, ann, _ = v.header()
+	return file, ann
+}
+
+// header reads the file's size and the approximate-index section length
+// its header declares (ok false: the file or its header cannot be read).
+func (v *segVectors) header() (file, ann int64, ok bool) {
 	f, err := v.fs.Open(v.path)
 	if err != nil {
-		return 0, 0
+		return 0, 0, false
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return 0, 0
+		return 0, 0, false
 	}
 	var h [vecHeaderSize]byte
 	if n, err := f.ReadAt(h[:], 0); n != len(h) && err != nil {
-		return size, 0
+		return size, 0, false
 	}
-	return size, int64(min(binary.LittleEndian.Uint64(h[32:]), uint64(size)))
+	return size, int64(min(binary.LittleEndian.Uint64(h[32:]), uint64(size))), true
 }

@@ -395,7 +395,7 @@ func (l *Ledger) mergeVectors(g []*sealedSeg, name string, first, last uint64) (
 		return nil, nil
 	}
 	count := last - first + 1
-	data := encodeVecFile(dim, count, ords, flat, buildANN(dim, ords, flat))
+	data := encodeVecFile(dim, count, ords, flat, nil) // the indexer adds the index
 	path := l.segPath(name, vecExt)
 	if err := writeVecFile(l.fs, path, data); err != nil {
 		return nil, fmt.Errorf("compact: %w", err)

@@ -517,6 +517,9 @@ func TestANNRecall(t *testing.T) {
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.BuildVectorIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
 	st, _ := l.Stat(ctx, false)
 	if st.VectorIndexBytes == 0 {
 		t.Fatal("no approximate index was written")
