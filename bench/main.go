@@ -6,6 +6,7 @@
 //
 //	cd bench && go run . [-scale N] [-rounds 5] [-cases ...] [-engines ...]
 //	                     [-out ../docs/benchmarks-latest.md] [-plots ../docs/plots]
+//	cd bench && go run . -ledger-sizes 1000000,10000000 [-ledger-dir DIR] [-ledger-report FILE] [-plots DIR]
 package main
 
 import (
@@ -69,6 +70,9 @@ func main() {
 		cases, engines, sizes string
 		childEngine, childDir string
 		childN                int
+		scaleSizes, scaleDir  string
+		scaleReportPath       string
+		scaleChildDir, scaleP string
 	)
 	flag.IntVar(&c.scale, "scale", 200_000, "events in the query/scan/open/bytes stores")
 	flag.IntVar(&c.appendN, "append-events", 0, "events per round of the batch-1000 append case (0 = min(scale, 100000))")
@@ -87,10 +91,24 @@ func main() {
 	flag.StringVar(&childEngine, "child-engine", "", "internal: recovery child")
 	flag.StringVar(&childDir, "child-dir", "", "internal: recovery child")
 	flag.IntVar(&childN, "child-n", 0, "internal: recovery child")
+	flag.StringVar(&scaleSizes, "ledger-sizes", "", "ledger-scale run: grow one exledger ledger through these sizes and measure open, queries, RSS, scan at each (sizes >= 100M need EXLEDGER_BENCH_100M=1); the other cases are not run")
+	flag.StringVar(&scaleDir, "ledger-dir", "", "ledger-scale run: directory of the ledger (default: a new temp dir, removed at exit)")
+	flag.StringVar(&scaleReportPath, "ledger-report", "", "ledger-scale run: write the Markdown table here")
+	flag.StringVar(&scaleChildDir, "scale-child", "", "internal: ledger-scale child")
+	flag.StringVar(&scaleP, "scale-params", "", "internal: ledger-scale child")
 	flag.Parse()
 
 	if childEngine != "" {
 		os.Exit(child(childEngine, childDir, childN))
+	}
+	if scaleChildDir != "" {
+		os.Exit(scaleChild(scaleChildDir, scaleP))
+	}
+	if scaleSizes != "" {
+		if err := scaleMain(scaleSizes, scaleDir, scaleReportPath, c.plots); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	if c.appendN == 0 {
 		c.appendN = min(c.scale, 100_000)

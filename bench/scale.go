@@ -1,0 +1,456 @@
+package main
+
+// The ledger-scale run (issue 17 goal 3): one exledger ledger grown through
+// a list of sizes (1M, 10M and, opt-in, 100M events) with the durable
+// defaults, and at each size a fresh child process that opens it and
+// measures open time, queries, the peak RSS of open + queries, a full
+// decoded scan, and bytes per event. Sizes of 100M events or more run only
+// with EXLEDGER_BENCH_100M=1 (about 20 GB of disk and an hour of machine):
+//
+//	cd bench && go run . -ledger-sizes 1000000,10000000 -ledger-dir /tmp/exl-scale -out '' -plots ../docs/plots
+//	EXLEDGER_BENCH_100M=1 go run . -ledger-sizes 1000000,10000000,100000000 ...
+//
+// The child is this binary again (-scale-child), so that the peak RSS it
+// reports (VmHWM of /proc/self/status) holds only what opening and
+// querying the ledger cost, not the build.
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/workload"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// scaleBatch is the build's batch size: the fastest durable path is large
+// batches (one WAL fdatasync each) with the default options.
+const scaleBatch = 10_000
+
+// scaleParams are the queries of one size, chosen from the statistics of
+// the events appended so far.
+type scaleParams struct {
+	N                      int
+	Sel01Tenant, Sel01Kind string // tenant+kind pair nearest 0.1%
+	Sel01Want              int
+	Sel1Tenant, Sel1Kind   string // tenant+kind pair nearest 1%
+	Sel1Want               int
+	TRStart, TREnd         string // occurred_at of events N/2 and N/2+N/100 (~1%)
+	Traces                 []string
+}
+
+// scaleResult is what the child measures at one size.
+type scaleResult struct {
+	N                 int
+	OpenFirstMs       float64 // first Open in the child (page cache as the build left it)
+	OpenMs            float64 // median of the next opens
+	Segments          int
+	Sel01Ms, Sel1Ms   float64 // median latency
+	Sel01N, Sel1N     int
+	TRMs              float64
+	TRN               int
+	TraceP50Us        float64
+	TraceP99Us        float64
+	RSSOpenQueriesMiB float64 // VmHWM after open + queries
+	ScanEventsPerSec  float64
+	ScanSec           float64
+	RSSScanMiB        float64 // VmHWM after the scan too
+	DataBytes         int64
+	IndexBytes        int64
+	DirBytes          int64
+}
+
+func scaleMain(sizesFlag, dir, report, plotDir string) error {
+	var sizes []int
+	for _, s := range strings.Split(sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad -ledger-sizes entry %q", s)
+		}
+		if n >= 100_000_000 && os.Getenv("EXLEDGER_BENCH_100M") != "1" {
+			return fmt.Errorf("size %d needs EXLEDGER_BENCH_100M=1 (about 200 bytes of disk per event and an hour of machine)", n)
+		}
+		sizes = append(sizes, n)
+	}
+	slices.Sort(sizes)
+	sizes = slices.Compact(sizes)
+	if dir == "" {
+		d, err := os.MkdirTemp("", "exledger-scale-")
+		if err != nil {
+			return err
+		}
+		dir = d
+		defer os.RemoveAll(d)
+	}
+	ldir := filepath.Join(dir, "ledger")
+	if err := os.RemoveAll(ldir); err != nil {
+		return err
+	}
+	logf("scale run: sizes %v in %s, batch %d, durable defaults", sizes, ldir, scaleBatch)
+	g := workload.New(workload.Config{Seed: corpusSeed})
+	pair := map[[2]string]int{}
+	rng := rand.New(rand.NewPCG(7, 11))
+	var traces []string
+	traceSeen := 0
+	tsAt := map[int]string{} // seq -> occurred_at, for the time ranges
+	for _, n := range sizes {
+		tsAt[n/2+1], tsAt[n/2+n/100] = "", ""
+	}
+	var results []scaleResult
+	var buildSec float64
+	done := 0
+	ctx := context.Background()
+	for _, size := range sizes {
+		l, err := ledger.Open(ldir, nil)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		last := t0
+		for done < size {
+			bt := g.Batch(min(scaleBatch, size-done))
+			for i := range bt {
+				seq := done + i + 1
+				h := ledger.HeaderOf(&bt[i])
+				t := ""
+				if h.HasTenant {
+					t = string(h.TenantID)
+				}
+				pair[[2]string{t, string(h.Kind)}]++
+				if _, ok := tsAt[seq]; ok {
+					tsAt[seq] = string(bt[i].OccurredAt)
+				}
+				if h.Kind == ledger.KindReplayTraceRecorded {
+					traceSeen++
+					if len(traces) < traceSample {
+						traces = append(traces, string(h.TraceLinkID))
+					} else if j := rng.IntN(traceSeen); j < traceSample {
+						traces[j] = string(h.TraceLinkID)
+					}
+				}
+			}
+			if err := l.AppendEvents(ctx, bt); err != nil {
+				l.Close()
+				return fmt.Errorf("append at %d: %w", done, err)
+			}
+			done += len(bt)
+			if time.Since(last) > time.Minute {
+				last = time.Now()
+				logf("  %d events (%.0f/s since the last size)", done, float64(done)/time.Since(t0).Seconds())
+			}
+		}
+		if err := l.Close(); err != nil { // seals the tail: part of the build
+			return err
+		}
+		buildSec += time.Since(t0).Seconds()
+		logf("built %d events: %.0f events/s overall (appends + seals, batch %d)", size, float64(size)/buildSec, scaleBatch)
+		p := scaleParams{N: size, TRStart: tsAt[size/2+1], TREnd: tsAt[size/2+size/100], Traces: slices.Clone(traces)}
+		if p.TRStart > p.TREnd {
+			p.TRStart, p.TREnd = p.TREnd, p.TRStart
+		}
+		p.Sel01Tenant, p.Sel01Kind, p.Sel01Want = nearestPair(pair, 0.001*float64(size))
+		p.Sel1Tenant, p.Sel1Kind, p.Sel1Want = nearestPair(pair, 0.01*float64(size))
+		res, err := runScaleChild(ldir, p)
+		if err != nil {
+			return err
+		}
+		logf("size %d: %+v", size, res)
+		results = append(results, res)
+	}
+	md := scaleReport(results, buildSec)
+	fmt.Println(md)
+	if report != "" {
+		if err := os.WriteFile(report, []byte(md), 0o644); err != nil {
+			return err
+		}
+		logf("wrote %s", report)
+	}
+	if plotDir != "" && len(results) > 1 {
+		if err := scalePlots(results, plotDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nearestPair(pair map[[2]string]int, target float64) (string, string, int) {
+	keys := make([][2]string, 0, len(pair))
+	for k := range pair {
+		if k[0] != "" { // an untenanted query is not expressible as tenant+kind
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
+	var bt, bk string
+	bw, best := 0, -1.0
+	for _, k := range keys {
+		if d := math.Abs(float64(pair[k]) - target); best < 0 || d < best {
+			best, bt, bk, bw = d, k[0], k[1], pair[k]
+		}
+	}
+	return bt, bk, bw
+}
+
+func runScaleChild(dir string, p scaleParams) (scaleResult, error) {
+	var res scaleResult
+	pf := dir + ".params.json"
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return res, err
+	}
+	if err := os.WriteFile(pf, raw, 0o644); err != nil {
+		return res, err
+	}
+	defer os.Remove(pf)
+	cmd := exec.Command(os.Args[0], "-scale-child", dir, "-scale-params", pf)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return res, fmt.Errorf("scale child: %w", err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if j, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
+			err := json.Unmarshal([]byte(j), &res)
+			return res, err
+		}
+	}
+	return res, fmt.Errorf("scale child printed no result: %q", out)
+}
+
+// vmHWM is the process's peak resident set size in MiB.
+func vmHWM() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseFloat(f[0], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return math.NaN()
+}
+
+func medianDur(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// scaleChild opens the ledger with the durable defaults and measures; it
+// prints one line "RESULT <json>".
+func scaleChild(dir, paramsFile string) int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "scale child:", err); return 1 }
+	raw, err := os.ReadFile(paramsFile)
+	if err != nil {
+		return fail(err)
+	}
+	var p scaleParams
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fail(err)
+	}
+	ctx := context.Background()
+	res := scaleResult{N: p.N}
+	t := time.Now()
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		return fail(err)
+	}
+	res.OpenFirstMs = ms(time.Since(t))
+	var opens []time.Duration
+	for range 5 {
+		if err := l.Close(); err != nil {
+			return fail(err)
+		}
+		t := time.Now()
+		if l, err = ledger.Open(dir, nil); err != nil {
+			return fail(err)
+		}
+		opens = append(opens, time.Since(t))
+	}
+	defer l.Close()
+	res.OpenMs = ms(medianDur(opens))
+	res.Segments = int(l.Metrics().Segments)
+	if got := l.LastSeq(); got != uint64(p.N) {
+		return fail(fmt.Errorf("ledger holds %d events, want %d", got, p.N))
+	}
+	tenant := func(s string) *ledger.TenantID { t := ledger.TenantID(s); return &t }
+	kinds := func(s string) []ledger.ExperienceEventKind {
+		return []ledger.ExperienceEventKind{ledger.ExperienceEventKind(s)}
+	}
+	// count runs q through the streaming Scan (the results are counted, not
+	// kept), so that a 1M-result query at 100M does not measure a slice of
+	// a million decoded events.
+	count := func(q ledger.EventQuery) (int, error) {
+		n := 0
+		for _, err := range l.Scan(ctx, q) {
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, nil
+	}
+	reps := 5
+	timeq := func(name string, want int, run func() (int, error)) (float64, int, error) {
+		var lat []time.Duration
+		got := 0
+		for range reps {
+			t := time.Now()
+			n, err := run()
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", name, err)
+			}
+			lat = append(lat, time.Since(t))
+			if want >= 0 && n != want {
+				return 0, 0, fmt.Errorf("%s: %d results, want %d", name, n, want)
+			}
+			got = n
+		}
+		logf("  %s: %d results, latencies %v", name, got, lat)
+		return ms(medianDur(lat)), got, nil
+	}
+	q01 := ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}
+	if res.Sel01Ms, res.Sel01N, err = timeq("tenant+kind ~0.1% (QueryEvents)", p.Sel01Want, func() (int, error) {
+		r, err := l.QueryEvents(ctx, q01)
+		return len(r), err
+	}); err != nil {
+		return fail(err)
+	}
+	q1 := ledger.EventQuery{TenantID: tenant(p.Sel1Tenant), Kinds: kinds(p.Sel1Kind)}
+	if res.Sel1Ms, res.Sel1N, err = timeq("tenant+kind ~1% (Scan)", p.Sel1Want, func() (int, error) { return count(q1) }); err != nil {
+		return fail(err)
+	}
+	s, e := ledger.Timestamp(p.TRStart), ledger.Timestamp(p.TREnd)
+	qtr := ledger.EventQuery{TimeRange: &ledger.TimeRange{Start: &s, End: &e}}
+	if res.TRMs, res.TRN, err = timeq("time range ~1% (Scan)", -1, func() (int, error) { return count(qtr) }); err != nil {
+		return fail(err)
+	}
+	var tl []time.Duration
+	for i := range 2000 {
+		id := p.Traces[(i*7919)%len(p.Traces)]
+		t := time.Now()
+		tr, err := l.GetTraceLink(ctx, ledger.TraceLinkID(id))
+		tl = append(tl, time.Since(t))
+		if err != nil || tr == nil {
+			return fail(fmt.Errorf("trace %s: %v %v", id, tr, err))
+		}
+	}
+	slices.Sort(tl)
+	res.TraceP50Us = float64(pct(tl, 0.5).Nanoseconds()) / 1e3
+	res.TraceP99Us = float64(pct(tl, 0.99).Nanoseconds()) / 1e3
+	res.RSSOpenQueriesMiB = vmHWM()
+	t = time.Now()
+	n, err := count(ledger.EventQuery{})
+	if err != nil {
+		return fail(err)
+	}
+	if n != p.N {
+		return fail(fmt.Errorf("scan returned %d events, want %d", n, p.N))
+	}
+	res.ScanSec = time.Since(t).Seconds()
+	res.ScanEventsPerSec = float64(n) / res.ScanSec
+	res.RSSScanMiB = vmHWM()
+	st, err := l.Stat(ctx, false)
+	if err != nil {
+		return fail(err)
+	}
+	res.DataBytes, res.IndexBytes, res.DirBytes = st.DataBytes, st.IndexBytes, dirSize(dir)
+	out, _ := json.Marshal(res)
+	fmt.Println("RESULT " + string(out))
+	return 0
+}
+
+func scaleReport(rs []scaleResult, buildSec float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| events | open (first / median of 5) | segments | tenant+kind 0.1%% | per result | tenant+kind 1%% (Scan) | time range ~1%% (Scan) | trace link p50 / p99 | peak RSS open + queries | full decoded scan | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s | %.0f ms / %.0f ms | %d | %.1f ms (%d) | %.2f µs | %.0f ms (%d) | %.0f ms (%d) | %.0f / %.0f µs | %.0f MiB | %.2fM events/s (%.1f s) | %.0f MiB | %.1f + %.1f / %.1f |\n",
+			humanCount(r.N), r.OpenFirstMs, r.OpenMs, r.Segments, r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)),
+			r.Sel1Ms, r.Sel1N, r.TRMs, r.TRN, r.TraceP50Us, r.TraceP99Us, r.RSSOpenQueriesMiB,
+			r.ScanEventsPerSec/1e6, r.ScanSec, r.RSSScanMiB,
+			float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
+	}
+	fmt.Fprintf(&b, "\nBuild: %.0f s in all (%d-event durable batches, seals included), GOMAXPROCS %d.\n", buildSec, scaleBatch, runtime.GOMAXPROCS(0))
+	return b.String()
+}
+
+func scalePlots(rs []scaleResult, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := plot.New()
+	p.Title.Text = "exledger: open and query latency vs ledger size"
+	p.X.Label.Text = "events in ledger"
+	p.Y.Label.Text = "latency (ms, median)"
+	p.X.Scale = plot.LogScale{}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	var ticks []plot.Tick
+	for _, r := range rs {
+		ticks = append(ticks, plot.Tick{Value: float64(r.N), Label: humanCount(r.N)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	lines := []struct {
+		name string
+		c    color.RGBA
+		v    func(scaleResult) float64
+	}{
+		{"open (median)", color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, func(r scaleResult) float64 { return r.OpenMs }},
+		{"tenant+kind 0.1%", color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, func(r scaleResult) float64 { return r.Sel01Ms }},
+		{"tenant+kind 1%", color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, func(r scaleResult) float64 { return r.Sel1Ms }},
+		{"time range 1%", color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, func(r scaleResult) float64 { return r.TRMs }},
+		{"trace link (p50)", color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, func(r scaleResult) float64 { return r.TraceP50Us / 1000 }},
+	}
+	for _, ln := range lines {
+		var pts plotter.XYs
+		for _, r := range rs {
+			if v := ln.v(r); v > 0 {
+				pts = append(pts, plotter.XY{X: float64(r.N), Y: v})
+			}
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width = ln.c, vg.Points(2)
+		s.Color, s.Shape = ln.c, draw.CircleGlyph{}
+		p.Add(l, s)
+		p.Legend.Add(ln.name, l, s)
+	}
+	path := filepath.Join(dir, "scale_latency.png")
+	if err := p.Save(6*vg.Inch, 4*vg.Inch, path); err != nil {
+		return err
+	}
+	logf("wrote %s", path)
+	return nil
+}
