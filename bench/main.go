@@ -73,6 +73,9 @@ func main() {
 		scaleSizes, scaleDir  string
 		scaleReportPath       string
 		scaleChildDir, scaleP string
+		scaleResume           bool
+		scaleUntil            string
+		scalePrior            string
 	)
 	flag.IntVar(&c.scale, "scale", 200_000, "events in the query/scan/open/bytes stores")
 	flag.IntVar(&c.appendN, "append-events", 0, "events per round of the batch-1000 append case (0 = min(scale, 100000))")
@@ -94,6 +97,9 @@ func main() {
 	flag.StringVar(&scaleSizes, "ledger-sizes", "", "ledger-scale run: grow one exledger ledger through these sizes and measure open, queries, RSS, scan at each (sizes >= 100M need EXLEDGER_BENCH_100M=1); the other cases are not run")
 	flag.StringVar(&scaleDir, "ledger-dir", "", "ledger-scale run: directory of the ledger (default: a new temp dir, removed at exit)")
 	flag.StringVar(&scaleReportPath, "ledger-report", "", "ledger-scale run: write the Markdown table here")
+	flag.BoolVar(&scaleResume, "ledger-resume", false, "ledger-scale run: continue the ledger of -ledger-dir instead of starting anew")
+	flag.StringVar(&scaleUntil, "ledger-until", "", "ledger-scale run: stop building at this UTC time (HH:MM) and measure the size reached")
+	flag.StringVar(&scalePrior, "ledger-prior", "", "ledger-scale run: a file of earlier sizes' results (JSON lines) to include in the report and plot")
 	flag.StringVar(&scaleChildDir, "scale-child", "", "internal: ledger-scale child")
 	flag.StringVar(&scaleP, "scale-params", "", "internal: ledger-scale child")
 	flag.Parse()
@@ -105,7 +111,16 @@ func main() {
 		os.Exit(scaleChild(scaleChildDir, scaleP))
 	}
 	if scaleSizes != "" {
-		if err := scaleMain(scaleSizes, scaleDir, scaleReportPath, c.plots); err != nil {
+		var until time.Time
+		if scaleUntil != "" {
+			t, err := time.Parse("15:04", scaleUntil)
+			if err != nil {
+				fatalf("bad -ledger-until %q", scaleUntil)
+			}
+			now := time.Now().UTC()
+			until = time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
+		}
+		if err := scaleMain(scaleSizes, scaleDir, scaleReportPath, c.plots, scaleResume, until, scalePrior); err != nil {
 			fatalf("%v", err)
 		}
 		return

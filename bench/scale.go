@@ -88,7 +88,7 @@ type scaleResult struct {
 	DirBytes          int64
 }
 
-func scaleMain(sizesFlag, dir, report, plotDir string) error {
+func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.Time, prior string) error {
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -111,52 +111,98 @@ func scaleMain(sizesFlag, dir, report, plotDir string) error {
 		defer os.RemoveAll(d)
 	}
 	ldir := filepath.Join(dir, "ledger")
-	if err := os.RemoveAll(ldir); err != nil {
-		return err
-	}
-	logf("scale run: sizes %v in %s, batch %d, durable defaults", sizes, ldir, scaleBatch)
 	g := workload.New(workload.Config{Seed: corpusSeed})
 	pair := map[[2]string]int{}
 	rng := rand.New(rand.NewPCG(7, 11))
 	var traces []string
 	traceSeen := 0
-	tsAt := map[int]string{} // seq -> occurred_at, for the time ranges
-	for _, n := range sizes {
-		tsAt[n/2+1], tsAt[n/2+n/100] = "", ""
-	}
-	var results []scaleResult
-	var buildSec float64
+	var tsEvery []string // occurred_at of events 1, 1001, 2001, ...: the time ranges
 	done := 0
+	// observe updates the statistics with the next batch of the corpus.
+	observe := func(bt []ledger.ExperienceEventEnvelope) {
+		for i := range bt {
+			seq := done + i + 1
+			h := ledger.HeaderOf(&bt[i])
+			t := ""
+			if h.HasTenant {
+				t = string(h.TenantID)
+			}
+			pair[[2]string{t, string(h.Kind)}]++
+			if seq%1000 == 1 {
+				tsEvery = append(tsEvery, string(bt[i].OccurredAt))
+			}
+			if h.Kind == ledger.KindReplayTraceRecorded {
+				traceSeen++
+				if len(traces) < traceSample {
+					traces = append(traces, string(h.TraceLinkID))
+				} else if j := rng.IntN(traceSeen); j < traceSample {
+					traces[j] = string(h.TraceLinkID)
+				}
+			}
+		}
+	}
+	if resume {
+		// Continue a ledger this run built before (in batches of
+		// scaleBatch, so it holds a multiple of it): the statistics are
+		// recomputed by generating its events again, without appending.
+		l, err := ledger.Open(ldir, nil)
+		if err != nil {
+			return err
+		}
+		have := int(l.LastSeq())
+		if err := l.Close(); err != nil {
+			return err
+		}
+		if have%scaleBatch != 0 {
+			return fmt.Errorf("resume: the ledger holds %d events, not a multiple of %d", have, scaleBatch)
+		}
+		t := time.Now()
+		for done < have {
+			bt := g.Batch(scaleBatch)
+			observe(bt)
+			done += len(bt)
+		}
+		logf("resume: %d events in the ledger, statistics regenerated in %v", have, time.Since(t))
+	} else if err := os.RemoveAll(ldir); err != nil {
+		return err
+	}
+	logf("scale run: sizes %v in %s, batch %d, durable defaults", sizes, ldir, scaleBatch)
+	var results []scaleResult
+	if prior != "" {
+		// Results of earlier sizes measured by an earlier run of this
+		// ledger (the JSON the child logs as "child result"), one a line.
+		raw, err := os.ReadFile(prior)
+		if err != nil {
+			return err
+		}
+		for _, ln := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			var r scaleResult
+			if err := json.Unmarshal([]byte(ln), &r); err != nil {
+				return fmt.Errorf("-ledger-prior: %w", err)
+			}
+			results = append(results, r)
+		}
+	}
+	var buildSec float64
 	ctx := context.Background()
 	for _, size := range sizes {
+		if size <= done && !(resume && size == done) {
+			continue
+		}
 		l, err := ledger.Open(ldir, nil)
 		if err != nil {
 			return err
 		}
 		t0 := time.Now()
-		last := t0
+		last, from := t0, done
 		for done < size {
-			bt := g.Batch(min(scaleBatch, size-done))
-			for i := range bt {
-				seq := done + i + 1
-				h := ledger.HeaderOf(&bt[i])
-				t := ""
-				if h.HasTenant {
-					t = string(h.TenantID)
-				}
-				pair[[2]string{t, string(h.Kind)}]++
-				if _, ok := tsAt[seq]; ok {
-					tsAt[seq] = string(bt[i].OccurredAt)
-				}
-				if h.Kind == ledger.KindReplayTraceRecorded {
-					traceSeen++
-					if len(traces) < traceSample {
-						traces = append(traces, string(h.TraceLinkID))
-					} else if j := rng.IntN(traceSeen); j < traceSample {
-						traces[j] = string(h.TraceLinkID)
-					}
-				}
+			if !until.IsZero() && time.Now().After(until) {
+				logf("build deadline %s reached at %d events: measuring this size", until.Format("15:04"), done)
+				size = done
+				break
 			}
+			bt := g.Batch(min(scaleBatch, size-done))
+			observe(bt)
 			if err := l.AppendEvents(ctx, bt); err != nil {
 				l.Close()
 				return fmt.Errorf("append at %d: %w", done, err)
@@ -164,15 +210,15 @@ func scaleMain(sizesFlag, dir, report, plotDir string) error {
 			done += len(bt)
 			if time.Since(last) > time.Minute {
 				last = time.Now()
-				logf("  %d events (%.0f/s since the last size)", done, float64(done)/time.Since(t0).Seconds())
+				logf("  %d events (%.0f/s since %d)", done, float64(done-from)/time.Since(t0).Seconds(), from)
 			}
 		}
 		if err := l.Close(); err != nil { // seals the tail: part of the build
 			return err
 		}
 		buildSec += time.Since(t0).Seconds()
-		logf("built %d events: %.0f events/s overall (appends + seals, batch %d)", size, float64(size)/buildSec, scaleBatch)
-		p := scaleParams{N: size, TRStart: tsAt[size/2+1], TREnd: tsAt[size/2+size/100], Traces: slices.Clone(traces)}
+		logf("built %d events: %.0f events/s for this step (appends + seals, batch %d)", size, float64(size-from)/time.Since(t0).Seconds(), scaleBatch)
+		p := scaleParams{N: size, TRStart: tsEvery[size/2/1000], TREnd: tsEvery[(size/2+size/100)/1000], Traces: slices.Clone(traces)}
 		if p.TRStart > p.TREnd {
 			p.TRStart, p.TREnd = p.TREnd, p.TRStart
 		}
