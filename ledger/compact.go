@@ -303,7 +303,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 	}
 	w, err := segment.NewWriter(l.fs, path, segment.Options{
 		BlockSize: l.opts.BlockSize, Level: o.Level, EntropyLiterals: l.opts.EntropyLiterals, Unordered: !o.NoCluster,
-		Concurrency: l.opts.SealWorkers,
+		Concurrency: l.opts.SealWorkers, Yield: sealPacing, // appends may run beside it: see sealPace
 	}, chainStart)
 	if err != nil {
 		return nil, fmt.Errorf("compact: %w", err)

@@ -71,3 +71,7 @@ func TreeTestFixFrame(file []byte) {
 
 // LeafHashForTest is the sealer's leaf hash (compared with tlog.RecordHash).
 func LeafHashForTest(data []byte) [32]byte { return newLeafHasher().sum(data) }
+
+// SetSealPacing turns the pacing of background seals (sealPace) on or off
+// and returns the previous setting.
+func SetSealPacing(on bool) bool { old := sealPacing; sealPacing = on; return old }

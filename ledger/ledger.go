@@ -249,6 +249,9 @@ type Ledger struct {
 	// may not be the new one, so no further manifest change is made until
 	// the ledger is reopened (Open reads whichever is there).
 	manErr error
+	// sealBG is set (under manMu) while the background sealer seals;
+	// see sealPace.
+	sealBG bool
 
 	// tree is the Merkle tree over the events in log order (tree.go).
 	tree *merkle

@@ -396,38 +396,106 @@ func benchOpen(b *testing.B, n int) {
 // the active part to the one after which Metrics().Seals moved) beside
 // those of the other appends.
 func BenchmarkAppendRotation(b *testing.B) {
-	const segBytes = 1 << 20
-	const batch = 10
-	l, err := ledger.Open(b.TempDir(), &ledger.Options{SegmentBytes: segBytes})
+	r := newRotationBench(b)
+	l, err := ledger.Open(b.TempDir(), &ledger.Options{SegmentBytes: rotationSegBytes})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	g := workload.New(workload.Config{Seed: 3, OutlierRate: -1})
-	pool := g.Batch(8192)
-	sizes := make([]int64, len(pool))
-	for i := range pool {
-		enc, err := ledger.MarshalCanonical(&pool[i])
+	b.ResetTimer()
+	steady, sealing := r.run(b, l, 0, b.N)
+	b.StopTimer()
+	reportLatencies(b, "steady", steady)
+	reportLatencies(b, "sealing", sealing)
+	b.ReportMetric(float64(l.Metrics().Seals), "seals")
+	b.ReportMetric(float64(b.N*rotationBatch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendRotationPacing is BenchmarkAppendRotation with the pacing
+// of background seals (a seal yields the processor after every block) off
+// and on, alternating in rounds of b.N appends on a fresh ledger each (8
+// rounds per mode), so both modes see the same machine. It reports each
+// mode's steady and during-seal percentiles over all its rounds and the
+// ratio p99.9 during a seal ÷ steady p99.9:
+//
+//	go test -run '^$' -bench 'AppendRotationPacing' -benchtime 2500x ./ledger/
+func BenchmarkAppendRotationPacing(b *testing.B) {
+	r := newRotationBench(b)
+	defer ledger.SetSealPacing(ledger.SetSealPacing(true))
+	const rounds = 8
+	var lat [2][2][]time.Duration // [pacing off, on][steady, sealing]
+	var events [2]int
+	var took [2]time.Duration
+	b.ResetTimer()
+	for round := 0; round < 2*rounds; round++ {
+		mode := round % 2
+		ledger.SetSealPacing(mode == 1)
+		l, err := ledger.Open(b.TempDir(), &ledger.Options{SegmentBytes: rotationSegBytes})
 		if err != nil {
 			b.Fatal(err)
 		}
-		sizes[i] = int64(len(enc))
+		t := time.Now()
+		st, se := r.run(b, l, round*b.N, b.N)
+		took[mode] += time.Since(t)
+		events[mode] += b.N * rotationBatch
+		lat[mode][0] = append(lat[mode][0], st...)
+		lat[mode][1] = append(lat[mode][1], se...)
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
+	b.StopTimer()
+	for mode, name := range []string{"off", "on"} {
+		st := reportLatencies(b, name+"-steady", lat[mode][0])
+		se := reportLatencies(b, name+"-sealing", lat[mode][1])
+		b.ReportMetric(se/st, name+"-p99.9-ratio")
+		b.ReportMetric(float64(events[mode])/took[mode].Seconds(), name+"-events/s")
+	}
+}
+
+const (
+	rotationSegBytes = 1 << 20
+	rotationBatch    = 10
+)
+
+// rotationBench holds the event pool of the rotation benchmarks.
+type rotationBench struct {
+	pool  []ledger.ExperienceEventEnvelope
+	sizes []int64
+}
+
+func newRotationBench(b *testing.B) *rotationBench {
+	g := workload.New(workload.Config{Seed: 3, OutlierRate: -1})
+	r := &rotationBench{pool: g.Batch(8192)}
+	r.sizes = make([]int64, len(r.pool))
+	for i := range r.pool {
+		enc, err := ledger.MarshalCanonical(&r.pool[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.sizes[i] = int64(len(enc))
+	}
+	return r
+}
+
+// run makes n appends of rotationBatch events to l (a fresh ledger with
+// rotationSegBytes segments; ids from append number from on) and returns
+// the latencies of the appends made outside and during a seal.
+func (r *rotationBench) run(b *testing.B, l *ledger.Ledger, from, n int) (steady, sealing []time.Duration) {
 	ctx := context.Background()
-	steady := make([]time.Duration, 0, b.N)
-	sealing := make([]time.Duration, 0, b.N/4)
+	steady = make([]time.Duration, 0, n)
+	sealing = make([]time.Duration, 0, n/4)
 	var mem int64
 	var freezes uint64 // active parts frozen so far (by the ledger's rule)
 	seals0 := l.Metrics().Seals
-	bt := make([]ledger.ExperienceEventEnvelope, batch)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	bt := make([]ledger.ExperienceEventEnvelope, rotationBatch)
+	for i := from; i < from+n; i++ {
 		var add int64
 		for j := range bt {
-			k := (i*batch + j) % len(pool)
-			bt[j] = pool[k]
+			k := (i*rotationBatch + j) % len(r.pool)
+			bt[j] = r.pool[k]
 			bt[j].EventID = ledger.EventID("r" + itoa(i) + "-" + itoa(j))
-			add += sizes[k] + int64(len(bt[j].EventID)) - int64(len(pool[k].EventID))
+			add += r.sizes[k] + int64(len(bt[j].EventID)) - int64(len(r.pool[k].EventID))
 		}
 		// A seal is in progress while fewer segments were sealed than
 		// active parts were frozen.
@@ -438,7 +506,7 @@ func BenchmarkAppendRotation(b *testing.B) {
 		}
 		d := time.Since(t)
 		mem += add
-		froze := mem >= segBytes // the ledger freezes once the active part holds SegmentBytes
+		froze := mem >= rotationSegBytes // the ledger freezes once the active part holds SegmentBytes
 		if froze {
 			mem = 0
 			freezes++
@@ -449,24 +517,24 @@ func BenchmarkAppendRotation(b *testing.B) {
 			steady = append(steady, d)
 		}
 	}
-	b.StopTimer()
-	rep := func(name string, lat []time.Duration) {
-		if len(lat) == 0 {
-			return
-		}
-		slices.Sort(lat)
-		q := func(p float64) float64 {
-			return float64(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds())
-		}
-		b.ReportMetric(q(0.5), name+"-p50-µs")
-		b.ReportMetric(q(0.99), name+"-p99-µs")
-		b.ReportMetric(q(0.999), name+"-p99.9-µs")
-		b.ReportMetric(float64(len(lat)), name+"-appends")
+	return steady, sealing
+}
+
+// reportLatencies reports the p50, p99 and p99.9 of lat (µs) and returns
+// the p99.9.
+func reportLatencies(b *testing.B, name string, lat []time.Duration) float64 {
+	if len(lat) == 0 {
+		return math.NaN()
 	}
-	rep("steady", steady)
-	rep("sealing", sealing)
-	b.ReportMetric(float64(l.Metrics().Seals), "seals")
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds())
+	}
+	b.ReportMetric(q(0.5), name+"-p50-µs")
+	b.ReportMetric(q(0.99), name+"-p99-µs")
+	b.ReportMetric(q(0.999), name+"-p99.9-µs")
+	b.ReportMetric(float64(len(lat)), name+"-appends")
+	return q(0.999)
 }
 
 // BenchmarkScan1M times a full scan (every event decoded into its Go type)

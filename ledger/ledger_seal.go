@@ -102,6 +102,7 @@ func (l *Ledger) sealAllFrozen() error { return l.sealPending(false) }
 func (l *Ledger) sealPending(stopEarly bool) error {
 	l.manMu.Lock()
 	defer l.manMu.Unlock()
+	l.sealBG = stopEarly // only the background sealer stops early
 	for {
 		l.mu.RLock()
 		var m *memtable
@@ -152,7 +153,8 @@ func (l *Ledger) sealOne(m *memtable) error {
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)
 	path := l.segPath(name, ".seg")
-	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: l.opts.SealWorkers}, chainStart)
+	workers, yield := l.sealPace(l.sealBG)
+	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: workers, Yield: yield}, chainStart)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}

@@ -99,8 +99,9 @@ func noCompressors(t *testing.T, what string) {
 	}
 }
 
-// TestConcurrencyIdentical: every Concurrency writes the same bytes and
-// returns the same Info, for several block sizes and record mixes.
+// TestConcurrencyIdentical: every Concurrency, with and without Yield,
+// writes the same bytes and returns the same Info, for several block sizes
+// and record mixes.
 func TestConcurrencyIdentical(t *testing.T) {
 	start := [32]byte{1, 2, 3}
 	for _, bs := range []int{MinBlockSize, 4 << 10, 16 << 10, DefaultBlockSize} {
@@ -124,9 +125,9 @@ func TestConcurrencyIdentical(t *testing.T) {
 			t.Run(fmt.Sprintf("block=%d/%s", bs, name), func(t *testing.T) {
 				var want []byte
 				var wantInfo Info
-				for _, conc := range []int{0, 1, 2, 3, 4, 8} {
+				for i, conc := range []int{0, 1, 2, 3, 4, 8, 1, 3} {
 					m := newMemFS()
-					opts := Options{BlockSize: bs, Unordered: c.unordered, Concurrency: conc}
+					opts := Options{BlockSize: bs, Unordered: c.unordered, Concurrency: conc, Yield: i >= 6}
 					info, err := writeScribbled(t, m, "s", opts, start, c.recs)
 					if err != nil {
 						t.Fatalf("concurrency %d: %v", conc, err)
