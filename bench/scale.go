@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -340,6 +341,15 @@ func scaleChild(dir, paramsFile string) int {
 		return fail(err)
 	}
 	res.OpenFirstMs = ms(time.Since(t))
+	// Profiles beside the ledger: CPU of the timed opens, heap after open
+	// and queries (what the peak RSS is made of).
+	if f, err := os.Create(dir + ".open.cpu.pprof"); err == nil {
+		if pprof.StartCPUProfile(f) != nil {
+			f.Close()
+		} else {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	var opens []time.Duration
 	for range 5 {
 		if err := l.Close(); err != nil {
@@ -353,6 +363,7 @@ func scaleChild(dir, paramsFile string) int {
 	}
 	defer l.Close()
 	res.OpenMs = ms(medianDur(opens))
+	pprof.StopCPUProfile()
 	res.Segments = int(l.Metrics().Segments)
 	if got := l.LastSeq(); got != uint64(p.N) {
 		return fail(fmt.Errorf("ledger holds %d events, want %d", got, p.N))
@@ -428,6 +439,13 @@ func scaleChild(dir, paramsFile string) int {
 	res.TraceP50Us = float64(pct(tl, 0.5).Nanoseconds()) / 1e3
 	res.TraceP99Us = float64(pct(tl, 0.99).Nanoseconds()) / 1e3
 	res.RSSOpenQueriesMiB = vmHWM()
+	if f, err := os.Create(dir + ".heap.pprof"); err == nil {
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	var msBefore runtime.MemStats
+	runtime.ReadMemStats(&msBefore)
+	logf("  after open + queries: VmHWM %.0f MiB, Go heap in use %.0f MiB, sys %.0f MiB", res.RSSOpenQueriesMiB, float64(msBefore.HeapInuse)/(1<<20), float64(msBefore.Sys)/(1<<20))
 	t = time.Now()
 	n := 0
 	for _, err := range l.Scan(ctx, ledger.EventQuery{}) {
