@@ -83,6 +83,7 @@ type scaleResult struct {
 	ScanEventsPerSec  float64
 	ScanSec           float64
 	ScanN             int     // events scanned (all, or a time-bounded prefix at >= bigN)
+	ScanCPUUs         float64 // process CPU (user + system) per event scanned, µs
 	RSSScanMiB        float64 // VmHWM after the scan too
 	DataBytes         int64
 	IndexBytes        int64
@@ -447,6 +448,7 @@ func scaleChild(dir, paramsFile string) int {
 	runtime.ReadMemStats(&msBefore)
 	logf("  after open + queries: VmHWM %.0f MiB, Go heap in use %.0f MiB, sys %.0f MiB", res.RSSOpenQueriesMiB, float64(msBefore.HeapInuse)/(1<<20), float64(msBefore.Sys)/(1<<20))
 	t = time.Now()
+	c0 := cpuTime()
 	n := 0
 	for _, err := range l.Scan(ctx, ledger.EventQuery{}) {
 		if err != nil {
@@ -461,6 +463,7 @@ func scaleChild(dir, paramsFile string) int {
 		return fail(fmt.Errorf("scan returned %d events, want %d", n, p.N))
 	}
 	res.ScanN = n
+	res.ScanCPUUs = float64((cpuTime() - c0).Microseconds()) / float64(max(n, 1))
 	res.ScanSec = time.Since(t).Seconds()
 	res.ScanEventsPerSec = float64(n) / res.ScanSec
 	res.RSSScanMiB = vmHWM()
