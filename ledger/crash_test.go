@@ -207,6 +207,7 @@ func relOpts(fsys vfs.FS) *ledger.Options {
 		BlockSize:    2 << 10,
 		WALFileSize:  32 << 10,
 		EmbeddingDim: relDim,
+		SealLayout:   relLayout,
 	}
 }
 
@@ -1122,6 +1123,9 @@ func TestCrashEveryOperation(t *testing.T) {
 	if testing.Short() {
 		minSeeds, target = 3, 0
 	}
+	if relSmall {
+		minSeeds, target = 1, 0
+	}
 	if relLong() {
 		minSeeds, target, appends, maxBatch = 200, 1_000_000, 60, 16
 	}
@@ -1218,7 +1222,7 @@ func TestCrashAtFailingOperation(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now()
 	nSeeds, appends, maxBatch, budget := 1, 20, 8, 160
-	if testing.Short() {
+	if relShort() {
 		budget = 60
 	}
 	if relLong() {

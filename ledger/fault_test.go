@@ -189,12 +189,16 @@ func TestFaultAtEveryStep(t *testing.T) {
 	start := time.Now()
 	steps := relPlan(7, 0, 14, 8, -1)
 	anyBudget := 400
-	if testing.Short() {
+	if relShort() {
 		anyBudget = 120
 	}
 	if relLong() {
 		steps = relPlan(7, 0, 40, 16, 0.02)
 		anyBudget = 1 << 30
+	}
+	stride := 1 // injection points of the other kinds: every one
+	if relSmall {
+		anyBudget, stride = 40, 3
 	}
 	total := &faultStats{}
 	for _, fk := range faultKinds {
@@ -239,7 +243,7 @@ func TestFaultAtEveryStep(t *testing.T) {
 				if fk.fault.Op == vfs.OpAny && tries >= limit/2 {
 					n += 1 + rng.Intn(4)
 				} else {
-					n++
+					n += stride
 				}
 			}
 			for _, m := range st.msgs {

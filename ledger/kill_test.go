@@ -53,7 +53,7 @@ func killBatch(id int) relBatch {
 func killOpts() *ledger.Options {
 	// Default durability (SyncAlways) on the real disk; small segments so
 	// kills also land in background seals.
-	return &ledger.Options{SegmentBytes: 48 << 10, WALFileSize: 256 << 10, EmbeddingDim: relDim}
+	return &ledger.Options{SegmentBytes: 48 << 10, WALFileSize: 256 << 10, EmbeddingDim: relDim, SealLayout: relLayout}
 }
 
 // TestKillHelper is the helper process; it does nothing in a normal run.
@@ -89,7 +89,7 @@ func TestKill9(t *testing.T) {
 		t.Skip("SIGKILL")
 	}
 	kills := 50
-	if testing.Short() {
+	if relShort() {
 		kills = 12
 	}
 	if v, err := strconv.Atoi(os.Getenv("EXLEDGER_KILLS")); err == nil && v > 0 {

@@ -78,6 +78,12 @@ type Options struct {
 	// being sealed or compacted (the file is the same whatever the value).
 	// 0 = GOMAXPROCS, at most 4; 1 compresses on the sealer itself.
 	SealWorkers int
+	// SealLayout is the order of events inside the segments the sealer
+	// writes: log order, or clustered by (tenant, kind, occurred_at) so
+	// that a query for one tenant and kind reads few blocks. The zero
+	// value, SealLayoutDefault, is the measured default (see SealLayout).
+	// Either layout reads alike, and a ledger may hold both.
+	SealLayout SealLayout
 	// WALFileSize rotates WAL files at this size. 0 = 64 MiB.
 	WALFileSize int64
 	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
@@ -167,6 +173,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.SealWorkers <= 0 {
 		r.SealWorkers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	if r.SealLayout == SealLayoutDefault {
+		r.SealLayout = defaultSealLayout
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)

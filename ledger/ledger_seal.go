@@ -154,15 +154,14 @@ func (l *Ledger) sealOne(m *memtable) error {
 	name := segName(first, last, newMan.Gen)
 	path := l.segPath(name, ".seg")
 	workers, yield := l.sealPace(l.sealBG)
-	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: workers, Yield: yield}, chainStart)
+	clustered := l.opts.SealLayout == SealLayoutClustered
+	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: workers, Yield: yield, Unordered: clustered}, chainStart)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	for i := 0; i < n; i++ {
-		if err := w.Append(segment.Record{Seq: first + uint64(i), Time: m.times[i], Data: m.recs[i]}); err != nil {
-			w.Abort()
-			return fmt.Errorf("seal %s: %w", name, err)
-		}
+	if err := writeSealRecords(w, m, n, clustered, chainStart); err != nil {
+		w.Abort()
+		return fmt.Errorf("seal %s: %w", name, err)
 	}
 	info, err := w.Finish(nil)
 	if err != nil {

@@ -35,6 +35,7 @@ func repairSweepOpts(fsys vfs.FS) *ledger.Options {
 		SegmentAge:   -1,
 		BlockSize:    4 << 10,
 		WALFileSize:  16 << 10,
+		SealLayout:   relLayout,
 	}
 }
 
@@ -335,6 +336,9 @@ func TestRepairCrashEveryStep(t *testing.T) {
 	}
 	// A smaller ledger (fewer blocks, so fewer steps) unless EXLEDGER_LONG.
 	n := [4]int{40, 40, 60, 60}
+	if relSmall {
+		n = [4]int{20, 20, 30, 30}
+	}
 	if relLong() {
 		n = repairSweepEvents
 	}

@@ -39,3 +39,10 @@ func (c *chainer) next(prev [32]byte, data []byte) [32]byte {
 	c.h.Sum(c.out[:0])
 	return c.out
 }
+
+// Chainer computes ChainNext with a hash state reused across calls, for
+// callers that walk many records.
+type Chainer struct{ c chainer }
+
+// Next returns ChainNext(prev, data).
+func (c *Chainer) Next(prev [32]byte, data []byte) [32]byte { return c.c.next(prev, data) }
