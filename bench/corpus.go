@@ -101,6 +101,9 @@ type queries struct {
 	// selective: tenant + kind, the pair whose share is nearest 0.1%
 	selTenant, selKind string
 	selWant            int
+	// selective1pct: the tenant + kind pair whose share is nearest 1%
+	sel1Tenant, sel1Kind string
+	sel1Want             int
 
 	// time range: topTenant within [start, end], about 1% of all events
 	trTenant, trStart, trEnd string
@@ -123,6 +126,7 @@ func (s *stream) queries() queries {
 		}
 		return keys[i][1] < keys[j][1]
 	})
+	best1, target1 := -1.0, float64(s.n)*0.01
 	for _, k := range keys {
 		if k[0] == "" {
 			continue // an untenanted query is not expressible as tenant+kind
@@ -130,6 +134,9 @@ func (s *stream) queries() queries {
 		d := abs(float64(s.pair[k]) - target)
 		if best < 0 || d < best {
 			best, q.selTenant, q.selKind, q.selWant = d, k[0], k[1], s.pair[k]
+		}
+		if d1 := abs(float64(s.pair[k]) - target1); best1 < 0 || d1 < best1 {
+			best1, q.sel1Tenant, q.sel1Kind, q.sel1Want = d1, k[0], k[1], s.pair[k]
 		}
 	}
 	ts := slices.Clone(s.tenantTime[s.topTenant])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/exledger/exledger/ledger"
 )
@@ -16,10 +17,30 @@ type ledgerEngine struct {
 
 func (e *ledgerEngine) name() string { return "exledger" }
 
+// sealLayout is the -seal-layout flag: the Options.SealLayout of every
+// exledger store (the zero value keeps ledger.Open(dir, nil) for the
+// durable mode).
+var sealLayout ledger.SealLayout
+
+func setSealLayout(s string) error {
+	switch s {
+	case "":
+	case "log":
+		sealLayout = ledger.SealLayoutLog
+	case "clustered":
+		sealLayout = ledger.SealLayoutClustered
+	default:
+		return fmt.Errorf("bad -seal-layout %q (log or clustered)", s)
+	}
+	return nil
+}
+
 func (e *ledgerEngine) open(dir string, durable bool) error {
 	var o *ledger.Options
 	if !durable {
-		o = &ledger.Options{Sync: ledger.SyncNever}
+		o = &ledger.Options{Sync: ledger.SyncNever, SealLayout: sealLayout}
+	} else if sealLayout != ledger.SealLayoutDefault {
+		o = &ledger.Options{SealLayout: sealLayout}
 	}
 	l, err := ledger.Open(dir, o)
 	if err != nil {

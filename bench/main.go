@@ -42,7 +42,7 @@ type config struct {
 	recoveryN int
 }
 
-var allCases = []string{"append1000", "coldappend", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
+var allCases = []string{"append1000", "coldappend", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "selective1pct", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
 
 var allEngines = []string{"exledger", "pebble", "sqlite", "bbolt", "raw-codec", "raw-fsync"}
 
@@ -91,6 +91,7 @@ func main() {
 	flag.StringVar(&c.plots, "plots", "../docs/plots", "directory for the PNG plots ('' = none)")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured cases (samples labelled run=<case>/<engine>)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	layout := flag.String("seal-layout", "", "exledger's Options.SealLayout: log or clustered ('' = the default)")
 	flag.StringVar(&childEngine, "child-engine", "", "internal: recovery child")
 	flag.StringVar(&childDir, "child-dir", "", "internal: recovery child")
 	flag.IntVar(&childN, "child-n", 0, "internal: recovery child")
@@ -104,6 +105,9 @@ func main() {
 	flag.StringVar(&scaleP, "scale-params", "", "internal: ledger-scale child")
 	flag.Parse()
 
+	if err := setSealLayout(*layout); err != nil {
+		fatalf("%v", err)
+	}
 	if childEngine != "" {
 		os.Exit(child(childEngine, childDir, childN))
 	}

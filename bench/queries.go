@@ -14,7 +14,7 @@ import (
 // bytes on disk.
 func (r *runner) queryPhase() error {
 	c := &r.cfg
-	want := c.cases["selective"] || c.cases["timerange"] || c.cases["trace"] || c.cases["scan"] || c.cases["scanraw"] || c.cases["open"] || c.cases["bytes"]
+	want := c.cases["selective"] || c.cases["selective1pct"] || c.cases["timerange"] || c.cases["trace"] || c.cases["scan"] || c.cases["scanraw"] || c.cases["open"] || c.cases["bytes"]
 	if !want {
 		return nil
 	}
@@ -147,6 +147,20 @@ func (r *runner) queries(engs map[string]engine, names []string, q queries, size
 				n, err := engs[name].tenantKind(q.selTenant, q.selKind)
 				if err == nil && n != q.selWant {
 					err = fmt.Errorf("returned %d events, want %d", n, q.selWant)
+				}
+				return err
+			})
+			return latSample(lat), err
+		})
+	}
+	if c.cases["selective1pct"] {
+		cs := r.newCase(fmt.Sprintf("selective1pct@%d", size), fmt.Sprintf("Medium-selectivity query tenant+kind (%d of %d events, %.2f%%)", q.sel1Want, size, 100*float64(q.sel1Want)/float64(size)), "µs", false, names)
+		cs.size = size
+		r.alternate(cs, c.rounds, func(name string, round int) (sample, error) {
+			lat, err := r.timed(func(int) error {
+				n, err := engs[name].tenantKind(q.sel1Tenant, q.sel1Kind)
+				if err == nil && n != q.sel1Want {
+					err = fmt.Errorf("returned %d events, want %d", n, q.sel1Want)
 				}
 				return err
 			})

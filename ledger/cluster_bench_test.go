@@ -3,6 +3,9 @@ package ledger_test
 import (
 	"context"
 	"math"
+	"os"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,4 +90,119 @@ func BenchmarkClusterQuery(b *testing.B) {
 	}
 	b.StartTimer()
 	run("clustered")
+}
+
+// BenchmarkSealLayout compares the two seal layouts side by side in one
+// process: a ledger of n workload events (EXLEDGER_BENCH_N, default 300k)
+// is built with each Options.SealLayout (sealed as it fills, no Compact),
+// then each query shape and a full decoded scan run against both,
+// alternating. It reports µs per query (and per result) for each layout.
+//
+//	go test -run '^$' -bench 'SealLayout' -benchtime 5x -timeout 30m ./ledger/
+func BenchmarkSealLayout(b *testing.B) {
+	n := 300_000
+	if v, err := strconv.Atoi(os.Getenv("EXLEDGER_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	layouts := []ledger.SealLayout{ledger.SealLayoutLog, ledger.SealLayoutClustered}
+	dirs := make([]string, len(layouts))
+	pair := map[[2]string]int{}
+	var times []string
+	for i, lay := range layouts {
+		dirs[i] = b.TempDir()
+		l, err := ledger.Open(dirs[i], &ledger.Options{Sync: ledger.SyncNever, SealLayout: lay})
+		if err != nil {
+			b.Fatal(err)
+		}
+		g := workload.New(workload.Config{Seed: 42})
+		t0 := time.Now()
+		for done := 0; done < n; done += 1000 {
+			evs := g.Batch(1000)
+			if i == 0 {
+				for j := range evs {
+					if evs[j].TenantID != nil {
+						pair[[2]string{string(*evs[j].TenantID), string(evs[j].Kind())}]++
+					}
+					times = append(times, string(evs[j].OccurredAt))
+				}
+			}
+			if err := l.AppendEvents(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil { // seals the tail
+			b.Fatal(err)
+		}
+		b.Logf("%s: built %d events in %s (appends + seals)", lay, n, time.Since(t0).Round(time.Millisecond))
+	}
+	nearest := func(frac float64) (q ledger.EventQuery, want int) {
+		best := math.Inf(1)
+		var p [2]string
+		for k, c := range pair {
+			if d := math.Abs(float64(c) - frac*float64(n)); d < best || (d == best && k[0]+k[1] < p[0]+p[1]) {
+				best, p = d, k
+			}
+		}
+		t := ledger.TenantID(p[0])
+		return ledger.EventQuery{TenantID: &t, Kinds: []ledger.ExperienceEventKind{ledger.ExperienceEventKind(p[1])}}, pair[p]
+	}
+	slices.Sort(times)
+	lo, w := len(times)/2, n/100
+	ts, te := ledger.Timestamp(times[lo]), ledger.Timestamp(times[lo+w-1])
+	q1, w1 := nearest(0.01)
+	q01, w01 := nearest(0.001)
+	trWant := 0
+	for _, t := range times {
+		if t >= string(ts) && t <= string(te) {
+			trWant++
+		}
+	}
+	cases := []struct {
+		name string
+		q    ledger.EventQuery
+		want int
+	}{
+		{"selective1pct", q1, w1},
+		{"selective0.1pct", q01, w01},
+		{"timerange1pct", ledger.EventQuery{TimeRange: &ledger.TimeRange{Start: &ts, End: &te}}, trWant},
+		{"scan", ledger.EventQuery{}, n},
+	}
+	ls := make([]*ledger.Ledger, len(layouts))
+	for i := range layouts {
+		l, err := ledger.Open(dirs[i], nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		ls[i] = l
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			total := make([]time.Duration, len(layouts))
+			for it := 0; it < b.N; it++ {
+				for k := range layouts {
+					i := (k + it) % len(layouts) // alternate which goes first
+					t0 := time.Now()
+					got := 0
+					for _, err := range ls[i].Scan(ctx, c.q) {
+						if err != nil {
+							b.Fatal(err)
+						}
+						got++
+					}
+					total[i] += time.Since(t0)
+					if got != c.want {
+						b.Fatalf("%s %s: %d results, want %d", layouts[i], c.name, got, c.want)
+					}
+				}
+			}
+			for i, lay := range layouts {
+				per := total[i] / time.Duration(b.N)
+				b.ReportMetric(float64(per.Microseconds()), lay.String()+"-µs/query")
+				b.ReportMetric(float64(per.Nanoseconds())/1e3/float64(c.want), lay.String()+"-µs/result")
+			}
+			b.ReportMetric(float64(c.want), "results")
+		})
+	}
 }

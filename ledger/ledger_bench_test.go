@@ -112,6 +112,29 @@ func itoa(i int) string {
 //
 //	go test -run '^$' -bench 'Query1M|Open1M' -benchtime 20x ./ledger/
 //	EXLEDGER_BENCH_10M=1 go test -run '^$' -bench 'Query10M|Open10M' -benchtime 10x -timeout 60m ./ledger/
+//
+// EXLEDGER_BENCH_SEAL=log or =clustered builds (and caches apart) the
+// ledger with that Options.SealLayout instead of the default.
+
+// qbLayout is the seal layout the cached ledgers are built with:
+// EXLEDGER_BENCH_SEAL=log or =clustered, else the default. A non-default
+// layout gets its own cache directory.
+func qbLayout() ledger.SealLayout {
+	switch os.Getenv("EXLEDGER_BENCH_SEAL") {
+	case "log":
+		return ledger.SealLayoutLog
+	case "clustered":
+		return ledger.SealLayoutClustered
+	}
+	return ledger.SealLayoutDefault
+}
+
+func qbLayoutName() string {
+	if l := qbLayout(); l != ledger.SealLayoutDefault {
+		return l.String() + "-"
+	}
+	return ""
+}
 
 // qbParams are the parameters of the query benchmarks, chosen from the
 // statistics of the cached ledger's events.
@@ -149,7 +172,7 @@ func qbLedger(b *testing.B, n int) (string, *qbParams) {
 		}
 		// The name changes with the defaults the ledger is built with (raw zstd
 		// literals since 2026-11-26), so that a stale cache is not reused.
-		e.dir = filepath.Join(root, "seed42-rawlit-n"+itoa(n))
+		e.dir = filepath.Join(root, "seed42-rawlit-"+qbLayoutName()+"n"+itoa(n))
 		meta := e.dir + ".json"
 		if raw, err := os.ReadFile(meta); err == nil && json.Unmarshal(raw, &e.p) == nil && e.p.N == n {
 			if l, err := ledger.Open(e.dir, &ledger.Options{ReadOnly: true}); err == nil {
@@ -176,7 +199,7 @@ func qbLedger(b *testing.B, n int) (string, *qbParams) {
 
 func qbBuild(dir string, n int) (qbParams, error) {
 	p := qbParams{N: n}
-	l, err := ledger.Open(dir, &ledger.Options{Sync: ledger.SyncNever})
+	l, err := ledger.Open(dir, &ledger.Options{Sync: ledger.SyncNever, SealLayout: qbLayout()})
 	if err != nil {
 		return p, err
 	}

@@ -159,7 +159,17 @@ type segJob struct {
 	// decompressed into recycled buffers and not cached, so a scan larger
 	// than the cache does not churn it.
 	bulk bool
+	// recs, when set, are the chunk's records already read (copies), in
+	// seq order: a bulk read of a clustered segment reads them in one pass
+	// (see bulkUnordered).
+	recs []segment.Record
+	// arena holds the bytes of recs; it goes back to bulkArenas once the
+	// chunk is decoded (the codecs copy what they keep).
+	arena *[]byte
 }
+
+// bulkArenas recycles the record copies of bulkUnordered's chunks.
+var bulkArenas = sync.Pool{New: func() any { return new([]byte) }}
 
 // seqItem is one scan result: an event's sequence number and what the
 // scan's codec made of its bytes.
@@ -207,6 +217,13 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 			continue
 		}
 		v.segsRead++
+		if bulk && s.info.Unordered {
+			ok, err := l.bulkUnordered(s, from, emit)
+			if err != nil || !ok {
+				return err
+			}
+			continue
+		}
 		it, err := index.Eval(s.ix, *iq, uint32(s.info.Count))
 		if err != nil {
 			return l.readErr(s.r.Path(), err)
@@ -258,6 +275,56 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 	return nil
 }
 
+// bulkUnordered emits the jobs of a bulk read (every event from seq from
+// on) of a clustered segment. Chunks of consecutive seqs would each touch
+// most of its blocks, so it reads the segment itself in one pass in seq
+// order (segment.Reader.ScanBulk decompresses each block once) and hands
+// the workers copies of the records to decode. It reports false when emit
+// did.
+func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) bool) (bool, error) {
+	var j *segJob
+	var arena *[]byte
+	stopped := false
+	flush := func() bool {
+		if j == nil {
+			return true
+		}
+		ok := emit(j)
+		j = nil
+		return ok
+	}
+	err := s.r.ScanBulk(max(from, s.info.FirstSeq), min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
+		if j == nil {
+			arena = bulkArenas.Get().(*[]byte)
+			*arena = (*arena)[:0]
+			j = &segJob{s: s, bulk: true, seqs: make([]uint64, 0, fetchChunk), recs: make([]segment.Record, 0, fetchChunk), arena: arena}
+		}
+		a := *arena
+		if len(a)+len(r.Data) > cap(a) {
+			// Records already copied keep the old array; the pool gets
+			// the larger one back.
+			a = make([]byte, 0, max(2*cap(a), fetchChunk*len(r.Data)))
+		}
+		at := len(a)
+		a = append(a, r.Data...)
+		*arena = a
+		j.seqs = append(j.seqs, r.Seq)
+		j.recs = append(j.recs, segment.Record{Seq: r.Seq, Time: r.Time, Data: a[at:len(a):len(a)]})
+		if len(j.seqs) == fetchChunk && !flush() {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return false, l.readErr(s.r.Path(), err)
+	}
+	if stopped || !flush() {
+		return false, nil
+	}
+	return true, nil
+}
+
 // decodeJob reads and decodes a chunk, checking every event against the
 // query: a corrupt index can never leak an event that does not match. The
 // results are appended to out[:0] (a recycled slice, or nil).
@@ -271,6 +338,20 @@ func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], o
 	get := j.s.r.GetMany
 	if j.bulk {
 		get = j.s.r.GetManyBulk
+	}
+	if j.recs != nil {
+		get = func(_ []uint64, fn func(segment.Record) bool) error {
+			for _, r := range j.recs {
+				if !fn(r) {
+					break
+				}
+			}
+			return nil
+		}
+		defer func() {
+			j.recs = nil
+			bulkArenas.Put(j.arena)
+		}()
 	}
 	err := get(j.seqs, func(rec segment.Record) bool {
 		v, match, err := codec(q, rec.Data, &arena)

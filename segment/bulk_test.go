@@ -141,3 +141,55 @@ func TestBulkReadCorruption(t *testing.T) {
 		t.Fatalf("healthy read: %d records, %v", i, err)
 	}
 }
+
+// TestScanBulkUnordered checks ScanBulk on a clustered segment against the
+// records written: seq order from every kind of start, early stop, worker
+// counts, a partly cached segment, and that it leaves the cache as it
+// found it; on an ordered segment it is Scan.
+func TestScanBulkUnordered(t *testing.T) {
+	recs := genRecords(11, 50, 4000)
+	m := newMemFS()
+	writeSegment(t, m, "u", Options{BlockSize: 4 << 10, Unordered: true}, [32]byte{}, clusterShuffle(recs), nil)
+	writeSegment(t, m, "o", Options{BlockSize: 4 << 10}, [32]byte{}, recs, nil)
+	for _, name := range []string{"u", "o"} {
+		cache := NewCache(64 << 20)
+		r, err := Open(m, name, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "u" && (!r.Info().Unordered || r.NumBlocks() < 20) {
+			t.Fatalf("fixture: unordered %v, %d blocks", r.Info().Unordered, r.NumBlocks())
+		}
+		if _, err := r.Block(3); err != nil { // one block cached
+			t.Fatal(err)
+		}
+		for _, from := range []uint64{0, 50, 51, 1234, 4049, 4050} {
+			for _, workers := range []int{0, 1, 3} {
+				before := cache.Size()
+				i := max(int(from), 50) - 50
+				stop := i + 1500 // an early stop on some starts
+				err := r.ScanBulk(from, workers, func(rc Record) bool {
+					if rc.Seq != recs[i].Seq || !bytes.Equal(rc.Data, recs[i].Data) {
+						t.Fatalf("%s from %d: got seq %d, want %d", name, from, rc.Seq, recs[i].Seq)
+					}
+					i++
+					return from != 1234 || i < stop
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := len(recs); from == 1234 {
+					if i != stop {
+						t.Fatalf("%s from 1234: stopped at %d, want %d", name, i, stop)
+					}
+				} else if i != want {
+					t.Fatalf("%s from %d: ended at %d, want %d", name, from, i, want)
+				}
+				if cache.Size() != before {
+					t.Fatalf("%s: cache %d -> %d bytes", name, before, cache.Size())
+				}
+			}
+		}
+		r.Close()
+	}
+}

@@ -60,6 +60,10 @@ const (
 	// walkBudget bounds the decompressed bytes an unordered (clustered)
 	// seq-order walk keeps in memory at once.
 	walkBudget = 64 << 20
+	// bulkBudget is ScanBulk's window: a little more than a default
+	// sealed segment (64 MiB of events plus the batch that crossed it),
+	// so that its blocks are decompressed exactly once.
+	bulkBudget = walkBudget + walkBudget/8
 )
 
 // blockHeader is the decoded fixed part of a block.

@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -529,6 +530,127 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 		}
 	}
 	return nil
+}
+
+// ScanBulk is Scan for a read that visits every record once, such as a
+// full scan: blocks found in the cache are used, others are decompressed
+// into recycled buffers and not cached, in unordered segments too (where
+// Scan reads through the cache). An unordered segment is read in windows
+// of consecutive seqs whose blocks hold about 72 MiB decompressed (a
+// segment sealed at the default 64 MiB is one window): each window's blocks
+// are decompressed once, by up to workers goroutines (0 or 1: the caller's
+// own), then its records are visited in seq order. Record.Data is valid
+// only during fn.
+func (r *Reader) ScanBulk(fromSeq uint64, workers int, fn func(Record) bool) error {
+	if !r.info.Unordered {
+		return r.Scan(fromSeq, fn)
+	}
+	if fromSeq > r.info.LastSeq {
+		return nil
+	}
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	fromSeq = max(fromSeq, r.info.FirstSeq)
+	nb := len(r.blocks)
+	blocks := make([]*Block, nb) // the current window's blocks
+	pooled := make([]bool, nb)   // blocks[i] came from bulkBlocks
+	// The decoded size of a block is known only once decoded: the window
+	// is sized with the segment's average.
+	avg := max(r.info.RawBytes/int64(nb), 1)
+	var need []int
+	release := func() {
+		for _, bi := range need {
+			if pooled[bi] && blocks[bi] != nil {
+				bulkBlocks.Put(blocks[bi])
+			}
+			blocks[bi], pooled[bi] = nil, false
+		}
+		need = need[:0]
+	}
+	defer release()
+	inWindow := make([]bool, nb)
+	o := fromSeq - r.info.FirstSeq
+	for o < r.info.Count {
+		release()
+		var held int64
+		hi := o
+		for ; hi < r.info.Count; hi++ {
+			bi := r.blockAt(hi)
+			if inWindow[bi] {
+				continue
+			}
+			if len(need) > 0 && held >= bulkBudget {
+				break
+			}
+			inWindow[bi] = true
+			need = append(need, bi)
+			held += avg
+		}
+		for _, bi := range need {
+			inWindow[bi] = false
+		}
+		if err := r.loadBulk(need, blocks, pooled, workers); err != nil {
+			return err
+		}
+		for ; o < hi; o++ {
+			bi := r.blockAt(o)
+			seq := r.info.FirstSeq + o
+			j, ok := blocks[bi].find(seq)
+			if !ok {
+				return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
+			}
+			if !fn(blocks[bi].Record(j)) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// loadBulk fills blocks[bi] for each bi in need, from the cache or
+// decompressed into a recycled Block (pooled[bi] set), on up to workers
+// goroutines.
+func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, workers int) error {
+	load := func(bi int) error {
+		if b := r.cache.get(cacheKey{reader: r.id, block: bi}); b != nil {
+			blocks[bi] = b
+			return nil
+		}
+		b, err := r.loadBlockInto(bi, bulkBlocks.Get().(*Block))
+		if err != nil {
+			return err // possibly half-written: not recycled
+		}
+		blocks[bi], pooled[bi] = b, true
+		return nil
+	}
+	workers = min(workers, len(need))
+	if workers <= 1 {
+		for _, bi := range need {
+			if err := load(bi); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(need) || errs[w] != nil {
+					return
+				}
+				errs[w] = load(need[k])
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // walk visits an unordered segment in sequence order from seq from. It
