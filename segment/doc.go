@@ -157,11 +157,10 @@
 // which revisit blocks. Scan and GetManyBulk of an ordered segment visit
 // blocks once: they use a block already cached but decompress the others
 // into recycled buffers without caching them, so a scan larger than the
-// cache leaves the cached working set alone.
-// ScanBulk does the same for
+// cache leaves the cached working set alone. ScanBulk does the same for
 // unordered segments, whose seq order visits blocks out of order: it
 // decompresses a window of about 72 MiB of blocks once, in parallel, and
-// then walks the window's seqs. The zstd output buffer always
-// has a little slack past the block's length, which lets the decoder use
+// then walks the window's seqs. The zstd output buffer always has a
+// little slack past the block's length, which lets the decoder use
 // its faster over-copying loops.
 package segment
