@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -96,7 +97,8 @@ func BenchmarkClusterQuery(b *testing.B) {
 // process: a ledger of n workload events (EXLEDGER_BENCH_N, default 300k)
 // is built with each Options.SealLayout (sealed as it fills, no Compact),
 // then each query shape and a full decoded scan run against both,
-// alternating. It reports µs per query (and per result) for each layout.
+// alternating. It reports µs per query (and per result) and the process's
+// CPU µs per query (getrusage) for each layout.
 //
 //	go test -run '^$' -bench 'SealLayout' -benchtime 5x -timeout 30m ./ledger/
 func BenchmarkSealLayout(b *testing.B) {
@@ -180,10 +182,11 @@ func BenchmarkSealLayout(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			total := make([]time.Duration, len(layouts))
+			cpu := make([]int64, len(layouts))
 			for it := 0; it < b.N; it++ {
 				for k := range layouts {
 					i := (k + it) % len(layouts) // alternate which goes first
-					t0 := time.Now()
+					c0, t0 := cpuTime(), time.Now()
 					got := 0
 					for _, err := range ls[i].Scan(ctx, c.q) {
 						if err != nil {
@@ -192,6 +195,7 @@ func BenchmarkSealLayout(b *testing.B) {
 						got++
 					}
 					total[i] += time.Since(t0)
+					cpu[i] += cpuTime() - c0
 					if got != c.want {
 						b.Fatalf("%s %s: %d results, want %d", layouts[i], c.name, got, c.want)
 					}
@@ -201,8 +205,56 @@ func BenchmarkSealLayout(b *testing.B) {
 				per := total[i] / time.Duration(b.N)
 				b.ReportMetric(float64(per.Microseconds()), lay.String()+"-µs/query")
 				b.ReportMetric(float64(per.Nanoseconds())/1e3/float64(c.want), lay.String()+"-µs/result")
+				b.ReportMetric(float64(cpu[i])/1e3/float64(b.N), lay.String()+"-cpu-µs/query")
 			}
 			b.ReportMetric(float64(c.want), "results")
 		})
+	}
+}
+
+// BenchmarkSealCost times the seal of one memtable of 60k workload events
+// (~40 MB of canonical events) in each layout, alternating, in one
+// process, reporting wall and CPU (getrusage, whole process: nothing else
+// runs in it during the Flush) per seal: what clustering adds to the
+// sealer's work (a header decode and
+// a sort per record; the chain is computed either way).
+//
+//	go test -run '^$' -bench 'SealCost' -benchtime 6x ./ledger/
+func BenchmarkSealCost(b *testing.B) {
+	ctx := context.Background()
+	evs := workload.New(workload.Config{Seed: 42}).Batch(60_000)
+	layouts := []ledger.SealLayout{ledger.SealLayoutLog, ledger.SealLayoutClustered}
+	total := make([]time.Duration, len(layouts))
+	cpu := make([]int64, len(layouts))
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		for k := range layouts {
+			i := (k + it) % len(layouts)
+			b.StopTimer()
+			l, err := ledger.Open(b.TempDir(), &ledger.Options{Sync: ledger.SyncNever, SealLayout: layouts[i], SegmentBytes: 1 << 30, SegmentAge: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := 0; j < len(evs); j += 1000 {
+				if err := l.AppendEvents(ctx, evs[j:j+1000]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
+			runtime.GC()
+			c0, t0 := cpuTime(), time.Now()
+			if err := l.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			total[i] += time.Since(t0)
+			cpu[i] += cpuTime() - c0
+			b.StopTimer()
+			l.Close()
+			b.StartTimer()
+		}
+	}
+	for i, lay := range layouts {
+		b.ReportMetric(float64(total[i].Microseconds())/1e3/float64(b.N), lay.String()+"-ms/seal")
+		b.ReportMetric(float64(cpu[i])/1e6/float64(b.N), lay.String()+"-cpu-ms/seal")
 	}
 }

@@ -143,15 +143,26 @@ func writeSealRecords(w *segment.Writer, m *memtable, n int, clustered bool, cha
 		}
 		return nil
 	}
+	// The chain (SHA-256 over every record) is computed beside the sort
+	// and the appends, as the ordered writer's Append would overlap it
+	// with the block compressors.
+	cps := make(chan []segment.Checkpoint, 1)
+	go func() { cps <- chainCheckpoints(m, n, chainStart) }()
+	defer func() {
+		if cps != nil {
+			<-cps // the memtable stays unchanged until the goroutine is done
+		}
+	}()
 	ords, err := clusterOrder(m, n)
 	if err != nil {
 		return err
 	}
-	w.SetChain(chainStart, chainCheckpoints(m, n, chainStart))
 	for _, o := range ords {
 		if err := w.Append(segment.Record{Seq: m.base + uint64(o), Time: m.times[o], Data: m.recs[o]}); err != nil {
 			return err
 		}
 	}
+	w.SetChain(chainStart, <-cps)
+	cps = nil
 	return nil
 }

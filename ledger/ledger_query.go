@@ -218,7 +218,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		}
 		v.segsRead++
 		if bulk && s.info.Unordered {
-			ok, err := l.bulkUnordered(s, from, emit)
+			ok, err := l.bulkUnordered(s, from, s.info.LastSeq, nil, emit)
 			if err != nil || !ok {
 				return err
 			}
@@ -230,6 +230,32 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		}
 		if from > s.info.FirstSeq {
 			it.Seek(uint32(from - s.info.FirstSeq))
+		}
+		if s.info.Unordered {
+			// A dense candidate set (a time range) would have each chunk
+			// touch most of the clustered blocks of its seq range: it is
+			// read in one pass instead. A sparse one (a tenant and kind)
+			// lies in few blocks and keeps the chunked, cached reads.
+			var ords []uint64
+			for {
+				o, ok := it.Next()
+				if !ok {
+					break
+				}
+				ords = append(ords, s.info.FirstSeq+uint64(o))
+			}
+			if len(ords) == 0 {
+				continue
+			}
+			lo, hi := ords[0], ords[len(ords)-1]
+			if len(ords) >= 2*fetchChunk && uint64(len(ords)) >= (hi-lo+1)/4 {
+				ok, err := l.bulkUnordered(s, lo, hi, ords, emit)
+				if err != nil || !ok {
+					return err
+				}
+				continue
+			}
+			it = &seqListIter{ords: ords, first: s.info.FirstSeq}
 		}
 		// Chunks of an ordered segment end on a block boundary, so that
 		// two workers never read and decompress the same block.
@@ -275,13 +301,14 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 	return nil
 }
 
-// bulkUnordered emits the jobs of a bulk read (every event from seq from
-// on) of a clustered segment. Chunks of consecutive seqs would each touch
-// most of its blocks, so it reads the segment itself in one pass in seq
-// order (segment.Reader.ScanBulk decompresses each block once) and hands
-// the workers copies of the records to decode. It reports false when emit
+// bulkUnordered emits the jobs of a dense read of a clustered segment:
+// its events with seqs in [from, to], only those in want if want is not
+// nil (ascending). Chunks of consecutive seqs would each touch most of its
+// blocks, so it reads the range itself in one pass in seq order
+// (segment.Reader.ScanBulk decompresses each block once) and hands the
+// workers copies of the records to decode. It reports false when emit
 // did.
-func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) bool) (bool, error) {
+func (l *Ledger) bulkUnordered(s *sealedSeg, from, to uint64, want []uint64, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
 	var arena *[]byte
 	stopped := false
@@ -293,7 +320,14 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) boo
 		j = nil
 		return ok
 	}
-	err := s.r.ScanBulk(max(from, s.info.FirstSeq), min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
+	err := s.r.ScanBulk(max(from, s.info.FirstSeq), to, min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
+		if want != nil {
+			// Only the candidates (ascending, like the visit).
+			if len(want) == 0 || r.Seq != want[0] {
+				return len(want) > 0
+			}
+			want = want[1:]
+		}
 		if j == nil {
 			arena = bulkArenas.Get().(*[]byte)
 			*arena = (*arena)[:0]
@@ -323,6 +357,27 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) boo
 		return false, nil
 	}
 	return true, nil
+}
+
+// seqListIter iterates candidate seqs already collected (as ordinals).
+type seqListIter struct {
+	ords  []uint64
+	first uint64
+}
+
+func (it *seqListIter) Next() (uint32, bool) {
+	if len(it.ords) == 0 {
+		return 0, false
+	}
+	o := uint32(it.ords[0] - it.first)
+	it.ords = it.ords[1:]
+	return o, true
+}
+
+func (it *seqListIter) Seek(ord uint32) {
+	for len(it.ords) > 0 && it.ords[0]-it.first < uint64(ord) {
+		it.ords = it.ords[1:]
+	}
 }
 
 // decodeJob reads and decodes a chunk, checking every event against the

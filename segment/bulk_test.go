@@ -168,7 +168,7 @@ func TestScanBulkUnordered(t *testing.T) {
 				before := cache.Size()
 				i := max(int(from), 50) - 50
 				stop := i + 1500 // an early stop on some starts
-				err := r.ScanBulk(from, workers, func(rc Record) bool {
+				err := r.ScanBulk(from, ^uint64(0), workers, func(rc Record) bool {
 					if rc.Seq != recs[i].Seq || !bytes.Equal(rc.Data, recs[i].Data) {
 						t.Fatalf("%s from %d: got seq %d, want %d", name, from, rc.Seq, recs[i].Seq)
 					}
@@ -189,6 +189,17 @@ func TestScanBulkUnordered(t *testing.T) {
 					t.Fatalf("%s: cache %d -> %d bytes", name, before, cache.Size())
 				}
 			}
+		}
+		// A bounded range visits exactly its seqs.
+		var got []uint64
+		if err := r.ScanBulk(700, 2100, 2, func(rc Record) bool {
+			got = append(got, rc.Seq)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1401 || got[0] != 700 || got[len(got)-1] != 2100 {
+			t.Fatalf("%s [700, 2100]: %d records, %d..%d", name, len(got), got[0], got[len(got)-1])
 		}
 		r.Close()
 	}

@@ -532,22 +532,23 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	return nil
 }
 
-// ScanBulk is Scan for a read that visits every record once, such as a
-// full scan: blocks found in the cache are used, others are decompressed
-// into recycled buffers and not cached, in unordered segments too (where
-// Scan reads through the cache). An unordered segment is read in windows
-// of consecutive seqs whose blocks hold about 72 MiB decompressed (a
-// segment sealed at the default 64 MiB is one window): each window's blocks
-// are decompressed once, by up to workers goroutines (0 or 1: the caller's
-// own), then its records are visited in seq order. Record.Data is valid
-// only during fn.
-func (r *Reader) ScanBulk(fromSeq uint64, workers int, fn func(Record) bool) error {
+// ScanBulk is Scan for a read that visits every record of the seq range
+// [fromSeq, toSeq] once, such as a full scan: blocks found in the cache
+// are used, others are decompressed into recycled buffers and not cached,
+// in unordered segments too (where Scan reads through the cache). An
+// unordered segment is read in windows of consecutive seqs whose blocks
+// hold about 72 MiB decompressed (a segment sealed at the default 64 MiB
+// is one window): each window's blocks are decompressed once, by up to
+// workers goroutines (0 or 1: the caller's own), then its records are
+// visited in seq order. Record.Data is valid only during fn.
+func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bool) error {
 	if !r.info.Unordered {
-		return r.Scan(fromSeq, fn)
+		return r.Scan(fromSeq, func(rec Record) bool { return rec.Seq <= toSeq && fn(rec) })
 	}
-	if fromSeq > r.info.LastSeq {
+	if fromSeq > r.info.LastSeq || toSeq < fromSeq || toSeq < r.info.FirstSeq {
 		return nil
 	}
+	end := min(toSeq, r.info.LastSeq) - r.info.FirstSeq + 1 // ordinal bound
 	if r.closed.Load() {
 		return ErrClosed
 	}
@@ -570,12 +571,15 @@ func (r *Reader) ScanBulk(fromSeq uint64, workers int, fn func(Record) bool) err
 	}
 	defer release()
 	inWindow := make([]bool, nb)
+	// pos[o] is the record index of seq ordinal o in its block, filled as
+	// the window's blocks are loaded: the visit then needs no search.
+	pos := make([]uint32, r.info.Count)
 	o := fromSeq - r.info.FirstSeq
-	for o < r.info.Count {
+	for o < end {
 		release()
 		var held int64
 		hi := o
-		for ; hi < r.info.Count; hi++ {
+		for ; hi < end; hi++ {
 			bi := r.blockAt(hi)
 			if inWindow[bi] {
 				continue
@@ -590,17 +594,18 @@ func (r *Reader) ScanBulk(fromSeq uint64, workers int, fn func(Record) bool) err
 		for _, bi := range need {
 			inWindow[bi] = false
 		}
-		if err := r.loadBulk(need, blocks, pooled, workers); err != nil {
+		if err := r.loadBulk(need, blocks, pooled, pos, workers); err != nil {
 			return err
 		}
 		for ; o < hi; o++ {
 			bi := r.blockAt(o)
 			seq := r.info.FirstSeq + o
-			j, ok := blocks[bi].find(seq)
-			if !ok {
+			b := blocks[bi]
+			j := int(pos[o])
+			if j >= b.Len() || b.seq(j) != seq {
 				return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
 			}
-			if !fn(blocks[bi].Record(j)) {
+			if !fn(b.Record(j)) {
 				return nil
 			}
 		}
@@ -610,18 +615,24 @@ func (r *Reader) ScanBulk(fromSeq uint64, workers int, fn func(Record) bool) err
 
 // loadBulk fills blocks[bi] for each bi in need, from the cache or
 // decompressed into a recycled Block (pooled[bi] set), on up to workers
-// goroutines.
-func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, workers int) error {
+// goroutines, and records in pos each of their records' index by seq
+// ordinal (blocks hold disjoint seqs, so the writes never overlap).
+func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, pos []uint32, workers int) error {
 	load := func(bi int) error {
-		if b := r.cache.get(cacheKey{reader: r.id, block: bi}); b != nil {
-			blocks[bi] = b
-			return nil
+		b := r.cache.get(cacheKey{reader: r.id, block: bi})
+		if b == nil {
+			nb, err := r.loadBlockInto(bi, bulkBlocks.Get().(*Block))
+			if err != nil {
+				return err // possibly half-written: not recycled
+			}
+			b, pooled[bi] = nb, true
 		}
-		b, err := r.loadBlockInto(bi, bulkBlocks.Get().(*Block))
-		if err != nil {
-			return err // possibly half-written: not recycled
+		blocks[bi] = b
+		for j, s := range b.seqs {
+			if o := s - r.info.FirstSeq; o < uint64(len(pos)) {
+				pos[o] = uint32(j)
+			}
 		}
-		blocks[bi], pooled[bi] = b, true
 		return nil
 	}
 	workers = min(workers, len(need))
