@@ -231,32 +231,6 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		if from > s.info.FirstSeq {
 			it.Seek(uint32(from - s.info.FirstSeq))
 		}
-		if s.info.Unordered {
-			// A dense candidate set (a time range) would have each chunk
-			// touch most of the clustered blocks of its seq range: it is
-			// read in one pass instead. A sparse one (a tenant and kind)
-			// lies in few blocks and keeps the chunked, cached reads.
-			var ords []uint64
-			for {
-				o, ok := it.Next()
-				if !ok {
-					break
-				}
-				ords = append(ords, s.info.FirstSeq+uint64(o))
-			}
-			if len(ords) == 0 {
-				continue
-			}
-			lo, hi := ords[0], ords[len(ords)-1]
-			if len(ords) >= 2*fetchChunk && uint64(len(ords)) >= (hi-lo+1)/4 {
-				ok, err := l.bulkUnordered(s, lo, hi, ords, emit)
-				if err != nil || !ok {
-					return err
-				}
-				continue
-			}
-			it = &seqListIter{ords: ords, first: s.info.FirstSeq}
-		}
 		// Chunks of an ordered segment end on a block boundary, so that
 		// two workers never read and decompress the same block.
 		var carry uint64
@@ -301,13 +275,17 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 	return nil
 }
 
-// bulkUnordered emits the jobs of a dense read of a clustered segment:
-// its events with seqs in [from, to], only those in want if want is not
-// nil (ascending). Chunks of consecutive seqs would each touch most of its
-// blocks, so it reads the range itself in one pass in seq order
+// bulkUnordered emits the jobs of a bulk read of a clustered segment (a
+// full scan): its events with seqs in [from, to], only those in want if
+// want is not nil (ascending). Chunks of consecutive seqs would each touch
+// most of its blocks and, the whole segment being read, overflow the block
+// cache, so it reads the range itself in one pass in seq order
 // (segment.Reader.ScanBulk decompresses each block once) and hands the
 // workers copies of the records to decode. It reports false when emit
-// did.
+// did. (A time range reads through the cache as before: its chunks touch
+// one run of blocks per (tenant, kind), which the cache holds, and a
+// repeated query then finds them there; measured in docs/benchmarks.md
+// §13.)
 func (l *Ledger) bulkUnordered(s *sealedSeg, from, to uint64, want []uint64, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
 	var arena *[]byte
@@ -357,27 +335,6 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from, to uint64, want []uint64, emi
 		return false, nil
 	}
 	return true, nil
-}
-
-// seqListIter iterates candidate seqs already collected (as ordinals).
-type seqListIter struct {
-	ords  []uint64
-	first uint64
-}
-
-func (it *seqListIter) Next() (uint32, bool) {
-	if len(it.ords) == 0 {
-		return 0, false
-	}
-	o := uint32(it.ords[0] - it.first)
-	it.ords = it.ords[1:]
-	return o, true
-}
-
-func (it *seqListIter) Seek(ord uint32) {
-	for len(it.ords) > 0 && it.ords[0]-it.first < uint64(ord) {
-		it.ords = it.ords[1:]
-	}
 }
 
 // decodeJob reads and decodes a chunk, checking every event against the
