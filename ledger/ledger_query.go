@@ -218,7 +218,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		}
 		v.segsRead++
 		if bulk && s.info.Unordered {
-			ok, err := l.bulkUnordered(s, from, s.info.LastSeq, nil, emit)
+			ok, err := l.bulkUnordered(s, from, emit)
 			if err != nil || !ok {
 				return err
 			}
@@ -276,17 +276,15 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 }
 
 // bulkUnordered emits the jobs of a bulk read of a clustered segment (a
-// full scan): its events with seqs in [from, to], only those in want if
-// want is not nil (ascending). Chunks of consecutive seqs would each touch
-// most of its blocks and, the whole segment being read, overflow the block
-// cache, so it reads the range itself in one pass in seq order
+// full scan), from seq from on. Chunks of consecutive seqs would each
+// touch most of its blocks and, the whole segment being read, overflow the
+// block cache, so it reads the segment itself in one pass in seq order
 // (segment.Reader.ScanBulk decompresses each block once) and hands the
 // workers copies of the records to decode. It reports false when emit
 // did. (A time range reads through the cache as before: its chunks touch
 // one run of blocks per (tenant, kind), which the cache holds, and a
-// repeated query then finds them there; measured in docs/benchmarks.md
-// §13.)
-func (l *Ledger) bulkUnordered(s *sealedSeg, from, to uint64, want []uint64, emit func(*segJob) bool) (bool, error) {
+// repeated query then finds them there; docs/benchmarks.md §13.)
+func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
 	var arena *[]byte
 	stopped := false
@@ -298,14 +296,7 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from, to uint64, want []uint64, emi
 		j = nil
 		return ok
 	}
-	err := s.r.ScanBulk(max(from, s.info.FirstSeq), to, min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
-		if want != nil {
-			// Only the candidates (ascending, like the visit).
-			if len(want) == 0 || r.Seq != want[0] {
-				return len(want) > 0
-			}
-			want = want[1:]
-		}
+	err := s.r.ScanBulk(max(from, s.info.FirstSeq), s.info.LastSeq, min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
 		if j == nil {
 			arena = bulkArenas.Get().(*[]byte)
 			*arena = (*arena)[:0]
