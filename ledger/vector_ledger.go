@@ -112,6 +112,13 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
 	}
 	termBuf := make([]index.Term, 0, 7*len(es))
+	// The memtable's copies of the vectors share one allocation per batch
+	// (they live exactly as long: until the memtable is sealed).
+	nflt := 0
+	for _, v := range vecs {
+		nflt += len(v)
+	}
+	slab := make([]float32, 0, nflt)
 	start := 0
 	for i := range es {
 		recs[i] = buf[start:ends[i]:ends[i]]
@@ -121,8 +128,9 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		termBuf = termsOf(&h, termBuf)
 		var v []float32
 		if vecs[i] != nil {
-			v = make([]float32, len(vecs[i]))
-			copy(v, vecs[i])
+			n := len(slab)
+			slab = append(slab, vecs[i]...)
+			v = slab[n:len(slab):len(slab)]
 		}
 		ents[i] = newEntry(es[i].EventID, string(es[i].OccurredAt), termBuf[n:len(termBuf):len(termBuf)])
 		ents[i].vec = v
