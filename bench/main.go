@@ -95,7 +95,7 @@ func main() {
 	flag.StringVar(&childEngine, "child-engine", "", "internal: recovery child")
 	flag.StringVar(&childDir, "child-dir", "", "internal: recovery child")
 	flag.IntVar(&childN, "child-n", 0, "internal: recovery child")
-	flag.StringVar(&scaleSizes, "ledger-sizes", "", "ledger-scale run: grow one exledger ledger through these sizes and measure open, queries, RSS, scan at each (sizes >= 100M need EXLEDGER_BENCH_100M=1); the other cases are not run")
+	flag.StringVar(&scaleSizes, "ledger-sizes", "", "ledger-scale run: grow one exledger ledger through these sizes and measure open, queries, RSS, scan at each (sizes >= 100M need EXLEDGER_BENCH_100M=1; `replot` only redoes the report and plot of -ledger-prior); the other cases are not run")
 	flag.StringVar(&scaleDir, "ledger-dir", "", "ledger-scale run: directory of the ledger (default: a new temp dir, removed at exit)")
 	flag.StringVar(&scaleReportPath, "ledger-report", "", "ledger-scale run: write the Markdown table here")
 	flag.BoolVar(&scaleResume, "ledger-resume", false, "ledger-scale run: continue the ledger of -ledger-dir instead of starting anew")
@@ -113,6 +113,12 @@ func main() {
 	}
 	if scaleChildDir != "" {
 		os.Exit(scaleChild(scaleChildDir, scaleP))
+	}
+	if scaleSizes == "replot" {
+		if err := scaleReplot(scalePrior, scaleReportPath, c.plots); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	if scaleSizes != "" {
 		var until time.Time

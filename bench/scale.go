@@ -47,7 +47,7 @@ import (
 // instead of five times, and the decoded scan is timed over a prefix of
 // scanBound.
 const (
-	bigN      = 50_000_000
+	bigN      = 20_000_000
 	scanBound = 120 * time.Second
 )
 
@@ -245,6 +245,34 @@ func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.T
 		if err := scalePlots(results, plotDir); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// scaleReplot writes the report and plot of results measured before (JSON
+// lines as the child logs them), without building or measuring.
+func scaleReplot(prior, report, plotDir string) error {
+	raw, err := os.ReadFile(prior)
+	if err != nil {
+		return err
+	}
+	var results []scaleResult
+	for _, ln := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r scaleResult
+		if err := json.Unmarshal([]byte(ln), &r); err != nil {
+			return fmt.Errorf("-ledger-prior: %w", err)
+		}
+		results = append(results, r)
+	}
+	md := scaleReport(results, 0)
+	fmt.Println(md)
+	if report != "" {
+		if err := os.WriteFile(report, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	if plotDir != "" && len(results) > 1 {
+		return scalePlots(results, plotDir)
 	}
 	return nil
 }
@@ -480,13 +508,13 @@ func scaleChild(dir, paramsFile string) int {
 
 func scaleReport(rs []scaleResult, buildSec float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| events | open (first / median of 5) | segments | tenant+kind 0.1%% | per result | tenant+kind 1%% (Scan) | time range ~1%% (Scan) | trace link p50 / p99 | peak RSS open + queries | full decoded scan | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| events | open (first / median of 5) | segments | tenant+kind 0.1%% | per result | tenant+kind 1%% (Scan) | time range ~1%% (Scan) | trace link p50 / p99 | peak RSS open + queries | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %.0f ms / %.0f ms | %d | %.1f ms (%d) | %.2f µs | %.0f ms (%d) | %.0f ms (%d) | %.0f / %.0f µs | %.0f MiB | %.2fM events/s (%s in %.1f s) | %.0f MiB | %.1f + %.1f / %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %.0f ms / %.0f ms | %d | %.1f ms (%d) | %.2f µs | %.0f ms (%d) | %.0f ms (%d) | %.0f / %.0f µs | %.0f MiB | %.2fM events/s (%s in %.1f s) | %.2f µs | %.0f MiB | %.1f + %.1f / %.1f |\n",
 			humanCount(r.N), r.OpenFirstMs, r.OpenMs, r.Segments, r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)),
 			r.Sel1Ms, r.Sel1N, r.TRMs, r.TRN, r.TraceP50Us, r.TraceP99Us, r.RSSOpenQueriesMiB,
-			r.ScanEventsPerSec/1e6, humanCount(r.ScanN), r.ScanSec, r.RSSScanMiB,
+			r.ScanEventsPerSec/1e6, humanCount(r.ScanN), r.ScanSec, r.ScanCPUUs, r.RSSScanMiB,
 			float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
 	}
 	fmt.Fprintf(&b, "\nBuild: %.0f s in all (%d-event durable batches, seals included), GOMAXPROCS %d.\n", buildSec, scaleBatch, runtime.GOMAXPROCS(0))
