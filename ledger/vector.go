@@ -50,7 +50,7 @@ type VectorIndexOptions struct {
 	// from this many on. 0 = 1024.
 	MinCandidates int
 	// ProbeFraction is the share of a segment's lists (about sqrt(N) of
-	// them) a search compares, at least 8; more lists are compared
+	// them) a search compares, at least 24; more lists are compared
 	// while fewer than 10×Limit candidates passed the filter. 0 = 0.12.
 	ProbeFraction float64
 
