@@ -365,6 +365,9 @@ func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Ha
 	if string(data[:treeHeaderLen]) != string(want) {
 		return nil, 0, 0, nil, 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
 	}
+	// Every stored hash takes 32 bytes of the file: size the slice once
+	// instead of regrowing it (1.25M hashes at 10M events).
+	hashes = make([]tlog.Hash, 0, (len(data)-treeHeaderLen)/32)
 	off := int64(treeHeaderLen)
 	for off < int64(len(data)) {
 		rest := data[off:]
@@ -412,65 +415,26 @@ func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Ha
 	return hashes, chunks, off, tail, tailFrom, nil
 }
 
-// openTree loads TREE at Open, cuts what does not check out, and (for a
-// writable ledger) starts the catch-up of the sealed events it lacks in
-// the background.
+// openTree starts loading TREE in the background: Open does not wait for
+// it (at 10M events the file is 40 MB and decoding it was half of Open's
+// time), while everything that uses the tree (proofs, verify, seals'
+// tree extension, retention, Close) waits for t.building first. The
+// loader cuts what does not check out and, for a writable ledger, then
+// catches up the sealed events the file lacks.
 func (l *Ledger) openTree() {
 	t := &merkle{building: make(chan struct{})}
 	l.tree = t
-	path := l.treePath()
-	ro := l.opts.ReadOnly
-	if !ro {
-		l.fs.Remove(path + ".tmp")
-	}
-	v := l.snapshot()
-	sealed := l.sealedThrough(&v)
-	data, err := readWhole(l.fs, path)
-	rewrite := false
-	switch {
-	case isNotExist(err):
-		l.log.Info("Merkle tree file missing: building it from the events (once)", "file", path, "events", sealed)
-		rewrite = true
-	case err != nil:
-		l.log.Warn("Merkle tree file unreadable: rebuilding it from the events", "file", path, "err", err)
-		rewrite = true
-	default:
-		hashes, chunks, good, tail, tailFrom, derr := decodeTreeFull(path, data, l.ID())
-		if derr != nil {
-			l.log.Warn("Merkle tree file damaged: rebuilding it from the events", "file", path, "err", derr)
-			rewrite = true
-			break
-		}
-		t.hashes, t.chunks, t.durable, t.fileSize = hashes, chunks, chunks, good
-		t.tail, t.tailFrom = tail, tailFrom
-		if good < int64(len(data)) {
-			l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", good, "size", len(data))
-			rewrite = true
-		}
-		if uint64(t.chunks)*treeChunk > sealed {
-			l.log.Warn("Merkle tree file covers events the ledger no longer has sealed (after a repair?): cut", "file", path, "chunks", t.chunks, "sealed", sealed)
-			t.truncate(int64(sealed / treeChunk))
-			rewrite = true
-		}
-		// Spot check: the last chunk whose events are still stored
-		// must hash as recorded, or the file belongs to other events.
-		if c := t.chunks - 1; c >= 0 && uint64(c)*treeChunk+1 >= l.firstRetained() {
-			leaves, err := l.leafHashes(&v, uint64(c)*treeChunk+1, uint64(c+1)*treeChunk, nil)
-			if err == nil && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
-				l.log.Warn("Merkle tree file does not match the events: rebuilding it", "file", path, "chunk", c)
-				t.truncate(0)
-				rewrite = true
-			}
-		}
-	}
-	if ro || l.opts.NoMerkleTree {
-		close(t.building)
-		return
+	if !l.opts.ReadOnly {
+		l.fs.Remove(l.treePath() + ".tmp")
 	}
 	l.bgWG.Add(1)
 	go func() {
 		defer l.bgWG.Done()
 		defer close(t.building)
+		rewrite := l.loadTree(t)
+		if l.opts.ReadOnly || l.opts.NoMerkleTree {
+			return
+		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if rewrite {
@@ -486,6 +450,52 @@ func (l *Ledger) openTree() {
 		}
 		l.persistTree(l.sealedThrough(&v), true)
 	}()
+}
+
+// loadTree reads TREE into t, cutting a torn or damaged tail, chunks past
+// the sealed events and a file that does not match the events. It reports
+// whether the file must be rewritten. It runs before t.building closes,
+// so nothing else uses t meanwhile.
+func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
+	path := l.treePath()
+	v := l.snapshot()
+	sealed := l.sealedThrough(&v)
+	data, err := readWhole(l.fs, path)
+	switch {
+	case isNotExist(err):
+		l.log.Info("Merkle tree file missing: building it from the events (once)", "file", path, "events", sealed)
+		return true
+	case err != nil:
+		l.log.Warn("Merkle tree file unreadable: rebuilding it from the events", "file", path, "err", err)
+		return true
+	}
+	hashes, chunks, good, tail, tailFrom, derr := decodeTreeFull(path, data, l.ID())
+	if derr != nil {
+		l.log.Warn("Merkle tree file damaged: rebuilding it from the events", "file", path, "err", derr)
+		return true
+	}
+	t.hashes, t.chunks, t.durable, t.fileSize = hashes, chunks, chunks, good
+	t.tail, t.tailFrom = tail, tailFrom
+	if good < int64(len(data)) {
+		l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", good, "size", len(data))
+		rewrite = true
+	}
+	if uint64(t.chunks)*treeChunk > sealed {
+		l.log.Warn("Merkle tree file covers events the ledger no longer has sealed (after a repair?): cut", "file", path, "chunks", t.chunks, "sealed", sealed)
+		t.truncate(int64(sealed / treeChunk))
+		rewrite = true
+	}
+	// Spot check: the last chunk whose events are still stored must hash
+	// as recorded, or the file belongs to other events.
+	if c := t.chunks - 1; c >= 0 && uint64(c)*treeChunk+1 >= l.firstRetained() {
+		leaves, err := l.leafHashes(&v, uint64(c)*treeChunk+1, uint64(c+1)*treeChunk, nil)
+		if err == nil && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
+			l.log.Warn("Merkle tree file does not match the events: rebuilding it", "file", path, "chunk", c)
+			t.truncate(0)
+			rewrite = true
+		}
+	}
+	return rewrite
 }
 
 // rewriteTree writes TREE anew from the in-memory tree (header plus its
