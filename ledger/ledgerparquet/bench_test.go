@@ -75,19 +75,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 //
 //	EXLEDGER_PARQUET_BENCH_N=1000000 go test -run '^$' -bench Export -benchtime 3x ./ledger/ledgerparquet/
 func BenchmarkExport(b *testing.B) {
-	n := 200_000
-	if s := os.Getenv("EXLEDGER_PARQUET_BENCH_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = v
-	}
-	dir := benchLedger(b, n)
-	l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l, n := openBenchLedger(b)
 	defer l.Close()
 	st, err := l.Stat(context.Background(), false)
 	if err != nil {
@@ -130,11 +118,10 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkExportParquetOnly runs the Parquet export alone (for CPU
-// profiles of the exporter; BenchmarkExport compares it with JSON lines):
-//
-//	go test -run '^$' -bench ExportParquetOnly -benchtime 3x -cpuprofile cpu.prof ./ledger/ledgerparquet/
-func BenchmarkExportParquetOnly(b *testing.B) {
+// openBenchLedger opens, read-only, the cached benchmark ledger of
+// EXLEDGER_PARQUET_BENCH_N events (200,000 when unset) and returns it with
+// its event count.
+func openBenchLedger(b *testing.B) (*ledger.Ledger, int) {
 	n := 200_000
 	if s := os.Getenv("EXLEDGER_PARQUET_BENCH_N"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -143,11 +130,19 @@ func BenchmarkExportParquetOnly(b *testing.B) {
 		}
 		n = v
 	}
-	dir := benchLedger(b, n)
-	l, err := ledger.Open(dir, &ledger.Options{ReadOnly: true})
+	l, err := ledger.Open(benchLedger(b, n), &ledger.Options{ReadOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return l, n
+}
+
+// BenchmarkExportParquetOnly runs the Parquet export alone (for CPU
+// profiles of the exporter; BenchmarkExport compares it with JSON lines):
+//
+//	go test -run '^$' -bench ExportParquetOnly -benchtime 3x -cpuprofile cpu.prof ./ledger/ledgerparquet/
+func BenchmarkExportParquetOnly(b *testing.B) {
+	l, n := openBenchLedger(b)
 	defer l.Close()
 	b.ResetTimer()
 	c0 := cpuTime(b)
