@@ -26,20 +26,22 @@ import (
 )
 
 type config struct {
-	scale     int
-	appendN   int
-	rounds    int
-	dur       time.Duration
-	qdur      time.Duration
-	sizes     []int
-	cases     map[string]bool
-	engines   []string
-	root      string
-	out       string
-	plots     string
-	cpuprof   string
-	keep      bool
-	recoveryN int
+	scale   int
+	appendN int
+	rounds  int
+	dur     time.Duration
+	qdur    time.Duration
+	sizes   []int
+	cases   map[string]bool
+	engines []string
+	root    string
+	out     string
+	plots   string
+	cpuprof string
+	keep    bool
+	// storeCache keeps the query stores (see storecache.go).
+	storeCache string
+	recoveryN  int
 }
 
 var allCases = []string{"append1000", "coldappend", "append1", "concurrent64", "writers", "recovery", "replicated", "selective", "selective1pct", "timerange", "trace", "scan", "scanraw", "open", "bytes"}
@@ -91,6 +93,7 @@ func main() {
 	flag.StringVar(&c.plots, "plots", "../docs/plots", "directory for the PNG plots ('' = none)")
 	flag.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the measured cases (samples labelled run=<case>/<engine>)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	flag.StringVar(&c.storeCache, "store-cache", "", "keep the query stores in this directory and reuse complete ones in later runs (a single -sizes value)")
 	layout := flag.String("seal-layout", "", "exledger's Options.SealLayout: log or clustered ('' = the default)")
 	flag.StringVar(&childEngine, "child-engine", "", "internal: recovery child")
 	flag.StringVar(&childDir, "child-dir", "", "internal: recovery child")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 )
@@ -21,11 +22,33 @@ func (r *runner) queryPhase() error {
 	names := r.pick("exledger", "pebble", "sqlite", "bbolt")
 	engs := map[string]engine{}
 	dirs := map[string]string{}
+	// cached: stores of -store-cache that are complete (not rebuilt).
+	cached := map[string]storeMeta{}
+	if c.storeCache != "" && len(c.sizes) != 1 {
+		return fmt.Errorf("-store-cache needs a single size (-sizes), got %v", c.sizes)
+	}
 	for _, n := range names {
 		engs[n] = newEngine(n)
-		dirs[n] = r.scratch("q", n)
+		if c.storeCache != "" {
+			dirs[n] = storeCacheDir(c.storeCache, n, c.sizes[0])
+			if m, ok := loadStoreMeta(dirs[n], c.sizes[0]); ok {
+				cached[n] = m
+				logf("%s: cached store %s", n, dirs[n])
+			} else {
+				os.RemoveAll(dirs[n])
+				os.Remove(dirs[n] + ".json")
+			}
+		} else {
+			dirs[n] = r.scratch("q", n)
+		}
 		if err := engs[n].open(dirs[n], false); err != nil {
 			return fmt.Errorf("%s: %w", n, err)
+		}
+	}
+	var build []string // the engines whose stores are built here
+	for _, n := range names {
+		if _, ok := cached[n]; !ok {
+			build = append(build, n)
 		}
 	}
 	defer func() {
@@ -38,30 +61,47 @@ func (r *runner) queryPhase() error {
 	buildTime := map[string]time.Duration{}
 	st := newStream()
 	for _, size := range c.sizes {
-		logf("building query stores up to %d events", size)
-		for st.n < size {
-			chunk := st.next(min(1000, size-st.n))
+		var q queries
+		if len(build) == 0 {
+			// Every store is cached: take the corpus facts from one.
+			m := cached[names[0]]
+			q = m.queries()
 			for _, n := range names {
-				t := time.Now()
-				if err := engs[n].append(chunk); err != nil {
-					return fmt.Errorf("build %s: %w", n, err)
-				}
-				buildTime[n] += time.Since(t)
+				r.corpus.buildRate[n] = cached[n].BuildRate
 			}
-		}
-		for _, n := range names {
-			r.corpus.buildRate[n] = float64(st.n) / buildTime[n].Seconds()
-			if ab, ok := engs[n].(interface{ afterBuild() error }); ok {
-				if err := ab.afterBuild(); err != nil {
-					return fmt.Errorf("%s: %w", n, err)
+			r.corpus.events = size
+			r.corpus.jsonAvg = float64(m.JSONBytes) / float64(size)
+			r.corpus.canonAvg = float64(m.CanonBytes) / float64(size)
+		} else {
+			logf("building query stores of %v up to %d events", build, size)
+			for st.n < size {
+				chunk := st.next(min(1000, size-st.n))
+				for _, n := range build {
+					t := time.Now()
+					if err := engs[n].append(chunk); err != nil {
+						return fmt.Errorf("build %s: %w", n, err)
+					}
+					buildTime[n] += time.Since(t)
 				}
 			}
+			for _, n := range names {
+				if m, ok := cached[n]; ok {
+					r.corpus.buildRate[n] = m.BuildRate
+					continue
+				}
+				r.corpus.buildRate[n] = float64(st.n) / buildTime[n].Seconds()
+				if ab, ok := engs[n].(interface{ afterBuild() error }); ok {
+					if err := ab.afterBuild(); err != nil {
+						return fmt.Errorf("%s: %w", n, err)
+					}
+				}
+			}
+			q = st.queries()
+			r.corpus.events = st.n
+			r.corpus.jsonAvg = float64(st.jsonBytes) / float64(st.n)
+			r.corpus.canonAvg = float64(st.canonBytes) / float64(st.n)
 		}
-		q := st.queries()
 		r.qinfo[size] = q
-		r.corpus.events = st.n
-		r.corpus.jsonAvg = float64(st.jsonBytes) / float64(st.n)
-		r.corpus.canonAvg = float64(st.canonBytes) / float64(st.n)
 		logf("size %d: selective %s+%s (%d events, %.3f%%), time range %s [%s, %s] (%d events), %d trace ids",
 			size, q.selTenant, q.selKind, q.selWant, 100*float64(q.selWant)/float64(size), q.trTenant, q.trStart, q.trEnd, q.trWant, len(q.traces))
 
@@ -69,6 +109,12 @@ func (r *runner) queryPhase() error {
 		for _, n := range names {
 			if err := engs[n].close(); err != nil {
 				return fmt.Errorf("%s close: %w", n, err)
+			}
+			if _, ok := cached[n]; !ok && c.storeCache != "" {
+				// Closed cleanly: the store is complete.
+				if err := writeStoreMeta(dirs[n], q, st, r.corpus.buildRate[n]); err != nil {
+					return fmt.Errorf("%s: %w", n, err)
+				}
 			}
 			if err := engs[n].open(dirs[n], true); err != nil {
 				return fmt.Errorf("%s reopen: %w", n, err)
