@@ -258,3 +258,79 @@ func BenchmarkSealCost(b *testing.B) {
 		b.ReportMetric(float64(cpu[i])/1e6/float64(b.N), lay.String()+"-cpu-ms/seal")
 	}
 }
+
+// BenchmarkQueryShapes runs the query shapes of BenchmarkQuery1M/10M on
+// the same cached ledger (EXLEDGER_BENCH_N events, default 1M; built with
+// EXLEDGER_BENCH_SEAL's layout, see qbLedger) without their full scan
+// between cases, reporting wall and CPU (getrusage) per query: the quick
+// way to profile one shape at 10M.
+//
+//	EXLEDGER_BENCH_N=10000000 EXLEDGER_BENCH_SEAL=clustered go test -run '^$' -bench 'QueryShapes/timerange' -benchtime 10x ./ledger/
+func BenchmarkQueryShapes(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("EXLEDGER_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	dir, p := qbLedger(b, n)
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	// Open's background work (the id filter, the tree) would be counted
+	// in the first queries' CPU: wait until the process is idle.
+	w0, idle := time.Now(), 0
+	for i := 0; i < 600 && idle < 3; i++ {
+		c0 := cpuTime()
+		time.Sleep(100 * time.Millisecond)
+		if idle++; cpuTime()-c0 > 5e6 {
+			idle = 0
+		}
+	}
+	b.Logf("waited %s for Open's background work", time.Since(w0).Round(time.Millisecond))
+	ctx := context.Background()
+	tenant := func(s string) *ledger.TenantID { t := ledger.TenantID(s); return &t }
+	kinds := func(s string) []ledger.ExperienceEventKind {
+		return []ledger.ExperienceEventKind{ledger.ExperienceEventKind(s)}
+	}
+	ts := func(s string) *ledger.Timestamp { t := ledger.Timestamp(s); return &t }
+	cases := []struct {
+		name string
+		q    ledger.EventQuery
+		want int
+	}{
+		{"selective1pct", ledger.EventQuery{TenantID: tenant(p.Sel1Tenant), Kinds: kinds(p.Sel1Kind)}, p.Sel1Want},
+		{"selective0.1pct", ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}, p.Sel01Want},
+		{"timerange1pct", ledger.EventQuery{TimeRange: &ledger.TimeRange{Start: ts(p.TRStart), End: ts(p.TREnd)}}, p.TRWant},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			t0 := time.Now()
+			if _, err := l.QueryEvents(ctx, c.q); err != nil {
+				b.Fatal(err)
+			}
+			first := time.Since(t0)
+			b.ResetTimer()
+			c0, m0 := cpuTime(), l.Metrics().CacheMisses
+			for i := 0; i < b.N; i++ {
+				r, err := l.QueryEvents(ctx, c.q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(r) != c.want {
+					b.Fatalf("%d events, want %d", len(r), c.want)
+				}
+			}
+			b.StopTimer()
+			cpu := cpuTime() - c0
+			misses := l.Metrics().CacheMisses - m0
+			per := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(misses)/float64(b.N), "cache-misses/query")
+			b.ReportMetric(float64(c.want), "events/query")
+			b.ReportMetric(float64(first.Microseconds())/1e3, "first-ms")
+			b.ReportMetric(float64(per.Microseconds()), "µs/query")
+			b.ReportMetric(float64(per.Nanoseconds())/1e3/float64(c.want), "µs/result")
+			b.ReportMetric(float64(cpu)/1e3/float64(b.N), "cpu-µs/query")
+		})
+	}
+}

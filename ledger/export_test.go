@@ -75,3 +75,7 @@ func LeafHashForTest(data []byte) [32]byte { return newLeafHasher().sum(data) }
 // SetSealPacing turns the pacing of background seals (sealPace) on or off
 // and returns the previous setting.
 func SetSealPacing(on bool) bool { old := sealPacing; sealPacing = on; return old }
+
+// BulkCandidateReads returns how many clustered segments queries have read
+// in one bulk pass over their candidates' blocks.
+func BulkCandidateReads() int64 { return bulkCandidateReads.Load() }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exledger/exledger/index"
@@ -206,8 +207,9 @@ func envelopeCodec(q *EventQuery, raw []byte, a *chunkArena) (ExperienceEventEnv
 }
 
 // segJobs produces the candidate chunks of the sealed segments of v, in
-// log order, until emit returns false.
-func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJob) bool) error {
+// log order, until emit returns false. want is how many results the caller
+// may take (see bulkCandidates).
+func (l *Ledger) segJobs(v *view, iq *index.Query, from, want uint64, emit func(*segJob) bool) error {
 	// A query without index terms or time bounds reads every block it
 	// visits in full: it bypasses the block cache (see segJob.bulk).
 	bulk := len(iq.All) == 0 && iq.Start == nil && iq.End == nil
@@ -218,7 +220,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		}
 		v.segsRead++
 		if bulk && s.info.Unordered {
-			ok, err := l.bulkUnordered(s, from, emit)
+			ok, err := l.bulkUnordered(s, from, nil, emit)
 			if err != nil || !ok {
 				return err
 			}
@@ -230,6 +232,13 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 		}
 		if from > s.info.FirstSeq {
 			it.Seek(uint32(from - s.info.FirstSeq))
+		}
+		if s.info.Unordered && want > 2*fetchChunk {
+			ok, err := l.unorderedCandidates(s, it, want, emit)
+			if err != nil || !ok {
+				return err
+			}
+			continue
 		}
 		// Chunks of an ordered segment end on a block boundary, so that
 		// two workers never read and decompress the same block.
@@ -275,8 +284,70 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 	return nil
 }
 
+// unorderedCandidates emits the jobs of a query's candidates in a
+// clustered segment (the index iterator it). Consecutive seqs lie in
+// different blocks there: when the candidates' blocks hold more than half
+// the block cache (a time range, whose matches span every (tenant, kind)
+// run of the segment), chunks read through the cache would churn it, so
+// the blocks are read once each in a bulk pass (bulkUnordered with the
+// candidate list); a smaller set is read in chunks through the cache,
+// where a repeated query finds its blocks. It reports false when emit did.
+func (l *Ledger) unorderedCandidates(s *sealedSeg, it index.Iterator, want uint64, emit func(*segJob) bool) (bool, error) {
+	var seqs []uint64
+	for {
+		o, ok := it.Next()
+		if !ok {
+			break
+		}
+		seqs = append(seqs, s.info.FirstSeq+uint64(o))
+	}
+	if len(seqs) == 0 {
+		return true, nil
+	}
+	if uint64(len(seqs)) <= want && l.bulkCandidates(s, seqs) {
+		bulkCandidateReads.Add(1)
+		return l.bulkUnordered(s, 0, seqs, emit)
+	}
+	for len(seqs) > 0 {
+		n := min(len(seqs), fetchChunk)
+		if !emit(&segJob{s: s, seqs: seqs[:n:n]}) {
+			return false, nil
+		}
+		seqs = seqs[n:]
+	}
+	return true, nil
+}
+
+// bulkCandidateReads counts the segments unorderedCandidates read in bulk
+// (for tests).
+var bulkCandidateReads atomic.Int64
+
+// bulkCandidates reports whether the blocks holding seqs, a clustered
+// segment's candidates, hold more than half the block cache decompressed
+// (estimated with the segment's average block).
+func (l *Ledger) bulkCandidates(s *sealedSeg, seqs []uint64) bool {
+	nb := s.r.NumBlocks()
+	avg := max(s.info.RawBytes/int64(nb), 1)
+	limit := l.opts.CacheBytes / 2 / avg
+	if int64(len(seqs)) <= limit {
+		return false
+	}
+	seen := make([]bool, nb)
+	var n int64
+	for _, q := range seqs {
+		if bi, _ := s.r.Locate(q); !seen[bi] {
+			seen[bi] = true
+			if n++; n > limit {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // bulkUnordered emits the jobs of a bulk read of a clustered segment (a
-// full scan), from seq from on. Chunks of consecutive seqs would each
+// full scan), from seq from on, or of the records of seqs only when seqs
+// is not nil. Chunks of consecutive seqs would each
 // touch most of its blocks and, the whole segment being read, overflow the
 // block cache, so it reads the segment itself in one pass in seq order
 // (segment.Reader.ScanBulk decompresses each block once) and hands the
@@ -284,7 +355,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from uint64, emit func(*segJo
 // did. (A time range reads through the cache as before: its chunks touch
 // one run of blocks per (tenant, kind), which the cache holds, and a
 // repeated query then finds them there; docs/benchmarks.md §13.)
-func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) bool) (bool, error) {
+func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
 	var arena *[]byte
 	stopped := false
@@ -296,7 +367,7 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) boo
 		j = nil
 		return ok
 	}
-	err := s.r.ScanBulk(max(from, s.info.FirstSeq), s.info.LastSeq, min(runtime.GOMAXPROCS(0), 4), func(r segment.Record) bool {
+	visit := func(r segment.Record) bool {
 		if j == nil {
 			arena = bulkArenas.Get().(*[]byte)
 			*arena = (*arena)[:0]
@@ -318,7 +389,14 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, emit func(*segJob) boo
 			return false
 		}
 		return true
-	})
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	var err error
+	if seqs != nil {
+		err = s.r.ScanBulkSeqs(seqs, workers, visit)
+	} else {
+		err = s.r.ScanBulk(max(from, s.info.FirstSeq), s.info.LastSeq, workers, visit)
+	}
 	if err != nil {
 		return false, l.readErr(s.r.Path(), err)
 	}
@@ -399,10 +477,10 @@ func scanViewWith[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 func scanSegments[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, want uint64, codec scanCodec[T], yield func(uint64, *T) bool) (stopped bool, err error) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers > 1 && want > 2*fetchChunk && len(v.segs) > 0 {
-		return scanSegmentsParallel(l, ctx, v, q, iq, from, min(workers, 4), codec, yield)
+		return scanSegmentsParallel(l, ctx, v, q, iq, from, want, min(workers, 4), codec, yield)
 	}
 	var items []seqItem[T]
-	err = l.segJobs(v, iq, from, func(j *segJob) bool {
+	err = l.segJobs(v, iq, from, want, func(j *segJob) bool {
 		if err = ctx.Err(); err != nil {
 			return false
 		}
@@ -436,7 +514,7 @@ type jobResult[T any] struct {
 // in order: one producer evaluates the index, workers read, decompress and
 // decode, and the caller's goroutine yields. At most a few chunks per
 // worker are in flight, so a slow consumer holds the pipeline back.
-func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery, iq *index.Query, from uint64, workers int, codec scanCodec[T], yield func(uint64, *T) bool) (stopped bool, err error) {
+func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery, iq *index.Query, from, want uint64, workers int, codec scanCodec[T], yield func(uint64, *T) bool) (stopped bool, err error) {
 	ctx2, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -454,7 +532,7 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 		defer wg.Done()
 		defer close(order)
 		defer close(jobs)
-		perr = l.segJobs(v, iq, from, func(j *segJob) bool {
+		perr = l.segJobs(v, iq, from, want, func(j *segJob) bool {
 			pj := &pendingJob[T]{j: j, res: make(chan jobResult[T], 1)}
 			select {
 			case order <- pj:

@@ -204,3 +204,74 @@ func TestScanBulkUnordered(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestScanBulkSeqs checks the candidate-set bulk read of an unordered
+// segment (and its ordered fallback) against the records written: sparse,
+// contiguous, single and empty seq lists, in one window and in many
+// (a tiny window budget), with and without workers; the cache is left as
+// it was, an early stop stops, and bad seq lists are refused.
+func TestScanBulkSeqs(t *testing.T) {
+	recs := genRecords(13, 50, 4000)
+	bySeq := map[uint64][]byte{}
+	for _, rc := range recs {
+		bySeq[rc.Seq] = rc.Data
+	}
+	m := newMemFS()
+	writeSegment(t, m, "u", Options{BlockSize: 4 << 10, Unordered: true}, [32]byte{}, clusterShuffle(recs), nil)
+	writeSegment(t, m, "o", Options{BlockSize: 4 << 10}, [32]byte{}, recs, nil)
+	shapes := map[string][]uint64{"one": {1234}, "empty": nil}
+	for _, rc := range recs {
+		if rc.Seq%7 == 3 {
+			shapes["sparse"] = append(shapes["sparse"], rc.Seq)
+		}
+		if rc.Seq >= 700 && rc.Seq <= 2100 {
+			shapes["range"] = append(shapes["range"], rc.Seq)
+		}
+	}
+	defer func(w int64) { bulkWindow = w }(bulkWindow)
+	for _, name := range []string{"u", "o"} {
+		cache := NewCache(64 << 20)
+		r, err := Open(m, name, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Block(3); err != nil { // one block cached
+			t.Fatal(err)
+		}
+		for _, window := range []int64{bulkBudget, 8 << 10} {
+			bulkWindow = window
+			for shape, seqs := range shapes {
+				for _, workers := range []int{0, 2} {
+					before := cache.Size()
+					i := 0
+					err := r.ScanBulkSeqs(seqs, workers, func(rc Record) bool {
+						if i >= len(seqs) || rc.Seq != seqs[i] || !bytes.Equal(rc.Data, bySeq[rc.Seq]) {
+							t.Fatalf("%s %s window %d: record %d has seq %d", name, shape, window, i, rc.Seq)
+						}
+						i++
+						return true
+					})
+					if err != nil || i != len(seqs) {
+						t.Fatalf("%s %s window %d: %d of %d records, %v", name, shape, window, i, len(seqs), err)
+					}
+					if cache.Size() != before {
+						t.Fatalf("%s: cache %d -> %d bytes", name, before, cache.Size())
+					}
+				}
+			}
+			n := 0
+			if err := r.ScanBulkSeqs(shapes["range"], 2, func(Record) bool { n++; return n < 300 }); err != nil || n != 300 {
+				t.Fatalf("%s early stop: n=%d err=%v", name, n, err)
+			}
+		}
+		if err := r.ScanBulkSeqs([]uint64{49}, 0, func(Record) bool { return true }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: seq outside the segment: %v", name, err)
+		}
+		if name == "u" {
+			if err := r.ScanBulkSeqs([]uint64{60, 55}, 0, func(Record) bool { return true }); err == nil {
+				t.Fatal("descending seqs accepted")
+			}
+		}
+		r.Close()
+	}
+}

@@ -549,10 +549,55 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 		return nil
 	}
 	end := min(toSeq, r.info.LastSeq) - r.info.FirstSeq + 1 // ordinal bound
+	o := max(fromSeq, r.info.FirstSeq) - r.info.FirstSeq
+	return r.bulkVisit(func() (uint64, bool) {
+		if o >= end {
+			return 0, false
+		}
+		o++
+		return o - 1, true
+	}, workers, fn)
+}
+
+// ScanBulkSeqs is ScanBulk for the records of seqs only (ascending, each
+// in the segment), such as the many candidates of a time range: in an
+// unordered segment only the blocks holding them are read, each once per
+// window, and not cached; an ordered segment is read as by GetManyBulk.
+// It stops when fn returns false. Record.Data is valid only during fn.
+func (r *Reader) ScanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool) error {
+	if !r.info.Unordered {
+		return r.GetManyBulk(seqs, fn)
+	}
+	for i, s := range seqs {
+		if s < r.info.FirstSeq || s > r.info.LastSeq {
+			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
+		}
+		if i > 0 && s <= seqs[i-1] {
+			return fmt.Errorf("segment %s: ScanBulkSeqs: seqs not ascending at %d", r.path, s)
+		}
+	}
+	i := 0
+	return r.bulkVisit(func() (uint64, bool) {
+		if i >= len(seqs) {
+			return 0, false
+		}
+		i++
+		return seqs[i-1] - r.info.FirstSeq, true
+	}, workers, fn)
+}
+
+// bulkWindow is bulkVisit's window budget (a variable so that tests can
+// force many windows).
+var bulkWindow int64 = bulkBudget
+
+// bulkVisit visits, in order, the records of the ascending seq ordinals
+// next yields, in windows whose blocks hold about bulkWindow decompressed
+// bytes: each window's blocks are loaded once (loadBulk), then its
+// records visited with no search.
+func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Record) bool) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	fromSeq = max(fromSeq, r.info.FirstSeq)
 	nb := len(r.blocks)
 	blocks := make([]*Block, nb) // the current window's blocks
 	pooled := make([]bool, nb)   // blocks[i] came from bulkBlocks
@@ -574,22 +619,36 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 	// pos[o] is the record index of seq ordinal o in its block, filled as
 	// the window's blocks are loaded: the visit then needs no search.
 	pos := make([]uint32, r.info.Count)
-	o := fromSeq - r.info.FirstSeq
-	for o < end {
+	var ords []uint64 // the window's ordinals
+	pending, hasPending := uint64(0), false
+	for {
 		release()
+		ords = ords[:0]
 		var held int64
-		hi := o
-		for ; hi < end; hi++ {
-			bi := r.blockAt(hi)
-			if inWindow[bi] {
-				continue
+		for {
+			o, ok := pending, hasPending
+			if hasPending {
+				hasPending = false
+			} else {
+				o, ok = next()
 			}
-			if len(need) > 0 && held >= bulkBudget {
+			if !ok {
 				break
 			}
-			inWindow[bi] = true
-			need = append(need, bi)
-			held += avg
+			bi := r.blockAt(o)
+			if !inWindow[bi] {
+				if len(need) > 0 && held >= bulkWindow {
+					pending, hasPending = o, true
+					break
+				}
+				inWindow[bi] = true
+				need = append(need, bi)
+				held += avg
+			}
+			ords = append(ords, o)
+		}
+		if len(ords) == 0 {
+			return nil
 		}
 		for _, bi := range need {
 			inWindow[bi] = false
@@ -597,7 +656,7 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 		if err := r.loadBulk(need, blocks, pooled, pos, workers); err != nil {
 			return err
 		}
-		for ; o < hi; o++ {
+		for _, o := range ords {
 			bi := r.blockAt(o)
 			seq := r.info.FirstSeq + o
 			b := blocks[bi]
@@ -610,7 +669,6 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 			}
 		}
 	}
-	return nil
 }
 
 // loadBulk fills blocks[bi] for each bi in need, from the cache or
