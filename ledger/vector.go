@@ -101,12 +101,17 @@ func checkVector(v []float32, dim int, prefix string) error {
 	if len(v) != dim {
 		return InvalidQuery(fmt.Sprintf("%svector dimension mismatch: expected %d, got %d", prefix, dim, len(v)))
 	}
-	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return InvalidQuery(prefix + "vector contains NaN or infinite values")
+	// A NaN or infinite value makes the squared norm NaN or +Inf, so a
+	// finite norm proves every value finite (the common case: one pass);
+	// a non-finite one is either such a value or an overflow.
+	n := dot32(v, v)
+	if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return InvalidQuery(prefix + "vector contains NaN or infinite values")
+			}
 		}
 	}
-	n := dot32(v, v)
 	if n == 0 {
 		return InvalidQuery(prefix + "vector has zero norm: its cosine distance is undefined")
 	}
@@ -116,13 +121,12 @@ func checkVector(v []float32, dim int, prefix string) error {
 	return nil
 }
 
-// dot32 is the float32 dot product every search path uses (MemStore, the
-// exact scan, the approximate index's re-ranking), so a query gives the
-// same distances whichever path answers it. Eight independent accumulators
-// in a fixed order let the compiler keep them in registers and pipeline the
-// multiplies; the explicit conversions forbid fused multiply-adds, whose
-// rounding would differ between call sites.
-func dot32(a, b []float32) float32 {
+// dot32Go defines dot32 (vector_dot_*.go): eight independent
+// accumulators in a fixed order (the compiler keeps them in registers and
+// pipelines the multiplies; on amd64 one 8-lane AVX register holds them);
+// the explicit conversions forbid fused multiply-adds, whose rounding would
+// differ between call sites.
+func dot32Go(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0

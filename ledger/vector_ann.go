@@ -64,17 +64,29 @@ func buildANN(dim int, ords []uint32, flat []float32) []byte {
 // buildANNStop is buildANN that gives up with errIndexStopped once stop
 // is closed (checked between iterations and every few thousand vectors).
 func buildANNStop(dim int, ords []uint32, flat []float32, stop <-chan struct{}) ([]byte, error) {
+	return buildANNPaced(dim, ords, flat, func() error {
+		select {
+		case <-stop:
+			return errIndexStopped
+		default:
+			return nil
+		}
+	})
+}
+
+// annPaceEvery is how many vectors a build assigns to lists between two
+// calls of its pace function (about a millisecond at 384 dimensions and
+// 200 lists).
+const annPaceEvery = 64
+
+// buildANNPaced is buildANN that calls pace between iterations and every
+// annPaceEvery vectors assigned, and gives up with its error if it
+// returns one (the background indexer stops there for Close, and gives
+// way to appends: vector_indexer.go).
+func buildANNPaced(dim int, ords []uint32, flat []float32, pace func() error) ([]byte, error) {
 	n := len(ords)
 	if n < annMinVectors || dim == 0 {
 		return nil, nil
-	}
-	stopped := func() bool {
-		select {
-		case <-stop:
-			return true
-		default:
-			return false
-		}
 	}
 	vec := func(i int) []float32 { return flat[i*dim : (i+1)*dim : (i+1)*dim] }
 	inv := make([]float32, n) // 1/|v|
@@ -101,10 +113,15 @@ func buildANNStop(dim int, ords []uint32, flat []float32, stop <-chan struct{}) 
 	sums := make([]float64, nlist*dim)
 	counts := make([]int, nlist)
 	for range annIters {
-		if stopped() {
-			return nil, errIndexStopped
+		if err := pace(); err != nil {
+			return nil, err
 		}
 		for s, i := range sample {
+			if s%annPaceEvery == annPaceEvery-1 {
+				if err := pace(); err != nil {
+					return nil, err
+				}
+			}
 			assign[s] = int32(nearestList(cents, dim, vec(i)))
 		}
 		clear(sums)
@@ -138,8 +155,10 @@ func buildANNStop(dim int, ords []uint32, flat []float32, stop <-chan struct{}) 
 	lists := make([]int32, n)
 	size := make([]uint32, nlist+1)
 	for i := range n {
-		if i%4096 == 0 && stopped() {
-			return nil, errIndexStopped
+		if i%annPaceEvery == 0 {
+			if err := pace(); err != nil {
+				return nil, err
+			}
 		}
 		c := nearestList(cents, dim, vec(i))
 		lists[i] = int32(c)

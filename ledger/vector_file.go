@@ -63,24 +63,37 @@ func (s *vecSet) find(o uint32) (int, bool) {
 
 // encodeVecFile builds a vector file. data holds len(ords)*dim floats.
 func encodeVecFile(dim int, count uint64, ords []uint32, data []float32, ann []byte) []byte {
+	b := vecFileHead(dim, count, ords, len(ann))
+	b = appendFloats(b, data)
+	return vecFileTail(b, ann)
+}
+
+// vecFileHead starts a vector file of these vectors (their floats are
+// appended next, then vecFileTail): the buffer has room for the whole file.
+func vecFileHead(dim int, count uint64, ords []uint32, annLen int) []byte {
 	n := len(ords)
-	b := make([]byte, 0, vecHeaderSize+4*n+4*n*dim+len(ann)+8)
+	b := make([]byte, 0, vecHeaderSize+4*n+4*n*dim+annLen+8)
 	b = append(b, vecMagic...)
 	b = binary.LittleEndian.AppendUint16(b, vecVersion)
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = binary.LittleEndian.AppendUint32(b, uint32(dim))
 	b = binary.LittleEndian.AppendUint64(b, count)
 	b = binary.LittleEndian.AppendUint64(b, uint64(n))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(ann)))
+	b = binary.LittleEndian.AppendUint64(b, uint64(annLen))
 	for _, o := range ords {
 		b = binary.LittleEndian.AppendUint32(b, o)
 	}
-	b = appendFloats(b, data)
+	return b
+}
+
+// vecFileTail appends the index section and the checksum.
+func vecFileTail(b, ann []byte) []byte {
 	b = append(b, ann...)
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
 
-// decodeVecFile checks and decodes a vector file. wantDim, wantCount and
+// decodeVecFile checks and decodes a vector file (the set it returns may
+// keep b: the caller must not modify b afterwards). wantDim, wantCount and
 // wantN, when nonzero, are what the manifest says the file holds. It
 // allocates only after the size and checksum are checked, and never more
 // than the input's size justifies.
@@ -118,7 +131,7 @@ func decodeVecFile(path string, b []byte, wantDim int, wantCount, wantN uint64) 
 		return nil, corrupt.New(path, 12, "vector file holds %d vectors of dimension %d for %d events; the manifest says %d of dimension %d for %d",
 			n, dim, count, wantN, wantDim, wantCount)
 	}
-	s := &vecSet{dim: int(dim), count: count, ords: make([]uint32, n), data: make([]float32, n*dim), norms: make([]float32, n), size: int64(size)}
+	s := &vecSet{dim: int(dim), count: count, ords: make([]uint32, n), norms: make([]float32, n), size: int64(size)}
 	off := uint64(vecHeaderSize)
 	for i := range s.ords {
 		o := binary.LittleEndian.Uint32(b[off:])
@@ -128,20 +141,32 @@ func decodeVecFile(path string, b []byte, wantDim int, wantCount, wantN uint64) 
 		s.ords[i] = o
 		off += 4
 	}
-	copyFloats(s.data, b[off:off+4*n*dim])
-	for i, x := range s.data {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, corrupt.New(path, int64(off)+4*int64(i), "vector value is NaN or infinite")
-		}
+	// The floats stay in b when they can (the set then keeps b: callers
+	// never modify it afterwards), else they are copied.
+	if d, ok := aliasFloats(b, int(off), int(n*dim)); ok {
+		s.data = d
+	} else {
+		s.data = make([]float32, n*dim)
+		copyFloats(s.data, b[off:off+4*n*dim])
 	}
-	off += 4 * n * dim
 	for i := range s.norms {
-		nn := norm32(s.vec(i))
+		// A NaN or infinite value makes the norm NaN or +Inf (see
+		// checkVector): only then are the values looked at one by one.
+		v := s.vec(i)
+		nn := norm32(v)
+		if math.IsNaN(float64(nn)) || math.IsInf(float64(nn), 0) {
+			for j, x := range v {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return nil, corrupt.New(path, int64(off)+4*int64(i*int(dim)+j), "vector value is NaN or infinite")
+				}
+			}
+		}
 		if nn == 0 || math.IsInf(float64(nn), 0) {
-			return nil, corrupt.New(path, int64(vecHeaderSize+4*n+4*uint64(i)*dim), "vector %d has a zero or overflowing norm", i)
+			return nil, corrupt.New(path, int64(off)+4*int64(i*int(dim)), "vector %d has a zero or overflowing norm", i)
 		}
 		s.norms[i] = nn
 	}
+	off += 4 * n * dim
 	if annLen > 0 {
 		ann, err := decodeANN(path, int64(off), b[off:off+annLen], s)
 		if err != nil {
@@ -227,18 +252,20 @@ func writeVecFile(fsys vfs.FS, path string, data []byte) error {
 // no event has one.
 func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) {
 	var ords []uint32
-	var flat []float32
 	for i, v := range vecs {
-		if v == nil {
-			continue
+		if v != nil {
+			ords = append(ords, uint32(i))
 		}
-		ords = append(ords, uint32(i))
-		flat = append(flat, v...)
 	}
 	if len(ords) == 0 {
 		return nil, 0
 	}
-	return encodeVecFile(dim, count, ords, flat, nil), uint64(len(ords))
+	// The floats go straight into the file's buffer, sized once.
+	b := vecFileHead(dim, count, ords, 0)
+	for _, o := range ords {
+		b = appendFloats(b, vecs[o])
+	}
+	return vecFileTail(b, nil), uint64(len(ords))
 }
 
 // loadVecFile reads and decodes a vector file.

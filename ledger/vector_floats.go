@@ -41,3 +41,18 @@ func copyFloats(dst []float32, src []byte) {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 	}
 }
+
+// aliasFloats returns the n little-endian float32 values at b[off:] as a
+// []float32 sharing b's memory, when that is possible without a copy (a
+// little-endian machine and b[off:] 4-byte aligned); ok false otherwise.
+// The caller must never modify b afterwards.
+func aliasFloats(b []byte, off, n int) (v []float32, ok bool) {
+	if !littleEndian || n == 0 || off+4*n > len(b) {
+		return nil, false
+	}
+	p := unsafe.Pointer(&b[off])
+	if uintptr(p)%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(p), n), true
+}

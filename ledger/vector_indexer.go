@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/exledger/exledger/internal/corrupt"
 	"github.com/exledger/exledger/vfs"
@@ -39,6 +42,9 @@ type vecIndexer struct {
 	mu   sync.Mutex // one build at a time (the loop or BuildVectorIndexes)
 	err  error      // sticky write error
 	kick chan struct{}
+	// waiting counts BuildVectorIndexes calls in progress: the background
+	// build they may wait for (mu) then stops deferring to appends.
+	waiting atomic.Int32
 }
 
 // errIndexStopped is returned by a build interrupted by Close.
@@ -84,7 +90,7 @@ func (l *Ledger) vecIndexLoop() {
 			return
 		case <-l.vix.kick:
 		}
-		if err := l.buildVectorIndexes(l.stop); err != nil && !errors.Is(err, errIndexStopped) {
+		if err := l.buildVectorIndexes(l.stop, true); err != nil && !errors.Is(err, errIndexStopped) {
 			l.log.Warn("building approximate vector indexes failed; those segments are searched exactly until the ledger is reopened", "err", err)
 		}
 	}
@@ -115,25 +121,33 @@ func (l *Ledger) BuildVectorIndexes(ctx context.Context) error {
 		}
 		close(stop)
 	}()
-	err := l.buildVectorIndexes(stop)
+	l.vix.waiting.Add(1)
+	err := l.buildVectorIndexes(stop, false)
+	l.vix.waiting.Add(-1)
 	if errors.Is(err, errIndexStopped) && ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return err
 }
 
-func (l *Ledger) buildVectorIndexes(stop <-chan struct{}) error {
+// buildVectorIndexes builds the missing indexes; background paces each
+// build (vecIndexPacer) instead of running it flat out.
+func (l *Ledger) buildVectorIndexes(stop <-chan struct{}, background bool) error {
 	l.vix.mu.Lock()
 	defer l.vix.mu.Unlock()
 	if l.vix.err != nil {
 		return l.vix.err
 	}
 	for {
-		s := l.nextUnindexed()
+		s, behind := l.nextUnindexed()
 		if s == nil {
 			return nil
 		}
-		err := l.indexSegment(s, stop)
+		pace := stopPace(stop)
+		if background {
+			pace = l.vecIndexPacer(stop, behind)
+		}
+		err := l.indexSegment(s, pace)
 		switch {
 		case err == nil:
 		case errors.Is(err, errIndexStopped):
@@ -149,21 +163,89 @@ func (l *Ledger) buildVectorIndexes(stop <-chan struct{}) error {
 }
 
 // nextUnindexed returns a live segment whose vector file has no index yet
-// and enough vectors for one (nil: none).
-func (l *Ledger) nextUnindexed() *sealedSeg {
+// and enough vectors for one (nil: none), and how many such segments
+// there are.
+func (l *Ledger) nextUnindexed() (*sealedSeg, int) {
 	l.mu.RLock()
 	segs := l.segs
 	l.mu.RUnlock()
+	var first *sealedSeg
+	n := 0
 	for _, s := range segs {
 		v := s.vec
 		if v == nil {
 			continue
 		}
 		if v.ixStateOf() == ixNone {
-			return s
+			if first == nil {
+				first = s
+			}
+			n++
 		}
 	}
-	return nil
+	return first, n
+}
+
+// stopPace is the pace function of a build that runs flat out: it only
+// stops when stop is closed.
+func stopPace(stop <-chan struct{}) func() error {
+	return func() error {
+		select {
+		case <-stop:
+			return errIndexStopped
+		default:
+			return nil
+		}
+	}
+}
+
+const (
+	// vecIndexQuiet: the background indexer waits while an append came
+	// less than this long ago ...
+	vecIndexQuiet = 50 * time.Millisecond
+	// vecIndexMaxBehind: ... unless this many segments are waiting for
+	// their index (then it builds, giving way to other goroutines often).
+	vecIndexMaxBehind = 4
+)
+
+// vecIndexPacer is the pace function of the background indexer's build of
+// one segment, when behind segments (this one included) lack their index.
+// The index is not needed for correctness (a segment without one is
+// searched exactly), and on a machine with few cores its k-means (CPU
+// only, ~1 ms between calls) would take a processor from the goroutines
+// that acknowledge appends (the caller encoding, the WAL committer, the
+// sealer). So while appends keep arriving (one less than vecIndexQuiet
+// ago), fewer than vecIndexMaxBehind segments wait and no
+// BuildVectorIndexes call waits for it, the build sleeps;
+// otherwise it yields the processor at each call (runtime.Gosched), so a
+// goroutine woken meanwhile (an fdatasync returning) runs within about a
+// millisecond rather than after the scheduler's 10 ms preemption.
+func (l *Ledger) vecIndexPacer(stop <-chan struct{}, behind int) func() error {
+	seen := l.appends.Load()
+	last := time.Now() // the last time seen was found to change
+	return func() error {
+		for {
+			select {
+			case <-stop:
+				return errIndexStopped
+			default:
+			}
+			if n := l.appends.Load(); n != seen {
+				seen, last = n, time.Now()
+			}
+			if behind >= vecIndexMaxBehind || time.Since(last) >= vecIndexQuiet || l.vix.waiting.Load() > 0 {
+				runtime.Gosched()
+				return nil
+			}
+			t := time.NewTimer(vecIndexQuiet / 2)
+			select {
+			case <-stop:
+				t.Stop()
+				return errIndexStopped
+			case <-t.C:
+			}
+		}
+	}
 }
 
 // setIxState records what is known of the file's index.
@@ -200,13 +282,16 @@ func (v *segVectors) ixStateOf() int {
 
 // indexSegment builds the index of one segment and installs the file that
 // carries it (see vecIndexer).
-func (l *Ledger) indexSegment(s *sealedSeg, stop <-chan struct{}) error {
+func (l *Ledger) indexSegment(s *sealedSeg, pace func() error) error {
 	v := s.vec
+	if err := pace(); err != nil { // before loading the file
+		return err
+	}
 	vs, err := v.load()
 	if err != nil {
 		return err
 	}
-	ann, err := buildANNStop(vs.dim, vs.ords, vs.data, stop)
+	ann, err := buildANNPaced(vs.dim, vs.ords, vs.data, pace)
 	if err != nil {
 		return err
 	}
@@ -227,10 +312,8 @@ func (l *Ledger) indexSegment(s *sealedSeg, stop <-chan struct{}) error {
 	defer l.manMu.Unlock()
 	if !l.segLive(s) || l.closed.Load() {
 		l.fs.Remove(tmp)
-		select {
-		case <-stop:
+		if l.closed.Load() {
 			return errIndexStopped
-		default:
 		}
 		return nil // replaced meanwhile; the new segment gets its own
 	}

@@ -88,11 +88,23 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		est = 1024
 	}
 	dim := l.man.Load().EmbeddingDim
-	buf := make([]byte, 0, (est+vecRecordHeader+4*dim)*len(es))
+	// Each vector record starts 3 bytes past a multiple of 4 in buf (0-3
+	// bytes of padding, outside every record, before it), so that its
+	// floats are 4-byte aligned: on a little-endian machine the memtable
+	// then keeps them where they are, inside buf, which it keeps anyway
+	// for the canonical bytes (no second copy of every vector).
+	buf := make([]byte, 0, (est+vecRecordHeader+4*dim+3)*len(es))
+	starts := make([]int, len(es))
 	ends := make([]int, len(es))
 	total := 0
 	for i := range es {
+		if vecs[i] != nil {
+			for (len(buf)+vecRecordHeader)%4 != 0 {
+				buf = append(buf, 0)
+			}
+		}
 		start := len(buf)
+		starts[i] = start
 		if vecs[i] != nil {
 			buf = appendVecRecord(buf, vecs[i])
 		}
@@ -112,25 +124,26 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
 	}
 	termBuf := make([]index.Term, 0, 7*len(es))
-	// The memtable's copies of the vectors share one allocation per batch
-	// (they live exactly as long: until the memtable is sealed).
-	nflt := 0
-	for _, v := range vecs {
-		nflt += len(v)
-	}
-	slab := make([]float32, 0, nflt)
-	start := 0
+	var slab []float32 // copies of the vectors that cannot be aliased (one allocation per batch)
 	for i := range es {
-		recs[i] = buf[start:ends[i]:ends[i]]
-		start = ends[i]
+		recs[i] = buf[starts[i]:ends[i]:ends[i]]
 		h := HeaderOf(&es[i])
 		n := len(termBuf)
 		termBuf = termsOf(&h, termBuf)
 		var v []float32
 		if vecs[i] != nil {
-			n := len(slab)
-			slab = append(slab, vecs[i]...)
-			v = slab[n:len(slab):len(slab)]
+			var ok bool
+			v, ok = aliasFloats(buf, starts[i]+vecRecordHeader, len(vecs[i]))
+			if !ok {
+				if slab == nil {
+					slab = make([]float32, 0, len(es)*dim)
+				}
+				n := len(slab)
+				slab = append(slab, vecs[i]...)
+				v = slab[n:len(slab):len(slab)]
+			} else {
+				v = v[:len(v):len(v)]
+			}
 		}
 		ents[i] = newEntry(es[i].EventID, string(es[i].OccurredAt), termBuf[n:len(termBuf):len(termBuf)])
 		ents[i].vec = v

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -573,4 +574,77 @@ func TestANNRecall(t *testing.T) {
 	if recall < 0.9 {
 		t.Fatalf("recall@10 %.3f < 0.9", recall)
 	}
+}
+
+// TestVectorCallerBuffersNotKept: the ledger keeps its own copy of every
+// vector (the memtable's views into its encoded batch): overwriting the
+// caller's slices after AppendVectorEvents changes nothing, before and
+// after the seal, and the vectors read back are the appended ones bit for
+// bit (odd batch sizes and events without vectors shift the alignment of
+// the records in the batch buffer).
+func TestVectorCallerBuffersNotKept(t *testing.T) {
+	ctx := context.Background()
+	const dim = 5
+	l, err := ledger.Open(t.TempDir(), &ledger.Options{EmbeddingDim: dim, SegmentBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := rand.New(rand.NewPCG(9, 9))
+	want := map[ledger.EventID][]float32{}
+	for b := range 7 {
+		var batch []ledger.VectorEvent
+		for i := range 2*b + 1 {
+			id := fmt.Sprintf("c%d-%d", b, i)
+			if i%3 == 2 {
+				if err := l.AppendEvents(ctx, []ledger.ExperienceEventEnvelope{vecEvent(id+"-plain", "t0", i).Envelope}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := randVec(r, dim)
+			vid := id + strings.Repeat("x", i) // varying record sizes
+			want[ledger.EventID(vid)] = slices.Clone(v)
+			batch = append(batch, vecEvent(vid, "t0", i, v...))
+		}
+		if err := l.AppendVectorEvents(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range batch {
+			for j := range e.Vector {
+				e.Vector[j] = float32(math.NaN())
+			}
+		}
+	}
+	check := func(stage string) {
+		t.Helper()
+		n := 0
+		for e, err := range l.ScanVectors(ctx, ledger.EventQuery{}, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ok := want[e.Envelope.EventID]
+			if !ok {
+				if e.Vector != nil {
+					t.Fatalf("%s: %s has a vector", stage, e.Envelope.EventID)
+				}
+				continue
+			}
+			n++
+			if !slices.Equal(e.Vector, w) {
+				t.Fatalf("%s: %s: vector %v, appended %v", stage, e.Envelope.EventID, e.Vector, w)
+			}
+			res, err := l.SearchSimilar(ctx, ledger.SimilarQuery{Vector: w, Limit: 1})
+			if err != nil || len(res) != 1 || res[0].Distance > 1e-6 {
+				t.Fatalf("%s: search for %s: %v %v", stage, e.Envelope.EventID, res, err)
+			}
+		}
+		if n != len(want) {
+			t.Fatalf("%s: %d vectors, want %d", stage, n, len(want))
+		}
+	}
+	check("memtable")
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("sealed")
 }
