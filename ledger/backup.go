@@ -422,6 +422,9 @@ func (b *backupRun) run(ctx context.Context) error {
 	if err := b.copyTree(); err != nil {
 		return fmt.Errorf("tree: %w", err)
 	}
+	if err := b.copyLeaves(); err != nil {
+		return fmt.Errorf("tree leaves: %w", err)
+	}
 	b.rep.FilesTook = time.Since(t)
 
 	// 3. The unsealed tail, from the snapshot, as one new segment.

@@ -87,10 +87,12 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		drop--
 	}
 	keep := segs[drop:]
+	leavesKept := false
 	if drop > 0 {
-		// The tree must hold the chunks of the events about to be
-		// dropped: they cannot be hashed again afterwards.
-		if err := l.treeBeforeDrop(segs[drop-1].info.LastSeq); err != nil {
+		// The tree must hold the chunks and leaf hashes of the events
+		// about to be dropped: they cannot be hashed again afterwards.
+		var err error
+		if leavesKept, err = l.treeBeforeDrop(segs[drop-1].info.LastSeq); err != nil {
 			return rep, fmt.Errorf("compact: retention: %w", err)
 		}
 	}
@@ -193,6 +195,9 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			}
 		}
 		newMan.Gaps = gaps
+		if leavesKept {
+			newMan.addFeature(featureTreeLeaves)
+		}
 		rep.DroppedEvents = n
 		rep.DroppedThroughSeq = last.info.LastSeq
 	}

@@ -262,13 +262,19 @@ func (l *Ledger) verifyTree(ctx context.Context, v *view) (int64, error) {
 		return 0, &IntegrityError{File: path, Reason: fmt.Sprintf("tree file holds %d chunks, the ledger's sealed events make %d", fileChunks, t.chunks)}
 	}
 	hashes := t.hashes[:tlog.StoredHashCount(chunks)]
+	// The leaf hashes kept for the dropped prefix (TREELEAVES and the cut
+	// chunk's leaves frame) against the chunk hashes.
+	checked, err := l.verifyDroppedLeaves(ctx, v, hashes, chunks)
+	if err != nil {
+		return 0, err
+	}
 	// Rebuild: chunk hashes from the events where they are stored, from
 	// the file where retention dropped them or a repair lost some of them
 	// (a recorded gap); then every stored node.
 	first := int64((l.firstRetained() - 1 + treeChunk - 1) / treeChunk)
 	re := &merkle{}
 	var buf []tlog.Hash
-	var bufFrom, bufTo, checked int64
+	var bufFrom, bufTo int64
 	for c := int64(0); c < chunks; c++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err

@@ -54,6 +54,11 @@ type Stat struct {
 	// tree or an empty ledger). TreeBytes is the size of the TREE file.
 	ProofsFrom uint64
 	TreeBytes  int64
+	// TreeLeavesBytes is the size of the TREELEAVES file: the leaf hashes
+	// of the complete 16-event chunks retention dropped, kept so that
+	// consistency from every older tree size still proves (32.5 bytes
+	// per dropped event; 0 = no file).
+	TreeLeavesBytes int64
 	// Filled by Stat with counts=true: events per tenant ("" = none) and kind.
 	Tenants map[string]uint64
 	Kinds   map[string]uint64
@@ -140,6 +145,9 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		st.ProofsFrom = st.FirstSeq
 		if n, err := l.fs.Stat(l.treePath()); err == nil {
 			st.TreeBytes = n
+		}
+		if n, err := l.fs.Stat(l.leavesPath()); err == nil {
+			st.TreeLeavesBytes = n
 		}
 	}
 	if !counts {

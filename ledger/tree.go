@@ -81,6 +81,12 @@ type merkle struct {
 	// come later); stored in TREE as a leaves frame.
 	tail     []tlog.Hash
 	tailFrom uint64
+	// TREELEAVES (tree_leaves.go) holds the leaf hashes of chunks
+	// [leavesFirst, leavesEnd) when leavesHave; leavesErr says why it
+	// cannot be used. Only its header is read at Open.
+	leavesFirst, leavesEnd int64
+	leavesHave             bool
+	leavesErr              error
 	// building is closed when the catch-up started by Open ends.
 	building chan struct{}
 }
@@ -168,17 +174,10 @@ func (l *Ledger) leafHashes(v *view, from, to uint64, out []tlog.Hash) ([]tlog.H
 		return out, nil
 	}
 	if fr := l.firstRetained(); from < fr {
-		// Dropped by retention: only the kept leaves of the chunk the
-		// drop cut through are known.
-		t := l.tree
-		if t == nil || from < t.tailFrom || fr-1 >= t.tailFrom+uint64(len(t.tail)) {
-			return out, fmt.Errorf("%w: events up to seq %d were dropped by retention (seq %d needed)", ErrNoTree, fr-1, from)
-		}
-		for ; from <= to && from < fr; from++ {
-			out = append(out, t.tail[from-t.tailFrom])
-		}
-		if from > to {
-			return out, nil
+		// Dropped by retention: from the kept leaf hashes.
+		var err error
+		if from, out, err = l.droppedLeafHashes(from, to, fr, out); err != nil || from > to {
+			return out, err
 		}
 	}
 	if seq, ok := l.lostIn(from, to); ok {
@@ -457,6 +456,7 @@ func (l *Ledger) openTree() {
 // whether the file must be rewritten. It runs before t.building closes,
 // so nothing else uses t meanwhile.
 func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
+	l.loadLeaves(t)
 	path := l.treePath()
 	v := l.snapshot()
 	sealed := l.sealedThrough(&v)
@@ -653,6 +653,17 @@ func (r *treeReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 			if leaves, err = r.l.leafHashes(r.v, uint64(c)*treeChunk+1, min(uint64(c+1)*treeChunk, r.v.lastSeq()), nil); err != nil {
 				return nil, err
 			}
+			// A complete chunk must hash as the tree records it (its
+			// leaves come from events or, for dropped events, from the
+			// kept leaf hashes): a proof is never built on leaves that
+			// differ from the tree.
+			if t := r.l.tree; len(leaves) == treeChunk && c < t.chunks && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
+				file := r.l.treePath()
+				if uint64(c+1)*treeChunk < r.l.firstRetained() {
+					file = r.l.leavesPath()
+				}
+				return nil, &IntegrityError{File: file, Seq: uint64(c)*treeChunk + 1, Reason: fmt.Sprintf("the leaves of tree chunk %d (seqs %d-%d) do not hash to its stored chunk hash", c, c*treeChunk+1, (c+1)*treeChunk)}
+			}
 			r.memo[c] = leaves
 		}
 		lo, hi := first-c*treeChunk, first-c*treeChunk+1<<level
@@ -665,12 +676,15 @@ func (r *treeReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 }
 
 // treeBeforeDrop makes sure the tree, in memory and in TREE, holds every
-// chunk of the events through seq before retention drops them. A chunk
-// that straddles seq keeps its hash in TREE once complete; only its
-// dropped leaves are lost to proofs that need nodes below the chunk.
-func (l *Ledger) treeBeforeDrop(seq uint64) error {
+// chunk of the events through seq before retention drops them, and that
+// the leaf hashes of the dropped events are kept: those of complete
+// chunks in TREELEAVES, those of the chunk the drop cuts through in a
+// TREE leaves frame (so every old tree size still proves consistency). It
+// reports whether TREELEAVES exists (the manifest then names feature
+// "treeleaves").
+func (l *Ledger) treeBeforeDrop(seq uint64) (bool, error) {
 	if l.opts.NoMerkleTree || l.tree == nil {
-		return nil
+		return false, nil
 	}
 	t := l.tree
 	<-t.building
@@ -679,11 +693,19 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 	v := l.snapshot()
 	sealed := l.sealedThrough(&v)
 	if err := l.catchUp(&v, sealed, nil); err != nil {
-		return fmt.Errorf("Merkle tree not caught up: %w", err)
+		return false, fmt.Errorf("Merkle tree not caught up: %w", err)
 	}
 	l.persistTree(sealed, true)
 	if t.err != nil {
-		return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
+		return false, fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", t.err)
+	}
+	// The complete chunks: TREELEAVES, fsynced before anything else
+	// changes (a crash after it leaves blocks past the dropped prefix,
+	// which are never read as dropped leaves and are rewritten by the
+	// next drop).
+	kept, err := l.keepDroppedLeaves(&v, seq)
+	if err != nil {
+		return false, fmt.Errorf("Merkle tree: leaf hashes of the dropped prefix not written, the events cannot be dropped: %w", err)
 	}
 	// The chunk the drop cuts through: keep the leaf hashes of its
 	// dropped events, in TREE, to complete the chunk with later events
@@ -691,15 +713,15 @@ func (l *Ledger) treeBeforeDrop(seq uint64) error {
 	if from := seq - seq%treeChunk + 1; seq%treeChunk != 0 {
 		leaves, err := l.leafHashes(&v, from, seq, nil)
 		if err != nil {
-			return fmt.Errorf("Merkle tree: leaves of the chunk cut by retention: %w", err)
+			return false, fmt.Errorf("Merkle tree: leaves of the chunk cut by retention: %w", err)
 		}
 		if err := l.appendTreeFrame(treeLeavesFrame(from, leaves)); err != nil {
 			t.err = err
-			return fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", err)
+			return false, fmt.Errorf("Merkle tree file not written, events it needs cannot be dropped: %w", err)
 		}
 		t.tail, t.tailFrom = leaves, from
 	}
-	return nil
+	return kept, nil
 }
 
 // appendTreeFrame appends one frame to TREE and fsyncs it. Caller holds

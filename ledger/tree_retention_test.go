@@ -1,14 +1,20 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	mrand "math/rand"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/exledger/exledger/ledger"
+	"github.com/exledger/exledger/proof"
 	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
@@ -17,12 +23,11 @@ import (
 // checkpoint of every older size of a small ledger to the newest one after
 // one and then two retention drops that cut through a chunk, live and
 // after a reopen. What the ledger keeps (docs/proofs.md, Retention) is the
-// chunk tree (levels >= 4) of the dropped prefix and the leaf hashes of the
-// chunk the last drop cut through; so after drops through R a size o is
-// provable exactly when o is a multiple of 16 or o >= R - R%16. Every
-// provable size must give a proof that verifies and that tlog.CheckTree
-// accepts against an independent reference tree; every other size must be
-// refused with ErrNoTree (never a wrong proof).
+// chunk tree (levels >= 4) of the dropped prefix, the leaf hashes of its
+// complete chunks (TREELEAVES) and those of the chunk the last drop cut
+// through (TREE's leaves frame); so every size 0..N must give a proof
+// that verifies and that tlog.CheckTree accepts against an independent
+// reference tree.
 func TestTreeConsistencyEverySizeAfterRetention(t *testing.T) {
 	ctx := context.Background()
 	s, v := testKeys(t, "log")
@@ -67,16 +72,8 @@ func TestTreeConsistencyEverySizeAfterRetention(t *testing.T) {
 	check := func(l *ledger.Ledger, what string, r int64) {
 		t.Helper()
 		n := int64(len(cps) - 1)
-		proved, refused := 0, 0
 		for old := int64(0); old <= n; old++ {
 			p, err := l.ProveConsistency(ctx, cps[old], cps[n])
-			if old%16 != 0 && old < r-r%16 {
-				if !errors.Is(err, ledger.ErrNoTree) {
-					t.Fatalf("%s: %d→%d after drops through %d: %v, want ErrNoTree", what, old, n, r, err)
-				}
-				refused++
-				continue
-			}
 			if err != nil {
 				t.Fatalf("%s: %d→%d after drops through %d: %v", what, old, n, r, err)
 			}
@@ -88,10 +85,17 @@ func TestTreeConsistencyEverySizeAfterRetention(t *testing.T) {
 			if _, _, err := p.Verify(v); err != nil {
 				t.Fatalf("%s: %d→%d: %v", what, old, n, err)
 			}
-			proved++
+			// The root at every old size, from the ledger, is the
+			// reference's too.
+			if old > 0 {
+				th, err := l.TreeHeadAt(ctx, old)
+				if err != nil || th.Root != ref.root(t, old) {
+					t.Fatalf("%s: tree head at %d: %v %v", what, old, th, err)
+				}
+			}
 		}
-		if proved == 0 || refused == 0 {
-			t.Fatalf("%s: %d proved, %d refused: the test checks nothing", what, proved, refused)
+		if _, err := l.Verify(ctx, nil); err != nil {
+			t.Fatalf("%s: verify: %v", what, err)
 		}
 	}
 	drop("2025", 40) // cuts chunk 2 (seqs 33..48) after seq 40
@@ -107,4 +111,360 @@ func TestTreeConsistencyEverySizeAfterRetention(t *testing.T) {
 	check(l, "second drop", 70)
 	l.Close()
 	check(openT(t, "/l", o), "reopened", 70)
+}
+
+// retentionFixture builds, on a MemFS, a ledger of 90 events in three
+// sealed eras (2020: seqs 1..40, 2030: 41..70, 2040: 71..90), closes it and
+// returns a durable image of it, the reference tree and checkpoints of
+// every size 0..90 signed from the reference (an auditor's checkpoints).
+func retentionFixture(t *testing.T, s note.Signer) (*vfs.MemFS, *refTree, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	l, err := ledger.Open("/l", smallOpts(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := workload.New(workload.Config{Seed: 21, OutlierRate: -1})
+	for _, era := range []struct {
+		n    int
+		year string
+	}{{40, "2020"}, {30, "2030"}, {20, "2040"}} {
+		evs := g.Batch(era.n)
+		for i := range evs {
+			evs[i].OccurredAt = ledger.Timestamp(fmt.Sprintf("%s-01-01T00:00:%02dZ", era.year, i%60))
+		}
+		if err := l.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := refFromLedger(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cps := make([][]byte, ref.n+1)
+	for n := range cps {
+		cp, err := proof.SignCheckpoint(proof.Checkpoint{Origin: s.Name(), Size: int64(n), Root: ref.root(t, int64(n))}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps[n] = cp
+	}
+	return mem.Crash(vfs.CrashDropUnsynced, nil), ref, cps
+}
+
+// checkEverySize proves consistency from every checkpoint in cps to the
+// last one and checks each proof with tlog.CheckTree against ref (and,
+// with v, with the proof package, signatures included), the tree head
+// against ref, and runs Verify.
+func checkEverySize(t *testing.T, l *ledger.Ledger, ref *refTree, cps [][]byte, v note.Verifier, what string) {
+	t.Helper()
+	ctx := context.Background()
+	n := int64(len(cps) - 1)
+	if h, err := l.TreeHead(ctx); err != nil || h.Size != n || h.Root != ref.root(t, n) {
+		t.Fatalf("%s: tree head %+v %v, reference size %d", what, h, err, n)
+	}
+	for old := int64(1); old <= n; old++ {
+		p, err := l.ProveConsistency(ctx, cps[old], cps[n])
+		if err != nil {
+			t.Fatalf("%s: %d→%d: %v", what, old, n, err)
+		}
+		if err := tlog.CheckTree(p.Path, n, ref.root(t, n), old, ref.root(t, old)); err != nil {
+			t.Fatalf("%s: %d→%d: tlog.CheckTree: %v", what, old, n, err)
+		}
+		if v == nil {
+			continue
+		}
+		if _, _, err := p.Verify(v); err != nil {
+			t.Fatalf("%s: %d→%d: %v", what, old, n, err)
+		}
+	}
+	if _, err := l.Verify(ctx, nil); err != nil {
+		t.Fatalf("%s: verify: %v", what, err)
+	}
+}
+
+// TestTreeRetentionCrash crashes at every mutating file-system operation
+// of a run that opens the ledger and drops two prefixes (through 40, then
+// 70; both cut through a chunk, the second completes the chunk the first
+// cut), in every crash mode. After each crash the reopened ledger must
+// hold every event the run did not drop, prove consistency from every
+// size 1..90 (tlog.CheckTree against the reference) and verify; then the
+// interrupted retention is run to its end and the same must hold, with
+// the leaf-hash file at its expected size. The default tier takes one
+// crash mode per operation (in turn) and checks proofs with tlog alone
+// (signature checks dominate the time); EXLEDGER_LONG=1 takes every mode
+// and checks signatures too.
+func TestTreeRetentionCrash(t *testing.T) {
+	ctx := context.Background()
+	s, v := testKeys(t, "log")
+	base, ref, cps := retentionFixture(t, s)
+	drop := func(l *ledger.Ledger, bound string) error {
+		b := ledger.Timestamp(bound)
+		// TargetBytes 1: the remaining segments stay apart, so the
+		// second drop can end at seq 70.
+		_, err := l.Compact(ctx, ledger.CompactOptions{RetainAfter: &b, TargetBytes: 1})
+		return err
+	}
+	run := func(fsys vfs.FS) {
+		l, err := ledger.Open("/l", smallOpts(fsys))
+		if err != nil {
+			return
+		}
+		defer l.Close()
+		if drop(l, "2025") == nil {
+			drop(l, "2035")
+		}
+	}
+	probe := base.Crash(vfs.CrashDropUnsynced, nil)
+	run(probe)
+	total := probe.Ops()
+	if total < 10 {
+		t.Fatalf("the run took %d operations", total)
+	}
+	rng := mrand.New(mrand.NewSource(3))
+	sizes := map[int64]bool{}
+	for n := 0; n <= total; n++ {
+		mem := base.Crash(vfs.CrashDropUnsynced, nil)
+		mem.SetCrashAfter(n)
+		run(mem)
+		modes, sv := vfs.CrashModes, v
+		if !relLong() {
+			modes, sv = modes[n%len(modes):n%len(modes)+1], nil
+		}
+		for _, mode := range modes {
+			img := mem.Crash(mode, rng)
+			what := fmt.Sprintf("op %d/%d, %v", n, total, mode)
+			l, err := ledger.Open("/l", smallOpts(img))
+			if err != nil {
+				t.Fatalf("%s: open: %v", what, err)
+			}
+			if l.LastSeq() != 90 {
+				t.Fatalf("%s: last seq %d", what, l.LastSeq())
+			}
+			checkEverySize(t, l, ref, cps, sv, what)
+			if err := drop(l, "2025"); err != nil {
+				t.Fatalf("%s: retention again: %v", what, err)
+			}
+			if err := drop(l, "2035"); err != nil {
+				t.Fatalf("%s: retention again: %v", what, err)
+			}
+			checkEverySize(t, l, ref, cps, sv, what+", retention completed")
+			st, err := l.Stat(ctx, false)
+			if err != nil || st.ProofsFrom != 71 {
+				t.Fatalf("%s: stat %+v %v", what, st, err)
+			}
+			sizes[st.TreeLeavesBytes] = true
+			l.Close()
+			l, err = ledger.Open("/l", smallOpts(img))
+			if err != nil {
+				t.Fatalf("%s: reopen: %v", what, err)
+			}
+			checkEverySize(t, l, ref, cps, sv, what+", reopened")
+			l.Close()
+		}
+	}
+	// Through 70: chunks 0..3 wholly dropped, 48 + 4·520 bytes (a crash
+	// may leave blocks past that only if a drop wrote them, never here).
+	if len(sizes) != 1 || !sizes[48+4*520] {
+		t.Fatalf("leaf-hash file sizes after the retention: %v", sizes)
+	}
+}
+
+// retainedImage is the retention fixture after drops through 40 and 70,
+// closed: its TREELEAVES holds the leaf hashes of chunks 0..3.
+func retainedImage(t *testing.T, s note.Signer) (*vfs.MemFS, *refTree, [][]byte) {
+	t.Helper()
+	img, ref, cps := retentionFixture(t, s)
+	l := openT(t, "/l", smallOpts(img))
+	for _, b := range []ledger.Timestamp{"2025", "2035"} {
+		if _, err := l.Compact(context.Background(), ledger.CompactOptions{RetainAfter: &b, TargetBytes: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return img, ref, cps
+}
+
+// TestTreeLeavesDamageDetected: a changed bit anywhere in TREELEAVES (header,
+// hashes, checksums) makes Verify fail with an integrity error and never
+// yields a wrong proof; a changed hash whose block checksum is fixed up is
+// caught by the chunk hash in TREE; a missing file is reported. The
+// default tier flips one bit in every 7th byte and every header byte;
+// EXLEDGER_LONG=1 flips every bit.
+func TestTreeLeavesDamageDetected(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testKeys(t, "log")
+	img, ref, cps := retainedImage(t, s)
+	const path = "/l/TREELEAVES"
+	orig, err := img.ReadFile(path)
+	if err != nil || len(orig) != 48+4*520 {
+		t.Fatalf("TREELEAVES: %d bytes, %v", len(orig), err)
+	}
+	ro := smallOpts(img)
+	ro.ReadOnly = true
+	check := func(what string) {
+		t.Helper()
+		l, err := ledger.Open("/l", ro)
+		if err != nil {
+			t.Fatalf("%s: open: %v", what, err)
+		}
+		defer l.Close()
+		if _, err := l.Verify(ctx, nil); !errors.Is(err, ledger.ErrIntegrity) {
+			t.Fatalf("%s: verify: %v, want an integrity error", what, err)
+		}
+		// Proofs from sizes inside the damaged chunks fail or are right.
+		for old := int64(1); old <= 64; old += 3 {
+			p, err := l.ProveConsistency(ctx, cps[old], cps[90])
+			if err != nil {
+				continue
+			}
+			if err := tlog.CheckTree(p.Path, 90, ref.root(t, 90), old, ref.root(t, old)); err != nil {
+				t.Fatalf("%s: %d→90: a wrong proof: %v", what, old, err)
+			}
+		}
+	}
+	flips := 0
+	for i := range orig {
+		bits := []int{i % 8}
+		switch {
+		case relLong():
+			bits = []int{0, 1, 2, 3, 4, 5, 6, 7}
+		case i >= 48 && i%7 != 0:
+			continue
+		}
+		for _, bit := range bits {
+			bad := bytes.Clone(orig)
+			bad[i] ^= 1 << bit
+			if err := img.WriteFile(path, bad); err != nil {
+				t.Fatal(err)
+			}
+			check(fmt.Sprintf("byte %d bit %d", i, bit))
+			flips++
+		}
+	}
+	// A changed leaf hash with its block checksum recomputed.
+	bad := bytes.Clone(orig)
+	blk := bad[48+2*520 : 48+3*520]
+	blk[100] ^= 0x10
+	binary.LittleEndian.PutUint64(blk[512:], xxhash.Sum64(append(binary.LittleEndian.AppendUint64(nil, 2), blk[:512]...)))
+	img.WriteFile(path, bad)
+	check("hash changed, checksum fixed")
+	img.Remove(path)
+	check("file missing")
+	img.WriteFile(path, orig)
+	l := openT(t, "/l", smallOpts(img))
+	checkEverySize(t, l, ref, cps, nil, fmt.Sprintf("restored after %d flips", flips))
+}
+
+// TestTreeLeavesSurviveRepairAndBackup: Repair (here rebuilding a damaged
+// index of a retained segment) keeps TREELEAVES and the manifest feature,
+// and a backup carries the file: both prove consistency from every size.
+func TestTreeLeavesSurviveRepairAndBackup(t *testing.T) {
+	ctx := context.Background()
+	s, v := testKeys(t, "log")
+	img, ref, cps := retainedImage(t, s)
+	orig, _ := img.ReadFile("/l/TREELEAVES")
+	idx := listExt(t, img, "/l/seg", ".idx")
+	if len(idx) == 0 {
+		t.Fatal("no index files")
+	}
+	b, _ := img.ReadFile(idx[0])
+	b[len(b)/2] ^= 0x20
+	img.WriteFile(idx[0], b)
+	rep, err := ledger.Repair("/l", smallOpts(img), "")
+	if err != nil || rep.Clean {
+		t.Fatalf("repair: %+v %v", rep, err)
+	}
+	if got, _ := img.ReadFile("/l/TREELEAVES"); !bytes.Equal(got, orig) {
+		t.Fatal("repair changed TREELEAVES")
+	}
+	l := openT(t, "/l", smallOpts(img))
+	checkEverySize(t, l, ref, cps, v, "repaired")
+	if _, err := l.Backup(ctx, "/bk"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := img.ReadFile("/bk/TREELEAVES"); !bytes.Equal(got, orig) {
+		t.Fatal("the backup's TREELEAVES differs from the source's")
+	}
+	bk, err := ledger.Open("/bk", smallOpts(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEverySize(t, bk, ref, cps, nil, "backup")
+	bk.Close()
+	// The backup without TREELEAVES: its verify reports the loss, and
+	// proofs that need the kept leaves fail rather than lie.
+	img.Remove("/bk/TREELEAVES")
+	bk, err = ledger.Open("/bk", smallOpts(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	if _, err := bk.Verify(ctx, nil); !errors.Is(err, ledger.ErrIntegrity) {
+		t.Fatalf("verify of a backup without TREELEAVES: %v", err)
+	}
+	if _, err := bk.ProveConsistency(ctx, cps[37], cps[90]); !errors.Is(err, ledger.ErrNoTree) {
+		t.Fatalf("37→90 without TREELEAVES: %v, want ErrNoTree", err)
+	}
+}
+
+// TestTreeLeavesLostThenRetention: TREELEAVES lost after a drop (or a
+// ledger that dropped a prefix before the file existed): the next drop
+// starts the file anew at the first chunk whose leaves are still known
+// (here chunk 2, from TREE's leaves frame and the events), logs it, and
+// from then on every size from that chunk on proves while older sizes
+// that are not multiples of 16 are refused with ErrNoTree, never a wrong
+// proof. The manifest names feature "treeleaves".
+func TestTreeLeavesLostThenRetention(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testKeys(t, "log")
+	img, ref, cps := retentionFixture(t, s)
+	var logBuf bytes.Buffer
+	o := smallOpts(img)
+	o.Logger = newTextLogger(&logBuf)
+	l := openT(t, "/l", o)
+	b := ledger.Timestamp("2025")
+	if _, err := l.Compact(ctx, ledger.CompactOptions{RetainAfter: &b, TargetBytes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if m, _ := img.ReadFile("/l/MANIFEST"); !bytes.Contains(m, []byte(`"treeleaves"`)) {
+		t.Fatal("the manifest does not name feature treeleaves")
+	}
+	img.Remove("/l/TREELEAVES")
+	l = openT(t, "/l", o)
+	b = "2035"
+	if _, err := l.Compact(ctx, ledger.CompactOptions{RetainAfter: &b, TargetBytes: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(logBuf.Bytes(), []byte("starting it anew")) {
+		t.Errorf("the restart is not logged: %s", logBuf.String())
+	}
+	if got, _ := img.Stat("/l/TREELEAVES"); got != 48+2*520 {
+		t.Fatalf("TREELEAVES of %d bytes, want chunks 2 and 3", got)
+	}
+	for old := int64(1); old <= 90; old++ {
+		p, err := l.ProveConsistency(ctx, cps[old], cps[90])
+		if old < 32 && old%16 != 0 {
+			if !errors.Is(err, ledger.ErrNoTree) {
+				t.Fatalf("%d→90: %v, want ErrNoTree", old, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d→90: %v", old, err)
+		}
+		if err := tlog.CheckTree(p.Path, 90, ref.root(t, 90), old, ref.root(t, old)); err != nil {
+			t.Fatalf("%d→90: %v", old, err)
+		}
+	}
+	if _, err := l.Verify(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 }

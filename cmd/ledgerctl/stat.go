@@ -64,6 +64,7 @@ type statJSON struct {
 	VectorIndexBytes int64            `json:"vector_index_bytes"`
 	ProofsFrom       uint64           `json:"proofs_from_seq"`
 	TreeBytes        int64            `json:"tree_bytes"`
+	TreeLeavesBytes  int64            `json:"tree_leaves_bytes"`
 	Tenants          []countJSON      `json:"tenants,omitempty"`
 	Kinds            []countJSON      `json:"kinds,omitempty"`
 	SegmentList      []segmentJSON    `json:"segment_list"`
@@ -128,7 +129,7 @@ func toStatJSON(dir string, st ledger.Stat, disk int64) statJSON {
 		MinTime: st.MinTime, MaxTime: st.MaxTime, DroppedEvents: st.DroppedEvents,
 		SegmentList: []segmentJSON{}, LostEvents: st.LostEvents, Gaps: toGapsJSON(st.Gaps),
 		EmbeddingDim: st.EmbeddingDim, Vectors: st.Vectors, VectorBytes: st.VectorBytes, VectorIndexBytes: st.VectorIndexBytes,
-		ProofsFrom: st.ProofsFrom, TreeBytes: st.TreeBytes,
+		ProofsFrom: st.ProofsFrom, TreeBytes: st.TreeBytes, TreeLeavesBytes: st.TreeLeavesBytes,
 	}
 	sj.gaps = st.Gaps
 	if st.DataBytes > 0 {
@@ -198,6 +199,9 @@ func printStat(w io.Writer, s *statJSON, counts bool) error {
 	}
 	if s.ProofsFrom > 0 {
 		p("Merkle tree", "%s in TREE; inclusion proofs from seq %s (index %s) on", size(s.TreeBytes), count(s.ProofsFrom), count(s.ProofsFrom-1))
+		if s.TreeLeavesBytes > 0 {
+			p("", "%s of dropped events' leaf hashes in TREELEAVES (consistency from older tree sizes)", size(s.TreeLeavesBytes))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
