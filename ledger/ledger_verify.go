@@ -210,8 +210,9 @@ type VerifyReport struct {
 	Gaps                       []Gap
 	LostEvents, UnprovenEvents uint64
 	// TreeChunks is the number of Merkle tree chunks (16 events each)
-	// checked against their events; every stored tree node was also
-	// checked against a rebuild.
+	// checked against their events (chunks retention dropped: against
+	// their kept leaf hashes); every stored tree node was also checked
+	// against a rebuild.
 	TreeChunks int64
 }
 

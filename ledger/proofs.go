@@ -54,7 +54,8 @@ func (l *Ledger) TreeHead(ctx context.Context) (TreeHead, error) { return l.Tree
 
 // TreeHeadAt returns the root hash of the Merkle tree over the first size
 // events (size < 0: every committed event). After retention, a size inside
-// the dropped prefix works only at a multiple of 16.
+// the dropped prefix is computed from the kept leaf hashes (ErrNoTree if
+// they were lost).
 func (l *Ledger) TreeHeadAt(ctx context.Context, size int64) (TreeHead, error) {
 	var th TreeHead
 	err := l.withTree(ctx, size, func(_ *view, size int64, r tlog.HashReader) error {
@@ -139,11 +140,11 @@ func (l *Ledger) ProveInclusion(ctx context.Context, id EventID, signedCheckpoin
 
 // ProveConsistency returns the proof that the tree of newCheckpoint
 // extends the tree of oldCheckpoint. Both must match this ledger. After
-// retention dropped events through R, an old checkpoint whose size falls
-// inside the dropped prefix proves only if its size is a multiple of 16 or
-// at least R − R mod 16 (nodes below the 16-event chunk level are
-// recomputed from events, or from the leaves kept for the chunk the drop
-// cut through); otherwise the error wraps ErrNoTree.
+// retention dropped a prefix, an old checkpoint of any size still proves:
+// the leaf hashes of the dropped events are kept (TREELEAVES and TREE's
+// leaves frame; docs/proofs.md, Retention). If they were lost, an old
+// size inside the dropped prefix that is not a multiple of 16 gives an
+// error wrapping ErrNoTree (or a corruption error), never a wrong proof.
 func (l *Ledger) ProveConsistency(ctx context.Context, oldCheckpoint, newCheckpoint []byte) (*proof.Consistency, error) {
 	oc, err := checkpointBody(oldCheckpoint)
 	if err != nil {

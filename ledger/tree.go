@@ -36,7 +36,8 @@ import (
 // torn or damaged tail is cut at Open, and what is missing is rebuilt from
 // the events. Compaction and clustering do not touch it (the tree is over
 // log order, not storage order); retention keeps it whole, so the hashes
-// of a dropped prefix remain.
+// of a dropped prefix remain, and keeps the dropped events' leaf hashes
+// (TREELEAVES, tree_leaves.go) so every older size proves consistency.
 
 const (
 	treeFileName   = "TREE"
@@ -712,6 +713,12 @@ func (l *Ledger) treeBeforeDrop(seq uint64) (bool, error) {
 	// and to prove consistency from checkpoints of sizes inside it.
 	if from := seq - seq%treeChunk + 1; seq%treeChunk != 0 {
 		leaves, err := l.leafHashes(&v, from, seq, nil)
+		if errors.Is(err, ErrNoTree) {
+			// A repair lost events of this chunk: the tree cannot be
+			// extended past it anyway.
+			l.log.Warn("Merkle tree: leaves of the chunk cut by retention not kept", "err", err)
+			return kept, nil
+		}
 		if err != nil {
 			return false, fmt.Errorf("Merkle tree: leaves of the chunk cut by retention: %w", err)
 		}

@@ -72,7 +72,9 @@ func leavesBlockSum(c int64, hashes []byte) uint64 {
 }
 
 // appendLeavesBlocks appends the blocks of chunks first.. whose leaf
-// hashes are leaves (a multiple of 16 of them).
+// hashes are leaves (a multiple of 16 of them). A block of 16 zero hashes
+// is a hole: the chunk's leaves are not known (a repair lost some of its
+// events before they were dropped); a real leaf hash is never zero.
 func appendLeavesBlocks(b []byte, first int64, leaves []tlog.Hash) []byte {
 	for i := 0; i+treeChunk <= len(leaves); i += treeChunk {
 		start := len(b)
@@ -185,6 +187,12 @@ func (l *Ledger) droppedLeafHashes(from, to, fr uint64, out []tlog.Hash) (uint64
 		if out, err = l.readLeafBlocks(c, c1, out); err != nil {
 			return from, out[:n], err
 		}
+		for k := n; k < len(out); k += treeChunk {
+			if out[k] == (tlog.Hash{}) {
+				hc := c + int64(k-n)/treeChunk
+				return from, out[:n], fmt.Errorf("%w: the leaf hashes of tree chunk %d (seqs %d-%d) are not known: a repair lost events in it before retention dropped it", ErrNoTree, hc, hc*treeChunk+1, (hc+1)*treeChunk)
+			}
+		}
 		// Keep seqs from..min(last, end of chunk c1-1).
 		lo := int(from - uint64(c)*treeChunk - 1)
 		hi := int(min(last, uint64(c1)*treeChunk) - uint64(c)*treeChunk)
@@ -223,9 +231,26 @@ func (l *Ledger) keepDroppedLeaves(v *view, seq uint64) (bool, error) {
 	if from >= upto {
 		return t.leavesHave && !restart, nil
 	}
-	leaves, err := l.leafHashes(v, uint64(from)*treeChunk+1, uint64(upto)*treeChunk, nil)
-	if err != nil {
-		return false, fmt.Errorf("Merkle tree: leaf hashes of the events to drop: %w", err)
+	// A chunk with events a repair lost (a recorded gap) cannot be
+	// hashed: its block is a hole, 16 zero hashes.
+	var leaves []tlog.Hash
+	for c := from; c < upto; {
+		if _, lost := l.lostIn(uint64(c)*treeChunk+1, uint64(c+1)*treeChunk); lost {
+			leaves = append(leaves, make([]tlog.Hash, treeChunk)...)
+			c++
+			continue
+		}
+		e := c + 1
+		for ; e < upto; e++ {
+			if _, lost := l.lostIn(uint64(e)*treeChunk+1, uint64(e+1)*treeChunk); lost {
+				break
+			}
+		}
+		var err error
+		if leaves, err = l.leafHashes(v, uint64(c)*treeChunk+1, uint64(e)*treeChunk, leaves); err != nil {
+			return false, fmt.Errorf("Merkle tree: leaf hashes of the events to drop: %w", err)
+		}
+		c = e
 	}
 	blocks := appendLeavesBlocks(nil, from, leaves)
 	if restart {
@@ -300,6 +325,9 @@ func (l *Ledger) verifyDroppedLeaves(ctx context.Context, v *view, hashes []tlog
 		}
 		for k := c; k < e; k++ {
 			i := (k - c) * treeChunk
+			if buf[i] == (tlog.Hash{}) {
+				continue // a hole: a repair had lost events of this chunk
+			}
 			if subtreeHash(buf[i:i+treeChunk]) != hashes[tlog.StoredHashIndex(0, k)] {
 				return 0, mismatch(k, path, leavesHeaderLen+(k-t.leavesFirst)*leavesBlockLen)
 			}

@@ -468,3 +468,69 @@ func TestTreeLeavesLostThenRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTreeLeavesAcrossRepairGap: retention drops a prefix that holds
+// events a repair lost (a recorded gap). Their chunks' leaf hashes cannot
+// be kept (hole blocks); an old size inside such a chunk is refused with
+// ErrNoTree, every other old size proves (tlog.CheckTree against the
+// tree of the ledger before the damage), and Verify passes.
+func TestTreeLeavesAcrossRepairGap(t *testing.T) {
+	ctx := context.Background()
+	s, _ := testKeys(t, "log")
+	f := buildGapFixture(t, 3, 300)
+	l, err := ledger.Open("/l", gapOpts(f.mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := refFromLedger(t, l)
+	l.Close()
+	n := ref.n
+	cp := func(size int64) []byte {
+		c, err := proof.SignCheckpoint(proof.Checkpoint{Origin: s.Name(), Size: size, Root: ref.root(t, size)}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	segs := listExt(t, f.mem, "/l/seg", ".seg")
+	blocks := segBlocks(t, f.mem, segs[1])
+	mid := blocks[len(blocks)/2]
+	flipBit(t, f.mem, segs[1], mid.Offset+int64(mid.Length)/2, 1)
+	rep, err := ledger.Repair("/l", gapOpts(f.mem), "")
+	if err != nil || len(rep.Gaps) != 1 {
+		t.Fatalf("repair: %+v %v", rep, err)
+	}
+	gp := rep.Gaps[0]
+	l = openT(t, "/l", gapOpts(f.mem))
+	all := ledger.Timestamp("9999")
+	if _, err := l.Compact(ctx, ledger.CompactOptions{RetainAfter: &all}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(ctx, nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	last := cp(n)
+	proved, refused := 0, 0
+	for old := int64(1); old < n; old++ {
+		p, err := l.ProveConsistency(ctx, cp(old), last)
+		c := old / 16 // the chunk whose nodes the proof needs
+		hole := uint64(c*16+1) <= gp.To && uint64(c*16+16) >= gp.From
+		if old%16 != 0 && hole {
+			if !errors.Is(err, ledger.ErrNoTree) {
+				t.Fatalf("%d→%d inside a chunk a repair lost events of: %v, want ErrNoTree", old, n, err)
+			}
+			refused++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d→%d: %v", old, n, err)
+		}
+		if err := tlog.CheckTree(p.Path, n, ref.root(t, n), old, ref.root(t, old)); err != nil {
+			t.Fatalf("%d→%d: %v", old, n, err)
+		}
+		proved++
+	}
+	if refused == 0 || proved < int(n)/2 {
+		t.Fatalf("%d proved, %d refused (gap %d-%d)", proved, refused, gp.From, gp.To)
+	}
+}
