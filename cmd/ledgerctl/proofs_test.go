@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/proof"
@@ -168,4 +172,64 @@ func TestProofsAcrossCopies(t *testing.T) {
 	}
 	os.WriteFile(df, []byte(strings.Join(lines, "\n")), 0o644)
 	runCLI(t, nil, "verify", b, "--digest", df).must(t, exitIntegrity)
+}
+
+// TestProofsAfterRetention: after compact --retain-after, stat names the
+// kept leaf hashes, and a checkpoint of an old size inside the dropped
+// prefix (not a multiple of 16) still gets a consistency proof that
+// verify-proof accepts.
+func TestProofsAfterRetention(t *testing.T) {
+	dir, _ := makeLedger(t, 3000, 41)
+	tmp := t.TempDir()
+	prefix := filepath.Join(tmp, "ops")
+	runCLI(t, nil, "keygen", "ledger.example.com/payments", "--out", prefix).must(t, exitOK)
+	skey, _ := os.ReadFile(prefix + ".key")
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st statJSON
+	json.Unmarshal([]byte(runCLI(t, nil, "stat", dir, "-o", "json", "--no-counts").must(t, exitOK).stdout), &st)
+	if len(st.SegmentList) < 3 || st.TreeLeavesBytes != 0 {
+		t.Fatalf("before retention: %d segments, %d leaf-hash bytes", len(st.SegmentList), st.TreeLeavesBytes)
+	}
+	old := int64(st.SegmentList[0].Events - 3) // inside the first segment
+	if old%16 == 0 {
+		old--
+	}
+	l, err := ledger.Open(dir, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := l.TreeHeadAt(context.Background(), old)
+	l.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCP, err := proof.SignCheckpoint(proof.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocf := filepath.Join(tmp, "old.cp")
+	os.WriteFile(ocf, oldCP, 0o600)
+
+	bound := max(st.SegmentList[0].MaxTime, st.SegmentList[1].MaxTime) + "~"
+	runCLI(t, nil, "compact", dir, "--retain-after", bound).must(t, exitOK)
+	var after statJSON
+	json.Unmarshal([]byte(runCLI(t, nil, "stat", dir, "-o", "json", "--no-counts").must(t, exitOK).stdout), &after)
+	if after.DroppedEvents == 0 || after.TreeLeavesBytes != int64(48+520*(after.DroppedEvents/16)) {
+		t.Fatalf("after retention: %d dropped, %d leaf-hash bytes", after.DroppedEvents, after.TreeLeavesBytes)
+	}
+	txt := runCLI(t, nil, "stat", dir, "--no-counts").must(t, exitOK).stdout
+	if !strings.Contains(txt, "of dropped events' leaf hashes in TREELEAVES") || !strings.Contains(txt, fmt.Sprintf("inclusion proofs from seq %s", count(after.DroppedEvents+1))) {
+		t.Fatalf("stat text:\n%s", txt)
+	}
+	t.Logf("stat after retention:\n%s", txt)
+	pf := filepath.Join(tmp, "cons.proof")
+	runCLI(t, nil, "prove", dir, "--from", ocf, "--key", prefix+".key", "--out", pf).must(t, exitOK)
+	r := runCLI(t, nil, "verify-proof", pf, "--key", prefix+".pub").must(t, exitOK)
+	if !strings.Contains(r.stdout, fmt.Sprintf("extends the tree of size %d", old)) {
+		t.Fatalf("verify-proof: %s", r.stdout)
+	}
+	runCLI(t, nil, "verify", dir).must(t, exitOK)
 }
