@@ -426,6 +426,7 @@ func (l *Ledger) openTree() {
 	l.tree = t
 	if !l.opts.ReadOnly {
 		l.fs.Remove(l.treePath() + ".tmp")
+		l.fs.Remove(l.leavesPath() + ".tmp")
 	}
 	l.bgWG.Add(1)
 	go func() {
