@@ -12,7 +12,7 @@ import (
 
 func newExportCmd(a *app) *cobra.Command {
 	var qf queryFlags
-	var out, file, format string
+	var out, file, format, partitionBy string
 	var vectors bool
 	cmd := &cobra.Command{
 		Use:   "export DIR [--format jsonl|parquet] [--file FILE] [--vectors] [query flags]",
@@ -27,7 +27,11 @@ with a vector carries it in a "vector" key beside the envelope's keys
 With --format parquet it writes one Apache Parquet file for analytics (DuckDB,
 Polars, pandas, Spark; schema in docs/analytics.md), buffering at most two
 row groups. --file is written to a temporary name and renamed into place
-when complete.`,
+when complete. With --partition-by tenant|date, --file names a new directory
+of files tenant_id=<tenant>/part-N.parquet or date=YYYY-MM-DD/part-N.parquet
+(events without a tenant or a parsable occurred_at under
+__HIVE_DEFAULT_PARTITION__), written under a temporary name and renamed into
+place when complete.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			q, _, err := qf.build(cmd)
@@ -45,6 +49,9 @@ when complete.`,
 			default:
 				return usagef("--format must be jsonl or parquet, not %q", format)
 			}
+			if err := checkPartitionBy(partitionBy, format, out); err != nil {
+				return err
+			}
 			l, err := openRead(args[0])
 			if err != nil {
 				return err
@@ -53,6 +60,9 @@ when complete.`,
 			if format == "parquet" {
 				if vectors {
 					return usagef("--vectors is for --format jsonl")
+				}
+				if partitionBy != "" {
+					return a.exportParquetPartitioned(cmd, l, q, out, partitionBy)
 				}
 				return a.exportParquet(cmd, l, q, out)
 			}
@@ -105,6 +115,7 @@ when complete.`,
 	cmd.Flags().StringVar(&file, "file", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl (Converge JSON lines) or parquet")
 	cmd.Flags().BoolVar(&vectors, "vectors", false, `add each event's vector in a "vector" key (jsonl)`)
+	cmd.Flags().StringVar(&partitionBy, "partition-by", "", "parquet: write a Hive-style directory --file DIR partitioned by tenant or date")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -92,4 +93,62 @@ func TestExportParquet(t *testing.T) {
 	if _, err := os.Stat(bad); err == nil {
 		t.Fatal("file created by a failed export")
 	}
+}
+
+// TestExportParquetPartitioned: --partition-by writes a new directory of
+// Hive-style partitions whose files together hold every event once, each
+// in its partition's directory; misuse is a usage error and an existing
+// directory is not touched.
+func TestExportParquetPartitioned(t *testing.T) {
+	dir, evs := makeLedger(t, 2500, 19)
+	for _, by := range []string{"tenant", "date"} {
+		out := filepath.Join(t.TempDir(), "events")
+		r := runCLI(t, nil, "export", dir, "--format", "parquet", "--partition-by", by, "--file", out).must(t, exitOK)
+		if !strings.Contains(r.stdout, "exported 2,500 events to "+out+" (parquet, ") || !strings.Contains(r.stdout, "partitioned by "+by) {
+			t.Errorf("summary: %q", r.stdout)
+		}
+		if names, _ := os.ReadDir(filepath.Dir(out)); len(names) != 1 {
+			t.Errorf("temporary directory left behind: %v", names)
+		}
+		parts, err := filepath.Glob(filepath.Join(out, "*", "part-*.parquet"))
+		if err != nil || len(parts) < 2 {
+			t.Fatalf("files %v: %v", parts, err)
+		}
+		seen := map[int64]bool{}
+		for _, p := range parts {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dirName := filepath.Base(filepath.Dir(p))
+			for _, row := range readParquet(t, b) {
+				if seen[row.Seq] {
+					t.Fatalf("seq %d twice", row.Seq)
+				}
+				seen[row.Seq] = true
+				ev := evs[row.Seq-1]
+				want := ledgerparquet.HiveDefaultPartition
+				switch {
+				case by == "tenant" && ev.TenantID != nil:
+					want = string(*ev.TenantID)
+				case by == "date":
+					if ts, err := time.Parse(time.RFC3339Nano, string(ev.OccurredAt)); err == nil {
+						want = ts.UTC().Format(time.DateOnly)
+					}
+				}
+				key := map[string]string{"tenant": "tenant_id", "date": "date"}[by]
+				if dirName != key+"="+want {
+					t.Fatalf("seq %d (%s) in %s", row.Seq, want, dirName)
+				}
+			}
+		}
+		if len(seen) != len(evs) {
+			t.Fatalf("%d of %d events in the files", len(seen), len(evs))
+		}
+		// The directory exists now: a second export refuses to touch it.
+		runCLI(t, nil, "export", dir, "--format", "parquet", "--partition-by", by, "--file", out).must(t, exitError)
+	}
+	runCLI(t, nil, "export", dir, "--partition-by", "tenant", "--file", t.TempDir()+"/x").must(t, exitUsage)
+	runCLI(t, nil, "export", dir, "--format", "parquet", "--partition-by", "month", "--file", t.TempDir()+"/x").must(t, exitUsage)
+	runCLI(t, nil, "export", dir, "--format", "parquet", "--partition-by", "tenant").must(t, exitUsage)
 }

@@ -22,4 +22,9 @@
 // of batches of rows waits between the stages. The output is
 // deterministic: the same ledger and the same query give a byte-identical
 // file, whatever the parallelism.
+//
+// ExportPartitioned writes the same rows as a Hive-style directory of
+// files, one directory per tenant (tenant_id=<tenant>/) or per UTC date
+// of occurred_at (date=YYYY-MM-DD/), in one pass with at most
+// Options.MaxOpenPartitions files open at once.
 package ledgerparquet

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"os"
@@ -36,7 +37,7 @@ func TestDuckDBInterop(t *testing.T) {
 		t.Skip("DuckDB interop check skipped in -short mode")
 	}
 	modDir := duckDBModules(t)
-	l, _ := newLedger(t, 5000)
+	l, envs := newLedger(t, 5000)
 	dir := t.TempDir()
 	pq := filepath.Join(dir, "events.parquet")
 	f, err := os.Create(pq)
@@ -56,13 +57,73 @@ func TestDuckDBInterop(t *testing.T) {
 	}
 	want := aggregatesFromJSONL(t, jl.Bytes())
 
+	duckDBCompare(t, modDir, pq, "", want)
+
+	// A partitioned export read as one table with hive_partitioning gives
+	// the same aggregates (tenant_id then comes from the directory names,
+	// NULL from __HIVE_DEFAULT_PARTITION__), and every date directory is
+	// its rows' UTC date. By date with one open file, so a date has
+	// several part files.
+	for _, by := range []ledgerparquet.Partition{ledgerparquet.ByTenant, ledgerparquet.ByDate} {
+		root := filepath.Join(dir, by.String())
+		create := func(p string) (io.WriteCloser, error) {
+			full := filepath.Join(root, filepath.FromSlash(p))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return nil, err
+			}
+			return os.Create(full)
+		}
+		o := ledgerparquet.Options{RowGroupRows: 700}
+		if by == ledgerparquet.ByDate {
+			o.MaxOpenPartitions = 1
+		}
+		if _, err := ledgerparquet.ExportPartitioned(context.Background(), l, ledger.EventQuery{}, by, create, o); err != nil {
+			t.Fatal(err)
+		}
+		glob := filepath.Join(root, "*", "*.parquet")
+		if by == ledgerparquet.ByTenant {
+			duckDBCompare(t, modDir, glob, "hive-tenant", aggregatesFromJSONL(t, jl.Bytes()))
+			continue
+		}
+		raw := duckDBCompare(t, modDir, glob, "hive-date", aggregatesFromJSONL(t, jl.Bytes()))
+		var got struct {
+			Rows           string
+			DateMismatches string `json:"date_mismatches"`
+			Dates          string
+			DateType       string `json:"date_type"`
+		}
+		if err := json.Unmarshal(raw["dates"], &got); err != nil {
+			t.Fatalf("dates %s: %v", raw["dates"], err)
+		}
+		dates := map[string]bool{}
+		for _, e := range envs {
+			if ts, err := time.Parse(time.RFC3339Nano, string(e.OccurredAt)); err == nil {
+				dates[ts.UTC().Format(time.DateOnly)] = true
+			}
+		}
+		if got.Rows != strconv.Itoa(len(envs)) || got.DateMismatches != "0" || got.Dates != strconv.Itoa(len(dates)) || got.DateType != "DATE" {
+			t.Errorf("DuckDB over the date partitions: %+v; want %d rows, 0 mismatches, %d dates", got, len(envs), len(dates))
+		}
+	}
+}
+
+// duckDBCompare runs aggregate.cjs over path (mode "" for one file, or
+// hive-tenant / hive-date for a partitioned directory's glob) and checks
+// DuckDB's per-kind aggregates against want; it returns DuckDB's whole
+// output.
+func duckDBCompare(t *testing.T, modDir, path, mode string, want map[string]map[string]any) map[string]json.RawMessage {
+	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "duckdb", "aggregate.cjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", script, pq)
+	args := []string{script, path}
+	if mode != "" {
+		args = append(args, mode)
+	}
+	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Env = append(os.Environ(), "EXLEDGER_DUCKDB_DIR="+modDir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -74,7 +135,11 @@ func TestDuckDBInterop(t *testing.T) {
 		DuckDB string           `json:"duckdb"`
 		Kinds  []map[string]any `json:"kinds"`
 	}
+	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("DuckDB output %q: %v", out, err)
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
 		t.Fatalf("DuckDB output %q: %v", out, err)
 	}
 	t.Logf("DuckDB %s read %d kinds", got.DuckDB, len(got.Kinds))
@@ -108,6 +173,7 @@ func TestDuckDBInterop(t *testing.T) {
 		}
 		delete(want, kind)
 	}
+	return raw
 }
 
 // aggregatesFromJSONL computes, per kind, the aggregates aggregate.cjs

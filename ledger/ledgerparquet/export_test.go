@@ -353,6 +353,19 @@ func TestExportReadBack(t *testing.T) {
 			if c.MetaData.PathInSchema[0] == "kind" && !slices.Contains(c.MetaData.Encoding, format.RLEDictionary) {
 				t.Errorf("kind encodings %v", c.MetaData.Encoding)
 			}
+			// Bounds for pruning on the columns engines filter by; none
+			// on event_json (JSON text's min/max prune nothing).
+			st := c.MetaData.Statistics
+			switch name := c.MetaData.PathInSchema[0]; name {
+			case "seq", "event_id", "occurred_at", "occurred_at_raw", "kind":
+				if len(st.MinValue) == 0 || len(st.MaxValue) == 0 {
+					t.Errorf("row group %d: %s has no min/max statistics", gi, name)
+				}
+			case "event_json":
+				if st.MinValue != nil || st.MaxValue != nil {
+					t.Errorf("row group %d: event_json has min/max statistics", gi)
+				}
+			}
 		}
 	}
 	ts, ok := f.Schema().Lookup("occurred_at")

@@ -5,12 +5,17 @@
 //
 //   EXLEDGER_DUCKDB_DIR=<dir holding node_modules/@duckdb/node-api> \
 //     node aggregate.cjs FILE.parquet
+//
+// With a second argument, hive-tenant or hive-date, FILE is a glob over a
+// partitioned export's directory, read with hive_partitioning (tenant_id
+// then comes from the directory names); hive-date also counts the rows
+// whose date directory is not the UTC date of their occurred_at.
 'use strict';
 const path = require('node:path');
 const { createRequire } = require('node:module');
 
 async function main() {
-  const [file] = process.argv.slice(2);
+  const [file, mode] = process.argv.slice(2);
   const dir = process.env.EXLEDGER_DUCKDB_DIR;
   if (!file || !dir) {
     throw new Error('usage: EXLEDGER_DUCKDB_DIR=DIR node aggregate.cjs FILE.parquet');
@@ -19,6 +24,7 @@ async function main() {
   const db = await DuckDBInstance.create(':memory:', { threads: '2' });
   const con = await db.connect();
   const lit = "'" + file.replaceAll("'", "''") + "'";
+  const source = mode ? `read_parquet(${lit}, hive_partitioning = true)` : `read_parquet(${lit})`;
   // Integer sums are HUGEINT and timestamps are reduced to epoch
   // microseconds so every value crosses into JSON exactly (as strings).
   const sql = `
@@ -48,10 +54,22 @@ async function main() {
       sum(strlen(event_json))::VARCHAR                    AS event_json_bytes,
       sum(length(event_json))::VARCHAR                    AS event_json_chars,
       count(*) FILTER (WHERE json_extract_string(event_json, '$.type') = kind)::VARCHAR AS json_type_matches
-    FROM read_parquet(${lit})
+    FROM ${source}
     GROUP BY kind ORDER BY kind`;
   const reader = await con.runAndReadAll(sql);
   const out = { duckdb: version(), kinds: reader.getRowObjectsJson() };
+  if (mode === 'hive-date') {
+    // The partition's DATE (NULL for __HIVE_DEFAULT_PARTITION__) against
+    // the day of occurred_at in UTC, computed from epoch microseconds.
+    const check = await con.runAndReadAll(`
+      SELECT count(*)::VARCHAR AS rows,
+        count(*) FILTER (WHERE date IS DISTINCT FROM
+          (DATE '1970-01-01' + floor(epoch_us(occurred_at) / 86400000000)::INTEGER))::VARCHAR AS date_mismatches,
+        count(DISTINCT date)::VARCHAR AS dates,
+        typeof(any_value(date)) AS date_type
+      FROM ${source}`);
+    out.dates = check.getRowObjectsJson()[0];
+  }
   process.stdout.write(JSON.stringify(out) + '\n');
   con.closeSync();
   db.closeSync();
