@@ -68,6 +68,15 @@ func (e *sqliteEngine) open(dir string, durable bool) error {
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		return fmt.Errorf("sqlite journal_mode %q: %v", mode, err)
 	}
+	if !durable {
+		// The unsynced build mode is a bulk load: a 1 GiB page cache keeps
+		// the five indexes' B-trees in memory (with the default 2 MB,
+		// building 10M events took hours on 2 cores, nearly all of it in
+		// index page misses). The durable mode keeps SQLite's default.
+		if _, err := db.Exec(`PRAGMA cache_size=-1048576`); err != nil {
+			return err
+		}
+	}
 	if _, err := db.Exec(sqliteSchema); err != nil {
 		return err
 	}
