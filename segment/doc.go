@@ -160,7 +160,9 @@
 // cache leaves the cached working set alone. ScanBulk does the same for
 // unordered segments, whose seq order visits blocks out of order: it
 // decompresses a window of about 72 MiB of blocks once, in parallel, and
-// then walks the window's seqs. The zstd output buffer always has a
+// then walks the window's seqs; ScanBulkSeqs does it for a list of seqs
+// only (a query's many candidates), reading only their blocks. The zstd
+// output buffer always has a
 // little slack past the block's length, which lets the decoder use
 // its faster over-copying loops.
 package segment
