@@ -75,6 +75,8 @@ func main() {
 		scaleSizes, scaleDir  string
 		scaleReportPath       string
 		scaleChildDir, scaleP string
+		scaleBuildOnly        bool
+		scaleMeasureDirs      string
 		scaleResume           bool
 		scaleUntil            string
 		scalePrior            string
@@ -104,6 +106,9 @@ func main() {
 	flag.BoolVar(&scaleResume, "ledger-resume", false, "ledger-scale run: continue the ledger of -ledger-dir instead of starting anew")
 	flag.StringVar(&scaleUntil, "ledger-until", "", "ledger-scale run: stop building at this UTC time (HH:MM) and measure the size reached")
 	flag.StringVar(&scalePrior, "ledger-prior", "", "ledger-scale run: a file of earlier sizes' results (JSON lines) to include in the report and plot")
+	flag.BoolVar(&scaleBuildOnly, "ledger-build-only", false, "ledger-scale run: build only; keep each size (a copy <dir>/ledger-n<size> for all but the last) with its query parameters for -ledger-measure")
+	flag.StringVar(&scaleMeasureDirs, "ledger-measure", "", "ledger-scale run: measure these ledgers kept by -ledger-build-only (comma-separated directories), no build")
+	flag.IntVar(&scaleWriters, "ledger-writers", scaleWriters, "ledger-scale run: goroutines appending the build's batches")
 	flag.StringVar(&scaleChildDir, "scale-child", "", "internal: ledger-scale child")
 	flag.StringVar(&scaleP, "scale-params", "", "internal: ledger-scale child")
 	flag.Parse()
@@ -123,6 +128,12 @@ func main() {
 		}
 		return
 	}
+	if scaleMeasureDirs != "" {
+		if err := scaleMeasure(strings.Split(scaleMeasureDirs, ","), scaleReportPath, c.plots, scalePrior); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if scaleSizes != "" {
 		var until time.Time
 		if scaleUntil != "" {
@@ -133,7 +144,7 @@ func main() {
 			now := time.Now().UTC()
 			until = time.Date(now.Year(), now.Month(), now.Day(), t.Hour(), t.Minute(), 0, 0, time.UTC)
 		}
-		if err := scaleMain(scaleSizes, scaleDir, scaleReportPath, c.plots, scaleResume, until, scalePrior); err != nil {
+		if err := scaleMain(scaleSizes, scaleDir, scaleReportPath, c.plots, scaleResume, scaleBuildOnly, until, scalePrior); err != nil {
 			fatalf("%v", err)
 		}
 		return

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/exledger/exledger/ledger"
@@ -90,7 +91,7 @@ type scaleResult struct {
 	DirBytes          int64
 }
 
-func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.Time, prior string) error {
+func scaleMain(sizesFlag, dir, report, plotDir string, resume, buildOnly bool, until time.Time, prior string) error {
 	var sizes []int
 	for _, s := range strings.Split(sizesFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -120,10 +121,11 @@ func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.T
 	traceSeen := 0
 	var tsEvery []string // occurred_at of events 1, 1001, 2001, ...: the time ranges
 	done := 0
+	observed := 0 // events observe has seen
 	// observe updates the statistics with the next batch of the corpus.
 	observe := func(bt []ledger.ExperienceEventEnvelope) {
 		for i := range bt {
-			seq := done + i + 1
+			seq := observed + i + 1
 			h := ledger.HeaderOf(&bt[i])
 			t := ""
 			if h.HasTenant {
@@ -142,12 +144,13 @@ func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.T
 				}
 			}
 		}
+		observed += len(bt)
 	}
 	if resume {
 		// Continue a ledger this run built before (in batches of
 		// scaleBatch, so it holds a multiple of it): the statistics are
 		// recomputed by generating its events again, without appending.
-		l, err := ledger.Open(ldir, nil)
+		l, err := ledger.Open(ldir, scaleOpts())
 		if err != nil {
 			return err
 		}
@@ -191,29 +194,27 @@ func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.T
 		if size <= done && !(resume && size == done) {
 			continue
 		}
-		l, err := ledger.Open(ldir, nil)
+		l, err := ledger.Open(ldir, scaleOpts())
 		if err != nil {
 			return err
 		}
+		if pf := os.Getenv("EXLEDGER_SCALE_BUILD_CPUPROFILE"); pf != "" {
+			if f, err := os.Create(pf); err == nil && pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
 		t0 := time.Now()
-		last, from := t0, done
-		for done < size {
-			if !until.IsZero() && time.Now().After(until) {
-				logf("build deadline %s reached at %d events: measuring this size", until.Format("15:04"), done)
-				size = done
-				break
-			}
-			bt := g.Batch(min(scaleBatch, size-done))
-			observe(bt)
-			if err := l.AppendEvents(ctx, bt); err != nil {
-				l.Close()
-				return fmt.Errorf("append at %d: %w", done, err)
-			}
-			done += len(bt)
-			if time.Since(last) > time.Minute {
-				last = time.Now()
-				logf("  %d events (%.0f/s since %d)", done, float64(done-from)/time.Since(t0).Seconds(), from)
-			}
+		from := done
+		reached, err := scaleBuild(ctx, l, g, observe, done, size, until)
+		done = reached
+		if err != nil {
+			l.Close()
+			return err
+		}
+		last := size == sizes[len(sizes)-1]
+		if done < size {
+			logf("build deadline %s reached at %d events: measuring this size", until.Format("15:04"), done)
+			size, last = done, true
 		}
 		if err := l.Close(); err != nil { // seals the tail: part of the build
 			return err
@@ -226,12 +227,34 @@ func scaleMain(sizesFlag, dir, report, plotDir string, resume bool, until time.T
 		}
 		p.Sel01Tenant, p.Sel01Kind, p.Sel01Want = nearestPair(pair, 0.001*float64(size))
 		p.Sel1Tenant, p.Sel1Kind, p.Sel1Want = nearestPair(pair, 0.01*float64(size))
+		if buildOnly {
+			// Keep this size for a later -ledger-measure: the last size is
+			// the ledger itself, earlier ones a copy beside it.
+			at := ldir
+			if !last {
+				at = fmt.Sprintf("%s-n%d", ldir, size)
+				if err := copyTree(ldir, at); err != nil {
+					return err
+				}
+			}
+			if err := writeParams(at+".params.json", p); err != nil {
+				return err
+			}
+			logf("kept %s (%d events) with %s.params.json", at, size, at)
+			if last {
+				break
+			}
+			continue
+		}
 		res, err := runScaleChild(ldir, p)
 		if err != nil {
 			return err
 		}
 		logf("size %d: %+v", size, res)
 		results = append(results, res)
+		if last {
+			break
+		}
 	}
 	md := scaleReport(results, buildSec)
 	fmt.Println(md)
@@ -277,6 +300,15 @@ func scaleReplot(prior, report, plotDir string) error {
 	return nil
 }
 
+// scaleOpts are the build's options: the durable defaults, with the seal
+// layout of -seal-layout.
+func scaleOpts() *ledger.Options {
+	if sealLayout == ledger.SealLayoutDefault {
+		return nil
+	}
+	return &ledger.Options{SealLayout: sealLayout}
+}
+
 func nearestPair(pair map[[2]string]int, target float64) (string, string, int) {
 	keys := make([][2]string, 0, len(pair))
 	for k := range pair {
@@ -299,12 +331,8 @@ func nearestPair(pair map[[2]string]int, target float64) (string, string, int) {
 
 func runScaleChild(dir string, p scaleParams) (scaleResult, error) {
 	var res scaleResult
-	pf := dir + ".params.json"
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return res, err
-	}
-	if err := os.WriteFile(pf, raw, 0o644); err != nil {
+	pf := dir + ".child-params.json"
+	if err := writeParams(pf, p); err != nil {
 		return res, err
 	}
 	defer os.Remove(pf)
@@ -571,5 +599,136 @@ func scalePlots(rs []scaleResult, dir string) error {
 		return err
 	}
 	logf("wrote %s", path)
+	return nil
+}
+
+// scaleWriters is how many goroutines append the build's batches: with
+// more than one, a batch's encoding overlaps another's WAL fdatasync (the
+// WAL commits concurrent batches as a group), but batches may then commit
+// out of generation order, and a resume after a kill could regenerate
+// statistics of a different prefix; the default is one (the events are
+// generated on another goroutine either way).
+var scaleWriters = 1
+
+// scaleBuild appends the corpus from event done+1 to size (or until the
+// deadline) with scaleWriters appenders fed by one generating goroutine,
+// and returns the count reached. It does not close l.
+func scaleBuild(ctx context.Context, l *ledger.Ledger, g *workload.Generator, observe func([]ledger.ExperienceEventEnvelope), done, size int, until time.Time) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []ledger.ExperienceEventEnvelope, 2*scaleWriters)
+	go func() {
+		defer close(batches)
+		for n := done; n < size; {
+			if !until.IsZero() && time.Now().After(until) {
+				return
+			}
+			bt := g.Batch(min(scaleBatch, size-n))
+			n += len(bt)
+			select {
+			case batches <- bt:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var mu sync.Mutex
+	var firstErr error
+	appended := done
+	t0, last, from := time.Now(), time.Now(), done
+	var wg sync.WaitGroup
+	for range scaleWriters {
+		wg.Go(func() {
+			for bt := range batches {
+				if err := l.AppendEvents(ctx, bt); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("append at %d: %w", appended, err)
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				mu.Lock()
+				observe(bt) // only appended batches count (a deadline drops the queued ones)
+				appended += len(bt)
+				if time.Since(last) > time.Minute {
+					last = time.Now()
+					logf("  %d events (%.0f/s since %d)", appended, float64(appended-from)/time.Since(t0).Seconds(), from)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for range batches { // the generator stops on cancel; drain what it queued
+	}
+	if firstErr != nil {
+		return appended, firstErr
+	}
+	return appended, nil
+}
+
+func writeParams(path string, p scaleParams) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
+}
+
+// copyTree copies the closed ledger directory src to dst (replaced).
+func copyTree(src, dst string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return os.CopyFS(dst, os.DirFS(src))
+}
+
+// scaleMeasure runs the child on ledgers kept by a -ledger-build-only run
+// (each with its <dir>.params.json), smallest first, and writes the report
+// and plot with any -ledger-prior results.
+func scaleMeasure(dirs []string, report, plotDir, prior string) error {
+	var results []scaleResult
+	if prior != "" {
+		raw, err := os.ReadFile(prior)
+		if err != nil {
+			return err
+		}
+		for _, ln := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			var r scaleResult
+			if err := json.Unmarshal([]byte(ln), &r); err != nil {
+				return fmt.Errorf("-ledger-prior: %w", err)
+			}
+			results = append(results, r)
+		}
+	}
+	for _, d := range dirs {
+		raw, err := os.ReadFile(d + ".params.json")
+		if err != nil {
+			return err
+		}
+		var p scaleParams
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("%s.params.json: %w", d, err)
+		}
+		res, err := runScaleChild(d, p)
+		if err != nil {
+			return err
+		}
+		logf("size %d: %+v", p.N, res)
+		results = append(results, res)
+	}
+	slices.SortFunc(results, func(a, b scaleResult) int { return cmp.Compare(a.N, b.N) })
+	md := scaleReport(results, 0)
+	fmt.Println(md)
+	if report != "" {
+		if err := os.WriteFile(report, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	if plotDir != "" && len(results) > 1 {
+		return scalePlots(results, plotDir)
+	}
 	return nil
 }
