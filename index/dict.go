@@ -26,7 +26,7 @@ type dictEntry struct {
 }
 
 func (ix *Index) loadDict() (*dictView, error) {
-	return ix.dict.get(func() (*dictView, error) {
+	return ix.dict.get(ix.cache, ix.secs[secDict].len, func() (*dictView, error) {
 		b, err := ix.section(secDict)
 		if err != nil {
 			return nil, err
@@ -52,7 +52,7 @@ func (ix *Index) loadDict() (*dictView, error) {
 }
 
 func (ix *Index) loadPostings() (*[]byte, error) {
-	return ix.post.get(func() (*[]byte, error) {
+	return ix.post.get(ix.cache, ix.secs[secPostings].len, func() (*[]byte, error) {
 		b, err := ix.section(secPostings)
 		if err != nil {
 			return nil, err

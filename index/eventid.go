@@ -15,7 +15,7 @@ type idView struct {
 }
 
 func (ix *Index) loadIDFilter() (*bloom, error) {
-	return ix.idf.get(func() (*bloom, error) {
+	return ix.idf.get(ix.cache, ix.secs[secIDFilter].len, func() (*bloom, error) {
 		b, err := ix.section(secIDFilter)
 		if err != nil {
 			return nil, err
@@ -33,37 +33,50 @@ func (ix *Index) loadIDFilter() (*bloom, error) {
 }
 
 func (ix *Index) loadIDs() (*idView, error) {
-	return ix.ids.get(func() (*idView, error) {
-		b, err := ix.section(secIDs)
-		if err != nil {
-			return nil, err
-		}
-		d := dec{b: b}
-		v := &idView{}
-		v.n = d.u32()
-		v.bb = d.u8()
-		v.ob = d.u8()
-		fpb := d.u8()
-		if d.u8() != 0 {
-			d.setFail("nonzero reserved byte")
-		}
-		if !d.bad && (v.bb > maxBucketBits || v.ob != idOrdBytes(ix.summary.Count) || fpb != idFPBytes) {
-			d.setFail("bad table parameters")
-		}
-		v.buckets = d.bytes((uint64(1)<<v.bb + 1) * 4)
-		v.entPos = d.off
-		v.entries = d.bytes(uint64(v.n) * uint64(idFPBytes+v.ob))
-		if !d.bad && d.remaining() != 0 {
-			d.setFail("trailing bytes")
-		}
-		if !d.bad && binary.LittleEndian.Uint32(v.buckets[len(v.buckets)-4:]) != v.n {
-			d.setFail("last bucket does not end at the entry count")
-		}
-		if d.bad {
-			return nil, ix.secCorrupt(secIDs, d.off, d.fail)
-		}
+	return ix.ids.get(ix.cache, ix.secs[secIDs].len, ix.readIDs)
+}
+
+// peekIDs returns the event-id table if it is loaded, else reads and
+// verifies it without keeping it (a one-off pass such as EventIDHashes
+// should not fill memory or a cache with every segment's table).
+func (ix *Index) peekIDs() (*idView, error) {
+	if v := ix.ids.v.Load(); v != nil {
 		return v, nil
-	})
+	}
+	return ix.readIDs()
+}
+
+// readIDs reads, verifies and parses the event-id table section.
+func (ix *Index) readIDs() (*idView, error) {
+	b, err := ix.section(secIDs)
+	if err != nil {
+		return nil, err
+	}
+	d := dec{b: b}
+	v := &idView{}
+	v.n = d.u32()
+	v.bb = d.u8()
+	v.ob = d.u8()
+	fpb := d.u8()
+	if d.u8() != 0 {
+		d.setFail("nonzero reserved byte")
+	}
+	if !d.bad && (v.bb > maxBucketBits || v.ob != idOrdBytes(ix.summary.Count) || fpb != idFPBytes) {
+		d.setFail("bad table parameters")
+	}
+	v.buckets = d.bytes((uint64(1)<<v.bb + 1) * 4)
+	v.entPos = d.off
+	v.entries = d.bytes(uint64(v.n) * uint64(idFPBytes+v.ob))
+	if !d.bad && d.remaining() != 0 {
+		d.setFail("trailing bytes")
+	}
+	if !d.bad && binary.LittleEndian.Uint32(v.buckets[len(v.buckets)-4:]) != v.n {
+		d.setFail("last bucket does not end at the entry count")
+	}
+	if d.bad {
+		return nil, ix.secCorrupt(secIDs, d.off, d.fail)
+	}
+	return v, nil
 }
 
 func (v *idView) row(i uint32) (fp, ord uint32) {

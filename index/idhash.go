@@ -9,12 +9,13 @@ func EventIDHash32(id string) uint32 { return uint32(hashString(id) >> 32) }
 
 // EventIDHashes calls fn with EventIDHash32 of every event id stored in the
 // index, in table order. The table keeps the top 32+bucketBits bits of each
-// hash, so the 32 bits are exact.
+// hash, so the 32 bits are exact. It reads and verifies the table without
+// keeping it, unless a lookup had already loaded it.
 func (ix *Index) EventIDHashes(fn func(h uint32)) error {
 	if ix.summary.Count == 0 {
 		return nil
 	}
-	v, err := ix.loadIDs()
+	v, err := ix.peekIDs() // read once, not kept
 	if err != nil {
 		return err
 	}

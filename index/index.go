@@ -9,13 +9,16 @@ import (
 	"sync/atomic"
 
 	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/lru"
 	"github.com/exledger/exledger/vfs"
 )
 
 // Index is one sealed, immutable index file. It is safe for concurrent
 // use. Open verifies the header, the trailer and the summary; every other
 // section is read and verified against its checksum the first time a
-// lookup needs it, and kept in memory afterwards.
+// lookup needs it, and kept in memory afterwards, or, for an index opened
+// with OpenCached, until its Cache needs the room (then the next lookup
+// reads and verifies it again).
 type Index struct {
 	name string
 	size int64
@@ -24,6 +27,7 @@ type Index struct {
 
 	mu     sync.Mutex // guards file and closed
 	closed bool
+	cache  *Cache // bounds the lazily loaded sections; nil keeps them
 
 	secs    [numSections]secRef
 	summary *Summary
@@ -40,16 +44,24 @@ type secRef struct {
 	sum      uint64
 }
 
-// lazy holds a value built once on first use. A corruption error is
-// remembered; an I/O error is not, so a later call retries.
+// lazy holds a value built on first use: kept for good without a Cache,
+// or until the Cache evicts it (the next use builds it again). A
+// corruption error is remembered; an I/O error is not, so a later call
+// retries.
 type lazy[T any] struct {
 	mu  sync.Mutex
 	v   atomic.Pointer[T]
 	err error
+	ent lru.Entry
 }
 
-func (l *lazy[T]) get(build func() (*T, error)) (*T, error) {
+// get returns the value, building it if needed; n is the bytes it holds
+// (the section's length), which c accounts for.
+func (l *lazy[T]) get(c *Cache, n int64, build func() (*T, error)) (*T, error) {
 	if p := l.v.Load(); p != nil {
+		if c != nil {
+			c.c.Touch(&l.ent)
+		}
 		return p, nil
 	}
 	l.mu.Lock()
@@ -67,7 +79,14 @@ func (l *lazy[T]) get(build func() (*T, error)) (*T, error) {
 		}
 		return nil, err
 	}
-	l.v.Store(p)
+	if c == nil {
+		l.v.Store(p)
+		return p, nil
+	}
+	if l.ent.Drop == nil {
+		l.ent.Drop = func() { l.v.Store(nil) }
+	}
+	c.c.Insert(&l.ent, n, func() { l.v.Store(p) })
 	return p, nil
 }
 

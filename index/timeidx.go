@@ -18,7 +18,7 @@ type timeView struct {
 }
 
 func (ix *Index) loadTime() (*timeView, error) {
-	return ix.times.get(func() (*timeView, error) {
+	return ix.times.get(ix.cache, ix.secs[secTime].len, func() (*timeView, error) {
 		b, err := ix.section(secTime)
 		if err != nil {
 			return nil, err

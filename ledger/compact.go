@@ -349,7 +349,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 	if err != nil {
 		return nil, err
 	}
-	ix, err := index.Decode(ipath, ixData)
+	ix, err := l.openIndex(ipath)
 	if err != nil {
 		r.Close()
 		return nil, err

@@ -85,6 +85,18 @@ func (f *idFilter) add(hs []uint32) {
 	}
 }
 
+// reserve makes the first filter hold n ids (at least the usual first
+// size) when none exists yet, so that a large ledger's filter is built
+// once at its size instead of by doubling (which leaves up to twice the
+// memory in smaller filters).
+func (f *idFilter) reserve(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.filters) == 0 {
+		f.filters = append(f.filters, newBloom32(max(n, 1<<20)))
+	}
+}
+
 // maySealed reports whether an id may be in a sealed segment. Before the
 // filter is built it always says maybe.
 func (f *idFilter) maySealed(h uint32) bool {
@@ -104,6 +116,11 @@ func (f *idFilter) maySealed(h uint32) bool {
 // build adds the ids of the given segments and marks the filter ready.
 // Segments sealed meanwhile are added by the sealer itself.
 func (f *idFilter) build(segs []*sealedSeg, stop <-chan struct{}) error {
+	var total int
+	for _, s := range segs {
+		total += int(s.info.Count)
+	}
+	f.reserve(total + total/4)
 	buf := make([]uint32, 0, 1<<16)
 	for _, s := range segs {
 		select {

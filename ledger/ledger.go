@@ -88,6 +88,11 @@ type Options struct {
 	WALFileSize int64
 	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
 	CacheBytes int64
+	// IndexCacheBytes bounds the index sections (term dictionaries,
+	// postings, time and event-id tables) held in memory for all
+	// segments together; a section evicted from it is read and
+	// checksum-verified again when next used. 0 = 128 MiB.
+	IndexCacheBytes int64
 	// MaxEventBytes is the largest canonical event accepted. 0 = 4 MiB.
 	MaxEventBytes int
 	// MaxBatchBytes is the largest batch (sum of canonical events)
@@ -165,6 +170,9 @@ func (o *Options) withDefaults() Options {
 	if r.CacheBytes <= 0 {
 		r.CacheBytes = 64 << 20
 	}
+	if r.IndexCacheBytes <= 0 {
+		r.IndexCacheBytes = 128 << 20
+	}
 	if r.MaxEventBytes <= 0 {
 		r.MaxEventBytes = 4 << 20
 	}
@@ -235,6 +243,8 @@ type Ledger struct {
 	lock  io.Closer
 	wal   *wal.WAL
 	cache *segment.Cache
+	// ixCache bounds the index sections loaded on demand (IndexCacheBytes).
+	ixCache *index.Cache
 
 	closed atomic.Bool
 
@@ -322,6 +332,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		opts:     o,
 		log:      o.Logger,
 		cache:    segment.NewCache(o.CacheBytes),
+		ixCache:  index.NewCache(o.IndexCacheBytes),
 		notify:   make(chan struct{}),
 		sealDone: make(chan struct{}),
 		pending:  make(map[EventID][]byte),
@@ -550,7 +561,7 @@ func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 			"segment footer (seq %d-%d) does not match the manifest (seq %d-%d) or its hash chain", info.FirstSeq, info.LastSeq, ms.FirstSeq, ms.LastSeq)}
 	}
 	ipath := l.segPath(ms.Name, ".idx")
-	ix, err := index.Open(l.fs, ipath)
+	ix, err := l.openIndex(ipath)
 	if err == nil && ix.Summary().Count != uint32(info.Count) {
 		err = &CorruptionError{File: ipath, Reason: "index event count does not match its segment"}
 	}
@@ -603,7 +614,15 @@ func (l *Ledger) rebuildIndex(r *segment.Reader, ipath string) (*index.Index, er
 	if err := index.WriteFile(l.fs, ipath, data); err != nil {
 		return nil, err
 	}
-	return index.Decode(ipath, data)
+	return l.openIndex(ipath)
+}
+
+// openIndex opens a segment's index file with its lazily loaded sections
+// bounded by the ledger's index cache (Options.IndexCacheBytes), so that
+// neither a reader's nor a writer's memory grows with the segments it has
+// opened or sealed.
+func (l *Ledger) openIndex(ipath string) (*index.Index, error) {
+	return index.OpenCached(l.fs, ipath, l.ixCache)
 }
 
 // cleanOrphans removes temp files and segment files the manifest does not

@@ -188,7 +188,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: reopen: %w", name, err)
 	}
-	ix, err := index.Decode(ipath, ixData)
+	ix, err := l.openIndex(ipath)
 	if err != nil {
 		r.Close()
 		return fmt.Errorf("seal %s: index: %w", name, err)
