@@ -345,7 +345,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 		l.fs.Remove(path)
 		return nil, err
 	}
-	r, err := segment.Open(l.fs, path, l.cache)
+	r, err := l.openSegReader(path)
 	if err != nil {
 		return nil, err
 	}

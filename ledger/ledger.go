@@ -93,6 +93,12 @@ type Options struct {
 	// segments together; a section evicted from it is read and
 	// checksum-verified again when next used. 0 = 128 MiB.
 	IndexCacheBytes int64
+	// FooterCacheBytes bounds the parsed segment footers (block tables and
+	// the seq maps of clustered segments) held in memory for all segments
+	// together: Open verifies each footer's checksum but parses it on
+	// first use, and one evicted is read, verified and parsed again when
+	// next used. 0 = 256 MiB.
+	FooterCacheBytes int64
 	// MaxEventBytes is the largest canonical event accepted. 0 = 4 MiB.
 	MaxEventBytes int
 	// MaxBatchBytes is the largest batch (sum of canonical events)
@@ -173,6 +179,9 @@ func (o *Options) withDefaults() Options {
 	if r.IndexCacheBytes <= 0 {
 		r.IndexCacheBytes = 128 << 20
 	}
+	if r.FooterCacheBytes <= 0 {
+		r.FooterCacheBytes = 256 << 20
+	}
 	if r.MaxEventBytes <= 0 {
 		r.MaxEventBytes = 4 << 20
 	}
@@ -245,6 +254,8 @@ type Ledger struct {
 	cache *segment.Cache
 	// ixCache bounds the index sections loaded on demand (IndexCacheBytes).
 	ixCache *index.Cache
+	// footers bounds the parsed segment footers (FooterCacheBytes).
+	footers *segment.FooterCache
 
 	closed atomic.Bool
 
@@ -333,6 +344,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		log:      o.Logger,
 		cache:    segment.NewCache(o.CacheBytes),
 		ixCache:  index.NewCache(o.IndexCacheBytes),
+		footers:  segment.NewFooterCache(o.FooterCacheBytes),
 		notify:   make(chan struct{}),
 		sealDone: make(chan struct{}),
 		pending:  make(map[EventID][]byte),
@@ -550,7 +562,7 @@ func (l *Ledger) loadSegments() error {
 
 func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 	path := l.segPath(ms.Name, ".seg")
-	r, err := segment.Open(l.fs, path, l.cache)
+	r, err := l.openSegReader(path)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", ms.Name, err)
 	}
@@ -615,6 +627,12 @@ func (l *Ledger) rebuildIndex(r *segment.Reader, ipath string) (*index.Index, er
 		return nil, err
 	}
 	return l.openIndex(ipath)
+}
+
+// openSegReader opens a segment file with its footer parsed on first use
+// and bounded by the ledger's footer cache (Options.FooterCacheBytes).
+func (l *Ledger) openSegReader(path string) (*segment.Reader, error) {
+	return segment.OpenLazy(l.fs, path, l.cache, l.footers)
 }
 
 // openIndex opens a segment's index file with its lazily loaded sections

@@ -184,7 +184,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 		l.fs.Remove(ipath)
 		return fmt.Errorf("seal %s: vectors: %w", name, err)
 	}
-	r, err := segment.Open(l.fs, path, l.cache)
+	r, err := l.openSegReader(path)
 	if err != nil {
 		return fmt.Errorf("seal %s: reopen: %w", name, err)
 	}

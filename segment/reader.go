@@ -9,10 +9,12 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/exledger/exledger/internal/corrupt"
+	"github.com/exledger/exledger/internal/lru"
 	"github.com/exledger/exledger/vfs"
 )
 
@@ -25,17 +27,29 @@ type readerAtCloser interface {
 // validates the trailer and footer only; each block is verified (checksum,
 // bounds, framing) when it is first read.
 type Reader struct {
-	id     uint64
-	path   string
-	f      readerAtCloser
-	cache  *Cache
-	info   Info
-	meta   []byte
+	id    uint64
+	path  string
+	f     readerAtCloser
+	cache *Cache
+	info  Info
+	// foot is the parsed footer: set by Open for good; for OpenLazy,
+	// parsed on first use and held until fc evicts it.
+	foot       atomic.Pointer[footer]
+	fmu        sync.Mutex // serializes footer loads
+	fOff, fLen int64      // the footer's place in the file
+	fSum       uint64     // its checksum as verified at open
+	fc         *FooterCache
+	fent       lru.Entry
+	closed     atomic.Bool
+}
+
+// footer is the parsed block table of a segment.
+type footer struct {
 	blocks []BlockInfo
 	cps    []Checkpoint // unordered only
 	bmap   []byte       // unordered only: block number per seq ordinal
 	width  int          // bytes per bmap entry
-	closed atomic.Bool
+	meta   []byte
 }
 
 var readerIDs atomic.Uint64
@@ -61,6 +75,12 @@ func Open(fs vfs.FS, path string, cache *Cache) (*Reader, error) {
 }
 
 func openReaderAt(path string, f readerAtCloser, size int64, cache *Cache) (*Reader, error) {
+	return openReader(path, f, size, cache, false)
+}
+
+// openReader opens a reader; lazy leaves the footer's block table unparsed
+// (see OpenLazy).
+func openReader(path string, f readerAtCloser, size int64, cache *Cache, lazy bool) (*Reader, error) {
 	if size < trailerLen+footerMinTotal+minBlockLen {
 		return nil, corrupt.New(path, 0, "file of %d bytes is too small for a segment", size)
 	}
@@ -94,12 +114,119 @@ func openReaderAt(path string, f readerAtCloser, size int64, cache *Cache) (*Rea
 	if err := readFull(f, fb, int64(t.footerOff)); err != nil {
 		return nil, fmt.Errorf("segment: read footer of %s: %w", path, err)
 	}
-	r := &Reader{id: readerIDs.Add(1), path: path, f: f, cache: cache}
-	if err := r.parseFooter(fb, int64(t.footerOff)); err != nil {
+	r := &Reader{id: readerIDs.Add(1), path: path, f: f, cache: cache,
+		fOff: int64(t.footerOff), fLen: int64(t.footerLen), fSum: binary.LittleEndian.Uint64(fb[len(fb)-8:])}
+	ft, err := r.parseFooter(fb, r.fOff, &r.info, lazy)
+	if err != nil {
 		return nil, err
+	}
+	if !lazy {
+		r.foot.Store(ft)
 	}
 	r.info.FileBytes = size
 	return r, nil
+}
+
+// timeStringBytes is what FooterCache counts for a block's time string.
+const timeStringBytes = 32
+
+// FooterCache bounds the memory of the footers (block tables and, for
+// unordered segments, seq maps) of the Readers opened with OpenLazy
+// that share it: the least recently used footer is dropped when a load
+// would exceed the capacity, and read, verified and parsed again on its
+// reader's next use. It is safe for concurrent use.
+type FooterCache struct{ c *lru.Cache }
+
+// NewFooterCache returns a FooterCache of capacity bytes (0 or less: 256 MiB).
+func NewFooterCache(capacity int64) *FooterCache {
+	if capacity <= 0 {
+		capacity = 256 << 20
+	}
+	return &FooterCache{c: lru.New(capacity)}
+}
+
+// FooterCacheStats is a snapshot of a FooterCache.
+type FooterCacheStats struct {
+	Bytes, Capacity int64 // held (estimated), bound
+	Footers         int   // footers held
+	Loads           int64 // footers parsed on use since NewFooterCache
+}
+
+// Stats returns the cache's current figures.
+func (c *FooterCache) Stats() FooterCacheStats {
+	s := c.c.Stats()
+	return FooterCacheStats{Bytes: s.Bytes, Capacity: s.Capacity, Footers: s.Entries, Loads: s.Loads}
+}
+
+// OpenLazy is Open for a reader of many segments: it reads the trailer and
+// the footer and verifies their checksums, but parses only the footer's
+// fixed part (Info). The block table (and an unordered segment's seq map)
+// is parsed and checked on first use and then held until fc, when not
+// nil, needs the room; a later use reads the footer again and verifies it
+// against the checksum seen at open.
+func OpenLazy(fs vfs.FS, path string, cache *Cache, fc *FooterCache) (*Reader, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open %s: %w", path, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segment: size of %s: %w", path, err)
+	}
+	r, err := openReader(path, f, size, cache, true)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.fc = fc
+	return r, nil
+}
+
+// footer returns the parsed footer, loading it if needed.
+func (r *Reader) footer() (*footer, error) {
+	if ft := r.foot.Load(); ft != nil {
+		if r.fc != nil {
+			r.fc.c.Touch(&r.fent)
+		}
+		return ft, nil
+	}
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if ft := r.foot.Load(); ft != nil {
+		return ft, nil
+	}
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	fb := make([]byte, r.fLen)
+	if err := readFull(r.f, fb, r.fOff); err != nil {
+		return nil, fmt.Errorf("segment: read footer of %s: %w", r.path, err)
+	}
+	if binary.LittleEndian.Uint64(fb[len(fb)-8:]) != r.fSum {
+		return nil, corrupt.New(r.path, r.fOff, "footer changed since open")
+	}
+	var in Info
+	ft, err := r.parseFooter(fb, r.fOff, &in, false)
+	if err != nil {
+		return nil, err
+	}
+	in.FileBytes = r.info.FileBytes
+	if in != r.info {
+		return nil, corrupt.New(r.path, r.fOff, "footer changed since open")
+	}
+	if r.fc == nil {
+		r.foot.Store(ft)
+		return ft, nil
+	}
+	if r.fent.Drop == nil {
+		r.fent.Drop = func() { r.foot.Store(nil) }
+	}
+	// The footer bytes (the seq map and meta refer to them) plus the
+	// decoded block entries with their two time strings.
+	n := r.fLen + int64(len(ft.blocks))*(int64(unsafe.Sizeof(BlockInfo{}))+2*timeStringBytes)
+	r.fc.c.Insert(&r.fent, n, func() { r.foot.Store(ft) })
+	return ft, nil
 }
 
 func readFull(f io.ReaderAt, b []byte, off int64) error {
@@ -113,28 +240,28 @@ func readFull(f io.ReaderAt, b []byte, off int64) error {
 	return err
 }
 
-// parseFooter verifies the footer checksum, decodes it with bounds checks
-// before every allocation, and checks it is self-consistent.
-func (r *Reader) parseFooter(fb []byte, foff int64) error {
+// parseFooter verifies the footer checksum and decodes its fixed part into
+// in; unless headOnly, it decodes the rest with bounds checks before every
+// allocation and checks it is self-consistent.
+func (r *Reader) parseFooter(fb []byte, foff int64, in *Info, headOnly bool) (*footer, error) {
 	bad := func(at int, format string, args ...any) error {
 		return corrupt.New(r.path, foff+int64(at), "footer: %s", fmt.Sprintf(format, args...))
 	}
 	body := len(fb) - 8
 	if xxhash.Sum64(fb[:body]) != binary.LittleEndian.Uint64(fb[body:]) {
-		return bad(0, "checksum mismatch")
+		return nil, bad(0, "checksum mismatch")
 	}
 	d := dec{b: fb[:body]}
 	if string(d.bytes(4, "magic")) != footerMagic {
-		return bad(0, "bad magic")
+		return nil, bad(0, "bad magic")
 	}
 	flags := d.u8("flags")
 	if flags&^flagUnordered != 0 {
-		return bad(4, "unknown flags %#x", flags)
+		return nil, bad(4, "unknown flags %#x", flags)
 	}
 	if d.u8("reserved") != 0 || d.u16("reserved") != 0 {
-		return bad(5, "reserved bytes not zero")
+		return nil, bad(5, "reserved bytes not zero")
 	}
-	in := &r.info
 	in.Unordered = flags&flagUnordered != 0
 	nb := d.u32("block count")
 	in.FirstSeq = d.u64("first seq")
@@ -146,26 +273,30 @@ func (r *Reader) parseFooter(fb []byte, foff int64) error {
 	in.MinTime = d.str8("min time")
 	in.MaxTime = d.str8("max time")
 	if d.bad != "" {
-		return bad(d.off, "%s", d.bad)
+		return nil, bad(d.off, "%s", d.bad)
 	}
 	switch {
 	case nb == 0 || uint64(nb) > uint64(body-d.off)/blockEntryMin:
-		return bad(8, "block count %d impossible for the footer size", nb)
+		return nil, bad(8, "block count %d impossible for the footer size", nb)
 	case in.Count == 0 || in.LastSeq < in.FirstSeq || in.LastSeq-in.FirstSeq != in.Count-1:
-		return bad(12, "seq range [%d, %d] does not hold %d records", in.FirstSeq, in.LastSeq, in.Count)
+		return nil, bad(12, "seq range [%d, %d] does not hold %d records", in.FirstSeq, in.LastSeq, in.Count)
 	case in.Count < uint64(nb):
-		return bad(28, "%d records cannot fill %d blocks", in.Count, nb)
+		return nil, bad(28, "%d records cannot fill %d blocks", in.Count, nb)
 	case in.RawBytes < 0:
-		return bad(36, "raw bytes negative")
+		return nil, bad(36, "raw bytes negative")
 	}
 	in.Blocks = int(nb)
-	r.blocks = make([]BlockInfo, nb)
+	if headOnly {
+		return nil, nil
+	}
+	ft := &footer{}
+	ft.blocks = make([]BlockInfo, nb)
 	var minT, maxT string
 	var next int64
 	var total uint64
-	for i := range r.blocks {
+	for i := range ft.blocks {
 		at := d.off
-		b := &r.blocks[i]
+		b := &ft.blocks[i]
 		b.Offset = int64(d.u64("block offset"))
 		b.Length = d.u32("block length")
 		b.FirstSeq = d.u64("block first seq")
@@ -174,26 +305,26 @@ func (r *Reader) parseFooter(fb []byte, foff int64) error {
 		b.MaxTime = d.str8("block max time")
 		b.ChainEnd = d.hash("block chain end")
 		if d.bad != "" {
-			return bad(d.off, "block %d: %s", i, d.bad)
+			return nil, bad(d.off, "block %d: %s", i, d.bad)
 		}
 		switch {
 		case b.Offset != next:
-			return bad(at, "block %d at offset %d, expected %d", i, b.Offset, next)
+			return nil, bad(at, "block %d at offset %d, expected %d", i, b.Offset, next)
 		case b.Length < minBlockLen || b.Length > maxBlockLen:
-			return bad(at+8, "block %d length %d out of bounds", i, b.Length)
+			return nil, bad(at+8, "block %d length %d out of bounds", i, b.Length)
 		case b.Count == 0 || b.Count > b.Length:
-			return bad(at+20, "block %d count %d impossible", i, b.Count)
+			return nil, bad(at+20, "block %d count %d impossible", i, b.Count)
 		case b.FirstSeq < in.FirstSeq || b.FirstSeq > in.LastSeq:
-			return bad(at+12, "block %d first seq %d outside the segment", i, b.FirstSeq)
+			return nil, bad(at+12, "block %d first seq %d outside the segment", i, b.FirstSeq)
 		case (b.MinTime == "") != (b.MaxTime == "") || b.MinTime > b.MaxTime:
-			return bad(at+24, "block %d min/max time inconsistent", i)
+			return nil, bad(at+24, "block %d min/max time inconsistent", i)
 		}
 		if !in.Unordered {
 			if b.FirstSeq != in.FirstSeq+total {
-				return bad(at+12, "block %d first seq %d, expected %d", i, b.FirstSeq, in.FirstSeq+total)
+				return nil, bad(at+12, "block %d first seq %d, expected %d", i, b.FirstSeq, in.FirstSeq+total)
 			}
 		} else if b.ChainEnd != ([32]byte{}) {
-			return bad(at, "block %d of an unordered segment has a chain value", i)
+			return nil, bad(at, "block %d of an unordered segment has a chain value", i)
 		}
 		next += int64(b.Length)
 		total += uint64(b.Count)
@@ -202,37 +333,36 @@ func (r *Reader) parseFooter(fb []byte, foff int64) error {
 	}
 	switch {
 	case next != foff:
-		return bad(0, "blocks end at %d, footer starts at %d", next, foff)
+		return nil, bad(0, "blocks end at %d, footer starts at %d", next, foff)
 	case total != in.Count:
-		return bad(28, "blocks hold %d records, footer says %d", total, in.Count)
+		return nil, bad(28, "blocks hold %d records, footer says %d", total, in.Count)
 	case minT != in.MinTime || maxT != in.MaxTime:
-		return bad(108, "segment min/max time do not match the blocks")
-	case !in.Unordered && r.blocks[nb-1].ChainEnd != in.ChainEnd:
-		return bad(76, "chain end does not match the last block")
+		return nil, bad(108, "segment min/max time do not match the blocks")
+	case !in.Unordered && ft.blocks[nb-1].ChainEnd != in.ChainEnd:
+		return nil, bad(76, "chain end does not match the last block")
 	}
 	if in.Unordered {
-		if err := r.parseUnordered(&d, bad); err != nil {
-			return err
+		if err := r.parseUnordered(&d, bad, in, ft); err != nil {
+			return nil, err
 		}
 	}
 	at := d.off
 	ml := d.u32("meta length")
 	if d.bad == "" && ml > MaxMetaBytes {
-		return bad(at, "meta length %d exceeds %d", ml, MaxMetaBytes)
+		return nil, bad(at, "meta length %d exceeds %d", ml, MaxMetaBytes)
 	}
 	meta := d.bytes(int(ml), "meta")
 	if d.bad != "" {
-		return bad(d.off, "%s", d.bad)
+		return nil, bad(d.off, "%s", d.bad)
 	}
 	if d.off != body {
-		return bad(d.off, "%d trailing bytes", body-d.off)
+		return nil, bad(d.off, "%d trailing bytes", body-d.off)
 	}
-	r.meta = meta
-	return nil
+	ft.meta = meta
+	return ft, nil
 }
 
-func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error) error {
-	in := &r.info
+func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error, in *Info, ft *footer) error {
 	at := d.off
 	ncp := d.u32("checkpoint count")
 	if d.bad != "" {
@@ -241,47 +371,47 @@ func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error) err
 	if ncp == 0 || uint64(ncp) > in.Count || uint64(ncp) > uint64(len(d.b)-d.off)/checkpointLen {
 		return bad(at, "checkpoint count %d impossible", ncp)
 	}
-	r.cps = make([]Checkpoint, ncp)
-	for i := range r.cps {
+	ft.cps = make([]Checkpoint, ncp)
+	for i := range ft.cps {
 		at := d.off
-		cp := &r.cps[i]
+		cp := &ft.cps[i]
 		cp.Seq = d.u64("checkpoint seq")
 		cp.Hash = d.hash("checkpoint hash")
 		if d.bad != "" {
 			return bad(d.off, "%s", d.bad)
 		}
-		if cp.Seq < in.FirstSeq || cp.Seq > in.LastSeq || (i > 0 && cp.Seq <= r.cps[i-1].Seq) {
+		if cp.Seq < in.FirstSeq || cp.Seq > in.LastSeq || (i > 0 && cp.Seq <= ft.cps[i-1].Seq) {
 			return bad(at, "checkpoint %d seq %d out of order or range", i, cp.Seq)
 		}
 	}
-	if last := r.cps[ncp-1]; last.Seq != in.LastSeq || last.Hash != in.ChainEnd {
+	if last := ft.cps[ncp-1]; last.Seq != in.LastSeq || last.Hash != in.ChainEnd {
 		return bad(d.off, "last checkpoint does not match the segment's chain end")
 	}
 	at = d.off
-	r.width = int(d.u8("map width"))
-	if d.bad == "" && r.width != mapWidth(len(r.blocks)) {
-		return bad(at, "map width %d invalid for %d blocks", r.width, len(r.blocks))
+	ft.width = int(d.u8("map width"))
+	if d.bad == "" && ft.width != mapWidth(len(ft.blocks)) {
+		return bad(at, "map width %d invalid for %d blocks", ft.width, len(ft.blocks))
 	}
-	if d.bad == "" && in.Count > uint64(len(d.b)-d.off)/uint64(r.width) {
+	if d.bad == "" && in.Count > uint64(len(d.b)-d.off)/uint64(ft.width) {
 		return bad(d.off, "seq map truncated")
 	}
-	r.bmap = d.bytes(int(in.Count)*r.width, "seq map")
+	ft.bmap = d.bytes(int(in.Count)*ft.width, "seq map")
 	if d.bad != "" {
 		return bad(d.off, "%s", d.bad)
 	}
-	hist := make([]uint32, len(r.blocks))
+	hist := make([]uint32, len(ft.blocks))
 	for o := uint64(0); o < in.Count; o++ {
-		b := r.blockAt(o)
-		if b >= len(r.blocks) {
-			return bad(at+1+int(o)*r.width, "seq %d mapped to block %d of %d", in.FirstSeq+o, b, len(r.blocks))
+		b := ft.blockAt(o)
+		if b >= len(ft.blocks) {
+			return bad(at+1+int(o)*ft.width, "seq %d mapped to block %d of %d", in.FirstSeq+o, b, len(ft.blocks))
 		}
 		hist[b]++
 	}
-	for i, b := range r.blocks {
+	for i, b := range ft.blocks {
 		if hist[i] != b.Count {
 			return bad(at, "seq map gives block %d %d records, footer %d", i, hist[i], b.Count)
 		}
-		if r.blockAt(b.FirstSeq-in.FirstSeq) != i {
+		if ft.blockAt(b.FirstSeq-in.FirstSeq) != i {
 			return bad(at, "block %d first seq %d mapped elsewhere", i, b.FirstSeq)
 		}
 	}
@@ -289,51 +419,80 @@ func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error) err
 }
 
 // blockAt returns the block number of seq ordinal o (unordered only).
-func (r *Reader) blockAt(o uint64) int {
-	if r.width == 2 {
-		return int(binary.LittleEndian.Uint16(r.bmap[o*2:]))
+func (ft *footer) blockAt(o uint64) int {
+	if ft.width == 2 {
+		return int(binary.LittleEndian.Uint16(ft.bmap[o*2:]))
 	}
-	return int(binary.LittleEndian.Uint32(r.bmap[o*4:]))
+	return int(binary.LittleEndian.Uint32(ft.bmap[o*4:]))
 }
 
 // Info returns the segment's summary from its footer.
 func (r *Reader) Info() Info { return r.info }
 
-// Meta returns the caller's opaque footer section. Do not modify it.
-func (r *Reader) Meta() []byte { return r.meta }
+// Meta returns the caller's opaque footer section (nil if the footer of a
+// lazily opened reader cannot be loaded). Do not modify it.
+func (r *Reader) Meta() []byte {
+	ft, err := r.footer()
+	if err != nil {
+		return nil
+	}
+	return ft.meta
+}
 
 // Path returns the path the segment was opened with.
 func (r *Reader) Path() string { return r.path }
 
 // NumBlocks returns the number of blocks.
-func (r *Reader) NumBlocks() int { return len(r.blocks) }
+func (r *Reader) NumBlocks() int { return r.info.Blocks }
 
-// BlockInfo returns the footer entry of block i.
-func (r *Reader) BlockInfo(i int) BlockInfo { return r.blocks[i] }
+// BlockInfo returns the footer entry of block i (the zero BlockInfo if
+// the footer of a lazily opened reader cannot be loaded; Block and Verify
+// report that error).
+func (r *Reader) BlockInfo(i int) BlockInfo {
+	ft, err := r.footer()
+	if err != nil {
+		return BlockInfo{}
+	}
+	return ft.blocks[i]
+}
 
 // Checkpoints returns the stored chain values: one per block end for an
 // ordered segment, the SetChain checkpoints for an unordered one. The last
-// is always (LastSeq, ChainEnd).
+// is always (LastSeq, ChainEnd). It is nil if the footer of a lazily
+// opened reader cannot be loaded.
 func (r *Reader) Checkpoints() []Checkpoint {
-	if r.info.Unordered {
-		return append([]Checkpoint(nil), r.cps...)
+	ft, err := r.footer()
+	if err != nil {
+		return nil
 	}
-	cps := make([]Checkpoint, len(r.blocks))
-	for i, b := range r.blocks {
+	if r.info.Unordered {
+		return append([]Checkpoint(nil), ft.cps...)
+	}
+	cps := make([]Checkpoint, len(ft.blocks))
+	for i, b := range ft.blocks {
 		cps[i] = Checkpoint{Seq: b.FirstSeq + uint64(b.Count) - 1, Hash: b.ChainEnd}
 	}
 	return cps
 }
 
-// Locate returns the block holding seq.
+// Locate returns the block holding seq (not ok as well when the footer of
+// a lazily opened reader cannot be loaded).
 func (r *Reader) Locate(seq uint64) (block int, ok bool) {
+	ft, err := r.footer()
+	if err != nil {
+		return 0, false
+	}
+	return r.locate(ft, seq)
+}
+
+func (r *Reader) locate(ft *footer, seq uint64) (block int, ok bool) {
 	if seq < r.info.FirstSeq || seq > r.info.LastSeq {
 		return 0, false
 	}
 	if r.info.Unordered {
-		return r.blockAt(seq - r.info.FirstSeq), true
+		return ft.blockAt(seq - r.info.FirstSeq), true
 	}
-	i := sort.Search(len(r.blocks), func(i int) bool { return r.blocks[i].FirstSeq > seq })
+	i := sort.Search(len(ft.blocks), func(i int) bool { return ft.blocks[i].FirstSeq > seq })
 	return i - 1, true
 }
 
@@ -345,7 +504,11 @@ func (r *Reader) loadBlock(i int) (*Block, error) { return r.loadBlockInto(i, ni
 // loadBlockInto is loadBlock decoding into reuse's buffers (see
 // decodeBlockInto).
 func (r *Reader) loadBlockInto(i int, reuse *Block) (*Block, error) {
-	bi := &r.blocks[i]
+	ft, err := r.footer()
+	if err != nil {
+		return nil, err
+	}
+	bi := &ft.blocks[i]
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	if cap(*bp) < int(bi.Length) {
@@ -357,7 +520,7 @@ func (r *Reader) loadBlockInto(i int, reuse *Block) (*Block, error) {
 	}
 	c := blockCheck{file: r.path, off: bi.Offset, want: bi, index: i, unordered: r.info.Unordered}
 	if r.info.Unordered {
-		c.seqBlock = r.Locate
+		c.seqBlock = func(seq uint64) (int, bool) { return r.locate(ft, seq) }
 	}
 	b, err := decodeBlockInto(buf, &c, reuse)
 	if err != nil {
@@ -372,8 +535,8 @@ func (r *Reader) Block(i int) (*Block, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	if i < 0 || i >= len(r.blocks) {
-		return nil, fmt.Errorf("segment %s: block %d of %d: %w", r.path, i, len(r.blocks), ErrNotFound)
+	if i < 0 || i >= r.info.Blocks {
+		return nil, fmt.Errorf("segment %s: block %d of %d: %w", r.path, i, r.info.Blocks, ErrNotFound)
 	}
 	k := cacheKey{reader: r.id, block: i}
 	if b := r.cache.get(k); b != nil {
@@ -407,10 +570,14 @@ func (r *Reader) Get(seq uint64) (Record, error) {
 // false. A seq outside the segment returns ErrNotFound. Record.Data is
 // valid only during fn.
 func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
 	cur := -1
 	var b *Block
 	for _, s := range seqs {
-		bi, ok := r.Locate(s)
+		bi, ok := r.locate(ft, s)
 		if !ok {
 			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
 		}
@@ -423,7 +590,7 @@ func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
 		}
 		j, ok := b.find(s)
 		if !ok {
-			return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
+			return corrupt.New(r.path, ft.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
 		}
 		if !fn(b.Record(j)) {
 			return nil
@@ -449,6 +616,10 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
 	scratch := bulkBlocks.Get().(*Block)
 	cur := -1
 	var b *Block
@@ -456,9 +627,9 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 		// Successive seqs mostly lie in the current block: skip the
 		// binary search then.
 		bi := cur
-		if cur < 0 || s < r.blocks[cur].FirstSeq || s-r.blocks[cur].FirstSeq >= uint64(r.blocks[cur].Count) {
+		if cur < 0 || s < ft.blocks[cur].FirstSeq || s-ft.blocks[cur].FirstSeq >= uint64(ft.blocks[cur].Count) {
 			var ok bool
-			if bi, ok = r.Locate(s); !ok {
+			if bi, ok = r.locate(ft, s); !ok {
 				bulkBlocks.Put(scratch)
 				return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
 			}
@@ -476,7 +647,7 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 		j, ok := b.find(s)
 		if !ok {
 			bulkBlocks.Put(scratch)
-			return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
+			return corrupt.New(r.path, ft.blocks[bi].Offset, "block %d lacks seq %d", bi, s)
 		}
 		if !fn(b.Record(j)) {
 			break
@@ -508,8 +679,12 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 			bulkBlocks.Put(scratch)
 		}
 	}()
-	start, _ := r.Locate(fromSeq)
-	for i := start; i < len(r.blocks); i++ {
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
+	start, _ := r.locate(ft, fromSeq)
+	for i := start; i < len(ft.blocks); i++ {
 		b := r.cache.get(cacheKey{reader: r.id, block: i})
 		if b == nil {
 			nb, err := r.loadBlockInto(i, scratch)
@@ -598,7 +773,11 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	nb := len(r.blocks)
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
+	nb := len(ft.blocks)
 	blocks := make([]*Block, nb) // the current window's blocks
 	pooled := make([]bool, nb)   // blocks[i] came from bulkBlocks
 	// The decoded size of a block is known only once decoded: the window
@@ -635,7 +814,7 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 			if !ok {
 				break
 			}
-			bi := r.blockAt(o)
+			bi := ft.blockAt(o)
 			if !inWindow[bi] {
 				if len(need) > 0 && held >= bulkWindow {
 					pending, hasPending = o, true
@@ -657,12 +836,12 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 			return err
 		}
 		for _, o := range ords {
-			bi := r.blockAt(o)
+			bi := ft.blockAt(o)
 			seq := r.info.FirstSeq + o
 			b := blocks[bi]
 			j := int(pos[o])
 			if j >= b.Len() || b.seq(j) != seq {
-				return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
+				return corrupt.New(r.path, ft.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
 			}
 			if !fn(b.Record(j)) {
 				return nil
@@ -726,6 +905,10 @@ func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, pos []uint
 // works in windows of consecutive seqs whose blocks together hold about
 // walkBudget decompressed bytes, so each block is decoded once per window.
 func (r *Reader) walk(from uint64, get func(int) (*Block, error), fn func(Record) bool) error {
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
 	window := make(map[int]*Block)
 	o := from - r.info.FirstSeq
 	for o < r.info.Count {
@@ -733,7 +916,7 @@ func (r *Reader) walk(from uint64, get func(int) (*Block, error), fn func(Record
 		var held int64
 		hi := o
 		for ; hi < r.info.Count; hi++ {
-			bi := r.blockAt(hi)
+			bi := ft.blockAt(hi)
 			if _, ok := window[bi]; ok {
 				continue
 			}
@@ -748,11 +931,11 @@ func (r *Reader) walk(from uint64, get func(int) (*Block, error), fn func(Record
 			held += b.size
 		}
 		for ; o < hi; o++ {
-			bi := r.blockAt(o)
+			bi := ft.blockAt(o)
 			seq := r.info.FirstSeq + o
 			j, ok := window[bi].find(seq)
 			if !ok {
-				return corrupt.New(r.path, r.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
+				return corrupt.New(r.path, ft.blocks[bi].Offset, "block %d lacks seq %d", bi, seq)
 			}
 			if !fn(window[bi].Record(j)) {
 				return nil
@@ -774,14 +957,18 @@ func (r *Reader) Verify() error {
 	if err != nil {
 		return err
 	}
-	if again.info != r.info || !bytes.Equal(again.meta, r.meta) {
+	ft, err := r.footer()
+	if err != nil {
+		return err
+	}
+	if again.info != r.info || !bytes.Equal(again.foot.Load().meta, ft.meta) {
 		return corrupt.New(r.path, r.info.FileBytes-trailerLen, "footer changed since open")
 	}
 	var ch chainer
 	h := r.info.ChainStart
 	var raw int64
 	if !r.info.Unordered {
-		for i := range r.blocks {
+		for i := range ft.blocks {
 			b, err := r.loadBlock(i)
 			if err != nil {
 				return err
@@ -791,8 +978,8 @@ func (r *Reader) Verify() error {
 				h = ch.next(h, d)
 				raw += int64(len(d))
 			}
-			if h != r.blocks[i].ChainEnd {
-				return corrupt.New(r.path, r.blocks[i].Offset, "block %d: hash chain mismatch", i)
+			if h != ft.blocks[i].ChainEnd {
+				return corrupt.New(r.path, ft.blocks[i].Offset, "block %d: hash chain mismatch", i)
 			}
 		}
 	} else {
@@ -801,10 +988,10 @@ func (r *Reader) Verify() error {
 		err := r.walk(r.info.FirstSeq, r.loadBlock, func(rec Record) bool {
 			h = ch.next(h, rec.Data)
 			raw += int64(len(rec.Data))
-			if rec.Seq == r.cps[cp].Seq {
-				if h != r.cps[cp].Hash {
-					bi, _ := r.Locate(rec.Seq)
-					bad = corrupt.New(r.path, r.blocks[bi].Offset, "hash chain mismatch at checkpoint seq %d", rec.Seq)
+			if rec.Seq == ft.cps[cp].Seq {
+				if h != ft.cps[cp].Hash {
+					bi, _ := r.locate(ft, rec.Seq)
+					bad = corrupt.New(r.path, ft.blocks[bi].Offset, "hash chain mismatch at checkpoint seq %d", rec.Seq)
 					return false
 				}
 				cp++

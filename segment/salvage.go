@@ -77,13 +77,14 @@ func SalvageFile(fsys vfs.FS, path string) (*Salvaged, error) {
 		s.FooterOK = true
 		s.Info = r.info
 		s.Checkpoints = r.Checkpoints()
-		for i := range r.blocks {
+		ft := r.foot.Load() // parsed by openReaderAt
+		for i := range ft.blocks {
 			b, err := r.loadBlock(i)
 			if err != nil {
 				if !errors.Is(err, corrupt.ErrCorrupt) {
 					return nil, err
 				}
-				bi := r.blocks[i]
+				bi := ft.blocks[i]
 				s.BadBlocks = append(s.BadBlocks, BadBlock{Offset: bi.Offset, Length: int64(bi.Length), Known: true,
 					Index: i, FirstSeq: bi.FirstSeq, Count: bi.Count, Reason: err.Error()})
 				continue
