@@ -407,17 +407,19 @@ func scaleChild(dir, paramsFile string) int {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	var opens []time.Duration
+	var opens, openCPU []time.Duration
 	for range 5 {
 		if err := l.Close(); err != nil {
 			return fail(err)
 		}
-		t := time.Now()
+		t, c := time.Now(), cpuTime()
 		if l, err = ledger.Open(dir, nil); err != nil {
 			return fail(err)
 		}
 		opens = append(opens, time.Since(t))
+		openCPU = append(openCPU, cpuTime()-c) // includes the background tree load meanwhile
 	}
+	logf("  opens %v, process CPU %v", opens, openCPU)
 	defer l.Close()
 	res.OpenMs = ms(medianDur(opens))
 	pprof.StopCPUProfile()
@@ -447,21 +449,22 @@ func scaleChild(dir, paramsFile string) int {
 		reps = 2
 	}
 	timeq := func(name string, want int, run func() (int, error)) (float64, int, error) {
-		var lat []time.Duration
+		var lat, cpu []time.Duration
 		got := 0
 		for range reps {
-			t := time.Now()
+			t, c := time.Now(), cpuTime()
 			n, err := run()
 			if err != nil {
 				return 0, 0, fmt.Errorf("%s: %w", name, err)
 			}
 			lat = append(lat, time.Since(t))
+			cpu = append(cpu, cpuTime()-c)
 			if want >= 0 && n != want {
 				return 0, 0, fmt.Errorf("%s: %d results, want %d", name, n, want)
 			}
 			got = n
 		}
-		logf("  %s: %d results, latencies %v", name, got, lat)
+		logf("  %s: %d results, latencies %v, process CPU %v", name, got, lat, cpu)
 		return ms(medianDur(lat)), got, nil
 	}
 	q01 := ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}

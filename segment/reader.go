@@ -110,7 +110,19 @@ func openReader(path string, f readerAtCloser, size int64, cache *Cache, lazy bo
 		t.footerOff > uint64(toff) || uint64(toff)-t.footerOff != uint64(t.footerLen) {
 		return nil, corrupt.New(path, toff, "footer offset %d / length %d do not fit a file of %d bytes", t.footerOff, t.footerLen, size)
 	}
-	fb := make([]byte, t.footerLen)
+	var fb []byte
+	if lazy {
+		// Only the fixed part is kept (copied): read into a recycled
+		// buffer rather than a fresh (zeroed) one per segment.
+		bp := readBufs.Get().(*[]byte)
+		defer readBufs.Put(bp)
+		if cap(*bp) < int(t.footerLen) {
+			*bp = make([]byte, t.footerLen)
+		}
+		fb = (*bp)[:t.footerLen]
+	} else {
+		fb = make([]byte, t.footerLen)
+	}
 	if err := readFull(f, fb, int64(t.footerOff)); err != nil {
 		return nil, fmt.Errorf("segment: read footer of %s: %w", path, err)
 	}
