@@ -543,22 +543,45 @@ func (l *Ledger) segPath(name, ext string) string {
 }
 
 // loadSegments opens every segment of the manifest from its footer (no data
-// scan) and its index, rebuilding an index that is missing or corrupt.
+// scan) and its index, rebuilding an index that is missing or corrupt. The
+// segments are opened by a few goroutines (file opens and footer reads
+// overlap); the first error in manifest order is returned.
 func (l *Ledger) loadSegments() error {
-	segs := make([]*sealedSeg, 0, len(l.man.Load().Segments))
-	for _, ms := range l.man.Load().Segments {
-		s, err := l.openSegment(ms)
-		if err != nil {
-			for _, s := range segs {
+	mss := l.man.Load().Segments
+	segs := make([]*sealedSeg, len(mss))
+	errs := make([]error, len(mss))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(loadWorkers, len(mss)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(mss) {
+					return
+				}
+				segs[i], errs[i] = l.openSegment(mss[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range segs {
+			if s != nil {
 				s.r.Close()
 			}
-			return err
 		}
-		segs = append(segs, s)
+		for _, e := range errs {
+			if e != nil {
+				return e
+			}
+		}
 	}
 	l.segs = segs
 	return nil
 }
+
+// loadWorkers is how many goroutines open segments at Open.
+const loadWorkers = 4
 
 func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 	path := l.segPath(ms.Name, ".seg")
