@@ -506,6 +506,12 @@ func scaleChild(dir, paramsFile string) int {
 	var msBefore runtime.MemStats
 	runtime.ReadMemStats(&msBefore)
 	logf("  after open + queries: VmHWM %.0f MiB, Go heap in use %.0f MiB, sys %.0f MiB", res.RSSOpenQueriesMiB, float64(msBefore.HeapInuse)/(1<<20), float64(msBefore.Sys)/(1<<20))
+	if os.Getenv("EXLEDGER_SCALE_NOSCAN") == "1" { // open + queries only (side-by-side runs)
+		out, _ := json.Marshal(res)
+		logf("child result: %s", out)
+		fmt.Println("RESULT " + string(out))
+		return 0
+	}
 	if pf := os.Getenv("EXLEDGER_SCALE_SCAN_CPUPROFILE"); pf != "" {
 		pprof.StopCPUProfile()
 		if f, err := os.Create(pf); err == nil && pprof.StartCPUProfile(f) == nil {

@@ -25,7 +25,8 @@
 //   - Every byte of a file is covered by a checksum (xxhash64): the header
 //     and trailer by the trailer checksum, each section by its own. Open
 //     verifies the header, trailer and summary; any other section is
-//     verified in full when first loaded, before any of it is used. Any
+//     verified in full when first loaded (and again when loaded after a
+//     Cache evicted it), before any of it is used. Any
 //     failure is a *CorruptionError{File, Offset, Reason}.
 //   - Decoders never panic and check every count and length against the
 //     remaining bytes before allocating: loading a hostile file allocates

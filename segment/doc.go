@@ -22,7 +22,12 @@
 //     record framing. Any failure is a *corrupt.CorruptionError naming the
 //     file and a byte offset; decoders never panic and never allocate more
 //     than the remaining input (or MaxBlockBytes) allows.
-//   - Open reads only the trailer and the footer.
+//   - Open reads only the trailer and the footer. OpenLazy (the ledger's
+//     way) verifies the footer's checksum but parses only its fixed part
+//     (Info); the block table and seq map are parsed and checked on first
+//     use, held in a FooterCache that bounds them for many segments, and
+//     read and verified again (against the checksum seen at open) after
+//     eviction.
 //
 // # Hash chain
 //
@@ -123,7 +128,7 @@
 //	M     meta: the caller's opaque bytes
 //	8     xxhash64 of every preceding footer byte
 //
-// Open checks: blocks are contiguous from 0 and end where the footer
+// Open checks (OpenLazy: at first use): blocks are contiguous from 0 and end where the footer
 // starts; ordered blocks' first seqs follow from the counts; counts sum to
 // count; segment min/max time agree with the blocks'; the last block's
 // chain value is the chain end; in unordered segments the map's per-block
