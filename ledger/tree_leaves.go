@@ -259,6 +259,7 @@ func (l *Ledger) keepDroppedLeaves(v *view, seq uint64) (bool, error) {
 			return false, err
 		}
 		if err := writeFileAtomic(l.fs, l.dir, leavesFileName, append(b, blocks...)); err != nil {
+			t.err = err // no more tree writes until reopen (an fsync error stops writes)
 			return false, err
 		}
 		t.leavesFirst, t.leavesHave, t.leavesErr = first, true, nil
@@ -282,6 +283,7 @@ func (l *Ledger) keepDroppedLeaves(v *view, seq uint64) (bool, error) {
 			return f.Close()
 		}()
 		if err != nil {
+			t.err = err // no more tree writes until reopen (an fsync error stops writes)
 			return false, err
 		}
 	}
