@@ -53,6 +53,11 @@ type VectorIndexOptions struct {
 	// them) a search compares, at least 24; more lists are compared
 	// while fewer than 10×Limit candidates passed the filter. 0 = 0.12.
 	ProbeFraction float64
+	// CacheBytes bounds the memory of the ledger's cache of vector blocks
+	// read by searches (layout-2 vector files are read per block, only
+	// the blocks a search compares; docs/format.md §10.4). 0 = 256 MiB;
+	// negative: no cache (every search reads what it compares).
+	CacheBytes int64
 
 	// manual (tests) turns the background indexer off: only
 	// BuildVectorIndexes builds indexes.

@@ -51,6 +51,7 @@ type vecSet struct {
 	ann      *annIndex // nil: exact scans only
 	size     int64     // file bytes
 	annBytes int64     // approximate-index section bytes
+	layout   int       // the file's layout (1 or 2)
 }
 
 func (s *vecSet) vec(i int) []float32 { return s.data[i*s.dim : (i+1)*s.dim : (i+1)*s.dim] }
@@ -61,35 +62,10 @@ func (s *vecSet) find(o uint32) (int, bool) {
 	return i, i < len(s.ords) && s.ords[i] == o
 }
 
-// encodeVecFile builds a vector file. data holds len(ords)*dim floats.
-func encodeVecFile(dim int, count uint64, ords []uint32, data []float32, ann []byte) []byte {
-	b := vecFileHead(dim, count, ords, len(ann))
-	b = appendFloats(b, data)
-	return vecFileTail(b, ann)
-}
-
-// vecFileHead starts a vector file of these vectors (their floats are
-// appended next, then vecFileTail): the buffer has room for the whole file.
-func vecFileHead(dim int, count uint64, ords []uint32, annLen int) []byte {
-	n := len(ords)
-	b := make([]byte, 0, vecHeaderSize+4*n+4*n*dim+annLen+8)
-	b = append(b, vecMagic...)
-	b = binary.LittleEndian.AppendUint16(b, vecVersion)
-	b = binary.LittleEndian.AppendUint16(b, 0)
-	b = binary.LittleEndian.AppendUint32(b, uint32(dim))
-	b = binary.LittleEndian.AppendUint64(b, count)
-	b = binary.LittleEndian.AppendUint64(b, uint64(n))
-	b = binary.LittleEndian.AppendUint64(b, uint64(annLen))
-	for _, o := range ords {
-		b = binary.LittleEndian.AppendUint32(b, o)
-	}
-	return b
-}
-
-// vecFileTail appends the index section and the checksum.
-func vecFileTail(b, ann []byte) []byte {
-	b = append(b, ann...)
-	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+// encodeVecFile builds a vector file (layout 2, without an index: rows in
+// event order). data holds len(ords)*dim floats.
+func encodeVecFile(dim int, count uint64, ords []uint32, data []float32) []byte {
+	return ordinalRows(dim, count, ords, data).bytesOf()
 }
 
 // decodeVecFile checks and decodes a vector file (the set it returns may
@@ -186,8 +162,16 @@ type segVectors struct {
 	dim   int
 	count uint64
 	n     uint64
+	cache *vecCache
 	mu    sync.Mutex
-	set   *vecSet
+	// layout is the file's layout (0: not known yet); a layout-2 file's
+	// directory is dir, its blocks are read on demand (vector_blocks.go),
+	// and gen (bumped when the indexer replaces the file) keys them in
+	// the cache. A layout-1 file is read whole into set.
+	layout int
+	dir    *vecDir
+	gen    uint32
+	set    *vecSet
 	// ixState: what is known of the file's approximate index
 	// (vector_indexer.go).
 	ixState int
@@ -199,11 +183,14 @@ func (l *Ledger) segVectorsOf(ms manifestSeg) *segVectors {
 	if ms.Vectors == 0 {
 		return nil
 	}
-	return &segVectors{fs: l.fs, path: l.segPath(ms.Name, vecExt), dim: l.man.Load().EmbeddingDim, count: ms.Count, n: ms.Vectors}
+	return &segVectors{fs: l.fs, path: l.segPath(ms.Name, vecExt), dim: l.man.Load().EmbeddingDim, count: ms.Count, n: ms.Vectors, cache: l.vecCacheOf()}
 }
 
-// load reads and checks the file the first time, then returns the cached
-// set. A failure is not cached: the next call tries again.
+// load reads and checks the whole file and returns its vectors in event
+// order. A layout-1 file's set is kept (the next call returns it); a
+// layout-2 file is read again at each call (its users, the indexer,
+// compaction and repair, read each file once; searches read blocks). A
+// failure is not cached: the next call tries again.
 func (v *segVectors) load() (*vecSet, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -214,7 +201,9 @@ func (v *segVectors) load() (*vecSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.set = s
+	if s.layout == 1 {
+		v.set = s
+	}
 	return s, nil
 }
 
@@ -251,6 +240,16 @@ func writeVecFile(fsys vfs.FS, path string, data []byte) error {
 // vecs[i] is the vector of ordinal i (nil for none). It returns nil when
 // no event has one.
 func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) {
+	w := memtableRows(dim, count, vecs)
+	if w == nil {
+		return nil, 0
+	}
+	return w.bytesOf(), uint64(len(w.rowOrd))
+}
+
+// memtableRows is the vecRows of a run of events (vecs[i]: the vector of
+// ordinal i, nil for none), in event order; nil when none has a vector.
+func memtableRows(dim int, count uint64, vecs [][]float32) *vecRows {
 	var ords []uint32
 	for i, v := range vecs {
 		if v != nil {
@@ -258,14 +257,9 @@ func vecFileOf(dim int, count uint64, vecs [][]float32) (data []byte, n uint64) 
 		}
 	}
 	if len(ords) == 0 {
-		return nil, 0
+		return nil
 	}
-	// The floats go straight into the file's buffer, sized once.
-	b := vecFileHead(dim, count, ords, 0)
-	for _, o := range ords {
-		b = appendFloats(b, vecs[o])
-	}
-	return vecFileTail(b, nil), uint64(len(ords))
+	return &vecRows{dim: dim, count: count, rowOrd: ords, row: func(r int) []float32 { return vecs[ords[r]] }}
 }
 
 // loadVecFile reads and decodes a vector file.
@@ -277,7 +271,18 @@ func loadVecFile(fsys vfs.FS, path string, dim int, count, n uint64) (*vecSet, e
 		}
 		return nil, err
 	}
-	return decodeVecFile(path, b, dim, count, n)
+	if isVec2(b) {
+		s, err := decodeVec2(path, b, dim, count, n)
+		if s != nil {
+			s.layout = 2
+		}
+		return s, err
+	}
+	s, err := decodeVecFile(path, b, dim, count, n)
+	if s != nil {
+		s.layout = 1
+	}
+	return s, err
 }
 
 // salvageVectors writes the vector file of a segment Repair rewrote from
@@ -299,7 +304,7 @@ func salvageVectors(fsys vfs.FS, path string, dim int, vs *vecSet, skip, count u
 	if len(ords) == 0 {
 		return 0, nil
 	}
-	if err := writeVecFile(fsys, path, encodeVecFile(dim, count, ords, flat, nil)); err != nil {
+	if err := writeVecFile(fsys, path, encodeVecFile(dim, count, ords, flat)); err != nil {
 		return 0, err
 	}
 	return uint64(len(ords)), nil
@@ -310,30 +315,46 @@ func salvageVectors(fsys vfs.FS, path string, dim int, vs *vecSet, skip, count u
 // it). Errors give zeros: Stat reports, Verify checks.
 func (v *segVectors) sizes() (file, ann int64) {
 	v.mu.Lock()
-	set := v.set
+	set, dir := v.set, v.dir
 	v.mu.Unlock()
 	if set != nil {
 		return set.size, set.annBytes
+	}
+	if dir != nil {
+		return dir.size, dir.annBytes
 	}
 	file, ann, _ = v.header()
 	return file, ann
 }
 
-// header reads the file's size and the approximate-index section length
-// its header declares (ok false: the file or its header cannot be read).
+// header reads the file's size and the approximate-index bytes its
+// header declares (ok false: the file or its header cannot be read), and
+// whether it is a layout-2 file with an index.
 func (v *segVectors) header() (file, ann int64, ok bool) {
+	file, ann, _, ok = v.headerInfo()
+	return file, ann, ok
+}
+
+func (v *segVectors) headerInfo() (file, ann int64, layout int, ok bool) {
 	f, err := v.fs.Open(v.path)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	var h [vecHeaderSize]byte
+	var h [vec2HeaderSize]byte
 	if n, err := f.ReadAt(h[:], 0); n != len(h) && err != nil {
-		return size, 0, false
+		return size, 0, 0, false
 	}
-	return size, int64(min(binary.LittleEndian.Uint64(h[32:]), uint64(size))), true
+	if isVec2(h[:]) {
+		d, _, err := decodeVecHeader2(v.path, h[:], size, 0, 0, 0)
+		if err != nil {
+			return size, 0, 2, false
+		}
+		return size, d.annBytes, 2, true
+	}
+	return size, int64(min(binary.LittleEndian.Uint64(h[32:]), uint64(size))), 1, true
 }

@@ -12,7 +12,7 @@ import (
 func sampleVecFile() []byte {
 	ords := []uint32{0, 2, 3}
 	data := []float32{1, 0, 0, 0.5, -1, 2, 3, 4, 0, 0, 0, 1e-3}
-	return encodeVecFile(4, 5, ords, data, nil)
+	return encodeVecFileV1(4, 5, ords, data, nil)
 }
 
 func TestVecFileRoundTrip(t *testing.T) {
@@ -30,7 +30,7 @@ func TestVecFileRoundTrip(t *testing.T) {
 	if _, ok := s.find(1); ok {
 		t.Fatal("ordinal 1 found")
 	}
-	if got := encodeVecFile(s.dim, s.count, s.ords, s.data, nil); !bytes.Equal(got, b) {
+	if got := encodeVecFileV1(s.dim, s.count, s.ords, s.data, nil); !bytes.Equal(got, b) {
 		t.Fatal("re-encoding differs")
 	}
 	// What the manifest says must match.
@@ -68,8 +68,8 @@ func TestVecFileEveryFlipDetected(t *testing.T) {
 // same bytes and holds only finite vectors with a nonzero norm.
 func FuzzDecodeVecFile(f *testing.F) {
 	f.Add(sampleVecFile())
-	f.Add(encodeVecFile(1, 1, []uint32{0}, []float32{-2}, nil))
-	f.Add(encodeVecFile(3, 100, []uint32{7, 99}, []float32{1, 2, 3, 4, 5, 6}, nil))
+	f.Add(encodeVecFileV1(1, 1, []uint32{0}, []float32{-2}, nil))
+	f.Add(encodeVecFileV1(3, 100, []uint32{7, 99}, []float32{1, 2, 3, 4, 5, 6}, nil))
 	f.Add([]byte(vecMagic))
 	{
 		ords := make([]uint32, annMinVectors)
@@ -77,7 +77,7 @@ func FuzzDecodeVecFile(f *testing.F) {
 		for i := range ords {
 			ords[i], data[i] = uint32(i), float32(i%5)+1
 		}
-		f.Add(encodeVecFile(1, annMinVectors, ords, data, buildANN(1, ords, data)))
+		f.Add(encodeVecFileV1(1, annMinVectors, ords, data, buildANN(1, ords, data)))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeVecFile("f.vec", b, 0, 0, 0)
@@ -96,7 +96,7 @@ func FuzzDecodeVecFile(f *testing.F) {
 			}
 		}
 		if s.ann == nil {
-			if got := encodeVecFile(s.dim, s.count, s.ords, s.data, nil); !bytes.Equal(got, b) {
+			if got := encodeVecFileV1(s.dim, s.count, s.ords, s.data, nil); !bytes.Equal(got, b) {
 				t.Fatal("accepted bytes do not re-encode identically")
 			}
 		}
@@ -115,7 +115,7 @@ func TestVecFileWithANN(t *testing.T) {
 			data[i*dim+j] = float32((i*7+j*13)%17) - 8 + 0.5
 		}
 	}
-	b := encodeVecFile(dim, 2*n, ords, data, buildANN(dim, ords, data))
+	b := encodeVecFileV1(dim, 2*n, ords, data, buildANN(dim, ords, data))
 	s, err := decodeVecFile("x.vec", b, dim, 2*n, n)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestVecFileWithANN(t *testing.T) {
 	if s.ann == nil || s.ann.nlist != annLists(n) || s.annBytes == 0 {
 		t.Fatalf("index %+v", s.ann)
 	}
-	again := encodeVecFile(dim, 2*n, ords, data, buildANN(dim, ords, data))
+	again := encodeVecFileV1(dim, 2*n, ords, data, buildANN(dim, ords, data))
 	if !bytes.Equal(again, b) {
 		t.Fatal("the index build is not deterministic")
 	}

@@ -45,6 +45,9 @@ type vecIndexer struct {
 	// waiting counts BuildVectorIndexes calls in progress: the background
 	// build they may wait for (mu) then stops deferring to appends.
 	waiting atomic.Int32
+	// the ledger's cache of vector blocks (vecCacheOf)
+	cacheOnce sync.Once
+	cache     *vecCache
 }
 
 // errIndexStopped is returned by a build interrupted by Close.
@@ -267,9 +270,11 @@ func (v *segVectors) ixStateOf() int {
 	if v.n < annMinVectors {
 		st = ixSkip // no I/O for small segments
 	} else {
-		switch _, ann, ok := v.header(); {
+		switch _, ann, layout, ok := v.headerInfo(); {
 		case !ok:
 			st = ixSkip
+		case layout == 1:
+			st = ixNone // rewritten in layout 2 (its index, if any, kept)
 		case ann > 0:
 			st = ixPresent
 		default:
@@ -291,21 +296,22 @@ func (l *Ledger) indexSegment(s *sealedSeg, pace func() error) error {
 	if err != nil {
 		return err
 	}
-	ann, err := buildANNPaced(vs.dim, vs.ords, vs.data, pace)
-	if err != nil {
-		return err
-	}
-	if ann == nil {
-		v.setIxState(ixSkip)
-		return nil
-	}
-	data := encodeVecFile(vs.dim, vs.count, vs.ords, vs.data, ann)
-	a, err := decodeANN(v.path, int64(len(data)-8-len(ann)), ann, vs)
-	if err != nil {
-		return fmt.Errorf("the index just built does not decode: %w", err)
+	a := vs.ann // a layout-1 file's index is kept: only the layout changes
+	if a == nil {
+		ann, err := buildANNPaced(vs.dim, vs.ords, vs.data, pace)
+		if err != nil {
+			return err
+		}
+		if ann == nil {
+			v.setIxState(ixSkip)
+			return nil
+		}
+		if a, err = decodeANN(v.path, 0, ann, vs); err != nil {
+			return fmt.Errorf("the index just built does not decode: %w", err)
+		}
 	}
 	tmp := v.path + ".tmp"
-	if err := writeSynced(l.fs, tmp, data); err != nil {
+	if err := writeVecRows(l.fs, tmp, indexedRows(vs, a), true); err != nil {
 		return err
 	}
 	l.manMu.Lock()
@@ -322,11 +328,11 @@ func (l *Ledger) indexSegment(s *sealedSeg, pace func() error) error {
 		return err
 	}
 	// From here the name holds either file (both valid) until the
-	// directory is synced; the in-memory set may use the index at once.
-	ns := *vs
-	ns.ann, ns.size, ns.annBytes = a, int64(len(data)), int64(len(ann))
+	// directory is synced; searches read the new one's directory at their
+	// next use (the cache keys blocks by generation).
 	v.mu.Lock()
-	v.set, v.ixState = &ns, ixPresent
+	v.set, v.dir, v.layout, v.ixState = nil, nil, 0, ixPresent
+	v.gen++
 	v.mu.Unlock()
 	return l.fs.SyncDir(filepath.Dir(v.path))
 }

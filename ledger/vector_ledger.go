@@ -18,6 +18,15 @@ import (
 func (l *Ledger) setEmbeddingDim(m *ledgerManifest) (*ledgerManifest, error) {
 	d := l.opts.EmbeddingDim
 	switch {
+	case (d == 0 || d == m.EmbeddingDim) && m.EmbeddingDim != 0 && !l.opts.ReadOnly && !m.hasFeature(featureVecBlocks):
+		// A writable ledger with vectors writes layout-2 vector files
+		// from now on (vector_blocks.go): older binaries must refuse it.
+		nm := m.clone()
+		nm.addFeature(featureVecBlocks)
+		if err := storeManifest(l.fs, l.dir, nm); err != nil {
+			return nil, Storage("write manifest", err)
+		}
+		return nm, nil
 	case d == 0 || d == m.EmbeddingDim:
 		return m, nil
 	case d < 0 || d > maxEmbeddingDim:
@@ -30,6 +39,7 @@ func (l *Ledger) setEmbeddingDim(m *ledgerManifest) (*ledgerManifest, error) {
 	nm := m.clone()
 	nm.EmbeddingDim = d
 	nm.addFeature(featureVectors)
+	nm.addFeature(featureVecBlocks)
 	if err := storeManifest(l.fs, l.dir, nm); err != nil {
 		return nil, Storage("write manifest", err)
 	}
@@ -186,6 +196,13 @@ func (s *sealedSeg) vectorOf(o uint32) ([]float32, error) {
 	if s.vec == nil {
 		return nil, nil
 	}
+	d, err := s.vec.directory()
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		return s.vec.vectorOf2(d, o)
+	}
 	vs, err := s.vec.load()
 	if err != nil {
 		return nil, err
@@ -202,15 +219,14 @@ func (l *Ledger) sealVectors(name string, m *memtable, n int) (uint64, error) {
 	if m.nvec == 0 {
 		return 0, nil
 	}
-	vecs := m.vecs[:min(n, len(m.vecs))]
-	data, nv := vecFileOf(l.man.Load().EmbeddingDim, uint64(n), vecs)
-	if nv == 0 {
+	w := memtableRows(l.man.Load().EmbeddingDim, uint64(n), m.vecs[:min(n, len(m.vecs))])
+	if w == nil {
 		return 0, nil
 	}
-	if err := writeVecFile(l.fs, l.segPath(name, vecExt), data); err != nil {
+	if err := writeVecRows(l.fs, l.segPath(name, vecExt), w, false); err != nil {
 		return 0, err
 	}
-	return nv, nil
+	return uint64(len(w.rowOrd)), nil
 }
 
 // SearchSimilar returns up to q.Limit (0 = 10) events that match q.Filter
@@ -254,11 +270,35 @@ func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEv
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		vs, err := s.vec.load()
+		d, err := s.vec.directory()
 		if err != nil {
 			return nil, l.readErr(s.vec.path, err)
 		}
 		base := s.info.FirstSeq
+		if d != nil {
+			cands = cands[:0]
+			if filtered {
+				it, err := index.Eval(s.ix, iq, uint32(s.info.Count))
+				if err != nil {
+					return nil, l.readErr(s.r.Path(), err)
+				}
+				for {
+					o, ok := it.Next()
+					if !ok {
+						break
+					}
+					cands = append(cands, o)
+				}
+			}
+			if err := searchSeg2(s.vec, d, q.Vector, qn, base, cands, filtered, k, vo, top); err != nil {
+				return nil, l.readErr(s.vec.path, err)
+			}
+			continue
+		}
+		vs, err := s.vec.load()
+		if err != nil {
+			return nil, l.readErr(s.vec.path, err)
+		}
 		if !filtered {
 			if vs.ann != nil && !vo.Exact && len(vs.ords) >= vo.MinCandidates {
 				searchANN(vs, q.Vector, qn, base, nil, k, vo, top)
@@ -416,12 +456,12 @@ func (l *Ledger) mergeVectors(g []*sealedSeg, name string, first, last uint64) (
 		return nil, nil
 	}
 	count := last - first + 1
-	data := encodeVecFile(dim, count, ords, flat, nil) // the indexer adds the index
+	data := encodeVecFile(dim, count, ords, flat) // the indexer adds the index
 	path := l.segPath(name, vecExt)
 	if err := writeVecFile(l.fs, path, data); err != nil {
 		return nil, fmt.Errorf("compact: %w", err)
 	}
-	return &segVectors{fs: l.fs, path: path, dim: dim, count: count, n: uint64(len(ords))}, nil
+	return &segVectors{fs: l.fs, path: path, dim: dim, count: count, n: uint64(len(ords)), cache: l.vecCacheOf()}, nil
 }
 
 // vectorAtSeq returns the vector of the event at seq in v (nil: none).
