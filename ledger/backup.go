@@ -691,6 +691,7 @@ func (b *backupRun) writeTail(m *ledgerManifest) ([32]byte, error) {
 	}
 	vdata, nvec := vecFileOf(m.EmbeddingDim, uint64(len(recs)), vecs)
 	if nvec > 0 {
+		m.addFeature(featureVecBlocks) // a layout-2 vector file
 		vpath := filepath.Join(b.dir, segDirName, name+vecExt)
 		b.created = append(b.created, vpath+".tmp", vpath)
 		if err := writeVecFile(l.fs, vpath, vdata); err != nil {

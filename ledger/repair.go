@@ -105,6 +105,9 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 	segDir := filepath.Join(dir, segDirName)
 	newMan := m.clone()
 	newMan.Segments = m.Segments[:0:0]
+	if m.EmbeddingDim != 0 {
+		newMan.addFeature(featureVecBlocks) // vector files it writes are layout 2
+	}
 	var created []string    // new segment names (removed if Repair fails before the switch)
 	var replaced []string   // old segment names (removed after the switch)
 	var vecDropped []string // damaged vector files of kept segments
