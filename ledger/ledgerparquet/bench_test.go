@@ -155,3 +155,21 @@ func BenchmarkExportParquetOnly(b *testing.B) {
 	b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/event")
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkExportJSONLOnly runs the JSON lines export alone, the
+// counterpart of BenchmarkExportParquetOnly (for profiles and instruction
+// counts of the two exporters run separately).
+func BenchmarkExportJSONLOnly(b *testing.B) {
+	l, n := openBenchLedger(b)
+	defer l.Close()
+	b.ResetTimer()
+	c0 := cpuTime(b)
+	for i := 0; i < b.N; i++ {
+		var jw countWriter
+		if _, err := ledger.ExportJSONL(context.Background(), l, ledger.EventQuery{}, &jw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/event")
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
