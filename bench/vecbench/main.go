@@ -8,6 +8,7 @@
 //
 //	cd bench && go run ./vecbench [-n 100000] [-dim 384] [-queries 200]
 //	    [-sweep 0.02,0.12] [-plot FILE.png] [-lancedb=false] [-lancedb-flat=false]
+//	    [-cache BYTES]
 //
 // Ingest is reported three ways for exledger: acknowledged (every
 // AppendVectorEvents returned, durable in the WAL), sealed (Flush: every
@@ -51,6 +52,7 @@ type params struct {
 	keep                   bool
 	sweep                  []float64
 	plot                   string
+	cacheBytes             int64
 }
 
 func main() {
@@ -67,6 +69,7 @@ func main() {
 	flag.BoolVar(&p.keep, "keep", false, "keep the working directory")
 	sweep := flag.String("sweep", "0.02,0.04,0.08,0.12,0.25,0.5", "exledger probe fractions for the recall/latency curve (empty: none)")
 	flag.StringVar(&p.plot, "plot", "", "write the recall/latency plot to this PNG file")
+	flag.Int64Var(&p.cacheBytes, "cache", 0, "exledger's vector block cache in bytes (VectorIndexOptions.CacheBytes; 0: its default)")
 	flag.Parse()
 	for _, f := range strings.Split(*sweep, ",") {
 		var x float64
@@ -253,7 +256,7 @@ func runExledger(p params, vecs, qs []float32, truth answers) ([]row, error) {
 	st := ing.st
 	var rows []row
 	for _, mode := range []string{"approximate (default)", "exact"} {
-		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{Exact: mode == "exact"})
+		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{Exact: mode == "exact", CacheBytes: p.cacheBytes})
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +269,7 @@ func runExledger(p params, vecs, qs []float32, truth answers) ([]row, error) {
 		rows = append(rows, r)
 	}
 	for _, f := range p.sweep {
-		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{ProbeFraction: f, MinCandidates: 1})
+		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{ProbeFraction: f, MinCandidates: 1, CacheBytes: p.cacheBytes})
 		if err != nil {
 			return nil, err
 		}
