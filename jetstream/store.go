@@ -352,7 +352,10 @@ func (s *Store) recover(ctx context.Context) (target, start uint64, err error) {
 
 // ensureStream returns the stream, creating it if needed. Right after a
 // server (or cluster) starts, JetStream may not be ready or have no meta
-// leader yet: errors are retried until ctx ends.
+// leader yet: errors are retried until ctx ends. Each attempt has its
+// own deadline (streamAttemptTimeout): an API request whose reply is lost
+// (the meta leader changed while it was in flight) would otherwise wait
+// for the whole of ctx instead of being retried.
 func ensureStream(ctx context.Context, js jetstream.JetStream, name string, replicas int, log *slog.Logger) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
 		Name:        name,
@@ -369,15 +372,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, repl
 	}
 	var lastErr error
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		st, err := js.Stream(ctx, name)
+		st, err := ensureStreamOnce(ctx, js, name, cfg)
 		if err == nil {
 			return st, nil
-		}
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			st, err = js.CreateStream(ctx, cfg)
-			if err == nil {
-				return st, nil
-			}
 		}
 		lastErr = err
 		log.Debug("stream not ready, retrying", "stream", name, "err", err)
@@ -387,6 +384,22 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, repl
 		case <-time.After(wait):
 		}
 	}
+}
+
+// streamAttemptTimeout bounds one lookup-or-create attempt of ensureStream.
+const streamAttemptTimeout = 5 * time.Second
+
+// ensureStreamOnce looks the stream up and creates it when it does not
+// exist, within one attempt's deadline. A create whose reply was lost but
+// which took effect is found by the next attempt's lookup.
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, name string, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	actx, cancel := context.WithTimeout(ctx, streamAttemptTimeout)
+	defer cancel()
+	st, err := js.Stream(actx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(actx, cfg)
+	}
+	return st, err
 }
 
 func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
