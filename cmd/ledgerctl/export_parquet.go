@@ -10,6 +10,7 @@ import (
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/ledger/ledgerparquet"
+	"github.com/exledger/exledger/vfs"
 )
 
 // exportParquet runs 'export --format parquet': the matching events as one
@@ -144,20 +145,20 @@ func (a *app) exportParquetPartitioned(cmd *cobra.Command, l *ledger.Ledger, q l
 		return fmt.Errorf("export after %d events: %w", n, err)
 	}
 	for d := range dirs {
-		if err = syncDir(d); err != nil {
+		if err = vfs.OS.SyncDir(d); err != nil {
 			return err
 		}
 	}
 	if err = os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if err = syncDir(tmp); err != nil {
+	if err = vfs.OS.SyncDir(tmp); err != nil {
 		return err
 	}
 	if err = os.Rename(tmp, out); err != nil {
 		return err
 	}
-	if err = syncDir(parent); err != nil {
+	if err = vfs.OS.SyncDir(parent); err != nil {
 		return err
 	}
 	if a.json() {
@@ -175,19 +176,6 @@ func (s syncCloser) Write(p []byte) (int, error) { return s.f.Write(p) }
 func (s syncCloser) Close() error {
 	err := s.f.Sync()
 	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory (its entries are durable afterwards).
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
