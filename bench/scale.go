@@ -44,11 +44,12 @@ import (
 
 // bigN is the size from which the child measures less, so that the 100M
 // point fits in an hour of a shared machine: the tenant+kind 1% query
-// (about a full scan at that size) is skipped, the other queries run twice
-// instead of five times, and the decoded scan is timed over a prefix of
-// scanBound.
+// (about a full scan at that size) is skipped, the other queries run
+// bigReps times instead of five, and the decoded scan is timed over a
+// prefix of scanBound.
 const (
 	bigN      = 20_000_000
+	bigReps   = 3 // odd, so that the median is one of the runs, not the slower of two
 	scanBound = 120 * time.Second
 )
 
@@ -73,14 +74,18 @@ type scaleResult struct {
 	N                 int
 	OpenFirstMs       float64 // first Open in the child (page cache as the build left it)
 	OpenMs            float64 // median of the next opens
+	OpenCPUMs         float64 // median process CPU (user + system) of those opens, background loads meanwhile included
 	Segments          int
 	Sel01Ms, Sel1Ms   float64 // median latency
+	Sel01CPUMs        float64 // median process CPU of the 0.1% query
 	Sel01N, Sel1N     int
 	TRMs              float64
+	TRCPUMs           float64 // median process CPU of the time range
 	TRN               int
 	TraceP50Us        float64
 	TraceP99Us        float64
-	RSSOpenQueriesMiB float64 // VmHWM after open + queries
+	RSSOpenQueriesMiB float64 // VmHWM after open + queries (and the Merkle tree's background load)
+	HeapInuseMiB      float64 // Go heap in use at that point
 	ScanEventsPerSec  float64
 	ScanSec           float64
 	ScanN             int     // events scanned (all, or a time-bounded prefix at >= bigN)
@@ -89,6 +94,25 @@ type scaleResult struct {
 	DataBytes         int64
 	IndexBytes        int64
 	DirBytes          int64
+	Load1Start        float64 // 1-minute load average when the child started
+	Load1End          float64 // and when it ended
+}
+
+// loadAvg1 is the machine's 1-minute load average (/proc/loadavg).
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return math.NaN()
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }
 
 func scaleMain(sizesFlag, dir, report, plotDir string, resume, buildOnly bool, until time.Time, prior string) error {
@@ -391,7 +415,7 @@ func scaleChild(dir, paramsFile string) int {
 		return fail(err)
 	}
 	ctx := context.Background()
-	res := scaleResult{N: p.N}
+	res := scaleResult{N: p.N, Load1Start: loadAvg1()}
 	t := time.Now()
 	l, err := ledger.Open(dir, nil)
 	if err != nil {
@@ -422,6 +446,7 @@ func scaleChild(dir, paramsFile string) int {
 	logf("  opens %v, process CPU %v", opens, openCPU)
 	defer l.Close()
 	res.OpenMs = ms(medianDur(opens))
+	res.OpenCPUMs = ms(medianDur(openCPU))
 	pprof.StopCPUProfile()
 	res.Segments = int(l.Metrics().Segments)
 	if got := l.LastSeq(); got != uint64(p.N) {
@@ -446,8 +471,9 @@ func scaleChild(dir, paramsFile string) int {
 	}
 	reps := 5
 	if p.N >= bigN {
-		reps = 2
+		reps = bigReps
 	}
+	var lastCPU float64 // median process CPU of timeq's last query
 	timeq := func(name string, want int, run func() (int, error)) (float64, int, error) {
 		var lat, cpu []time.Duration
 		got := 0
@@ -465,6 +491,7 @@ func scaleChild(dir, paramsFile string) int {
 			got = n
 		}
 		logf("  %s: %d results, latencies %v, process CPU %v", name, got, lat, cpu)
+		lastCPU = ms(medianDur(cpu))
 		return ms(medianDur(lat)), got, nil
 	}
 	q01 := ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}
@@ -474,6 +501,7 @@ func scaleChild(dir, paramsFile string) int {
 	}); err != nil {
 		return fail(err)
 	}
+	res.Sel01CPUMs = lastCPU
 	q1 := ledger.EventQuery{TenantID: tenant(p.Sel1Tenant), Kinds: kinds(p.Sel1Kind)}
 	if p.N < bigN {
 		if res.Sel1Ms, res.Sel1N, err = timeq("tenant+kind ~1% (Scan)", p.Sel1Want, func() (int, error) { return count(q1) }); err != nil {
@@ -485,6 +513,7 @@ func scaleChild(dir, paramsFile string) int {
 	if res.TRMs, res.TRN, err = timeq("time range ~1% (Scan)", -1, func() (int, error) { return count(qtr) }); err != nil {
 		return fail(err)
 	}
+	res.TRCPUMs = lastCPU
 	var tl []time.Duration
 	for i := range 2000 {
 		id := p.Traces[(i*7919)%len(p.Traces)]
@@ -498,6 +527,14 @@ func scaleChild(dir, paramsFile string) int {
 	slices.Sort(tl)
 	res.TraceP50Us = float64(pct(tl, 0.5).Nanoseconds()) / 1e3
 	res.TraceP99Us = float64(pct(tl, 0.99).Nanoseconds()) / 1e3
+	// The Merkle tree is loaded by a goroutine Open starts; TreeHead waits
+	// for it, so that the peak below holds the whole tree even if the
+	// queries finished first.
+	t = time.Now()
+	if _, err := l.TreeHead(ctx); err != nil {
+		return fail(fmt.Errorf("tree head: %w", err))
+	}
+	logf("  Merkle tree loaded (waited %v)", time.Since(t))
 	res.RSSOpenQueriesMiB = vmHWM()
 	if f, err := os.Create(dir + ".heap.pprof"); err == nil {
 		pprof.WriteHeapProfile(f)
@@ -505,8 +542,10 @@ func scaleChild(dir, paramsFile string) int {
 	}
 	var msBefore runtime.MemStats
 	runtime.ReadMemStats(&msBefore)
+	res.HeapInuseMiB = float64(msBefore.HeapInuse) / (1 << 20)
 	logf("  after open + queries: VmHWM %.0f MiB, Go heap in use %.0f MiB, sys %.0f MiB", res.RSSOpenQueriesMiB, float64(msBefore.HeapInuse)/(1<<20), float64(msBefore.Sys)/(1<<20))
 	if os.Getenv("EXLEDGER_SCALE_NOSCAN") == "1" { // open + queries only (side-by-side runs)
+		res.Load1End = loadAvg1()
 		out, _ := json.Marshal(res)
 		logf("child result: %s", out)
 		fmt.Println("RESULT " + string(out))
@@ -543,6 +582,7 @@ func scaleChild(dir, paramsFile string) int {
 		return fail(err)
 	}
 	res.DataBytes, res.IndexBytes, res.DirBytes = st.DataBytes, st.IndexBytes, dirSize(dir)
+	res.Load1End = loadAvg1()
 	out, _ := json.Marshal(res)
 	logf("child result: %s", out)
 	fmt.Println("RESULT " + string(out))
@@ -551,16 +591,44 @@ func scaleChild(dir, paramsFile string) int {
 
 func scaleReport(rs []scaleResult, buildSec float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| events | open (first / median of 5) | segments | tenant+kind 0.1%% | per result | tenant+kind 1%% (Scan) | time range ~1%% (Scan) | trace link p50 / p99 | peak RSS open + queries | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %.0f ms / %.0f ms | %d | %.1f ms (%d) | %.2f µs | %.0f ms (%d) | %.0f ms (%d) | %.0f / %.0f µs | %.0f MiB | %.2fM events/s (%s in %.1f s) | %.2f µs | %.0f MiB | %.1f + %.1f / %.1f |\n",
-			humanCount(r.N), r.OpenFirstMs, r.OpenMs, r.Segments, r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)),
-			r.Sel1Ms, r.Sel1N, r.TRMs, r.TRN, r.TraceP50Us, r.TraceP99Us, r.RSSOpenQueriesMiB,
-			r.ScanEventsPerSec/1e6, humanCount(r.ScanN), r.ScanSec, r.ScanCPUUs, r.RSSScanMiB,
-			float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
+	fmt.Fprintf(&b, "| events | load (1 min, child start → end) | open (first / median of 5) | CPU per open | segments | tenant+kind 0.1%% (results) | per result: wall / CPU | tenant+kind 1%% (Scan) | time range ~1%% (Scan): wall / CPU | trace link p50 / p99 | peak RSS open + queries (Go heap in use) | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	opt := func(v float64, f string) string { // a figure older runs did not record
+		if v == 0 || math.IsNaN(v) {
+			return "–"
+		}
+		return fmt.Sprintf(f, v)
 	}
-	fmt.Fprintf(&b, "\nBuild: %.0f s in all (%d-event durable batches, seals included), GOMAXPROCS %d.\n", buildSec, scaleBatch, runtime.GOMAXPROCS(0))
+	for _, r := range rs {
+		sel1 := "not run"
+		if r.Sel1N > 0 {
+			sel1 = fmt.Sprintf("%.0f ms (%d)", r.Sel1Ms, r.Sel1N)
+		}
+		scan, scanCPU, scanRSS := "not run", "–", "–"
+		if r.ScanN > 0 {
+			what := "all"
+			if r.ScanN != r.N {
+				what = humanCount(r.ScanN) + " prefix"
+			}
+			scan = fmt.Sprintf("%.2fM events/s (%s in %.1f s)", r.ScanEventsPerSec/1e6, what, r.ScanSec)
+			scanCPU = opt(r.ScanCPUUs, "%.2f µs")
+			scanRSS = fmt.Sprintf("%.0f MiB", r.RSSScanMiB)
+		}
+		bytes := "–"
+		if r.DataBytes > 0 {
+			bytes = fmt.Sprintf("%.1f + %.1f / %.1f", float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
+		}
+		fmt.Fprintf(&b, "| %s | %s → %s | %.0f ms / %.0f ms | %s | %d | %.1f ms (%d) | %.2f µs / %s | %s | %.0f ms / %s (%d) | %.0f / %.0f µs | %.0f MiB (%s) | %s | %s | %s | %s |\n",
+			humanCount(r.N), opt(r.Load1Start, "%.1f"), opt(r.Load1End, "%.1f"),
+			r.OpenFirstMs, r.OpenMs, opt(r.OpenCPUMs, "%.0f ms"), r.Segments,
+			r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)), opt(1000*r.Sel01CPUMs/float64(max(r.Sel01N, 1)), "%.2f µs"),
+			sel1, r.TRMs, opt(r.TRCPUMs, "%.0f ms"), r.TRN, r.TraceP50Us, r.TraceP99Us,
+			r.RSSOpenQueriesMiB, opt(r.HeapInuseMiB, "%.0f MiB"), scan, scanCPU, scanRSS, bytes)
+	}
+	if buildSec > 0 {
+		fmt.Fprintf(&b, "\nBuild: %.0f s in all (%d-event durable batches, seals included).\n", buildSec, scaleBatch)
+	}
+	fmt.Fprintf(&b, "\nGOMAXPROCS %d. Wall figures are medians of 5 (%d from %s events on); CPU is the process's user + system time (median), which includes any background work of the ledger meanwhile.\n", runtime.GOMAXPROCS(0), bigReps, humanCount(bigN))
 	return b.String()
 }
 
