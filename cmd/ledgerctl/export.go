@@ -12,7 +12,7 @@ import (
 
 func newExportCmd(a *app) *cobra.Command {
 	var qf queryFlags
-	var out, file, format, partitionBy string
+	var out, file, format, partitionBy, compression string
 	var vectors bool
 	cmd := &cobra.Command{
 		Use:   "export DIR [--format jsonl|parquet] [--file FILE] [--vectors] [query flags]",
@@ -31,7 +31,8 @@ when complete. With --partition-by tenant|date, --file names a new directory
 of files tenant_id=<tenant>/part-N.parquet or date=YYYY-MM-DD/part-N.parquet
 (events without a tenant or a parsable occurred_at under
 __HIVE_DEFAULT_PARTITION__), written under a temporary name and renamed into
-place when complete.`,
+place when complete. --compression picks the Parquet codec: zstd (the
+default, smallest files), snappy (less CPU, larger files) or none.`,
 		Args: exactArgs(1, "DIR"),
 		RunE: wrap(func(cmd *cobra.Command, args []string) error {
 			q, _, err := qf.build(cmd)
@@ -52,6 +53,10 @@ place when complete.`,
 			if err := checkPartitionBy(partitionBy, format, out); err != nil {
 				return err
 			}
+			codec, err := parquetCodec(cmd, compression, format)
+			if err != nil {
+				return err
+			}
 			l, err := openRead(args[0])
 			if err != nil {
 				return err
@@ -62,9 +67,9 @@ place when complete.`,
 					return usagef("--vectors is for --format jsonl")
 				}
 				if partitionBy != "" {
-					return a.exportParquetPartitioned(cmd, l, q, out, partitionBy)
+					return a.exportParquetPartitioned(cmd, l, q, out, partitionBy, codec)
 				}
-				return a.exportParquet(cmd, l, q, out)
+				return a.exportParquet(cmd, l, q, out, codec)
 			}
 			var w io.Writer = a.stdout
 			var f *os.File
@@ -115,6 +120,7 @@ place when complete.`,
 	cmd.Flags().StringVar(&file, "file", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl (Converge JSON lines) or parquet")
 	cmd.Flags().BoolVar(&vectors, "vectors", false, `add each event's vector in a "vector" key (jsonl)`)
+	cmd.Flags().StringVar(&compression, "compression", "zstd", "parquet: codec of the columns: zstd, snappy or none")
 	cmd.Flags().StringVar(&partitionBy, "partition-by", "", "parquet: write a Hive-style directory --file DIR partitioned by tenant or date")
 	return cmd
 }

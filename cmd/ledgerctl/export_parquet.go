@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parquet-go/parquet-go/compress"
 	"github.com/spf13/cobra"
 
 	"github.com/exledger/exledger/ledger"
@@ -16,7 +17,7 @@ import (
 // exportParquet runs 'export --format parquet': the matching events as one
 // Parquet file on stdout, or in out (written under a temporary name, synced
 // and renamed into place, so out is either the whole file or untouched).
-func (a *app) exportParquet(cmd *cobra.Command, l *ledger.Ledger, q ledger.EventQuery, out string) (err error) {
+func (a *app) exportParquet(cmd *cobra.Command, l *ledger.Ledger, q ledger.EventQuery, out string, codec compress.Codec) (err error) {
 	total := int64(-1)
 	if !filtered(q) {
 		if st, err := l.Stat(cmd.Context(), false); err == nil {
@@ -24,7 +25,7 @@ func (a *app) exportParquet(cmd *cobra.Command, l *ledger.Ledger, q ledger.Event
 		}
 	}
 	bar := a.newProgress(total, "exporting", false)
-	opts := ledgerparquet.Options{Progress: bar.set}
+	opts := ledgerparquet.Options{Progress: bar.set, Compression: codec}
 	if out == "" || out == "-" {
 		n, err := ledgerparquet.Export(cmd.Context(), l, q, a.stdout, opts)
 		bar.done()
@@ -76,6 +77,22 @@ func (a *app) exportParquet(cmd *cobra.Command, l *ledger.Ledger, q ledger.Event
 	return nil
 }
 
+// parquetCodec validates --compression against --format and returns its
+// codec (nil for jsonl).
+func parquetCodec(cmd *cobra.Command, name, format string) (compress.Codec, error) {
+	if format != "parquet" {
+		if cmd.Flags().Changed("compression") {
+			return nil, usagef("--compression is for --format parquet")
+		}
+		return nil, nil
+	}
+	c, err := ledgerparquet.ParseCompression(name)
+	if err != nil {
+		return nil, usagef("--compression must be zstd, snappy or none, not %q", name)
+	}
+	return c, nil
+}
+
 // checkPartitionBy validates --partition-by against the other flags.
 func checkPartitionBy(by, format, out string) error {
 	if by == "" {
@@ -97,7 +114,7 @@ func checkPartitionBy(by, format, out string) error {
 // a Hive-style directory of Parquet files at out, built under a temporary
 // name beside it (every file and directory synced) and renamed into place,
 // so out is either complete or absent. out must not exist.
-func (a *app) exportParquetPartitioned(cmd *cobra.Command, l *ledger.Ledger, q ledger.EventQuery, out, partitionBy string) (err error) {
+func (a *app) exportParquetPartitioned(cmd *cobra.Command, l *ledger.Ledger, q ledger.EventQuery, out, partitionBy string, codec compress.Codec) (err error) {
 	by, err := ledgerparquet.ParsePartition(partitionBy)
 	if err != nil {
 		return usagef("--partition-by must be tenant or date, not %q", partitionBy)
@@ -139,7 +156,7 @@ func (a *app) exportParquetPartitioned(cmd *cobra.Command, l *ledger.Ledger, q l
 		return syncCloser{f}, nil
 	}
 	bar := a.newProgress(total, "exporting", false)
-	n, err := ledgerparquet.ExportPartitioned(cmd.Context(), l, q, by, create, ledgerparquet.Options{Progress: bar.set})
+	n, err := ledgerparquet.ExportPartitioned(cmd.Context(), l, q, by, create, ledgerparquet.Options{Progress: bar.set, Compression: codec})
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("export after %d events: %w", n, err)

@@ -73,7 +73,10 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // The outputs go to a counting io.Writer: the figures are the exporters'
 // CPU cost, not a disk's.
 //
-//	EXLEDGER_PARQUET_BENCH_N=1000000 go test -run '^$' -bench Export -benchtime 3x ./ledger/ledgerparquet/
+//	EXLEDGER_PARQUET_BENCH_N=1000000 go test -run '^$' -bench 'Export$' -benchtime 3x ./ledger/ledgerparquet/
+//
+// $EXLEDGER_PARQUET_BENCH_COMPRESSION=snappy (or none) measures another
+// codec than the default zstd.
 func BenchmarkExport(b *testing.B) {
 	l, n := openBenchLedger(b)
 	defer l.Close()
@@ -92,7 +95,7 @@ func BenchmarkExport(b *testing.B) {
 			b.Fatalf("jsonl: %d events, %v", k, err)
 		}
 		c1, t1 := cpuTime(b), time.Now()
-		if k, err := ledgerparquet.Export(ctx, l, ledger.EventQuery{}, &pw, ledgerparquet.Options{}); err != nil || k != uint64(n) {
+		if k, err := ledgerparquet.Export(ctx, l, ledger.EventQuery{}, &pw, benchOptions(b)); err != nil || k != uint64(n) {
 			b.Fatalf("parquet: %d events, %v", k, err)
 		}
 		c2, t2 := cpuTime(b), time.Now()
@@ -137,6 +140,17 @@ func openBenchLedger(b *testing.B) (*ledger.Ledger, int) {
 	return l, n
 }
 
+// benchOptions are the export options of the benchmarks: the defaults,
+// with the codec named by $EXLEDGER_PARQUET_BENCH_COMPRESSION (zstd,
+// snappy, none; see ParseCompression) when set.
+func benchOptions(b *testing.B) ledgerparquet.Options {
+	c, err := ledgerparquet.ParseCompression(os.Getenv("EXLEDGER_PARQUET_BENCH_COMPRESSION"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ledgerparquet.Options{Compression: c}
+}
+
 // BenchmarkExportParquetOnly runs the Parquet export alone (for CPU
 // profiles of the exporter; BenchmarkExport compares it with JSON lines):
 //
@@ -148,7 +162,7 @@ func BenchmarkExportParquetOnly(b *testing.B) {
 	c0 := cpuTime(b)
 	for i := 0; i < b.N; i++ {
 		var pw countWriter
-		if _, err := ledgerparquet.Export(context.Background(), l, ledger.EventQuery{}, &pw, ledgerparquet.Options{}); err != nil {
+		if _, err := ledgerparquet.Export(context.Background(), l, ledger.EventQuery{}, &pw, benchOptions(b)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/compress/lz4"
 	"github.com/parquet-go/parquet-go/compress/snappy"
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -25,7 +24,7 @@ func BenchmarkCodecs(b *testing.B) {
 	codecs := []struct {
 		name string
 		c    compress.Codec
-	}{{"zstd-fastest", &zstd.Codec{Level: zstd.SpeedFastest}}, {"zstd-default", &zstd.Codec{Level: zstd.SpeedDefault}}, {"snappy", &snappy.Codec{}}, {"lz4", &lz4.Codec{}}, {"none", &uncompressed.Codec{}}}
+	}{{"zstd-fastest", &zstd.Codec{Level: zstd.SpeedFastest}}, {"zstd-default", &zstd.Codec{Level: zstd.SpeedDefault}}, {"snappy", &snappy.Codec{}}, {"none", &uncompressed.Codec{}}}
 	dur := make([]time.Duration, len(codecs)+1)
 	size := make([]int64, len(codecs)+1)
 	for i := 0; i < b.N; i++ {

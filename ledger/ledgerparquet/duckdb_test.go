@@ -59,6 +59,26 @@ func TestDuckDBInterop(t *testing.T) {
 
 	duckDBCompare(t, modDir, pq, "", want)
 
+	// The other codecs of --compression read the same.
+	for _, name := range []string{"snappy", "none"} {
+		c, err := ledgerparquet.ParseCompression(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "events-"+name+".parquet")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ledgerparquet.Export(context.Background(), l, ledger.EventQuery{}, f, ledgerparquet.Options{RowGroupRows: 1500, Compression: c}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		duckDBCompare(t, modDir, p, "", aggregatesFromJSONL(t, jl.Bytes()))
+	}
+
 	// A partitioned export read as one table with hive_partitioning gives
 	// the same aggregates (tenant_id then comes from the directory names,
 	// NULL from __HIVE_DEFAULT_PARTITION__), and every date directory is

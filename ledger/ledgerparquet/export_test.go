@@ -484,3 +484,55 @@ func dump(r ledgerparquet.Row) string {
 	b, _ := json.Marshal(r)
 	return string(b)
 }
+
+// TestExportCompressions: every codec ParseCompression names writes a
+// file whose column chunks carry that codec and whose rows are exactly
+// the default (zstd) export's rows; unknown names are errors.
+func TestExportCompressions(t *testing.T) {
+	l, envs := newLedger(t, 2000)
+	want := readRows(t, export(t, l, ledger.EventQuery{}, ledgerparquet.Options{RowGroupRows: 700}))
+	if len(want) != len(envs) {
+		t.Fatalf("%d rows, want %d", len(want), len(envs))
+	}
+	codecs := map[string]format.CompressionCodec{"": format.Zstd, "zstd": format.Zstd, "snappy": format.Snappy, "none": format.Uncompressed}
+	sizes := map[string]int{}
+	for name, wantCodec := range codecs {
+		c, err := ledgerparquet.ParseCompression(name)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		b := export(t, l, ledger.EventQuery{}, ledgerparquet.Options{RowGroupRows: 700, Compression: c})
+		sizes[name] = len(b)
+		f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		for _, rg := range f.Metadata().RowGroups {
+			for _, col := range rg.Columns {
+				if col.MetaData.Codec != wantCodec {
+					t.Fatalf("%q: column %v codec %v, want %v", name, col.MetaData.PathInSchema, col.MetaData.Codec, wantCodec)
+				}
+			}
+		}
+		got := readRows(t, b)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d rows, want %d", name, len(got), len(want))
+		}
+		for i := range got {
+			if !rowsEqual(got[i], want[i]) {
+				t.Fatalf("%q: row %d:\n got %s\nwant %s", name, i, dump(got[i]), dump(want[i]))
+			}
+		}
+	}
+	if !(sizes["zstd"] < sizes["snappy"] && sizes["snappy"] < sizes["none"]) {
+		t.Errorf("file sizes %v: zstd should be smallest, none largest", sizes)
+	}
+	if slices.Compare(ledgerparquet.Compressions, []string{"zstd", "snappy", "none"}) != 0 {
+		t.Errorf("Compressions %v", ledgerparquet.Compressions)
+	}
+	for _, bad := range []string{"ZSTD", "gzip", "brotli", "lz4"} {
+		if _, err := ledgerparquet.ParseCompression(bad); err == nil {
+			t.Errorf("ParseCompression(%q) accepted", bad)
+		}
+	}
+}
