@@ -90,14 +90,14 @@ func ExportPartitioned(ctx context.Context, l *ledger.Ledger, q ledger.EventQuer
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = defaultRowGroupRows
 	}
-	if o.RowGroupBytes <= 0 {
-		o.RowGroupBytes = defaultPartitionRowGroupBytes
-	}
 	if o.MaxOpenPartitions <= 0 {
 		o.MaxOpenPartitions = defaultMaxOpenPartitions
 	}
 	if o.Compression == nil {
 		o.Compression = defaultCodec
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = groupBytes(o.Compression, defaultPartitionRowGroupBytes)
 	}
 	p := &partitioner{key: key, create: create, o: o, parts: map[string]int{}, open: map[string]*partFile{}}
 	defer func() {
