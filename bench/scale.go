@@ -642,14 +642,50 @@ func scaleReport(rs []scaleResult, buildSec float64) string {
 	return b.String()
 }
 
+// scalePlots draws the medians against ledger size: wall latency
+// (<name>.png) and, for results that recorded it, process CPU
+// (<name>_cpu.png), which a loaded machine disturbs less. The name is
+// scale_latency unless EXLEDGER_SCALE_PLOT_NAME says otherwise.
 func scalePlots(rs []scaleResult, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	name := cmp.Or(os.Getenv("EXLEDGER_SCALE_PLOT_NAME"), "scale_latency")
+	red := color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	blue := color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	green := color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+	purple := color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
+	orange := color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
+	if err := scalePlot(rs, filepath.Join(dir, name+".png"), "exledger: open and query latency vs ledger size", "latency (ms, median)", []scaleLine{
+		{"open (median)", red, func(r scaleResult) float64 { return r.OpenMs }},
+		{"tenant+kind 0.1%", blue, func(r scaleResult) float64 { return r.Sel01Ms }},
+		{"tenant+kind 1%", green, func(r scaleResult) float64 { return r.Sel1Ms }},
+		{"time range 1%", purple, func(r scaleResult) float64 { return r.TRMs }},
+		{"trace link (p50)", orange, func(r scaleResult) float64 { return r.TraceP50Us / 1000 }},
+	}); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(rs, func(r scaleResult) bool { return r.OpenCPUMs > 0 }) {
+		return nil
+	}
+	return scalePlot(rs, filepath.Join(dir, name+"_cpu.png"), "exledger: process CPU of open and queries vs ledger size", "process CPU (ms, median)", []scaleLine{
+		{"open (median)", red, func(r scaleResult) float64 { return r.OpenCPUMs }},
+		{"tenant+kind 0.1%", blue, func(r scaleResult) float64 { return r.Sel01CPUMs }},
+		{"time range 1%", purple, func(r scaleResult) float64 { return r.TRCPUMs }},
+	})
+}
+
+type scaleLine struct {
+	name string
+	c    color.RGBA
+	v    func(scaleResult) float64 // <= 0: not measured at that size
+}
+
+func scalePlot(rs []scaleResult, path, title, ylabel string, lines []scaleLine) error {
 	p := plot.New()
-	p.Title.Text = "exledger: open and query latency vs ledger size"
+	p.Title.Text = title
 	p.X.Label.Text = "events in ledger"
-	p.Y.Label.Text = "latency (ms, median)"
+	p.Y.Label.Text = ylabel
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -660,23 +696,15 @@ func scalePlots(rs []scaleResult, dir string) error {
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Legend.Top = true
 	p.Legend.Left = true
-	lines := []struct {
-		name string
-		c    color.RGBA
-		v    func(scaleResult) float64
-	}{
-		{"open (median)", color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, func(r scaleResult) float64 { return r.OpenMs }},
-		{"tenant+kind 0.1%", color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, func(r scaleResult) float64 { return r.Sel01Ms }},
-		{"tenant+kind 1%", color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, func(r scaleResult) float64 { return r.Sel1Ms }},
-		{"time range 1%", color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, func(r scaleResult) float64 { return r.TRMs }},
-		{"trace link (p50)", color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, func(r scaleResult) float64 { return r.TraceP50Us / 1000 }},
-	}
 	for _, ln := range lines {
 		var pts plotter.XYs
 		for _, r := range rs {
 			if v := ln.v(r); v > 0 {
 				pts = append(pts, plotter.XY{X: float64(r.N), Y: v})
 			}
+		}
+		if len(pts) == 0 {
+			continue
 		}
 		l, s, err := plotter.NewLinePoints(pts)
 		if err != nil {
@@ -687,7 +715,6 @@ func scalePlots(rs []scaleResult, dir string) error {
 		p.Add(l, s)
 		p.Legend.Add(ln.name, l, s)
 	}
-	path := filepath.Join(dir, "scale_latency.png")
 	if err := p.Save(6*vg.Inch, 4*vg.Inch, path); err != nil {
 		return err
 	}
