@@ -327,12 +327,28 @@ func scaleReplot(prior, report, plotDir string) error {
 }
 
 // scaleOpts are the build's options: the durable defaults, with the seal
-// layout of -seal-layout.
+// layout of -seal-layout and, if EXLEDGER_SCALE_BUILD_INDEX_CACHE_MIB is
+// set, that index cache (Options.IndexCacheBytes) for the builder. The
+// append's duplicate check falls back to the segments' event-id tables for
+// every id the ledger-wide 32-bit filter cannot rule out (about N/2^32 of
+// them), and beyond ~30M events those tables no longer fit the default
+// 128 MiB, so every batch re-reads and re-verifies them. The measuring
+// child always opens with the defaults.
 func scaleOpts() *ledger.Options {
-	if sealLayout == ledger.SealLayoutDefault {
+	var o ledger.Options
+	if v := os.Getenv("EXLEDGER_SCALE_BUILD_INDEX_CACHE_MIB"); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			logf("ignoring EXLEDGER_SCALE_BUILD_INDEX_CACHE_MIB=%q", v)
+		} else {
+			o.IndexCacheBytes = int64(mib) << 20
+		}
+	}
+	o.SealLayout = sealLayout
+	if o == (ledger.Options{}) {
 		return nil
 	}
-	return &ledger.Options{SealLayout: sealLayout}
+	return &o
 }
 
 func nearestPair(pair map[[2]string]int, target float64) (string, string, int) {
