@@ -98,6 +98,7 @@ type scaleResult struct {
 	DirBytes          int64
 	Load1Start        float64 // 1-minute load average when the child started
 	Load1End          float64 // and when it ended
+	Opts              string  // options other than the defaults (diagnostic runs)
 }
 
 // loadAvg1 is the machine's 1-minute load average (/proc/loadavg).
@@ -434,8 +435,19 @@ func scaleChild(dir, paramsFile string) int {
 	}
 	ctx := context.Background()
 	res := scaleResult{N: p.N, Load1Start: loadAvg1()}
+	// The defaults, unless a diagnostic run asks for another footer cache
+	// (the result then says so).
+	var copts *ledger.Options
+	if v := os.Getenv("EXLEDGER_SCALE_CHILD_FOOTER_CACHE_MIB"); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			return fail(fmt.Errorf("bad EXLEDGER_SCALE_CHILD_FOOTER_CACHE_MIB %q", v))
+		}
+		copts = &ledger.Options{FooterCacheBytes: int64(mib) << 20}
+		res.Opts = fmt.Sprintf("FooterCacheBytes %d MiB", mib)
+	}
 	t, c := time.Now(), cpuTime()
-	l, err := ledger.Open(dir, nil)
+	l, err := ledger.Open(dir, copts)
 	if err != nil {
 		return fail(err)
 	}
@@ -493,6 +505,11 @@ func scaleChild(dir, paramsFile string) int {
 		lastCPU = ms(medianDur(cpu))
 		return ms(medianDur(lat)), got, nil
 	}
+	if pf := os.Getenv("EXLEDGER_SCALE_QUERY_CPUPROFILE"); pf != "" { // the queries and trace lookups
+		if f, err := os.Create(pf); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+		}
+	}
 	q01 := ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}
 	if res.Sel01Ms, res.Sel01N, err = timeq("tenant+kind ~0.1% (QueryEvents)", p.Sel01Want, func() (int, error) {
 		r, err := l.QueryEvents(ctx, q01)
@@ -526,6 +543,7 @@ func scaleChild(dir, paramsFile string) int {
 	slices.Sort(tl)
 	res.TraceP50Us = float64(pct(tl, 0.5).Nanoseconds()) / 1e3
 	res.TraceP99Us = float64(pct(tl, 0.99).Nanoseconds()) / 1e3
+	pprof.StopCPUProfile() // EXLEDGER_SCALE_QUERY_CPUPROFILE's, if any
 	// The Merkle tree is loaded by a goroutine Open starts; TreeHead waits
 	// for it, so that the peak below holds the whole tree even if the
 	// queries finished first.
@@ -558,7 +576,7 @@ func scaleChild(dir, paramsFile string) int {
 			return fail(err)
 		}
 		t, c := time.Now(), cpuTime()
-		if l, err = ledger.Open(dir, nil); err != nil {
+		if l, err = ledger.Open(dir, copts); err != nil {
 			return fail(err)
 		}
 		opens = append(opens, time.Since(t))
@@ -615,6 +633,14 @@ func scaleChild(dir, paramsFile string) int {
 	return 0
 }
 
+// sizeLabel is a result's size, with the options of a diagnostic run.
+func sizeLabel(r scaleResult) string {
+	if r.Opts == "" {
+		return humanCount(r.N)
+	}
+	return humanCount(r.N) + " (" + r.Opts + ")"
+}
+
 func scaleReport(rs []scaleResult, buildSec float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| events | load (1 min, child start → end) | open (first / median of 5) | CPU per open (first / median) | segments | tenant+kind 0.1%% (results) | per result: wall / CPU | tenant+kind 1%% (Scan) | time range ~1%% (Scan): wall / CPU | trace link p50 / p99 | peak RSS one open + queries (Go heap in use) | peak RSS after 5 more opens | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
@@ -645,7 +671,7 @@ func scaleReport(rs []scaleResult, buildSec float64) string {
 			bytes = fmt.Sprintf("%.1f + %.1f / %.1f", float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
 		}
 		fmt.Fprintf(&b, "| %s | %s → %s | %.0f ms / %.0f ms | %s / %s | %d | %.1f ms (%d) | %.2f µs / %s | %s | %.0f ms / %s (%d) | %.0f / %.0f µs | %.0f MiB (%s) | %s | %s | %s | %s | %s |\n",
-			humanCount(r.N), opt(r.Load1Start, "%.1f"), opt(r.Load1End, "%.1f"),
+			sizeLabel(r), opt(r.Load1Start, "%.1f"), opt(r.Load1End, "%.1f"),
 			r.OpenFirstMs, r.OpenMs, opt(r.OpenFirstCPUMs, "%.0f ms"), opt(r.OpenCPUMs, "%.0f ms"), r.Segments,
 			r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)), opt(1000*r.Sel01CPUMs/float64(max(r.Sel01N, 1)), "%.2f µs"),
 			sel1, r.TRMs, opt(r.TRCPUMs, "%.0f ms"), r.TRN, r.TraceP50Us, r.TraceP99Us,
