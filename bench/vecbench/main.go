@@ -8,13 +8,25 @@
 //
 //	cd bench && go run ./vecbench [-n 100000] [-dim 384] [-queries 200]
 //	    [-sweep 0.02,0.12] [-plot FILE.png] [-lancedb=false] [-lancedb-flat=false]
-//	    [-cache BYTES]
+//	    [-cache BYTES] [-batch 1000] [-lancedb-bulk 10000]
 //
 // Ingest is reported three ways for exledger: acknowledged (every
 // AppendVectorEvents returned, durable in the WAL), sealed (Flush: every
 // segment written), and indexed (BuildVectorIndexes: every approximate
 // index the background indexer builds after the seal exists); and two ways
 // for LanceDB: its table write, and that plus its IVF-flat index build.
+//
+// Like for like: both systems take the same rows in the same batches
+// (-batch events per AppendVectorEvents call and per LanceDB add), each
+// row carrying its event as the envelope JSON beside the vector (what a
+// LanceDB store must keep to return envelopes, and what LanceDB queries
+// return here too); the events and the Arrow tables are built before
+// either clock starts. LanceDB makes no fsync (strace -f of a write: no
+// fsync, fdatasync, sync_file_range or msync call), so exledger is
+// measured both durable (SyncAlways: fdatasync per batch) and with
+// SyncNever, the comparison without fsync on either side. -lancedb-bulk N
+// also times LanceDB writing the same rows in N-row batches into a second
+// table (ingest only: the figure of earlier runs, which used 10,000).
 //
 // The vectors are synthetic: a mixture of 1,000 Gaussian clusters (random
 // centres, per-coordinate noise), which has the cluster structure of
@@ -38,6 +50,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/exledger/exledger/ledger"
@@ -53,6 +66,7 @@ type params struct {
 	sweep                  []float64
 	plot                   string
 	cacheBytes             int64
+	batch, lanceBulk       int
 }
 
 func main() {
@@ -70,6 +84,8 @@ func main() {
 	sweep := flag.String("sweep", "0.02,0.04,0.08,0.12,0.25,0.5", "exledger probe fractions for the recall/latency curve (empty: none)")
 	flag.StringVar(&p.plot, "plot", "", "write the recall/latency plot to this PNG file")
 	flag.Int64Var(&p.cacheBytes, "cache", 0, "exledger's vector block cache in bytes (VectorIndexOptions.CacheBytes; 0: its default)")
+	flag.IntVar(&p.batch, "batch", 1000, "events per AppendVectorEvents call and rows per LanceDB add")
+	flag.IntVar(&p.lanceBulk, "lancedb-bulk", 10000, "also time LanceDB writing the rows in batches of this many into a second table (0: not)")
 	flag.Parse()
 	for _, f := range strings.Split(*sweep, ",") {
 		var x float64
@@ -104,23 +120,26 @@ func run(p params) error {
 	truth := exactTopK(p, vecs, qs)
 	fmt.Printf("exact answers (float64 brute force): %s\n", time.Since(t0).Round(time.Millisecond))
 
+	evs := events(p, vecs)
 	var rows []row
-	ex, err := runExledger(p, vecs, qs, truth)
+	ex, ing, err := runExledger(p, evs, qs, truth)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, ex...)
+	var lo *lanceOut
 	if p.lance {
-		lr, err := runLance(p, vecs, qs, truth)
+		lr, out, err := runLance(p, evs, vecs, qs, truth)
 		if err != nil {
 			fmt.Printf("LanceDB: SKIPPED: %v\n", err)
 		} else {
-			rows = append(rows, lr...)
+			rows, lo = append(rows, lr...), out
 		}
 	} else {
 		fmt.Println("LanceDB: skipped (-lancedb=false)")
 	}
 	printTable(p, rows)
+	printRatios(p, ing, lo)
 	if p.plot != "" {
 		if err := plotRecall(p, rows); err != nil {
 			return err
@@ -152,6 +171,23 @@ func generate(p params) (vecs, qs []float32) {
 		draw(qs[i*p.dim : (i+1)*p.dim])
 	}
 	return vecs, qs
+}
+
+// events are the events of the vectors (the same for every ingest),
+// built before any clock starts: event i is in tenant t(i mod T).
+func events(p params, vecs []float32) []ledger.VectorEvent {
+	evs := make([]ledger.VectorEvent, p.n)
+	for i := range evs {
+		ten := ledger.TenantID(fmt.Sprintf("t%d", i%p.tenants))
+		evs[i] = ledger.VectorEvent{
+			Envelope: ledger.ExperienceEventEnvelope{
+				EventID: ledger.EventID(fmt.Sprintf("e%07d", i)), OccurredAt: "2026-01-01T00:00:00Z", TenantID: &ten,
+				Event: &ledger.FactPromoted{ProposalID: "p", FactID: ledger.FactID(fmt.Sprintf("f%d", i)), PromotedBy: "agent", Reason: "recall"},
+			},
+			Vector: vecs[i*p.dim : (i+1)*p.dim],
+		}
+	}
+	return evs
 }
 
 // answers are the ids per query: unfiltered, then filtered by tenant
@@ -241,24 +277,29 @@ func pct(lat []time.Duration, q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
-func runExledger(p params, vecs, qs []float32, truth answers) ([]row, error) {
+// ingests are exledger's two ingest measurements.
+type ingests struct{ durable, nosync ingestResult }
+
+func runExledger(p params, evs []ledger.VectorEvent, qs []float32, truth answers) ([]row, ingests, error) {
 	// First an ingest with SyncNever (no fsync, as LanceDB writes), into
 	// a directory thrown away; then the durable one that is queried.
-	nosync, err := ingestExledger(p, vecs, filepath.Join(p.root, "exledger-nosync"), ledger.SyncNever)
+	nosync, err := ingestExledger(p, evs, filepath.Join(p.root, "exledger-nosync"), ledger.SyncNever)
 	if err != nil {
-		return nil, err
+		return nil, ingests{}, err
 	}
+	os.RemoveAll(filepath.Join(p.root, "exledger-nosync"))
 	dir := filepath.Join(p.root, "exledger")
-	ing, err := ingestExledger(p, vecs, dir, ledger.SyncAlways)
+	ing, err := ingestExledger(p, evs, dir, ledger.SyncAlways)
 	if err != nil {
-		return nil, err
+		return nil, ingests{}, err
 	}
+	both := ingests{durable: ing, nosync: nosync}
 	st := ing.st
 	var rows []row
 	for _, mode := range []string{"approximate (default)", "exact"} {
 		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{Exact: mode == "exact", CacheBytes: p.cacheBytes})
 		if err != nil {
-			return nil, err
+			return nil, ingests{}, err
 		}
 		r.mode, r.diskBytes = mode, st.VectorBytes
 		if mode != "exact" {
@@ -271,47 +312,48 @@ func runExledger(p params, vecs, qs []float32, truth answers) ([]row, error) {
 	for _, f := range p.sweep {
 		r, err := queryExledger(p, dir, qs, truth, ledger.VectorIndexOptions{ProbeFraction: f, MinCandidates: 1, CacheBytes: p.cacheBytes})
 		if err != nil {
-			return nil, err
+			return nil, ingests{}, err
 		}
 		r.mode = fmt.Sprintf("sweep: probe %.2f, index always", f)
 		r.sweep = f
 		rows = append(rows, r)
 	}
-	return rows, nil
+	return rows, both, nil
 }
 
 type ingestResult struct {
 	acked, sealed, indexed time.Duration
+	ackedCPU               float64 // process CPU seconds (user+system) until the last append returned
 	st                     ledger.Stat
 }
 
-func ingestExledger(p params, vecs []float32, dir string, sync ledger.SyncPolicy) (ingestResult, error) {
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func ingestExledger(p params, evs []ledger.VectorEvent, dir string, sync ledger.SyncPolicy) (ingestResult, error) {
 	ctx := context.Background()
 	var res ingestResult
 	l, err := ledger.Open(dir, &ledger.Options{EmbeddingDim: p.dim, Sync: sync})
 	if err != nil {
 		return res, err
 	}
-	const batch = 1000
-	evs := make([]ledger.VectorEvent, 0, batch)
+	batch := p.batch
+	c0 := cpuSeconds()
 	t0 := time.Now()
-	for i := range p.n {
-		ten := ledger.TenantID(fmt.Sprintf("t%d", i%p.tenants))
-		evs = append(evs, ledger.VectorEvent{
-			Envelope: ledger.ExperienceEventEnvelope{
-				EventID: ledger.EventID(fmt.Sprintf("e%07d", i)), OccurredAt: "2026-01-01T00:00:00Z", TenantID: &ten,
-				Event: &ledger.FactPromoted{ProposalID: "p", FactID: ledger.FactID(fmt.Sprintf("f%d", i)), PromotedBy: "agent", Reason: "recall"},
-			},
-			Vector: vecs[i*p.dim : (i+1)*p.dim],
-		})
-		if len(evs) == batch || i == p.n-1 {
-			if err := l.AppendVectorEvents(ctx, evs); err != nil {
-				return res, err
-			}
-			evs = evs[:0]
+	for lo := 0; lo < p.n; lo += batch {
+		if err := l.AppendVectorEvents(ctx, evs[lo:min(p.n, lo+batch)]); err != nil {
+			return res, err
 		}
 	}
 	res.acked = time.Since(t0)
+	res.ackedCPU = cpuSeconds() - c0
 	stalls := l.Metrics().SealStalls
 	if err := l.Flush(); err != nil {
 		return res, err
@@ -330,8 +372,8 @@ func ingestExledger(p params, vecs []float32, dir string, sync ledger.SyncPolicy
 		return res, err
 	}
 	st := res.st
-	fmt.Printf("exledger (%s): ingest %d vectors: %s acknowledged (batches of %d; %d appends waited for the sealer), %s with every segment sealed, %s with every approximate index built; %d segments, vector files %d bytes (raw float32 %d, ratio %.3f), approximate indexes %d bytes\n",
-		sync, p.n, res.acked.Round(time.Millisecond), batch, stalls, res.sealed.Round(time.Millisecond), res.indexed.Round(time.Millisecond), len(st.Segments), st.VectorBytes, 4*p.n*p.dim,
+	fmt.Printf("exledger (%s): ingest %d vectors: %s acknowledged (batches of %d; %d appends waited for the sealer; process CPU %.2f µs per vector until then), %s with every segment sealed, %s with every approximate index built; %d segments, vector files %d bytes (raw float32 %d, ratio %.3f), approximate indexes %d bytes\n",
+		sync, p.n, res.acked.Round(time.Millisecond), batch, stalls, res.ackedCPU*1e6/float64(p.n), res.sealed.Round(time.Millisecond), res.indexed.Round(time.Millisecond), len(st.Segments), st.VectorBytes, 4*p.n*p.dim,
 		float64(st.VectorBytes)/float64(4*p.n*p.dim), st.VectorIndexBytes)
 	return res, nil
 }
@@ -396,34 +438,41 @@ type lanceRun struct {
 type lanceOut struct {
 	Version string    `json:"version"`
 	Ingest  float64   `json:"ingest_seconds"`
+	Bulk    float64   `json:"bulk_seconds"` // the same rows in -lancedb-bulk batches (0: not run)
 	Index   float64   `json:"index_seconds"`
 	Disk    int64     `json:"disk_bytes"`
 	Flat    *lanceRun `json:"flat"`
 	IVFFlat lanceRun  `json:"ivf_flat"`
 }
 
-func runLance(p params, vecs, qs []float32, truth answers) ([]row, error) {
+func runLance(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth answers) ([]row, *lanceOut, error) {
+	rows, lo, err := runLance1(p, evs, vecs, qs, truth)
+	os.RemoveAll(filepath.Join(p.root, "lancedb"))
+	return rows, lo, err
+}
+
+func runLance1(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth answers) ([]row, *lanceOut, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return nil, fmt.Errorf("node is not installed")
+		return nil, nil, fmt.Errorf("node is not installed")
 	}
 	here, err := os.Getwd()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := filepath.Join(here, "vecbench", "lancedb")
 	if _, err := os.Stat(filepath.Join(dir, "bench.mjs")); err != nil {
-		return nil, fmt.Errorf("run from bench/: %w", err)
+		return nil, nil, fmt.Errorf("run from bench/: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@lancedb", "lancedb")); err != nil {
 		npm, err := exec.LookPath("npm")
 		if err != nil {
-			return nil, fmt.Errorf("@lancedb/lancedb is not installed and npm is missing")
+			return nil, nil, fmt.Errorf("@lancedb/lancedb is not installed and npm is missing")
 		}
 		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("npm ci (pinned @lancedb/lancedb 0.31.0) failed: %v\n%s", err, out)
+			return nil, nil, fmt.Errorf("npm ci (pinned @lancedb/lancedb 0.31.0) failed: %v\n%s", err, out)
 		}
 	}
 	write := func(name string, f []float32) (string, error) {
@@ -435,29 +484,47 @@ func runLance(p params, vecs, qs []float32, truth answers) ([]row, error) {
 	}
 	vp, err := write("vectors.bin", vecs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	qp, err := write("queries.bin", qs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The envelopes as JSON lines (event i on line i), stored by LanceDB
+	// beside each vector.
+	var eb []byte
+	for i := range evs {
+		if eb, err = ledger.AppendEnvelopeJSON(eb, &evs[i].Envelope); err != nil {
+			return nil, nil, err
+		}
+		eb = append(eb, '\n')
+	}
+	ep := filepath.Join(p.root, "envelopes.jsonl")
+	if err := os.WriteFile(ep, eb, 0o644); err != nil {
+		return nil, nil, err
+	}
+	eb = nil
 	parts := int(math.Sqrt(float64(p.n)))
 	nprobes := max(8, int(math.Ceil(0.12*float64(parts)))) // the share exledger probes
 	cmd := exec.Command(node, "bench.mjs", filepath.Join(p.root, "lancedb"), vp, fmt.Sprint(p.n), fmt.Sprint(p.dim), qp,
-		fmt.Sprint(p.nq), fmt.Sprint(p.tenants), fmt.Sprint(p.k), fmt.Sprint(parts), fmt.Sprint(nprobes), map[bool]string{true: "1", false: "0"}[p.lanceFlat])
+		fmt.Sprint(p.nq), fmt.Sprint(p.tenants), fmt.Sprint(p.k), fmt.Sprint(parts), fmt.Sprint(nprobes), map[bool]string{true: "1", false: "0"}[p.lanceFlat],
+		ep, fmt.Sprint(p.batch), fmt.Sprint(p.lanceBulk))
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("node bench.mjs: %v\n%s", err, stderr.String())
+		return nil, nil, fmt.Errorf("node bench.mjs: %v\n%s", err, stderr.String())
 	}
 	var lo lanceOut
 	if err := json.Unmarshal(out, &lo); err != nil {
-		return nil, fmt.Errorf("node bench.mjs output: %v", err)
+		return nil, nil, fmt.Errorf("node bench.mjs output: %v", err)
 	}
-	fmt.Printf("LanceDB %s: ingest %d vectors %.3fs; IVF-flat index (%d partitions, nprobes %d, cosine) built in %.3fs; directory %d bytes\n",
-		lo.Version, p.n, lo.Ingest, parts, nprobes, lo.Index, lo.Disk)
+	fmt.Printf("LanceDB %s: ingest %d vectors %.3fs (batches of %d, no fsync); IVF-flat index (%d partitions, nprobes %d, cosine) built in %.3fs; directory %d bytes\n",
+		lo.Version, p.n, lo.Ingest, p.batch, parts, nprobes, lo.Index, lo.Disk)
+	if lo.Bulk > 0 {
+		fmt.Printf("LanceDB %s: the same rows in batches of %d into a second table: %.3fs (%.0f/s, no fsync)\n", lo.Version, p.lanceBulk, lo.Bulk, float64(p.n)/lo.Bulk)
+	}
 	secs := func(s []float64) []time.Duration {
 		d := make([]time.Duration, len(s))
 		for i, x := range s {
@@ -473,9 +540,34 @@ func runLance(p params, vecs, qs []float32, truth answers) ([]row, error) {
 	ivf := mk(fmt.Sprintf("IVF-flat, %d partitions, nprobes %d", parts, nprobes), lo.IVFFlat, float64(p.n)/(lo.Ingest+lo.Index), fmt.Sprintf("incl. index build of %.1fs", lo.Index))
 	if lo.Flat == nil {
 		ivf.ingestNote = fmt.Sprintf("%.0f/s without the index (no fsync); incl. index build of %.1fs", float64(p.n)/lo.Ingest, lo.Index)
-		return []row{ivf}, nil
+		return []row{ivf}, &lo, nil
 	}
-	return []row{mk("flat (no index)", *lo.Flat, float64(p.n)/lo.Ingest, "no fsync"), ivf}, nil
+	return []row{mk("flat (no index)", *lo.Flat, float64(p.n)/lo.Ingest, "no fsync"), ivf}, &lo, nil
+}
+
+// printRatios prints the ingest ratios exledger ÷ LanceDB of this run,
+// each named by what it compares.
+func printRatios(p params, ing ingests, lo *lanceOut) {
+	n := float64(p.n)
+	d, ns := ing.durable, ing.nosync
+	fmt.Printf("\nexledger ingest (vectors/s): durable (SyncAlways) %.0f acknowledged, %.0f sealed, %.0f indexed; SyncNever %.0f acknowledged, %.0f sealed, %.0f indexed\n",
+		n/d.acked.Seconds(), n/d.sealed.Seconds(), n/d.indexed.Seconds(), n/ns.acked.Seconds(), n/ns.sealed.Seconds(), n/ns.indexed.Seconds())
+	fmt.Printf("exledger process CPU per vector until acknowledged: %.2f µs (SyncAlways), %.2f µs (SyncNever)\n", d.ackedCPU*1e6/n, ns.ackedCPU*1e6/n)
+	if lo == nil {
+		return
+	}
+	lw := n / lo.Ingest
+	fmt.Printf("LanceDB ingest (vectors/s, no fsync): %.0f written (batches of %d), %.0f incl. its index build", lw, p.batch, n/(lo.Ingest+lo.Index))
+	if lo.Bulk > 0 {
+		fmt.Printf("; %.0f written in batches of %d", n/lo.Bulk, p.lanceBulk)
+	}
+	fmt.Println()
+	fmt.Printf("ratios exledger ÷ LanceDB, same batches of %d: durable acknowledged %.2fx; without fsync on either side (SyncNever acknowledged) %.2fx; durable sealed %.2fx; durable incl. each side's index build %.2fx",
+		p.batch, n/d.acked.Seconds()/lw, n/ns.acked.Seconds()/lw, n/d.sealed.Seconds()/lw, (n/d.indexed.Seconds())/(n/(lo.Ingest+lo.Index)))
+	if lo.Bulk > 0 {
+		fmt.Printf("; durable acknowledged vs LanceDB's %d-row batches %.2fx, SyncNever %.2fx", p.lanceBulk, n/d.acked.Seconds()/(n/lo.Bulk), n/ns.acked.Seconds()/(n/lo.Bulk))
+	}
+	fmt.Println()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }

@@ -1,51 +1,65 @@
 // Drives LanceDB (@lancedb/lancedb, pinned in package.json) for
-// bench/vecbench: ingests the harness's vectors, then runs its queries
-// unfiltered and tenant-filtered, without an index and with an IVF-flat
-// index, cosine distance set explicitly everywhere. Prints one JSON object
-// on stdout: timings in seconds and the ids each query returned (the
-// harness computes recall against its exact answers).
+// bench/vecbench: ingests the harness's vectors with their events, then
+// runs its queries unfiltered and tenant-filtered, without an index and
+// with an IVF-flat index, cosine distance set explicitly everywhere.
+// Prints one JSON object on stdout: timings in seconds and the ids each
+// query returned (the harness computes recall against its exact answers).
 //
-//   node bench.mjs DIR VECTORS.bin N DIM QUERIES.bin NQ TENANTS K PARTITIONS NPROBES [FLAT]
+//   node bench.mjs DIR VECTORS.bin N DIM QUERIES.bin NQ TENANTS K PARTITIONS NPROBES FLAT ENVELOPES.jsonl BATCH BULK
 //
-// FLAT = 0 skips the queries without an index (slow at 1M vectors).
+// FLAT = 0 skips the queries without an index (slow at 1M vectors). Each
+// row is (id, event_id, tenant, envelope JSON, vector): what a LanceDB
+// experience store keeps to answer with envelopes; queries return the
+// envelope too. Rows are added BATCH at a time (the harness's batch of
+// AppendVectorEvents); BULK > 0 also times writing them BULK at a time
+// into a second table (ingest only, dropped afterwards). LanceDB does not
+// fsync its writes.
 import * as fs from "node:fs";
 import * as lancedb from "@lancedb/lancedb";
 import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from "apache-arrow";
 
-const [dir, vecPath, nS, dimS, qPath, nqS, tenantsS, kS, partsS, nprobesS, flatS] = process.argv.slice(2);
+const [dir, vecPath, nS, dimS, qPath, nqS, tenantsS, kS, partsS, nprobesS, flatS, envPath, batchS, bulkS] = process.argv.slice(2);
 const n = +nS, dim = +dimS, nq = +nqS, tenants = +tenantsS, k = +kS, parts = +partsS, nprobes = +nprobesS;
+const batch = +(batchS || 1000), bulk = +(bulkS || 0);
+const envs = fs.readFileSync(envPath, "utf8").split("\n");
 const floats = (path) => { const b = fs.readFileSync(path); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
 const vecs = floats(vecPath);
 const qs = floats(qPath);
 const tenantOf = (i) => "t" + (i % tenants);
 const schema = new Schema([
   new Field("id", new Int32(), false),
+  new Field("event_id", new Utf8(), false),
   new Field("tenant", new Utf8(), false),
+  new Field("envelope", new Utf8(), false),
   new Field("vector", new FixedSizeList(dim, new Field("item", new Float32(), true)), false),
 ]);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 const db = await lancedb.connect(dir);
-const batch = 10000;
 const rowsOf = (lo, hi) => {
   const rows = [];
-  for (let i = lo; i < hi; i++) rows.push({ id: i, tenant: tenantOf(i), vector: Array.from(vecs.subarray(i * dim, (i + 1) * dim)) });
+  for (let i = lo; i < hi; i++) rows.push({ id: i, event_id: "e" + String(i).padStart(7, "0"), tenant: tenantOf(i), envelope: envs[i], vector: Array.from(vecs.subarray(i * dim, (i + 1) * dim)) });
   return lancedb.makeArrowTable(rows, { schema });
+};
+const tablesOf = (b) => {
+  const ts = [];
+  for (let lo = 0; lo < n; lo += b) ts.push(rowsOf(lo, Math.min(n, lo + b)));
+  return ts;
 };
 // Arrow conversion is done before the clock starts: only LanceDB's own
 // write is timed.
-const tables = [];
-for (let lo = 0; lo < n; lo += batch) tables.push(rowsOf(lo, Math.min(n, lo + batch)));
+let tables = tablesOf(batch);
 let t0 = now();
 const tbl = await db.createTable("events", tables[0], { mode: "overwrite" });
 for (const t of tables.slice(1)) await tbl.add(t);
 const ingest = now() - t0;
+tables = null;
 
 const query = (q, filter, indexed) => {
   let s = tbl.search(q).distanceType("cosine").limit(k);
   if (filter) s = s.where(`tenant = '${filter}'`);
   if (indexed) s = s.nprobes(nprobes); else s = s.bypassVectorIndex();
-  return s.select(["id"]).toArray();
+  return s.select(["id", "envelope"]).toArray();
 };
 const run = async (indexed) => {
   const out = { unfiltered: { lat: [], ids: [] }, filtered: { lat: [], ids: [] } };
@@ -69,4 +83,14 @@ const ivf = await run(true);
 let bytes = 0;
 const walk = (p) => { for (const e of fs.readdirSync(p, { withFileTypes: true })) { const q = p + "/" + e.name; if (e.isDirectory()) walk(q); else bytes += fs.statSync(q).size; } };
 walk(dir);
-process.stdout.write(JSON.stringify({ version: "0.31.0", ingest_seconds: ingest, index_seconds: indexTime, disk_bytes: bytes, flat, ivf_flat: ivf }));
+let bulkTime = 0;
+if (bulk > 0) {
+  let ts = tablesOf(bulk);
+  t0 = now();
+  const bt = await db.createTable("bulk", ts[0], { mode: "overwrite" });
+  for (const t of ts.slice(1)) await bt.add(t);
+  bulkTime = now() - t0;
+  ts = null;
+  await db.dropTable("bulk");
+}
+process.stdout.write(JSON.stringify({ version: "0.31.0", ingest_seconds: ingest, bulk_seconds: bulkTime, index_seconds: indexTime, disk_bytes: bytes, flat, ivf_flat: ivf }));
