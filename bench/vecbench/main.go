@@ -48,8 +48,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -203,44 +203,75 @@ func exactTopK(p params, vecs, qs []float32) answers {
 		}
 		norms[i] = math.Sqrt(s)
 	}
-	var a answers
+	a := answers{unfiltered: make([][]int, p.nq), filtered: make([][]int, p.nq)}
+	// The queries are answered on GOMAXPROCS goroutines (each its own).
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for qi := range next {
+				a.unfiltered[qi], a.filtered[qi] = exactOne(p, vecs, qs, norms, qi)
+			}
+		})
+	}
+	for qi := range p.nq {
+		next <- qi
+	}
+	close(next)
+	wg.Wait()
+	return a
+}
+
+// exactOne answers query qi exactly: the ids of its k nearest vectors
+// (distance, then id), unfiltered and in its tenant.
+func exactOne(p params, vecs, qs []float32, norms []float64, qi int) (u, f []int) {
 	type hit struct {
 		d  float64
 		id int
 	}
-	for qi := range p.nq {
-		q := qs[qi*p.dim : (qi+1)*p.dim]
-		var qn float64
-		for _, x := range q {
-			qn += float64(x) * float64(x)
+	// insert keeps top, sorted by distance then id, at most k long; ids
+	// arrive in increasing order, so an equal distance goes after.
+	insert := func(top []hit, h hit) []hit {
+		if len(top) == p.k && h.d >= top[p.k-1].d {
+			return top
 		}
-		qn = math.Sqrt(qn)
-		all := make([]hit, p.n)
-		for i := range p.n {
-			var d float64
-			v := vecs[i*p.dim : (i+1)*p.dim]
-			for j := range q {
-				d += float64(q[j]) * float64(v[j])
-			}
-			all[i] = hit{1 - d/(qn*norms[i]), i}
+		j := len(top)
+		for j > 0 && h.d < top[j-1].d {
+			j--
 		}
-		sort.Slice(all, func(x, y int) bool { return all[x].d < all[y].d || (all[x].d == all[y].d && all[x].id < all[y].id) })
-		var u, f []int
-		for _, h := range all {
-			if len(u) < p.k {
-				u = append(u, h.id)
-			}
-			if len(f) < p.k && h.id%p.tenants == qi%p.tenants {
-				f = append(f, h.id)
-			}
-			if len(u) == p.k && len(f) == p.k {
-				break
-			}
+		if len(top) < p.k {
+			top = append(top, hit{})
 		}
-		a.unfiltered = append(a.unfiltered, u)
-		a.filtered = append(a.filtered, f)
+		copy(top[j+1:], top[j:len(top)-1])
+		top[j] = h
+		return top
 	}
-	return a
+	q := qs[qi*p.dim : (qi+1)*p.dim]
+	var qn float64
+	for _, x := range q {
+		qn += float64(x) * float64(x)
+	}
+	qn = math.Sqrt(qn)
+	tu, tf := make([]hit, 0, p.k), make([]hit, 0, p.k)
+	for i := range p.n {
+		var d float64
+		v := vecs[i*p.dim : (i+1)*p.dim]
+		for j := range q {
+			d += float64(q[j]) * float64(v[j])
+		}
+		h := hit{1 - d/(qn*norms[i]), i}
+		tu = insert(tu, h)
+		if i%p.tenants == qi%p.tenants {
+			tf = insert(tf, h)
+		}
+	}
+	for _, h := range tu {
+		u = append(u, h.id)
+	}
+	for _, h := range tf {
+		f = append(f, h.id)
+	}
+	return u, f
 }
 
 func recall(got, want [][]int) float64 {
