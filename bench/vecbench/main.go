@@ -67,6 +67,7 @@ type params struct {
 	plot                   string
 	cacheBytes             int64
 	batch, lanceBulk       int
+	exledger, lanceIndex   bool
 }
 
 func main() {
@@ -86,6 +87,8 @@ func main() {
 	flag.Int64Var(&p.cacheBytes, "cache", 0, "exledger's vector block cache in bytes (VectorIndexOptions.CacheBytes; 0: its default)")
 	flag.IntVar(&p.batch, "batch", 1000, "events per AppendVectorEvents call and rows per LanceDB add")
 	flag.IntVar(&p.lanceBulk, "lancedb-bulk", 10000, "also time LanceDB writing the rows in batches of this many into a second table (0: not)")
+	flag.BoolVar(&p.exledger, "exledger", true, "run exledger (false: LanceDB only)")
+	flag.BoolVar(&p.lanceIndex, "lancedb-index", true, "build LanceDB's index and query it (false: its write only)")
 	flag.Parse()
 	for _, f := range strings.Split(*sweep, ",") {
 		var x float64
@@ -107,6 +110,9 @@ func run(p params) error {
 		}
 		p.root = d
 	}
+	if err := os.MkdirAll(p.root, 0o755); err != nil {
+		return err
+	}
 	if !p.keep {
 		defer os.RemoveAll(p.root)
 	}
@@ -116,17 +122,25 @@ func run(p params) error {
 	vecs, qs := generate(p)
 	fmt.Printf("data: %d vectors, %d queries (%.1f MB raw float32)\n", p.n, p.nq, float64(4*p.n*p.dim)/1e6)
 
-	t0 := time.Now()
-	truth := exactTopK(p, vecs, qs)
-	fmt.Printf("exact answers (float64 brute force): %s\n", time.Since(t0).Round(time.Millisecond))
+	var truth answers
+	if p.exledger || (p.lance && p.lanceIndex) {
+		t0 := time.Now()
+		truth = exactTopK(p, vecs, qs)
+		fmt.Printf("exact answers (float64 brute force): %s\n", time.Since(t0).Round(time.Millisecond))
+	}
 
 	evs := events(p, vecs)
 	var rows []row
-	ex, ing, err := runExledger(p, evs, qs, truth)
-	if err != nil {
-		return err
+	var ing *ingests
+	if p.exledger {
+		ex, in, err := runExledger(p, evs, qs, truth)
+		if err != nil {
+			return err
+		}
+		rows, ing = append(rows, ex...), &in
+	} else {
+		fmt.Println("exledger: skipped (-exledger=false)")
 	}
-	rows = append(rows, ex...)
 	var lo *lanceOut
 	if p.lance {
 		lr, out, err := runLance(p, evs, vecs, qs, truth)
@@ -485,6 +499,8 @@ type lanceOut struct {
 	Disk      int64     `json:"disk_bytes"`
 	Flat      *lanceRun `json:"flat"`
 	IVFFlat   lanceRun  `json:"ivf_flat"`
+	// WriteOnly: no index built, no query run (-lancedb-index=false).
+	WriteOnly bool `json:"write_only"`
 }
 
 func runLance(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth answers) ([]row, *lanceOut, error) {
@@ -550,7 +566,7 @@ func runLance1(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth ans
 	nprobes := max(8, int(math.Ceil(0.12*float64(parts)))) // the share exledger probes
 	cmd := exec.Command(node, "bench.mjs", filepath.Join(p.root, "lancedb"), vp, fmt.Sprint(p.n), fmt.Sprint(p.dim), qp,
 		fmt.Sprint(p.nq), fmt.Sprint(p.tenants), fmt.Sprint(p.k), fmt.Sprint(parts), fmt.Sprint(nprobes), map[bool]string{true: "1", false: "0"}[p.lanceFlat],
-		ep, fmt.Sprint(p.batch), fmt.Sprint(p.lanceBulk))
+		ep, fmt.Sprint(p.batch), fmt.Sprint(p.lanceBulk), map[bool]string{true: "1", false: "0"}[p.lanceIndex])
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -561,6 +577,10 @@ func runLance1(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth ans
 	var lo lanceOut
 	if err := json.Unmarshal(out, &lo); err != nil {
 		return nil, nil, fmt.Errorf("node bench.mjs output: %v", err)
+	}
+	if lo.WriteOnly {
+		fmt.Printf("LanceDB %s: ingest %d vectors %.3fs (batches of %d, no fsync); no index built, no query run (-lancedb-index=false)\n", lo.Version, p.n, lo.Ingest, p.batch)
+		return nil, &lo, nil
 	}
 	fmt.Printf("LanceDB %s: ingest %d vectors %.3fs (batches of %d, no fsync); IVF-flat index (%d partitions, nprobes %d, cosine) built in %.3fs; directory %d bytes\n",
 		lo.Version, p.n, lo.Ingest, p.batch, parts, nprobes, lo.Index, lo.Disk)
@@ -589,9 +609,15 @@ func runLance1(p params, evs []ledger.VectorEvent, vecs, qs []float32, truth ans
 
 // printRatios prints the ingest ratios exledger ÷ LanceDB of this run,
 // each named by what it compares.
-func printRatios(p params, ing ingests, lo *lanceOut) {
+func printRatios(p params, in *ingests, lo *lanceOut) {
 	n := float64(p.n)
-	d, ns := ing.durable, ing.nosync
+	if in == nil {
+		if lo != nil {
+			fmt.Printf("\nLanceDB process CPU per vector during its write: %.2f µs; ingest %.0f vectors/s written (batches of %d, no fsync)\n", lo.IngestCPU*1e6/n, n/lo.Ingest, p.batch)
+		}
+		return
+	}
+	d, ns := in.durable, in.nosync
 	fmt.Printf("\nexledger ingest (vectors/s): durable (SyncAlways) %.0f acknowledged, %.0f sealed, %.0f indexed; SyncNever %.0f acknowledged, %.0f sealed, %.0f indexed\n",
 		n/d.acked.Seconds(), n/d.sealed.Seconds(), n/d.indexed.Seconds(), n/ns.acked.Seconds(), n/ns.sealed.Seconds(), n/ns.indexed.Seconds())
 	fmt.Printf("exledger process CPU per vector until acknowledged: %.2f µs (SyncAlways), %.2f µs (SyncNever)\n", d.ackedCPU*1e6/n, ns.ackedCPU*1e6/n)
@@ -600,13 +626,19 @@ func printRatios(p params, ing ingests, lo *lanceOut) {
 	}
 	lw := n / lo.Ingest
 	fmt.Printf("LanceDB process CPU per vector during its write: %.2f µs\n", lo.IngestCPU*1e6/n)
-	fmt.Printf("LanceDB ingest (vectors/s, no fsync): %.0f written (batches of %d), %.0f incl. its index build", lw, p.batch, n/(lo.Ingest+lo.Index))
+	fmt.Printf("LanceDB ingest (vectors/s, no fsync): %.0f written (batches of %d)", lw, p.batch)
+	if !lo.WriteOnly {
+		fmt.Printf(", %.0f incl. its index build", n/(lo.Ingest+lo.Index))
+	}
 	if lo.Bulk > 0 {
 		fmt.Printf("; %.0f written in batches of %d", n/lo.Bulk, p.lanceBulk)
 	}
 	fmt.Println()
-	fmt.Printf("ratios exledger ÷ LanceDB, same batches of %d: durable acknowledged %.2fx; without fsync on either side (SyncNever acknowledged) %.2fx; durable sealed %.2fx; durable incl. each side's index build %.2fx",
-		p.batch, n/d.acked.Seconds()/lw, n/ns.acked.Seconds()/lw, n/d.sealed.Seconds()/lw, (n/d.indexed.Seconds())/(n/(lo.Ingest+lo.Index)))
+	fmt.Printf("ratios exledger ÷ LanceDB, same batches of %d: durable acknowledged %.2fx; without fsync on either side (SyncNever acknowledged) %.2fx; durable sealed %.2fx",
+		p.batch, n/d.acked.Seconds()/lw, n/ns.acked.Seconds()/lw, n/d.sealed.Seconds()/lw)
+	if !lo.WriteOnly {
+		fmt.Printf("; durable incl. each side's index build %.2fx", (n/d.indexed.Seconds())/(n/(lo.Ingest+lo.Index)))
+	}
 	if lo.Bulk > 0 {
 		fmt.Printf("; durable acknowledged vs LanceDB's %d-row batches %.2fx, SyncNever %.2fx", p.lanceBulk, n/d.acked.Seconds()/(n/lo.Bulk), n/ns.acked.Seconds()/(n/lo.Bulk))
 	}

@@ -5,8 +5,9 @@
 // Prints one JSON object on stdout: timings in seconds and the ids each
 // query returned (the harness computes recall against its exact answers).
 //
-//   node bench.mjs DIR VECTORS.bin N DIM QUERIES.bin NQ TENANTS K PARTITIONS NPROBES FLAT ENVELOPES.jsonl BATCH BULK
+//   node bench.mjs DIR VECTORS.bin N DIM QUERIES.bin NQ TENANTS K PARTITIONS NPROBES FLAT ENVELOPES.jsonl BATCH BULK [INDEX]
 //
+// INDEX = 0 measures the write only (no index build, no queries).
 // FLAT = 0 skips the queries without an index (slow at 1M vectors). Each
 // row is (id, event_id, tenant, envelope JSON, vector): what a LanceDB
 // experience store keeps to answer with envelopes; queries return the
@@ -16,9 +17,12 @@
 // fsync its writes.
 import * as fs from "node:fs";
 import * as lancedb from "@lancedb/lancedb";
-import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from "apache-arrow";
+import { createRequire } from "node:module";
+// apache-arrow as LanceDB's own (CommonJS) build loads it: Arrow objects of
+// the ES-module build are other classes to LanceDB.
+const { Field, FixedSizeList, Float32, Int32, RecordBatch, Schema, Struct, Table, Utf8, makeData, vectorFromArray } = createRequire(import.meta.url)("apache-arrow");
 
-const [dir, vecPath, nS, dimS, qPath, nqS, tenantsS, kS, partsS, nprobesS, flatS, envPath, batchS, bulkS] = process.argv.slice(2);
+const [dir, vecPath, nS, dimS, qPath, nqS, tenantsS, kS, partsS, nprobesS, flatS, envPath, batchS, bulkS, indexS] = process.argv.slice(2);
 const n = +nS, dim = +dimS, nq = +nqS, tenants = +tenantsS, k = +kS, parts = +partsS, nprobes = +nprobesS;
 const batch = +(batchS || 1000), bulk = +(bulkS || 0);
 const envs = fs.readFileSync(envPath, "utf8").split("\n");
@@ -36,10 +40,26 @@ const schema = new Schema([
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 const db = await lancedb.connect(dir);
+// rowsOf builds the Arrow table of rows lo..hi-1 column by column (the
+// vectors straight from the floats, no per-row JavaScript objects).
 const rowsOf = (lo, hi) => {
-  const rows = [];
-  for (let i = lo; i < hi; i++) rows.push({ id: i, event_id: "e" + String(i).padStart(7, "0"), tenant: tenantOf(i), envelope: envs[i], vector: Array.from(vecs.subarray(i * dim, (i + 1) * dim)) });
-  return lancedb.makeArrowTable(rows, { schema });
+  const m = hi - lo;
+  const ids = new Int32Array(m), eids = [], tens = [];
+  for (let i = lo; i < hi; i++) {
+    ids[i - lo] = i;
+    eids.push("e" + String(i).padStart(7, "0"));
+    tens.push(tenantOf(i));
+  }
+  const floats = makeData({ type: new Float32(), length: m * dim, nullCount: 0, data: vecs.slice(lo * dim, hi * dim) });
+  const children = [
+    makeData({ type: new Int32(), length: m, nullCount: 0, data: ids }),
+    vectorFromArray(eids, new Utf8()).data[0],
+    vectorFromArray(tens, new Utf8()).data[0],
+    vectorFromArray(envs.slice(lo, hi), new Utf8()).data[0],
+    makeData({ type: schema.fields[4].type, length: m, nullCount: 0, child: floats }),
+  ];
+  const data = makeData({ type: new Struct(schema.fields), length: m, nullCount: 0, children });
+  return new Table([new RecordBatch(schema, data)]);
 };
 const tablesOf = (b) => {
   const ts = [];
@@ -56,6 +76,11 @@ for (const t of tables.slice(1)) await tbl.add(t);
 const ingest = now() - t0;
 const cpu1 = process.cpuUsage(cpu0);
 const ingestCPU = (cpu1.user + cpu1.system) / 1e6;
+process.stderr.write(`lancedb: wrote ${n} rows in batches of ${batch}: ${ingest.toFixed(3)} s, process CPU ${ingestCPU.toFixed(3)} s\n`);
+if (indexS === "0") {
+  process.stdout.write(JSON.stringify({ version: "0.31.0", ingest_seconds: ingest, ingest_cpu_seconds: ingestCPU, bulk_seconds: 0, index_seconds: 0, disk_bytes: 0, flat: null, ivf_flat: null, write_only: true }));
+  process.exit(0);
+}
 tables = null;
 
 const query = (q, filter, indexed) => {
