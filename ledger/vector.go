@@ -54,9 +54,16 @@ type VectorIndexOptions struct {
 	// while fewer than 10×Limit candidates passed the filter. 0 = 0.12.
 	ProbeFraction float64
 	// CacheBytes bounds the memory of the ledger's cache of vector blocks
-	// read by searches (layout-2 vector files are read per block, only
-	// the blocks a search compares; docs/format.md §10.4). 0 = 256 MiB;
-	// negative: no cache (every search reads what it compares).
+	// read by searches (layout-2 vector files are read per 4 KiB block,
+	// only the blocks of the rows a search compares, each checked against
+	// its checksum; docs/format.md §10.4). The bound counts the floats,
+	// their norms and about 100 bytes per block; the cache holds only
+	// blocks searches read, so it approaches the bound only once that
+	// much of the vector files was searched (the Go heap may grow past it
+	// by the collector's headroom, GOGC). 0 = 1 GiB (the vector files of
+	// about 170,000 vectors of 1,536 dimensions or 670,000 of 384);
+	// negative: no cache (every search reads and checks what it
+	// compares; a filtered search then costs a few times a cached one).
 	CacheBytes int64
 
 	// manual (tests) turns the background indexer off: only

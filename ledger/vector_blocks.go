@@ -1,11 +1,11 @@
 package ledger
 
 import (
-	"container/list"
 	"encoding/binary"
 	"io"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -51,13 +51,21 @@ const (
 	vec2Magic      = "EXLVECS2"
 	vec2Version    = 2
 	vec2HeaderSize = 56
-	// vecBlockBytes is the target size of a block of rows.
-	vecBlockBytes = 64 << 10
+	// vecBlockBytes is the target size of a block of rows: a page, so
+	// that a search that compares a few rows of a list (a filter's
+	// candidates) reads and checks little more than those rows (one row
+	// per block from 1,024 dimensions on; with 64 KiB blocks a tenant
+	// filter of 1/8 of the events read every block of a probed list:
+	// docs/benchmarks.md §15).
+	vecBlockBytes = 4 << 10
 	// featureVecBlocks is the manifest feature of ledgers that may hold
 	// layout-2 vector files.
 	featureVecBlocks = "vecblocks"
-	// defaultVectorCacheBytes is VectorIndexOptions.CacheBytes' default.
-	defaultVectorCacheBytes = 256 << 20
+	// defaultVectorCacheBytes is VectorIndexOptions.CacheBytes' default:
+	// the vector files of 100,000 vectors of 1,536 dimensions (614 MB)
+	// fit, so that a filtered search of them compares cached rows
+	// (docs/benchmarks.md §15.0, "Search defaults").
+	defaultVectorCacheBytes = 1 << 30
 )
 
 func init() { registerFeature(featureVecBlocks) }
@@ -73,12 +81,24 @@ type vecRows struct {
 	row    func(r int) []float32 // the vector of row r
 	cents  []float32             // L*dim centroids (nil: no index)
 	offs   []uint32              // L+1 list offsets
+	// rows is the rows per block (0: vecBlockRows(dim), what is written;
+	// tests re-encode files written with other sizes).
+	rows int
+}
+
+// blockRows is the rows per block to write.
+func (w *vecRows) blockRows() int {
+	if w.rows > 0 {
+		return w.rows
+	}
+	return vecBlockRows(w.dim)
 }
 
 // dirLen is the directory length G.
 func (w *vecRows) dirLen() int {
 	n := len(w.rowOrd)
-	g := 4*n + 8*((n+vecBlockRows(w.dim)-1)/vecBlockRows(w.dim)) + 8
+	R := w.blockRows()
+	g := 4*n + 8*((n+R-1)/R) + 8
 	if len(w.offs) > 0 {
 		g += 4*len(w.cents) + 4*len(w.offs)
 	}
@@ -97,7 +117,7 @@ func (w *vecRows) rowBytes(dst []byte, r int) []byte { return appendFloats(dst, 
 // the rows are hashed in a first pass (the block checksums precede them),
 // then written.
 func (w *vecRows) writeTo(out io.Writer) error {
-	n, R := len(w.rowOrd), vecBlockRows(w.dim)
+	n, R := len(w.rowOrd), w.blockRows()
 	nb := (n + R - 1) / R
 	sums := make([]uint64, nb)
 	var d xxhash.Digest
@@ -454,58 +474,142 @@ func decodeVecBlock(path string, d *vecDir, bi int, raw []byte) (*vecBlock, erro
 }
 
 // vecCache is the ledger's cache of checked vector blocks, bounded in
-// bytes (least recently used out).
+// bytes (least recently used out). The blocks of a file (one generation of
+// a segment's vector file) are found by their number in a slot array of
+// the file's, so that a search that compares thousands of rows pays an
+// index per block rather than a hash.
 type vecCache struct {
 	mu   sync.Mutex
 	max  int64
 	used int64
-	m    map[vecBlockKey]*list.Element
-	lru  list.List
+	segs map[*segVectors]*vecSlots
+	// lru is the sentinel of a circular list of the entries, most
+	// recently used first.
+	lru vecCacheEntry
+	n   int
 }
 
-type vecBlockKey struct {
-	v   *segVectors
-	gen uint32
-	b   int
+// vecSlots are the cached blocks of one generation of a file.
+type vecSlots struct {
+	v     *segVectors
+	gen   uint32
+	slots []*vecCacheEntry // by block number
+	live  int
 }
 
 type vecCacheEntry struct {
-	k   vecBlockKey
-	blk *vecBlock
+	prev, next *vecCacheEntry
+	s          *vecSlots
+	b          int32
+	blk        *vecBlock
 }
 
 func newVecCache(max int64) *vecCache {
-	return &vecCache{max: max, m: map[vecBlockKey]*list.Element{}}
+	c := &vecCache{max: max, segs: map[*segVectors]*vecSlots{}}
+	c.lru.prev, c.lru.next = &c.lru, &c.lru
+	return c
 }
 
-func (c *vecCache) get(k vecBlockKey) *vecBlock {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[k]; ok {
-		c.lru.MoveToFront(e)
-		return e.Value.(*vecCacheEntry).blk
+// blockBytes is what a cached block costs: its floats and norms, its
+// entry and its slot.
+func blockBytes(b *vecBlock) int64 { return 4*int64(len(b.data)+len(b.norms)) + 96 }
+
+func (c *vecCache) unlink(e *vecCacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+}
+
+func (c *vecCache) pushFront(e *vecCacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	c.lru.next.prev = e
+	c.lru.next = e
+}
+
+// slotsOf returns the slots of generation gen of v's file of nb blocks
+// (nil when there are none and create is false). A newer generation
+// replaces an older one (whose blocks age out).
+func (c *vecCache) slotsOf(v *segVectors, gen uint32, nb int, create bool) *vecSlots {
+	s := c.segs[v]
+	if s != nil && s.gen == gen && len(s.slots) == nb {
+		return s
 	}
-	return nil
+	if !create {
+		return nil
+	}
+	if s != nil {
+		c.dropSlots(s)
+	}
+	s = &vecSlots{v: v, gen: gen, slots: make([]*vecCacheEntry, nb)}
+	c.segs[v] = s
+	c.used += 8 * int64(nb)
+	return s
 }
 
-func blockBytes(b *vecBlock) int64 { return 4*int64(len(b.data)+len(b.norms)) + 64 }
+// dropSlots forgets s: its entries stay in the list until they age out,
+// but are found no more.
+func (c *vecCache) dropSlots(s *vecSlots) {
+	if c.segs[s.v] == s {
+		delete(c.segs, s.v)
+		c.used -= 8 * int64(len(s.slots))
+	}
+}
 
-func (c *vecCache) put(k vecBlockKey, blk *vecBlock) {
+// getMany sets out[i] to the cached block bs[i] of v's file (generation
+// gen, nb blocks), for those cached, under one lock; it returns how many
+// are not.
+func (c *vecCache) getMany(v *segVectors, gen uint32, nb int, bs []int32, out []*vecBlock) int {
 	if c.max <= 0 {
+		return len(bs)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.slotsOf(v, gen, nb, false)
+	if s == nil {
+		return len(bs)
+	}
+	missing := 0
+	for i, b := range bs {
+		if e := s.slots[b]; e != nil {
+			c.unlink(e)
+			c.pushFront(e)
+			out[i] = e.blk
+		} else {
+			missing++
+		}
+	}
+	return missing
+}
+
+// putMany caches the blocks out[i] (block bs[i]) for i in fresh, under one
+// lock, and evicts the least recently used blocks beyond the bound.
+func (c *vecCache) putMany(v *segVectors, gen uint32, nb int, bs []int32, out []*vecBlock, fresh []int) {
+	if c.max <= 0 || len(fresh) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[k]; ok {
-		return
+	s := c.slotsOf(v, gen, nb, true)
+	for _, i := range fresh {
+		if s.slots[bs[i]] != nil {
+			continue
+		}
+		e := &vecCacheEntry{s: s, b: bs[i], blk: out[i]}
+		s.slots[bs[i]] = e
+		s.live++
+		c.pushFront(e)
+		c.n++
+		c.used += blockBytes(out[i])
 	}
-	c.m[k] = c.lru.PushFront(&vecCacheEntry{k, blk})
-	c.used += blockBytes(blk)
-	for c.used > c.max && c.lru.Len() > 1 {
-		e := c.lru.Back()
-		ce := c.lru.Remove(e).(*vecCacheEntry)
-		delete(c.m, ce.k)
-		c.used -= blockBytes(ce.blk)
+	for c.used > c.max && c.n > 1 {
+		e := c.lru.prev
+		c.unlink(e)
+		c.n--
+		c.used -= blockBytes(e.blk)
+		if e.s.slots[e.b] == e {
+			e.s.slots[e.b] = nil
+		}
+		if e.s.live--; e.s.live == 0 {
+			c.dropSlots(e.s)
+		}
 	}
 }
 
@@ -574,67 +678,102 @@ func (v *segVectors) directory() (*vecDir, error) {
 }
 
 // blocks returns the checked blocks lo..hi-1 of the file of directory d,
-// from the cache or read (runs of missing blocks in one read each).
+// from the cache or read (fetch).
 func (v *segVectors) blocks(d *vecDir, lo, hi int) ([]*vecBlock, error) {
-	out := make([]*vecBlock, hi-lo)
+	bs := make([]int32, hi-lo)
+	for i := range bs {
+		bs[i] = int32(lo + i)
+	}
+	return v.fetch(d, bs)
+}
+
+// vecReadGap is the largest gap (in bytes of rows not wanted) between two
+// blocks to read that one read spans: a read syscall costs about what
+// copying this many bytes does.
+const vecReadGap = 16 << 10
+
+// fetch returns the checked blocks bs (ascending, distinct) of the file of
+// directory d: from the cache (one lock for all of them), or read and
+// checked (runs of missing blocks less than vecReadGap apart in one read
+// each; only the blocks asked for are checked and kept, each in its own
+// memory so that the cache's bound is what it holds).
+func (v *segVectors) fetch(d *vecDir, bs []int32) ([]*vecBlock, error) {
+	out := make([]*vecBlock, len(bs))
 	v.mu.Lock()
 	gen := v.gen
 	v.mu.Unlock()
-	missing := -1
-	var f vfs.File
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	flush := func(end int) error {
-		if missing < 0 {
-			return nil
-		}
-		a, _ := d.blockRows(missing)
-		_, b := d.blockRows(end - 1)
-		raw := make([]byte, 4*(b-a)*d.dim)
-		if f == nil {
-			var err error
-			if f, err = v.fs.Open(v.path); err != nil {
-				return err
-			}
-		}
-		if n, err := f.ReadAt(raw, d.rowsOff+4*int64(a*d.dim)); err != nil && !(err == io.EOF && n == len(raw)) {
-			if err == io.EOF {
-				return corrupt.New(v.path, d.rowsOff+4*int64(a*d.dim), "vector file truncated")
-			}
-			return err
-		}
-		for bi := missing; bi < end; bi++ {
-			x, y := d.blockRows(bi)
-			s := 4 * (x - a) * d.dim
-			blk, err := decodeVecBlock(v.path, d, bi, raw[s:s+4*(y-x)*d.dim:s+4*(y-x)*d.dim])
-			if err != nil {
-				return err
-			}
-			out[bi-lo] = blk
-			v.cache.put(vecBlockKey{v, gen, bi}, blk)
-		}
-		missing = -1
-		return nil
+	missing := v.cache.getMany(v, gen, len(d.sums), bs, out)
+	if missing == 0 {
+		return out, nil
 	}
-	for bi := lo; bi < hi; bi++ {
-		if blk := v.cache.get(vecBlockKey{v, gen, bi}); blk != nil {
-			if err := flush(bi); err != nil {
-				return nil, err
-			}
-			out[bi-lo] = blk
-			continue
-		}
-		if missing < 0 {
-			missing = bi
-		}
-	}
-	if err := flush(hi); err != nil {
+	f, err := v.fs.Open(v.path)
+	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	blockLen := 4 * d.rowsPerBlock * d.dim
+	gapBlocks := int32(max(0, vecReadGap/blockLen))
+	var scratch []byte
+	var fresh []int
+	for i := 0; i < len(bs); {
+		if out[i] != nil {
+			i++
+			continue
+		}
+		e := i + 1
+		for e < len(bs) && out[e] == nil && bs[e]-bs[e-1]-1 <= gapBlocks {
+			e++
+		}
+		a, _ := d.blockRows(int(bs[i]))
+		_, b := d.blockRows(int(bs[e-1]))
+		n := 4 * (b - a) * d.dim
+		if cap(scratch) < n {
+			scratch = make([]byte, n)
+		}
+		raw := scratch[:n]
+		at := d.rowsOff + 4*int64(a*d.dim)
+		if got, err := f.ReadAt(raw, at); err != nil && !(err == io.EOF && got == len(raw)) {
+			if err == io.EOF {
+				return nil, corrupt.New(v.path, at, "vector file truncated")
+			}
+			return nil, err
+		}
+		for j := i; j < e; j++ {
+			x, y := d.blockRows(int(bs[j]))
+			s := 4 * (x - a) * d.dim
+			blk, err := decodeVecBlockCopy(v.path, d, int(bs[j]), raw[s:s+4*(y-x)*d.dim])
+			if err != nil {
+				return nil, err
+			}
+			out[j] = blk
+			fresh = append(fresh, j)
+		}
+		i = e
+	}
+	v.cache.putMany(v, gen, len(d.sums), bs, out, fresh)
 	return out, nil
+}
+
+// decodeVecBlockCopy is decodeVecBlock into memory of the block's own
+// (raw is not kept).
+func decodeVecBlockCopy(path string, d *vecDir, bi int, raw []byte) (*vecBlock, error) {
+	lo, _ := d.blockRows(bi)
+	at := d.rowsOff + 4*int64(lo*d.dim)
+	if xxhash.Sum64(raw) != d.sums[bi] {
+		return nil, corrupt.New(path, at, "vector block %d checksum mismatch", bi)
+	}
+	k := len(raw) / (4 * d.dim)
+	mem := make([]float32, k*d.dim+k)
+	copyFloats(mem[:k*d.dim], raw)
+	blk := &vecBlock{dim: d.dim, data: mem[: k*d.dim : k*d.dim], norms: mem[k*d.dim:]}
+	for j := range k {
+		nn := norm32(blk.vec(j))
+		if math.IsNaN(float64(nn)) || math.IsInf(float64(nn), 0) || nn == 0 {
+			return nil, corrupt.New(path, at+4*int64(j*d.dim), "vector %d is not finite or has a zero or overflowing norm", lo+j)
+		}
+		blk.norms[j] = nn
+	}
+	return blk, nil
 }
 
 // rowVec returns the vector and norm of row r (blks: the blocks lo.. as
@@ -646,9 +785,80 @@ func rowVec(d *vecDir, blks []*vecBlock, lo, r int) ([]float32, float32) {
 	return b.vec(j), b.norms[j]
 }
 
+// compareParallelMin is the fewest rows per goroutine compareRows
+// splits its work into (each compares at least this many: tens of
+// microseconds, against about one for starting and joining it).
+const compareParallelMin = 128
+
+// compareRows compares q with the rows (ascending) of the file of
+// directory d and pushes each as a hit: on up to GOMAXPROCS goroutines,
+// each fetching the blocks of a contiguous share of the rows and ranking
+// them in its own top k, merged into top. The hits kept are the same
+// whatever the split (top k is a strict total order: distance, then log
+// position), so the answer does not depend on it.
+func compareRows(v *segVectors, d *vecDir, rows []int32, q []float32, qn float32, base uint64, top *topK) error {
+	p := min(runtime.GOMAXPROCS(0), len(rows)/compareParallelMin)
+	if p <= 1 {
+		return compareRowsSeq(v, d, rows, q, qn, base, top)
+	}
+	tops := make([]*topK, p)
+	errs := make([]error, p)
+	var wg sync.WaitGroup
+	for i := range p {
+		part := rows[i*len(rows)/p : (i+1)*len(rows)/p]
+		tops[i] = newTopK(top.k)
+		wg.Go(func() { errs[i] = compareRowsSeq(v, d, part, q, qn, base, tops[i]) })
+	}
+	wg.Wait()
+	for i := range p {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		for _, h := range tops[i].h {
+			top.push(h)
+		}
+	}
+	return nil
+}
+
+// compareRowsSeq is compareRows on the calling goroutine: the blocks of
+// the rows fetched together, then each row compared.
+func compareRowsSeq(v *segVectors, d *vecDir, rows []int32, q []float32, qn float32, base uint64, top *topK) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	bs := make([]int32, 0, len(rows))
+	for _, r := range rows {
+		if b := int32(d.blockOf(int(r))); len(bs) == 0 || bs[len(bs)-1] != b {
+			bs = append(bs, b)
+		}
+	}
+	blks, err := v.fetch(d, bs)
+	if err != nil {
+		return err
+	}
+	j := 0
+	for _, r := range rows {
+		bi := int32(d.blockOf(int(r)))
+		for bs[j] != bi {
+			j++
+		}
+		k := int(r) - int(bi)*d.rowsPerBlock
+		b := blks[j]
+		top.push(simHit{dist: cosDistance(q, qn, b.vec(k), b.norms[k]), pos: base + uint64(d.rowOrd[r])})
+	}
+	return nil
+}
+
+// compareChunk bounds the rows compareRows fetches at once when a search
+// compares many (the memory of one fetch without a cache).
+const compareChunk = 4096
+
 // searchSeg2 is searchSimilar's work on one sealed segment with a
 // layout-2 vector file: cands (nil: unfiltered) are the candidate
-// ordinals, sorted.
+// ordinals, sorted. Only the blocks of the rows compared are read (or
+// taken from the cache): with the index, the candidate rows of the probed
+// lists; without, every candidate row (every row, unfiltered).
 func searchSeg2(v *segVectors, d *vecDir, q []float32, qn float32, base uint64, cands []uint32, filtered bool, k int, vo VectorIndexOptions, top *topK) error {
 	n := d.n()
 	ncand := n
@@ -661,52 +871,87 @@ func searchSeg2(v *segVectors, d *vecDir, q []float32, qn float32, base uint64, 
 			bits = candBits(cands, d.count)
 		}
 		a := &annIndex{nlist: d.nlist, cents: d.cents, offs: d.offs}
-		nprobe := max(annMinProbes, int(math.Ceil(vo.ProbeFraction*float64(d.nlist))))
-		seen := 0
-		for i, c := range a.probeOrder(d.dim, q) {
-			if i >= nprobe && seen >= 10*k {
-				break
-			}
-			rlo, rhi := int(d.offs[c]), int(d.offs[c+1])
-			if rlo == rhi {
-				continue
-			}
-			blo, bhi := d.blockOf(rlo), d.blockOf(rhi-1)+1
-			blks, err := v.blocks(d, blo, bhi)
-			if err != nil {
-				return err
-			}
-			for r := rlo; r < rhi; r++ {
+		nprobe := min(d.nlist, max(annMinProbes, int(math.Ceil(vo.ProbeFraction*float64(d.nlist)))))
+		order := a.probeOrder(d.dim, q)
+		// The candidate rows of the first nprobe lists, compared together
+		// (in row order: their blocks are read in file order, adjacent
+		// lists in one read); then list by list while fewer than 10×k
+		// candidates were compared.
+		var rows []int32
+		listRows := func(c int32) {
+			for r := d.offs[c]; r < d.offs[c+1]; r++ {
 				o := d.rowOrd[r]
 				if bits != nil && bits[o/64]&(1<<(o%64)) == 0 {
 					continue
 				}
-				seen++
-				vec, vn := rowVec(d, blks, blo, r)
-				top.push(simHit{dist: cosDistance(q, qn, vec, vn), pos: base + uint64(o)})
+				rows = append(rows, int32(r))
 			}
 		}
-		return nil
-	}
-	if !filtered {
-		const step = 64 // blocks per read
-		for blo := 0; blo < len(d.sums); blo += step {
-			bhi := min(len(d.sums), blo+step)
-			blks, err := v.blocks(d, blo, bhi)
-			if err != nil {
+		for _, c := range order[:nprobe] {
+			listRows(c)
+		}
+		slices.Sort(rows)
+		seen := len(rows)
+		if err := compareRows(v, d, rows, q, qn, base, top); err != nil {
+			return err
+		}
+		for _, c := range order[nprobe:] {
+			if seen >= 10*k {
+				break
+			}
+			rows = rows[:0]
+			listRows(c)
+			seen += len(rows)
+			if err := compareRows(v, d, rows, q, qn, base, top); err != nil {
 				return err
 			}
-			rlo, _ := d.blockRows(blo)
-			_, rhi := d.blockRows(bhi - 1)
-			for r := rlo; r < rhi; r++ {
-				vec, vn := rowVec(d, blks, blo, r)
-				top.push(simHit{dist: cosDistance(q, qn, vec, vn), pos: base + uint64(d.rowOrd[r])})
-			}
 		}
 		return nil
 	}
-	// The candidates that have a vector, by row; then their blocks.
-	var rows []int
+	// Every candidate row (every row, unfiltered), in row order, a chunk
+	// at a time.
+	rows := make([]int32, 0, min(compareChunk, ncand))
+	flush := func() error {
+		slices.Sort(rows)
+		err := compareRows(v, d, rows, q, qn, base, top)
+		rows = rows[:0]
+		return err
+	}
+	if !filtered {
+		for r := range n {
+			rows = append(rows, int32(r))
+			if len(rows) == compareChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	}
+	if d.nlist == 0 {
+		// Rows in event order: a merge of two sorted lists.
+		j := 0
+		for _, o := range cands {
+			for j < len(d.ords) && d.ords[j] < o {
+				j++
+			}
+			if j == len(d.ords) {
+				break
+			}
+			if d.ords[j] == o {
+				rows = append(rows, int32(d.rowOf[j]))
+				if len(rows) == compareChunk {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return flush()
+	}
+	// Rows grouped by list: the candidates' rows, sorted, then fetched a
+	// chunk at a time.
+	all := make([]int32, 0, len(cands))
 	j := 0
 	for _, o := range cands {
 		for j < len(d.ords) && d.ords[j] < o {
@@ -716,28 +961,14 @@ func searchSeg2(v *segVectors, d *vecDir, q []float32, qn float32, base uint64, 
 			break
 		}
 		if d.ords[j] == o {
-			rows = append(rows, int(d.rowOf[j]))
+			all = append(all, int32(d.rowOf[j]))
 		}
 	}
-	slices.Sort(rows)
-	for i := 0; i < len(rows); {
-		// A run of rows whose blocks are at most 4 blocks apart is read
-		// together.
-		blo := d.blockOf(rows[i])
-		e := i + 1
-		for e < len(rows) && d.blockOf(rows[e])-d.blockOf(rows[e-1]) <= 4 {
-			e++
-		}
-		bhi := d.blockOf(rows[e-1]) + 1
-		blks, err := v.blocks(d, blo, bhi)
-		if err != nil {
+	slices.Sort(all)
+	for lo := 0; lo < len(all); lo += compareChunk {
+		if err := compareRows(v, d, all[lo:min(len(all), lo+compareChunk)], q, qn, base, top); err != nil {
 			return err
 		}
-		for _, r := range rows[i:e] {
-			vec, vn := rowVec(d, blks, blo, r)
-			top.push(simHit{dist: cosDistance(q, qn, vec, vn), pos: base + uint64(d.rowOrd[r])})
-		}
-		i = e
 	}
 	return nil
 }
@@ -750,7 +981,7 @@ func (v *segVectors) vectorOf2(d *vecDir, o uint32) ([]float32, error) {
 		return nil, nil
 	}
 	bi := d.blockOf(r)
-	blks, err := v.blocks(d, bi, bi+1)
+	blks, err := v.fetch(d, []int32{int32(bi)})
 	if err != nil {
 		return nil, err
 	}

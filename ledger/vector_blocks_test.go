@@ -3,10 +3,12 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -267,12 +269,16 @@ func FuzzDecodeVec2(f *testing.F) {
 				t.Fatalf("vector %d norm %v", i, n)
 			}
 		}
-		var again []byte
+		// Re-encoded with the file's rows per block (files written before
+		// 4 KiB blocks have 64 KiB ones, as seeds 0 and 1 do).
+		var w *vecRows
 		if s.ann == nil {
-			again = encodeVecFile(s.dim, s.count, s.ords, s.data)
+			w = ordinalRows(s.dim, s.count, s.ords, s.data)
 		} else {
-			again = indexedRows(s, s.ann).bytesOf()
+			w = indexedRows(s, s.ann)
 		}
+		w.rows = int(binary.LittleEndian.Uint32(b[36:]))
+		again := w.bytesOf()
 		if !bytes.Equal(again, b) {
 			t.Fatal("accepted bytes do not re-encode identically")
 		}
@@ -347,5 +353,140 @@ func TestVectorLayout1Migrated(t *testing.T) {
 				t.Fatalf("query %d result %d: %+v, then %+v", i, j, before[i][j], after[i][j])
 			}
 		}
+	}
+}
+
+// TestVec2SearchSameAnswer: a search of a layout-2 file with its index
+// (which reads only the blocks of the candidate rows of the probed lists)
+// gives exactly the hits of the same search over the whole decoded set
+// (searchANN), for a file written with 4 KiB blocks and the same vectors
+// with 64 KiB blocks (as written before), with no cache, a cache of a few
+// blocks and one larger than the file, filtered to every third event and
+// to every 51st (fewer candidates than MinCandidates: the exact path) and
+// unfiltered, compared on one goroutine or several, and the same answer
+// again at every repetition.
+func TestVec2SearchSameAnswer(t *testing.T) {
+	// Four goroutines per comparison of 512 rows or more, whatever the
+	// machine (compareRows splits by GOMAXPROCS).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const n, dim = annMinVectors + 700, 48
+	b4, vs := vec2Sample(t, n, dim, true)
+	w := indexedRows(vs, vs.ann)
+	w.rows = vecBlockRows(dim) * 16
+	b64 := w.bytesOf()
+	if bytes.Equal(b4, b64) {
+		t.Fatal("same bytes for both block sizes")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, file := range [][]byte{b4, b64} {
+		for _, cache := range []int64{-1, 8 << 10, 1 << 30} {
+			fsys := vfs.NewMem()
+			if err := fsys.WriteFile("/x.vec", file); err != nil {
+				t.Fatal(err)
+			}
+			v := &segVectors{fs: fsys, path: "/x.vec", dim: dim, count: vs.count, n: n, cache: newVecCache(cache)}
+			d, err := v.directory()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for qi := range 12 {
+				q := slices.Clone(vs.vec(r.IntN(n)))
+				q[qi%dim] += 0.3
+				qn := norm32(q)
+				for _, every := range []uint32{0, 3, 51} {
+					var cands []uint32
+					if every > 0 {
+						for o := uint32(0); o < uint32(vs.count); o += every {
+							cands = append(cands, o)
+						}
+					}
+					vo := VectorIndexOptions{MinCandidates: 200}.withDefaults()
+					want := newTopK(10)
+					if every == 51 {
+						// fewer candidates than MinCandidates: exact
+						for i, o := range vs.ords {
+							if o%every == 0 {
+								want.push(simHit{dist: cosDistance(q, qn, vs.vec(i), vs.norms[i]), pos: 7 + uint64(o)})
+							}
+						}
+					} else {
+						var bits []uint64
+						if every > 0 {
+							bits = candBits(cands, vs.count)
+						}
+						searchANN(vs, q, qn, 7, bits, 10, vo, want)
+					}
+					for rep := range 2 {
+						got := newTopK(10)
+						if err := searchSeg2(v, d, q, qn, 7, cands, every > 0, 10, vo, got); err != nil {
+							t.Fatal(err)
+						}
+						if g, w := got.sorted(), want.sorted(); !slices.Equal(g, w) || len(g) != 10 {
+							t.Fatalf("R=%d cache %d query %d every %d rep %d: %v, whole-set search %v", d.rowsPerBlock, cache, qi, every, rep, g, w)
+						}
+					}
+				}
+			}
+			if u, m := v.cache.cacheBytes(), v.cache.max; m > 0 && u > m && v.cache.n > 1 {
+				t.Fatalf("cache holds %d bytes, bound %d", u, m)
+			}
+		}
+	}
+}
+
+// TestVecCacheLRU: the vector block cache keeps the most recently used
+// blocks within its bound (blocks, entries and slot arrays counted),
+// evicts the least recently used, finds a file's blocks only under the
+// generation they were read at, and forgets a file once none of its
+// blocks is cached.
+func TestVecCacheLRU(t *testing.T) {
+	blk := func() *vecBlock { return &vecBlock{dim: 4, data: make([]float32, 40), norms: make([]float32, 10)} }
+	per := blockBytes(blk())
+	const nb = 16
+	c := newVecCache(4*per + 8*nb)
+	v, w := &segVectors{}, &segVectors{}
+	put := func(v *segVectors, gen uint32, b int32) {
+		c.putMany(v, gen, nb, []int32{b}, []*vecBlock{blk()}, []int{0})
+	}
+	has := func(v *segVectors, gen uint32, b int32) bool {
+		out := make([]*vecBlock, 1)
+		return c.getMany(v, gen, nb, []int32{b}, out) == 0 && out[0] != nil
+	}
+	for b := range int32(4) {
+		put(v, 1, b)
+	}
+	if !has(v, 1, 0) { // 0 is now the most recent
+		t.Fatal("block 0 not cached")
+	}
+	put(v, 1, 4) // evicts 1, the least recently used
+	if has(v, 1, 1) || !has(v, 1, 0) || !has(v, 1, 4) || !has(v, 1, 2) {
+		t.Fatal("wrong block evicted")
+	}
+	if c.cacheBytes() > c.max {
+		t.Fatalf("%d bytes cached, bound %d", c.cacheBytes(), c.max)
+	}
+	if has(v, 2, 0) {
+		t.Fatal("a block found under another generation")
+	}
+	// Another file's blocks push v's out; v is then forgotten.
+	for b := range int32(3) {
+		put(w, 1, b)
+	}
+	if c.cacheBytes() > c.max || c.n > 3 {
+		t.Fatalf("%d bytes, %d blocks cached, bound %d", c.cacheBytes(), c.n, c.max)
+	}
+	for b := range int32(5) {
+		if has(v, 1, b) {
+			t.Fatalf("block %d of the first file still cached", b)
+		}
+	}
+	if _, ok := c.segs[v]; ok || len(c.segs) != 1 {
+		t.Fatalf("files known: %d", len(c.segs))
+	}
+	// No cache: nothing kept.
+	c = newVecCache(-1)
+	put(v, 1, 0)
+	if has(v, 1, 0) || c.cacheBytes() != 0 {
+		t.Fatal("a disabled cache kept a block")
 	}
 }
