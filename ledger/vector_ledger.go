@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/exledger/exledger/index"
@@ -89,23 +91,75 @@ func (l *Ledger) AppendVectorEvents(ctx context.Context, es []VectorEvent) error
 
 // encodeVectorBatch is encodeBatch for events with vectors: the WAL record
 // of an event with a vector (vecs[i] not nil) is the vector record prefix
-// followed by the canonical event, the others are canonical events.
+// followed by the canonical event, the others are canonical events. Large
+// batches are split into contiguous parts encoded on up to GOMAXPROCS (at
+// most 4) goroutines, each into its own buffer, as encodeBatchScratch does
+// for events: the bytes and entries are the same either way, and the copy
+// of the floats (most of the bytes) is spread over the cores.
 func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float32) ([][]byte, []entry, error) {
 	recs := make([][]byte, len(es))
 	ents := make([]entry, len(es))
-	est := int(l.avgEvent.Load())
-	if est == 0 {
-		est = 1024
-	}
+	termBuf := make([]index.Term, maxTermsPerEvent*len(es))
 	dim := l.man.Load().EmbeddingDim
+	parts := min(runtime.GOMAXPROCS(0), 4, len(es)/(parallelEncodeMin/2))
+	if parts <= 1 {
+		total, err := l.encodeVectorPart(es, vecs, recs, ents, termBuf, dim, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		if total > l.opts.MaxBatchBytes {
+			return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
+		}
+		l.avgEvent.Store(int64(total/len(es)) + 16)
+		return recs, ents, nil
+	}
+	var wg sync.WaitGroup
+	sizes := make([]int, parts)
+	errs := make([]error, parts)
+	for p := range parts {
+		lo, hi := p*len(es)/parts, (p+1)*len(es)/parts
+		wg.Go(func() {
+			sizes[p], errs[p] = l.encodeVectorPart(es[lo:hi], vecs[lo:hi], recs[lo:hi], ents[lo:hi],
+				termBuf[maxTermsPerEvent*lo:maxTermsPerEvent*hi:maxTermsPerEvent*hi], dim, lo)
+		})
+	}
+	wg.Wait()
+	total := 0
+	for p := range parts {
+		if errs[p] != nil {
+			return nil, nil, errs[p] // the first failing part holds the first bad event
+		}
+		total += sizes[p]
+	}
+	if total > l.opts.MaxBatchBytes {
+		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
+	}
+	// The recent average record size (vectors included, as the memtable
+	// counts them) sizes the next buffers and the next memtable (reserve).
+	l.avgEvent.Store(int64(total/len(es)) + 16)
+	return recs, ents, nil
+}
+
+// encodeVectorPart encodes es (with their vectors vecs) into one new
+// buffer, filling recs and ents; the entries' terms go to termBuf (room
+// for maxTermsPerEvent per event); base is es[0]'s position in the batch
+// (for error messages). It returns the bytes of the records.
+func (l *Ledger) encodeVectorPart(es []ExperienceEventEnvelope, vecs [][]float32, recs [][]byte, ents []entry, termBuf []index.Term, dim, base int) (int, error) {
+	// est is the canonical bytes expected per event: the recent average
+	// record size less a vector record prefix (a buffer too small grows,
+	// one larger than needed costs its zeroing).
+	est := int(l.avgEvent.Load()) - vecRecordHeader - 4*dim
+	if est < 256 {
+		est = 256
+	}
 	// Each vector record starts 3 bytes past a multiple of 4 in buf (0-3
 	// bytes of padding, outside every record, before it), so that its
 	// floats are 4-byte aligned: on a little-endian machine the memtable
 	// then keeps them where they are, inside buf, which it keeps anyway
 	// for the canonical bytes (no second copy of every vector).
 	buf := make([]byte, 0, (est+vecRecordHeader+4*dim+3)*len(es))
-	starts := make([]int, len(es))
-	ends := make([]int, len(es))
+	starts := make([]int, 2*len(es))
+	ends := starts[len(es):]
 	total := 0
 	for i := range es {
 		if vecs[i] != nil {
@@ -122,19 +176,16 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		var err error
 		buf, err = AppendCanonical(buf, &es[i])
 		if err != nil {
-			return nil, nil, InvalidQuery(fmt.Sprintf("event %d: %v", i, err))
+			return 0, InvalidQuery(fmt.Sprintf("event %d: %v", base+i, err))
 		}
 		if n := len(buf) - cstart; n > l.opts.MaxEventBytes {
-			return nil, nil, InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
+			return 0, InvalidQuery(fmt.Sprintf("event %s is %d bytes, over the maximum event size of %d bytes", es[i].EventID, n, l.opts.MaxEventBytes))
 		}
 		total += len(buf) - start
 		ends[i] = len(buf)
 	}
-	if total > l.opts.MaxBatchBytes {
-		return nil, nil, batchTooLarge(total, l.opts.MaxBatchBytes)
-	}
-	termBuf := make([]index.Term, 0, 7*len(es))
-	var slab []float32 // copies of the vectors that cannot be aliased (one allocation per batch)
+	termBuf = termBuf[:0]
+	var slab []float32 // copies of the vectors that cannot be aliased (one allocation per part)
 	for i := range es {
 		recs[i] = buf[starts[i]:ends[i]:ends[i]]
 		h := HeaderOf(&es[i])
@@ -158,7 +209,7 @@ func (l *Ledger) encodeVectorBatch(es []ExperienceEventEnvelope, vecs [][]float3
 		ents[i] = newEntry(es[i].EventID, string(es[i].OccurredAt), termBuf[n:len(termBuf):len(termBuf)])
 		ents[i].vec = v
 	}
-	return recs, ents, nil
+	return total, nil
 }
 
 // sameRecord reports whether rec (a WAL record) repeats a stored event:
