@@ -589,8 +589,9 @@ func benchScan1M(b *testing.B, scan func(*ledger.Ledger) (int, error)) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var total time.Duration
+	var cpu int64
 	for i := 0; i < b.N; i++ {
-		t := time.Now()
+		t, c0 := time.Now(), cpuTime()
 		got, err := scan(l)
 		if err != nil {
 			b.Fatal(err)
@@ -598,9 +599,13 @@ func benchScan1M(b *testing.B, scan func(*ledger.Ledger) (int, error)) {
 		if got != n {
 			b.Fatalf("scan returned %d events, want %d", got, n)
 		}
+		cpu += cpuTime() - c0
 		total += time.Since(t)
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
+	// CPU of the whole process (getrusage) per event: steadier than the
+	// wall time on a shared machine.
+	b.ReportMetric(float64(cpu)/float64(n)/float64(b.N), "cpu-ns/event")
 }
 
 // BenchmarkEncodeBatch1000 isolates AppendEvents' encoding step (canonical

@@ -160,17 +160,25 @@ type segJob struct {
 	// decompressed into recycled buffers and not cached, so a scan larger
 	// than the cache does not churn it.
 	bulk bool
-	// recs, when set, are the chunk's records already read (copies), in
-	// seq order: a bulk read of a clustered segment reads them in one pass
-	// (see bulkUnordered).
+	// recs, when set, are the chunk's records already read, in seq
+	// order: a bulk read of a clustered segment reads them in one pass
+	// (see bulkUnordered). Their Data points into the read's window of
+	// blocks, which is held until done is called.
 	recs []segment.Record
-	// arena holds the bytes of recs; it goes back to bulkArenas once the
-	// chunk is decoded (the codecs copy what they keep).
-	arena *[]byte
+	// done, when set, is called exactly once when the chunk's records
+	// are no longer used: after decodeJob, or when the job is dropped
+	// without being decoded (see segJob.finish).
+	done func()
 }
 
-// bulkArenas recycles the record copies of bulkUnordered's chunks.
-var bulkArenas = sync.Pool{New: func() any { return new([]byte) }}
+// finish calls j.done, if any (decodeJob does; a scan that drops a job
+// without decoding it must).
+func (j *segJob) finish() {
+	if j.done != nil {
+		j.done()
+		j.done = nil
+	}
+}
 
 // seqItem is one scan result: an event's sequence number and what the
 // scan's codec made of its bytes.
@@ -350,40 +358,49 @@ func (l *Ledger) bulkCandidates(s *sealedSeg, seqs []uint64) bool {
 // is not nil. Chunks of consecutive seqs would each
 // touch most of its blocks and, the whole segment being read, overflow the
 // block cache, so it reads the segment itself in one pass in seq order
-// (segment.Reader.ScanBulk decompresses each block once) and hands the
-// workers copies of the records to decode. It reports false when emit
+// (segment.Reader.ScanBulkHeld decompresses each block once) and hands the
+// workers the records to decode where they lie, in the read's window of
+// blocks: before the window's blocks are recycled, the read waits until
+// every job given records of the window is decoded (or dropped; see
+// segJob.done), so nothing is copied. It reports false when emit
 // did. (A time range reads through the cache as before: its chunks touch
 // one run of blocks per (tenant, kind), which the cache holds, and a
 // repeated query then finds them there; docs/benchmarks.md §13.)
 func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
-	var arena *[]byte
+	// inflight counts the jobs given records of the current window and
+	// not yet finished (segJob.done).
+	var inflight sync.WaitGroup
 	stopped := false
 	flush := func() bool {
 		if j == nil {
 			return true
 		}
-		ok := emit(j)
+		ok := emit(j) // a dropped job is finished by the emitter
 		j = nil
 		return ok
 	}
+	// hold runs before the window's blocks are recycled: the pending
+	// chunk is emitted (or dropped once the scan has stopped) and every
+	// job of the window waited for.
+	hold := func() {
+		if j != nil {
+			if stopped {
+				j.finish()
+				j = nil
+			} else if !flush() {
+				stopped = true
+			}
+		}
+		inflight.Wait()
+	}
 	visit := func(r segment.Record) bool {
 		if j == nil {
-			arena = bulkArenas.Get().(*[]byte)
-			*arena = (*arena)[:0]
-			j = &segJob{s: s, bulk: true, seqs: make([]uint64, 0, fetchChunk), recs: make([]segment.Record, 0, fetchChunk), arena: arena}
+			inflight.Add(1)
+			j = &segJob{s: s, bulk: true, seqs: make([]uint64, 0, fetchChunk), recs: make([]segment.Record, 0, fetchChunk), done: inflight.Done}
 		}
-		a := *arena
-		if len(a)+len(r.Data) > cap(a) {
-			// Records already copied keep the old array; the pool gets
-			// the larger one back.
-			a = make([]byte, 0, max(2*cap(a), fetchChunk*len(r.Data)))
-		}
-		at := len(a)
-		a = append(a, r.Data...)
-		*arena = a
 		j.seqs = append(j.seqs, r.Seq)
-		j.recs = append(j.recs, segment.Record{Seq: r.Seq, Time: r.Time, Data: a[at:len(a):len(a)]})
+		j.recs = append(j.recs, r)
 		if len(j.seqs) == fetchChunk && !flush() {
 			stopped = true
 			return false
@@ -393,14 +410,15 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit fu
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	var err error
 	if seqs != nil {
-		err = s.r.ScanBulkSeqs(seqs, workers, visit)
+		err = s.r.ScanBulkSeqsHeld(seqs, workers, visit, hold)
 	} else {
-		err = s.r.ScanBulk(max(from, s.info.FirstSeq), s.info.LastSeq, workers, visit)
+		err = s.r.ScanBulkHeld(max(from, s.info.FirstSeq), s.info.LastSeq, workers, visit, hold)
 	}
+	hold() // a no-op unless the read ended before visiting a record
 	if err != nil {
 		return false, l.readErr(s.r.Path(), err)
 	}
-	if stopped || !flush() {
+	if stopped {
 		return false, nil
 	}
 	return true, nil
@@ -410,6 +428,7 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit fu
 // query: a corrupt index can never leak an event that does not match. The
 // results are appended to out[:0] (a recycled slice, or nil).
 func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], out []seqItem[T]) ([]seqItem[T], error) {
+	defer j.finish()
 	if cap(out) < len(j.seqs) {
 		out = make([]seqItem[T], 0, len(j.seqs))
 	}
@@ -429,10 +448,7 @@ func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], o
 			}
 			return nil
 		}
-		defer func() {
-			j.recs = nil
-			bulkArenas.Put(j.arena)
-		}()
+		defer func() { j.recs = nil }()
 	}
 	err := get(j.seqs, func(rec segment.Record) bool {
 		v, match, err := codec(q, rec.Data, &arena)
@@ -482,6 +498,7 @@ func scanSegments[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 	var items []seqItem[T]
 	err = l.segJobs(v, iq, from, want, func(j *segJob) bool {
 		if err = ctx.Err(); err != nil {
+			j.finish()
 			return false
 		}
 		if items, err = decodeJob(l, j, q, codec, items); err != nil {
@@ -537,11 +554,13 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 			select {
 			case order <- pj:
 			case <-ctx2.Done():
+				j.finish()
 				return false
 			}
 			select {
 			case jobs <- pj:
 			case <-ctx2.Done():
+				j.finish()
 				return false
 			}
 			return true
@@ -553,6 +572,7 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 			defer wg.Done()
 			for pj := range jobs {
 				if ctx2.Err() != nil {
+					pj.j.finish()
 					pj.res <- jobResult[T]{err: ctx2.Err()}
 					continue
 				}

@@ -141,3 +141,24 @@ func BenchmarkJSONAppend(b *testing.B) {
 	}
 	mpReportPerEvent(b)
 }
+
+// BenchmarkDecodeChunked decodes the benchmark events as a scan does: a
+// decoder sharing its strings' arrays across the envelopes of a chunk of
+// 256 (the scan's fetch chunk), a new one per chunk.
+func BenchmarkDecodeChunked(b *testing.B) {
+	_, enc, avg := mpBenchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var d ledger.SharedDecoder
+	for i := 0; i < b.N; i++ {
+		if i%256 == 0 {
+			d = ledger.NewSharedDecoder()
+		}
+		if _, err := d.Decode(enc[i%len(enc)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mpReportPerEvent(b)
+	b.ReportMetric(float64(avg), "B/event")
+}

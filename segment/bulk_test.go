@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/exledger/exledger/internal/corrupt"
@@ -273,5 +274,94 @@ func TestScanBulkSeqs(t *testing.T) {
 			}
 		}
 		r.Close()
+	}
+}
+
+// TestScanBulkHeld: records of a held bulk read stay valid and unchanged
+// after fn returns, until hold is called; hold runs before every window's
+// blocks are recycled (a later window, or another read reusing the
+// recycled blocks, never overwrites a record not yet released), and once
+// more at the end, also after an early stop; ordered segments are refused.
+func TestScanBulkHeld(t *testing.T) {
+	recs := genRecords(17, 50, 4000)
+	bySeq := map[uint64][]byte{}
+	for _, rc := range recs {
+		bySeq[rc.Seq] = rc.Data
+	}
+	m := newMemFS()
+	writeSegment(t, m, "u", Options{BlockSize: 4 << 10, Unordered: true}, [32]byte{}, clusterShuffle(recs), nil)
+	writeSegment(t, m, "o", Options{BlockSize: 4 << 10}, [32]byte{}, recs, nil)
+	defer func(w int64) { bulkWindow = w }(bulkWindow)
+	r, err := Open(m, "u", NewCache(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, rc := range recs {
+		if rc.Seq%3 != 0 {
+			seqs = append(seqs, rc.Seq)
+		}
+	}
+	for _, window := range []int64{bulkBudget, 8 << 10} {
+		bulkWindow = window
+		for _, workers := range []int{0, 2} {
+			for _, stopAt := range []int{-1, 777} {
+				var held []Record
+				holds, n := 0, 0
+				check := func() {
+					for _, rc := range held {
+						if !bytes.Equal(rc.Data, bySeq[rc.Seq]) {
+							t.Fatalf("window %d workers %d: seq %d changed before hold", window, workers, rc.Seq)
+						}
+					}
+				}
+				fn := func(rc Record) bool {
+					held = append(held, rc)
+					n++
+					// Another read recycling blocks meanwhile must
+					// not touch the held ones.
+					if n%500 == 0 {
+						if err := r.ScanBulk(r.Info().FirstSeq, r.Info().FirstSeq+300, workers, func(Record) bool { return true }); err != nil {
+							t.Fatal(err)
+						}
+						check()
+					}
+					return n != stopAt
+				}
+				hold := func() {
+					check()
+					held = held[:0]
+					holds++
+				}
+				if stopAt < 0 {
+					err = r.ScanBulkHeld(0, math.MaxUint64, workers, fn, hold)
+				} else {
+					err = r.ScanBulkSeqsHeld(seqs, workers, fn, hold)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := len(recs)
+				if stopAt > 0 {
+					want = stopAt
+				}
+				if n != want || len(held) != 0 || holds == 0 {
+					t.Fatalf("window %d workers %d stop %d: %d records, %d not released, %d holds", window, workers, stopAt, n, len(held), holds)
+				}
+				if window < bulkBudget && stopAt < 0 && holds < 3 {
+					t.Fatalf("small windows: only %d holds", holds)
+				}
+			}
+		}
+	}
+	o, err := Open(m, "o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.ScanBulkHeld(0, math.MaxUint64, 0, func(Record) bool { return true }, func() {}); err == nil {
+		t.Fatal("held read of an ordered segment accepted")
+	}
+	if err := o.ScanBulkSeqsHeld([]uint64{60}, 0, func(Record) bool { return true }, func() {}); err == nil {
+		t.Fatal("held seqs read of an ordered segment accepted")
 	}
 }

@@ -732,6 +732,24 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 	if !r.info.Unordered {
 		return r.Scan(fromSeq, func(rec Record) bool { return rec.Seq <= toSeq && fn(rec) })
 	}
+	return r.scanBulk(fromSeq, toSeq, workers, fn, nil)
+}
+
+// ScanBulkHeld is ScanBulk for an unordered segment whose records stay
+// valid after fn returns, until the next call of hold: before a window's
+// blocks are released (recycled), bulk reads call hold, which must return
+// only once the caller is done with every record it was given so far. Once
+// a record was given, hold is also called before ScanBulkHeld returns,
+// whether it ends, stops early or fails. The caller may thus hand records to other goroutines without
+// copying them. An ordered segment is refused.
+func (r *Reader) ScanBulkHeld(fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
+	if !r.info.Unordered {
+		return fmt.Errorf("segment %s: ScanBulkHeld of an ordered segment", r.path)
+	}
+	return r.scanBulk(fromSeq, toSeq, workers, fn, hold)
+}
+
+func (r *Reader) scanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
 	if fromSeq > r.info.LastSeq || toSeq < fromSeq || toSeq < r.info.FirstSeq {
 		return nil
 	}
@@ -743,7 +761,7 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 		}
 		o++
 		return o - 1, true
-	}, workers, fn)
+	}, workers, fn, hold)
 }
 
 // ScanBulkSeqs is ScanBulk for the records of seqs only (ascending, each
@@ -755,6 +773,20 @@ func (r *Reader) ScanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool) 
 	if !r.info.Unordered {
 		return r.GetManyBulk(seqs, fn)
 	}
+	return r.scanBulkSeqs(seqs, workers, fn, nil)
+}
+
+// ScanBulkSeqsHeld is ScanBulkSeqs for an unordered segment with records
+// held until hold is called, as in ScanBulkHeld. An ordered segment is
+// refused.
+func (r *Reader) ScanBulkSeqsHeld(seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
+	if !r.info.Unordered {
+		return fmt.Errorf("segment %s: ScanBulkSeqsHeld of an ordered segment", r.path)
+	}
+	return r.scanBulkSeqs(seqs, workers, fn, hold)
+}
+
+func (r *Reader) scanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
 	for i, s := range seqs {
 		if s < r.info.FirstSeq || s > r.info.LastSeq {
 			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
@@ -770,7 +802,7 @@ func (r *Reader) ScanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool) 
 		}
 		i++
 		return seqs[i-1] - r.info.FirstSeq, true
-	}, workers, fn)
+	}, workers, fn, hold)
 }
 
 // bulkWindow is bulkVisit's window budget (a variable so that tests can
@@ -780,8 +812,10 @@ var bulkWindow int64 = bulkBudget
 // bulkVisit visits, in order, the records of the ascending seq ordinals
 // next yields, in windows whose blocks hold about bulkWindow decompressed
 // bytes: each window's blocks are loaded once (loadBulk), then its
-// records visited with no search.
-func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Record) bool) error {
+// records visited with no search. hold, if not nil, is called before the
+// blocks of a window are released, and before bulkVisit returns (see
+// ScanBulkHeld); without it Record.Data is valid only during fn.
+func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Record) bool, hold func()) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
@@ -797,6 +831,9 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 	avg := max(r.info.RawBytes/int64(nb), 1)
 	var need []int
 	release := func() {
+		if hold != nil {
+			hold()
+		}
 		for _, bi := range need {
 			if pooled[bi] && blocks[bi] != nil {
 				bulkBlocks.Put(blocks[bi])
