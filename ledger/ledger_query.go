@@ -340,17 +340,10 @@ func (l *Ledger) bulkCandidates(s *sealedSeg, seqs []uint64) bool {
 	if int64(len(seqs)) <= limit {
 		return false
 	}
-	seen := make([]bool, nb)
-	var n int64
-	for _, q := range seqs {
-		if bi, _ := s.r.Locate(q); !seen[bi] {
-			seen[bi] = true
-			if n++; n > limit {
-				return true
-			}
-		}
-	}
-	return false
+	// One read of the seq map (Locate per seq would read it for each
+	// seq when the footer cache does not hold it).
+	n, err := s.r.CountBlocks(seqs, int(limit)+1)
+	return err == nil && int64(n) > limit
 }
 
 // bulkUnordered emits the jobs of a bulk read of a clustered segment (a

@@ -41,6 +41,18 @@ type Reader struct {
 	fc         *FooterCache
 	fent       lru.Entry
 	closed     atomic.Bool
+	// An unordered segment's seq map (the block of each seq, 2 or 4 B
+	// per record: most of a clustered footer) is not part of the footer
+	// held in fc. Once the footer has been parsed and checked, the map's
+	// place in the file (mapOff, mapLen) and its xxhash64 (mapSum) are
+	// kept; the map itself is held (smap, entry ment) only while fc has
+	// room beside the footers (lru.Cache.InsertIfRoom), otherwise each
+	// use reads it again and checks it against mapSum (see mapped).
+	smap   atomic.Pointer[[]byte]
+	ment   lru.Entry
+	mapOff int64
+	mapLen int
+	mapSum uint64
 }
 
 // footer is the parsed block table of a segment.
@@ -49,6 +61,7 @@ type footer struct {
 	cps    []Checkpoint // unordered only
 	bmap   []byte       // unordered only: block number per seq ordinal
 	width  int          // bytes per bmap entry
+	mapAt  int          // offset of bmap in the footer
 	meta   []byte
 }
 
@@ -192,6 +205,8 @@ func OpenLazy(fs vfs.FS, path string, cache *Cache, fc *FooterCache) (*Reader, e
 		return nil, err
 	}
 	r.fc = fc
+	r.fent.Drop = func() { r.foot.Store(nil) }
+	r.ment.Drop = func() { r.smap.Store(nil) }
 	return r, nil
 }
 
@@ -231,14 +246,75 @@ func (r *Reader) footer() (*footer, error) {
 		r.foot.Store(ft)
 		return ft, nil
 	}
-	if r.fent.Drop == nil {
-		r.fent.Drop = func() { r.foot.Store(nil) }
+	// What fc holds refers to no byte of fb: meta is copied, and an
+	// unordered segment's seq map is held apart, if fc has room for it.
+	if ft.meta != nil {
+		ft.meta = bytes.Clone(ft.meta)
 	}
-	// The footer bytes (the seq map and meta refer to them) plus the
-	// decoded block entries with their two time strings.
-	n := r.fLen + int64(len(ft.blocks))*(int64(unsafe.Sizeof(BlockInfo{}))+2*timeStringBytes)
+	if r.info.Unordered {
+		if r.mapLen == 0 { // the first load: mapped() reads it from here on
+			r.mapOff = r.fOff + int64(ft.mapAt)
+			r.mapLen = len(ft.bmap)
+			r.mapSum = xxhash.Sum64(ft.bmap)
+		}
+		if r.smap.Load() == nil {
+			m := bytes.Clone(ft.bmap)
+			r.fc.c.InsertIfRoom(&r.ment, int64(len(m)), func() { r.smap.Store(&m) })
+		}
+		ft.bmap = nil
+	}
+	// The decoded block entries with their two time strings, the
+	// checkpoints and meta.
+	n := int64(len(ft.blocks))*(int64(unsafe.Sizeof(BlockInfo{}))+2*timeStringBytes) +
+		int64(len(ft.cps))*int64(unsafe.Sizeof(Checkpoint{})) + int64(len(ft.meta)) + int64(unsafe.Sizeof(footer{}))
 	r.fc.c.Insert(&r.fent, n, func() { r.foot.Store(ft) })
 	return ft, nil
+}
+
+// mapBufs recycles the buffers of seq maps read for one use (mapped).
+var mapBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func nop() {}
+
+// mapped returns the footer with, for an unordered segment, its seq map:
+// the one held, or else read from the file and checked against the
+// checksum taken when the footer was first parsed and checked (and then
+// held if the FooterCache has room beside the footers). release must be
+// called once the returned footer is no longer used (a map read for one
+// use is recycled).
+func (r *Reader) mapped() (ft *footer, release func(), err error) {
+	if ft, err = r.footer(); err != nil {
+		return nil, nop, err
+	}
+	if !r.info.Unordered || ft.bmap != nil {
+		return ft, nop, nil
+	}
+	fm := *ft
+	if m := r.smap.Load(); m != nil {
+		r.fc.c.Touch(&r.ment)
+		fm.bmap = *m
+		return &fm, nop, nil
+	}
+	bp := mapBufs.Get().(*[]byte)
+	if cap(*bp) < r.mapLen {
+		*bp = make([]byte, r.mapLen)
+	}
+	b := (*bp)[:r.mapLen]
+	if err := readFull(r.f, b, r.mapOff); err != nil {
+		mapBufs.Put(bp)
+		return nil, nop, fmt.Errorf("segment: read seq map of %s: %w", r.path, err)
+	}
+	if xxhash.Sum64(b) != r.mapSum {
+		mapBufs.Put(bp)
+		return nil, nop, corrupt.New(r.path, r.mapOff, "footer: seq map changed since it was checked")
+	}
+	fm.bmap = b
+	held := false
+	r.fc.c.InsertIfRoom(&r.ment, int64(len(b)), func() { r.smap.Store(&b); held = true })
+	if held { // the cache's now: not recycled
+		return &fm, nop, nil
+	}
+	return &fm, func() { mapBufs.Put(bp) }, nil
 }
 
 func readFull(f io.ReaderAt, b []byte, off int64) error {
@@ -407,6 +483,7 @@ func (r *Reader) parseUnordered(d *dec, bad func(int, string, ...any) error, in 
 	if d.bad == "" && in.Count > uint64(len(d.b)-d.off)/uint64(ft.width) {
 		return bad(d.off, "seq map truncated")
 	}
+	ft.mapAt = d.off
 	ft.bmap = d.bytes(int(in.Count)*ft.width, "seq map")
 	if d.bad != "" {
 		return bad(d.off, "%s", d.bad)
@@ -490,11 +567,37 @@ func (r *Reader) Checkpoints() []Checkpoint {
 // Locate returns the block holding seq (not ok as well when the footer of
 // a lazily opened reader cannot be loaded).
 func (r *Reader) Locate(seq uint64) (block int, ok bool) {
-	ft, err := r.footer()
+	ft, release, err := r.mapped()
 	if err != nil {
 		return 0, false
 	}
+	defer release()
 	return r.locate(ft, seq)
+}
+
+// CountBlocks returns the number of distinct blocks holding the seqs of
+// the segment among seqs (others are ignored), counting no further than
+// stop (0: no bound). It reads an unordered segment's seq map once,
+// where Locate would for every seq.
+func (r *Reader) CountBlocks(seqs []uint64, stop int) (int, error) {
+	ft, release, err := r.mapped()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	seen := make([]bool, len(ft.blocks))
+	n := 0
+	for _, s := range seqs {
+		bi, ok := r.locate(ft, s)
+		if !ok || seen[bi] {
+			continue
+		}
+		seen[bi] = true
+		if n++; n == stop {
+			break
+		}
+	}
+	return n, nil
 }
 
 func (r *Reader) locate(ft *footer, seq uint64) (block int, ok bool) {
@@ -510,16 +613,10 @@ func (r *Reader) locate(ft *footer, seq uint64) (block int, ok bool) {
 
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// loadBlock reads and verifies block i from the file, bypassing the cache.
-func (r *Reader) loadBlock(i int) (*Block, error) { return r.loadBlockInto(i, nil) }
-
-// loadBlockInto is loadBlock decoding into reuse's buffers (see
-// decodeBlockInto).
-func (r *Reader) loadBlockInto(i int, reuse *Block) (*Block, error) {
-	ft, err := r.footer()
-	if err != nil {
-		return nil, err
-	}
+// loadBlockInto reads and verifies block i from the file, bypassing the
+// cache, decoding into reuse's buffers (see decodeBlockInto); ft is the
+// footer with, for an unordered segment, its seq map (mapped).
+func (r *Reader) loadBlockInto(ft *footer, i int, reuse *Block) (*Block, error) {
 	bi := &ft.blocks[i]
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
@@ -554,7 +651,26 @@ func (r *Reader) Block(i int) (*Block, error) {
 	if b := r.cache.get(k); b != nil {
 		return b, nil
 	}
-	b, err := r.loadBlock(i)
+	ft, release, err := r.mapped()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	b, err := r.loadBlockInto(ft, i, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.cache.put(k, b)
+	return b, nil
+}
+
+// block is Block with the footer (and seq map) at hand.
+func (r *Reader) block(ft *footer, i int) (*Block, error) {
+	k := cacheKey{reader: r.id, block: i}
+	if b := r.cache.get(k); b != nil {
+		return b, nil
+	}
+	b, err := r.loadBlockInto(ft, i, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -582,10 +698,14 @@ func (r *Reader) Get(seq uint64) (Record, error) {
 // false. A seq outside the segment returns ErrNotFound. Record.Data is
 // valid only during fn.
 func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
-	ft, err := r.footer()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	ft, release, err := r.mapped()
 	if err != nil {
 		return err
 	}
+	defer release()
 	cur := -1
 	var b *Block
 	for _, s := range seqs {
@@ -595,7 +715,7 @@ func (r *Reader) GetMany(seqs []uint64, fn func(Record) bool) error {
 		}
 		if bi != cur {
 			var err error
-			if b, err = r.Block(bi); err != nil {
+			if b, err = r.block(ft, bi); err != nil {
 				return err
 			}
 			cur = bi
@@ -648,7 +768,7 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 		}
 		if bi != cur {
 			if b = r.cache.get(cacheKey{reader: r.id, block: bi}); b == nil {
-				nb, err := r.loadBlockInto(bi, scratch)
+				nb, err := r.loadBlockInto(ft, bi, scratch)
 				if err != nil {
 					return err // scratch may be half-written: not recycled
 				}
@@ -678,7 +798,15 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	}
 	fromSeq = max(fromSeq, r.info.FirstSeq)
 	if r.info.Unordered {
-		return r.walk(fromSeq, r.Block, fn)
+		if r.closed.Load() {
+			return ErrClosed
+		}
+		ft, release, err := r.mapped()
+		if err != nil {
+			return err
+		}
+		defer release()
+		return r.walk(ft, fromSeq, func(i int) (*Block, error) { return r.block(ft, i) }, fn)
 	}
 	if r.closed.Load() {
 		return ErrClosed
@@ -699,7 +827,7 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	for i := start; i < len(ft.blocks); i++ {
 		b := r.cache.get(cacheKey{reader: r.id, block: i})
 		if b == nil {
-			nb, err := r.loadBlockInto(i, scratch)
+			nb, err := r.loadBlockInto(ft, i, scratch)
 			if err != nil {
 				scratch = nil // possibly half-written: not recycled
 				return err
@@ -819,10 +947,11 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	ft, err := r.footer()
+	ft, releaseMap, err := r.mapped()
 	if err != nil {
 		return err
 	}
+	defer releaseMap()
 	nb := len(ft.blocks)
 	blocks := make([]*Block, nb) // the current window's blocks
 	pooled := make([]bool, nb)   // blocks[i] came from bulkBlocks
@@ -881,7 +1010,7 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 		for _, bi := range need {
 			inWindow[bi] = false
 		}
-		if err := r.loadBulk(need, blocks, pooled, pos, workers); err != nil {
+		if err := r.loadBulk(ft, need, blocks, pooled, pos, workers); err != nil {
 			return err
 		}
 		for _, o := range ords {
@@ -903,11 +1032,11 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 // decompressed into a recycled Block (pooled[bi] set), on up to workers
 // goroutines, and records in pos each of their records' index by seq
 // ordinal (blocks hold disjoint seqs, so the writes never overlap).
-func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, pos []uint32, workers int) error {
+func (r *Reader) loadBulk(ft *footer, need []int, blocks []*Block, pooled []bool, pos []uint32, workers int) error {
 	load := func(bi int) error {
 		b := r.cache.get(cacheKey{reader: r.id, block: bi})
 		if b == nil {
-			nb, err := r.loadBlockInto(bi, bulkBlocks.Get().(*Block))
+			nb, err := r.loadBlockInto(ft, bi, bulkBlocks.Get().(*Block))
 			if err != nil {
 				return err // possibly half-written: not recycled
 			}
@@ -953,11 +1082,8 @@ func (r *Reader) loadBulk(need []int, blocks []*Block, pooled []bool, pos []uint
 // walk visits an unordered segment in sequence order from seq from. It
 // works in windows of consecutive seqs whose blocks together hold about
 // walkBudget decompressed bytes, so each block is decoded once per window.
-func (r *Reader) walk(from uint64, get func(int) (*Block, error), fn func(Record) bool) error {
-	ft, err := r.footer()
-	if err != nil {
-		return err
-	}
+// ft is the footer with its seq map (mapped).
+func (r *Reader) walk(ft *footer, from uint64, get func(int) (*Block, error), fn func(Record) bool) error {
 	window := make(map[int]*Block)
 	o := from - r.info.FirstSeq
 	for o < r.info.Count {
@@ -1006,10 +1132,11 @@ func (r *Reader) Verify() error {
 	if err != nil {
 		return err
 	}
-	ft, err := r.footer()
+	ft, release, err := r.mapped()
 	if err != nil {
 		return err
 	}
+	defer release()
 	if again.info != r.info || !bytes.Equal(again.foot.Load().meta, ft.meta) {
 		return corrupt.New(r.path, r.info.FileBytes-trailerLen, "footer changed since open")
 	}
@@ -1018,7 +1145,7 @@ func (r *Reader) Verify() error {
 	var raw int64
 	if !r.info.Unordered {
 		for i := range ft.blocks {
-			b, err := r.loadBlock(i)
+			b, err := r.loadBlockInto(ft, i, nil)
 			if err != nil {
 				return err
 			}
@@ -1034,7 +1161,8 @@ func (r *Reader) Verify() error {
 	} else {
 		cp := 0
 		var bad error
-		err := r.walk(r.info.FirstSeq, r.loadBlock, func(rec Record) bool {
+		load := func(i int) (*Block, error) { return r.loadBlockInto(ft, i, nil) }
+		err := r.walk(ft, r.info.FirstSeq, load, func(rec Record) bool {
 			h = ch.next(h, rec.Data)
 			raw += int64(len(rec.Data))
 			if rec.Seq == ft.cps[cp].Seq {

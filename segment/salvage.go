@@ -79,7 +79,7 @@ func SalvageFile(fsys vfs.FS, path string) (*Salvaged, error) {
 		s.Checkpoints = r.Checkpoints()
 		ft := r.foot.Load() // parsed by openReaderAt
 		for i := range ft.blocks {
-			b, err := r.loadBlock(i)
+			b, err := r.loadBlockInto(ft, i, nil)
 			if err != nil {
 				if !errors.Is(err, corrupt.ErrCorrupt) {
 					return nil, err

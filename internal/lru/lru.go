@@ -17,6 +17,7 @@ type Cache struct {
 	capacity int64
 	size     int64
 	lru      list.List // *Entry, most recently used at the front
+	spare    list.List // the entries held by InsertIfRoom, likewise
 	loads    int64
 }
 
@@ -27,6 +28,14 @@ type Entry struct {
 	Drop  func()
 	elem  *list.Element
 	bytes int64
+	spare bool // held by InsertIfRoom: in Cache.spare
+}
+
+func (c *Cache) list(e *Entry) *list.List {
+	if e.spare {
+		return &c.spare
+	}
+	return &c.lru
 }
 
 // New returns a cache bounded to capacity bytes (at least 1).
@@ -38,28 +47,29 @@ func New(capacity int64) *Cache {
 type Stats struct {
 	Bytes, Capacity int64 // held, bound
 	Entries         int   // values held
-	Loads           int64 // Inserts since New
+	Loads           int64 // Inserts since New (InsertIfRoom not counted)
 }
 
 // Stats returns the cache's current figures.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Stats{Bytes: c.size, Capacity: c.capacity, Entries: c.lru.Len(), Loads: c.loads}
+	return Stats{Bytes: c.size, Capacity: c.capacity, Entries: c.lru.Len() + c.spare.Len(), Loads: c.loads}
 }
 
 // Touch marks e as just used (nothing when e is not held).
 func (c *Cache) Touch(e *Entry) {
 	c.mu.Lock()
 	if e.elem != nil {
-		c.lru.MoveToFront(e.elem)
+		c.list(e).MoveToFront(e.elem)
 	}
 	c.mu.Unlock()
 }
 
 // Insert runs set (which publishes the value) under the cache's lock and
 // holds e at n bytes, then drops the least recently used entries beyond
-// the capacity (e itself last, when it alone exceeds it). Publishing under
+// the capacity (first those held by InsertIfRoom, then the others; e
+// itself last, when it alone exceeds it). Publishing under
 // the lock keeps "held" and "published" in step: a Drop cannot run
 // between them.
 func (c *Cache) Insert(e *Entry, n int64, set func()) {
@@ -67,6 +77,11 @@ func (c *Cache) Insert(e *Entry, n int64, set func()) {
 	defer c.mu.Unlock()
 	c.loads++
 	set()
+	if e.elem != nil && e.spare { // held by InsertIfRoom: now by Insert
+		c.spare.Remove(e.elem)
+		c.size -= e.bytes
+		e.elem, e.spare = nil, false
+	}
 	if e.elem != nil {
 		c.size += n - e.bytes
 		e.bytes = n
@@ -77,11 +92,40 @@ func (c *Cache) Insert(e *Entry, n int64, set func()) {
 		c.size += n
 	}
 	for c.size > c.capacity {
-		b := c.lru.Back()
+		l := &c.spare
+		if l.Len() == 0 {
+			l = &c.lru
+		}
+		b := l.Back()
 		v := b.Value.(*Entry)
-		c.lru.Remove(b)
-		v.elem = nil
+		l.Remove(b)
+		v.elem, v.spare = nil, false
 		c.size -= v.bytes
 		v.Drop()
 	}
+}
+
+// InsertIfRoom is Insert for a value worth holding only when it costs
+// nothing else: when e is not held and n bytes fit beside what is held,
+// it runs set and holds e as Insert does; otherwise it drops nothing,
+// runs nothing and reports false (true when e was already held). It is
+// not counted in Stats.Loads. Insert drops such entries before any of its
+// own: under a working set larger than the capacity, values offered this
+// way keep the room the others leave, and never push them out.
+func (c *Cache) InsertIfRoom(e *Entry, n int64, set func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.elem != nil {
+		c.list(e).MoveToFront(e.elem)
+		return true
+	}
+	if c.size+n > c.capacity {
+		return false
+	}
+	set()
+	e.bytes = n
+	e.spare = true
+	e.elem = c.spare.PushFront(e)
+	c.size += n
+	return true
 }
