@@ -97,7 +97,9 @@ type Options struct {
 	// the seq maps of clustered segments) held in memory for all segments
 	// together: Open verifies each footer's checksum but parses it on
 	// first use, and one evicted is read, verified and parsed again when
-	// next used. 0 = 256 MiB.
+	// next used. A clustered segment's seq map (2 B per event) is held
+	// only in the room the footers leave; without room each use reads it
+	// again and checks its checksum. 0 = 256 MiB.
 	FooterCacheBytes int64
 	// MaxEventBytes is the largest canonical event accepted. 0 = 4 MiB.
 	MaxEventBytes int

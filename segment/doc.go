@@ -27,7 +27,10 @@
 //     (Info); the block table and seq map are parsed and checked on first
 //     use, held in a FooterCache that bounds them for many segments, and
 //     read and verified again (against the checksum seen at open) after
-//     eviction.
+//     eviction. An unordered segment's seq map is held apart, only while
+//     the FooterCache has room beside the footers (it never evicts a
+//     footer); otherwise each use reads it again and checks it against
+//     an xxhash64 taken when the footer was first parsed and checked.
 //
 // # Hash chain
 //
