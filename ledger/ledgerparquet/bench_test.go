@@ -75,8 +75,8 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 //
 //	EXLEDGER_PARQUET_BENCH_N=1000000 go test -run '^$' -bench 'Export$' -benchtime 3x ./ledger/ledgerparquet/
 //
-// $EXLEDGER_PARQUET_BENCH_COMPRESSION=snappy (or none) measures another
-// codec than the default zstd.
+// $EXLEDGER_PARQUET_BENCH_COMPRESSION=snappy (or none, zstd-frames-1m,
+// zstd-frames-512k) measures another codec than the default zstd.
 func BenchmarkExport(b *testing.B) {
 	l, n := openBenchLedger(b)
 	defer l.Close()
@@ -142,9 +142,14 @@ func openBenchLedger(b *testing.B) (*ledger.Ledger, int) {
 
 // benchOptions are the export options of the benchmarks: the defaults,
 // with the codec named by $EXLEDGER_PARQUET_BENCH_COMPRESSION (zstd,
-// snappy, none; see ParseCompression) when set.
+// snappy, none; see ParseCompression; or zstd-frames-1m, zstd-frames-512k:
+// see framedZstd) when set.
 func benchOptions(b *testing.B) ledgerparquet.Options {
-	c, err := ledgerparquet.ParseCompression(os.Getenv("EXLEDGER_PARQUET_BENCH_COMPRESSION"))
+	name := os.Getenv("EXLEDGER_PARQUET_BENCH_COMPRESSION")
+	if c, ok := framedCodecs[name]; ok {
+		return ledgerparquet.Options{Compression: c}
+	}
+	c, err := ledgerparquet.ParseCompression(name)
 	if err != nil {
 		b.Fatal(err)
 	}
