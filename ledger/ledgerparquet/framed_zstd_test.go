@@ -2,6 +2,9 @@ package ledgerparquet_test
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -126,4 +129,26 @@ func TestFramedZstdReadBack(t *testing.T) {
 			t.Fatalf("row %d:\n got %s\nwant %s", i, dump(gotRows[i]), dump(wantRows[i]))
 		}
 	}
+}
+
+// TestDuckDBReadsFramedZstd: DuckDB reads a file whose zstd pages are
+// many concatenated frames (framedZstd) and its per-kind aggregates equal
+// those of the JSON lines export, as TestDuckDBInterop checks for the
+// exporter's own codecs. Skipped as TestDuckDBInterop is.
+func TestDuckDBReadsFramedZstd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("DuckDB interop check skipped in -short mode")
+	}
+	modDir := duckDBModules(t)
+	l, _ := newLedger(t, 3000)
+	p := filepath.Join(t.TempDir(), "events-framed.parquet")
+	b := export(t, l, ledger.EventQuery{}, ledgerparquet.Options{RowGroupRows: 1000, Compression: &framedZstd{frameBytes: 4 << 10}})
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var jl bytes.Buffer
+	if _, err := ledger.ExportJSONL(context.Background(), l, ledger.EventQuery{}, &jl); err != nil {
+		t.Fatal(err)
+	}
+	duckDBCompare(t, modDir, p, "", aggregatesFromJSONL(t, jl.Bytes()))
 }
