@@ -26,7 +26,7 @@ type memtable struct {
 	times []string
 	// idHashes are the event-id hashes of recs, for the ledger-wide
 	// event-id filter when the memtable is sealed.
-	idHashes []uint32
+	idHashes []uint64
 	idx      *index.Mem
 	// staged counts the index entries added (by stage, while the WAL's
 	// fdatasync was in flight) for ordinals past len(recs): records not
@@ -81,13 +81,13 @@ func (l *Ledger) reserve(m *memtable) {
 	m.idx.Reserve(n)
 	m.recs = make([][]byte, 0, n)
 	m.times = make([]string, 0, n)
-	m.idHashes = make([]uint32, 0, n)
+	m.idHashes = make([]uint64, 0, n)
 }
 
 // addID adds an event-id hash to the memtable's id filter.
-func (m *memtable) addID(h uint32) {
+func (m *memtable) addID(h uint64) {
 	if m.ids != nil {
-		m.ids.add(h)
+		m.ids.add(memtableIDHash(h))
 	}
 }
 
@@ -96,7 +96,7 @@ func (m *memtable) lastSeq() uint64 { return m.base + uint64(len(m.recs)) - 1 }
 // entry is the per-event data carried through the WAL committer (Aux).
 type entry struct {
 	id     EventID
-	idHash uint32 // eventIDHash(id), computed on the caller's goroutine
+	idHash uint64 // eventIDHash(id), computed on the caller's goroutine
 	time   string
 	terms  []index.Term
 	vec    []float32 // the event's vector (AppendVectorEvents), or nil
@@ -494,9 +494,9 @@ func (l *Ledger) rollbackPending(ids []EventID) {
 // lookupDurable finds the canonical bytes of the event with this id in
 // the memtables mts (newest first), then in the sealed segments (newest
 // first). It runs on the WAL committer (see prepare).
-func (l *Ledger) lookupDurable(id EventID, h uint32, mts []*memtable, segs []*sealedSeg) ([]byte, []float32, bool, error) {
+func (l *Ledger) lookupDurable(id EventID, h uint64, mts []*memtable, segs []*sealedSeg) ([]byte, []float32, bool, error) {
 	for _, m := range mts {
-		if m.ids != nil && !m.ids.has(h) {
+		if m.ids != nil && !m.ids.has(memtableIDHash(h)) {
 			continue // certainly not in this memtable
 		}
 		ords, _ := m.idx.EventID(string(id))

@@ -210,7 +210,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	l.man.Store(newMan)
 	// The ids must be in the filter before the memtable that holds them
 	// leaves the view.
-	l.ids.add(hashes)
+	l.ids.add(index.EventIDPrefixBits(n), hashes)
 	seg := &sealedSeg{name: name, r: r, ix: ix, info: info, vec: l.segVectorsOf(ms)}
 	l.mu.Lock()
 	segs := make([]*sealedSeg, len(l.segs), len(l.segs)+1)
