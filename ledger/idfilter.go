@@ -145,8 +145,12 @@ func (f *idFilter) add(bits uint8, hs []uint64) {
 	for _, h := range hs {
 		if last == nil || last.n >= last.cap {
 			c := 1 << 20
-			if last != nil {
+			switch {
+			case last != nil:
 				c = 2 * last.cap
+			case len(f.filters) > 0:
+				// Another prefix length has the bulk of the ids.
+				c = 1 << 16
 			}
 			last = newBloomPrefix(c, bits)
 			f.filters = append(f.filters, last)
@@ -155,8 +159,8 @@ func (f *idFilter) add(bits uint8, hs []uint64) {
 	}
 }
 
-// reserve makes the first filter of prefix length bits hold n ids (at
-// least the usual first size) when none exists yet, so that a large
+// reserve makes the first filter of prefix length bits hold n ids when
+// none exists yet, so that a large
 // ledger's filter is built once at its size instead of by doubling (which
 // leaves up to twice the memory in smaller filters).
 func (f *idFilter) reserve(bits uint8, n int) {
@@ -168,7 +172,7 @@ func (f *idFilter) reserve(bits uint8, n int) {
 			return
 		}
 	}
-	f.filters = append(f.filters, newBloomPrefix(max(n, 1<<20), bits))
+	f.filters = append(f.filters, newBloomPrefix(max(n, 1<<10), bits))
 }
 
 // maySealed reports whether an id with this 64-bit hash

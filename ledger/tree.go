@@ -15,6 +15,7 @@ import (
 
 	"github.com/exledger/exledger/internal/corrupt"
 	"github.com/exledger/exledger/segment"
+	"github.com/exledger/exledger/vfs"
 )
 
 // The Merkle tree (docs/proofs.md, docs/format.md §11).
@@ -23,11 +24,12 @@ import (
 // 6962 prescribes (tlog.RecordHash of its canonical bytes). Leaves are
 // grouped into chunks of treeChunk consecutive leaves; the tree over
 // chunk hashes (the level-treeChunkLevel nodes) is kept as tlog's stored
-// hashes, in memory and in the ledger-level file TREE, for every complete
-// chunk of sealed events. Nodes below a chunk are recomputed from the
-// chunk's events when a proof needs them (at most treeChunk events, one
-// or a few blocks). The stored hashes cost 2·32/treeChunk = 4 bytes per
-// event.
+// hashes in the ledger-level file TREE, for every complete chunk of sealed
+// events. Nodes below a chunk are recomputed from the chunk's events when
+// a proof needs them (at most treeChunk events, one or a few blocks). The
+// stored hashes cost 2·32/treeChunk = 4 bytes per event on disk; memory
+// holds only the nodes above groups of 64 chunks and the chunk hashes of
+// the last group (tree_store.go), and reads the rest from TREE on demand.
 //
 // TREE is maintained by the sealer, off the append path: the memtable
 // being sealed is hashed while its segment is written, and the new chunk
@@ -62,11 +64,23 @@ var errStopped = errors.New("ledger: tree catch-up stopped by Close")
 // merkle is a ledger's tree state.
 type merkle struct {
 	mu sync.Mutex
-	// hashes are the chunk tree's stored hashes (tlog order) for chunks
-	// [0, chunks).
-	hashes []tlog.Hash
-	chunks int64
-	// durable chunks are in the file, which is fileSize bytes long.
+	// The chunk tree over chunks [0, chunks) (tree_store.go): groups are
+	// the stored hashes of the tree over its groups of treeGroup chunks,
+	// mem the chunk hashes of chunks [memFrom, chunks); the others are
+	// read from the file (frames locates them) when needed, the last
+	// group read kept in cache.
+	groups     []tlog.Hash
+	mem        []tlog.Hash
+	memFrom    int64
+	chunks     int64
+	frames     []treeFrameRef
+	fs         vfs.FS
+	path       string
+	cache      [treeGroup]tlog.Hash
+	cacheGroup int64
+	cacheOK    bool
+	// durable chunks are in the file (frames), which is fileSize bytes
+	// long.
 	durable  int64
 	fileSize int64
 	// err is a sticky write failure: the file is no longer extended
@@ -90,36 +104,6 @@ type merkle struct {
 	leavesErr              error
 	// building is closed when the catch-up started by Open ends.
 	building chan struct{}
-}
-
-// ReadHashes reads the chunk tree's stored hashes. Caller holds mu.
-func (t *merkle) ReadHashes(idx []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(idx))
-	for i, x := range idx {
-		if x < 0 || x >= int64(len(t.hashes)) {
-			return nil, fmt.Errorf("ledger: tree hash %d not stored (%d stored)", x, len(t.hashes))
-		}
-		out[i] = t.hashes[x]
-	}
-	return out, nil
-}
-
-// addChunk extends the chunk tree by one chunk hash. Caller holds mu.
-func (t *merkle) addChunk(h tlog.Hash) error {
-	hs, err := tlog.StoredHashesForRecordHash(t.chunks, h, t)
-	if err != nil {
-		return err
-	}
-	t.hashes = append(t.hashes, hs...)
-	t.chunks++
-	return nil
-}
-
-// truncate keeps the first n chunks. Caller holds mu.
-func (t *merkle) truncate(n int64) {
-	t.hashes = t.hashes[:tlog.StoredHashCount(n)]
-	t.chunks = n
-	t.durable = min(t.durable, n)
 }
 
 // leafHasher computes RFC 6962 leaf hashes, SHA-256(0x00 ‖ data), exactly
@@ -343,17 +327,12 @@ func appendTreeFrames(b []byte, hashes []tlog.Hash, chunks int64, tail []tlog.Ha
 // maxTreeFrameChunks bounds one frame (a rewrite writes several).
 const maxTreeFrameChunks = 1 << 20
 
-// decodeTree parses a TREE file: the stored hashes of its valid frames,
-// the number of chunks they cover and the byte length of the valid part.
-// A header that does not match is an error; the first frame that does not
-// check out ends the valid part (good < len(data) then).
-func decodeTree(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, err error) {
-	hashes, chunks, good, _, _, err = decodeTreeFull(path, data, ledgerID)
-	return hashes, chunks, good, err
-}
-
-// decodeTreeFull is decodeTree that also returns the last leaves frame
-// (tail leaf hashes from seq tailFrom).
+// decodeTreeFull parses a whole TREE file (the backup's copy; Open and
+// Verify read it frame by frame, scanTree): the stored hashes of its
+// valid frames, the number of chunks they cover, the byte length of the
+// valid part and the last leaves frame (tail leaf hashes from seq
+// tailFrom). A header that does not match is an error; the first frame
+// that does not check out ends the valid part (good < len(data) then).
 func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, tail []tlog.Hash, tailFrom uint64, err error) {
 	want, err := treeHeader(ledgerID)
 	if err != nil {
@@ -422,7 +401,7 @@ func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Ha
 // loader cuts what does not check out and, for a writable ledger, then
 // catches up the sealed events the file lacks.
 func (l *Ledger) openTree() {
-	t := &merkle{building: make(chan struct{})}
+	t := &merkle{building: make(chan struct{}), fs: l.fs, path: l.treePath()}
 	l.tree = t
 	if !l.opts.ReadOnly {
 		l.fs.Remove(l.treePath() + ".tmp")
@@ -462,7 +441,12 @@ func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
 	path := l.treePath()
 	v := l.snapshot()
 	sealed := l.sealedThrough(&v)
-	data, err := readWhole(l.fs, path)
+	f, err := l.fs.Open(path)
+	var size int64
+	if err == nil {
+		defer f.Close()
+		size, err = f.Size()
+	}
 	switch {
 	case isNotExist(err):
 		l.log.Info("Merkle tree file missing: building it from the events (once)", "file", path, "events", sealed)
@@ -471,30 +455,39 @@ func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
 		l.log.Warn("Merkle tree file unreadable: rebuilding it from the events", "file", path, "err", err)
 		return true
 	}
-	hashes, chunks, good, tail, tailFrom, derr := decodeTreeFull(path, data, l.ID())
+	// Read frame by frame, the chunks past the sealed events left out.
+	s, derr := scanTree(f, size, path, l.ID(), int64(sealed/treeChunk), func(c int64, hs []tlog.Hash) error {
+		t.loadHashes(c, hs)
+		return nil
+	})
 	if derr != nil {
+		t.reset()
 		l.log.Warn("Merkle tree file damaged: rebuilding it from the events", "file", path, "err", derr)
 		return true
 	}
-	t.hashes, t.chunks, t.durable, t.fileSize = hashes, chunks, chunks, good
-	t.tail, t.tailFrom = tail, tailFrom
-	if good < int64(len(data)) {
-		l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", good, "size", len(data))
+	t.chunks, t.durable, t.fileSize, t.frames = s.chunks, s.chunks, s.good, s.frames
+	t.tail, t.tailFrom = s.tail, s.tailFrom
+	if t.chunks%treeGroup == 0 {
+		t.mem, t.memFrom = nil, t.chunks
+	}
+	if s.good < size {
+		l.log.Warn("Merkle tree file has a torn or damaged tail: cut, the rest is rebuilt from the events", "file", path, "valid_bytes", s.good, "size", size)
 		rewrite = true
 	}
-	if uint64(t.chunks)*treeChunk > sealed {
-		l.log.Warn("Merkle tree file covers events the ledger no longer has sealed (after a repair?): cut", "file", path, "chunks", t.chunks, "sealed", sealed)
-		t.truncate(int64(sealed / treeChunk))
+	if s.chunks < s.fileChunks {
+		l.log.Warn("Merkle tree file covers events the ledger no longer has sealed (after a repair?): cut", "file", path, "chunks", s.fileChunks, "sealed", sealed)
 		rewrite = true
 	}
 	// Spot check: the last chunk whose events are still stored must hash
 	// as recorded, or the file belongs to other events.
 	if c := t.chunks - 1; c >= 0 && uint64(c)*treeChunk+1 >= l.firstRetained() {
 		leaves, err := l.leafHashes(&v, uint64(c)*treeChunk+1, uint64(c+1)*treeChunk, nil)
-		if err == nil && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
-			l.log.Warn("Merkle tree file does not match the events: rebuilding it", "file", path, "chunk", c)
-			t.truncate(0)
-			rewrite = true
+		if err == nil {
+			if h, herr := t.chunkHash(c); herr != nil || subtreeHash(leaves) != h {
+				l.log.Warn("Merkle tree file does not match the events: rebuilding it", "file", path, "chunk", c, "err", herr)
+				t.reset()
+				rewrite = true
+			}
 		}
 	}
 	return rewrite
@@ -504,15 +497,13 @@ func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
 // chunks in frames), atomically. Caller holds t.mu.
 func (l *Ledger) rewriteTree() error {
 	t := l.tree
-	b, err := treeHeader(l.ID())
+	frames, size, err := l.writeTreeFile(t)
 	if err != nil {
 		return err
 	}
-	b = appendTreeFrames(b, t.hashes, t.chunks, t.tail, t.tailFrom)
-	if err := writeFileAtomic(l.fs, l.dir, treeFileName, b); err != nil {
-		return err
-	}
-	t.durable, t.fileSize = t.chunks, int64(len(b))
+	t.frames, t.cacheOK = frames, false
+	t.durable, t.fileSize = t.chunks, size
+	t.trimMem()
 	return nil
 }
 
@@ -533,13 +524,28 @@ func (l *Ledger) persistTree(sealed uint64, sync bool) {
 		}
 		return
 	}
-	fr := treeFrame(t.durable, upto-t.durable, t.hashes[tlog.StoredHashCount(t.durable):tlog.StoredHashCount(upto)])
+	// The frames' stored hashes come from memory (chunks from durable on
+	// are there); a frame holds at most maxTreeFrameChunks chunks.
+	var frs []byte
+	var refs []treeFrameRef
+	for c := t.durable; c < upto; {
+		n := min(upto-c, maxTreeFrameChunks)
+		hs, err := t.ReadHashes(storedRange(c, c+n))
+		if err != nil {
+			t.err = err
+			l.log.Warn("Merkle tree file not extended; it is caught up at the next Open", "err", err)
+			return
+		}
+		refs = append(refs, treeFrameRef{first: c, count: n, off: t.fileSize + int64(len(frs)) + treeFrameHead})
+		frs = append(frs, treeFrame(c, n, hs)...)
+		c += n
+	}
 	err := func() error {
 		f, err := l.fs.OpenRW(l.treePath())
 		if err != nil {
 			return err
 		}
-		if _, err := f.WriteAt(fr, t.fileSize); err != nil {
+		if _, err := f.WriteAt(frs, t.fileSize); err != nil {
 			f.Close()
 			return err
 		}
@@ -556,7 +562,19 @@ func (l *Ledger) persistTree(sealed uint64, sync bool) {
 		l.log.Warn("Merkle tree file not extended; it is caught up at the next Open", "err", err)
 		return
 	}
-	t.durable, t.fileSize, t.dirty = upto, t.fileSize+int64(len(fr)), !sync
+	t.frames = append(t.frames, refs...)
+	t.durable, t.fileSize, t.dirty = upto, t.fileSize+int64(len(frs)), !sync
+	t.trimMem()
+}
+
+// storedRange returns the indexes of the chunk tree's stored hashes that
+// chunks [c0, c1) add.
+func storedRange(c0, c1 int64) []int64 {
+	idx := make([]int64, 0, tlog.StoredHashCount(c1)-tlog.StoredHashCount(c0))
+	for x := tlog.StoredHashCount(c0); x < tlog.StoredHashCount(c1); x++ {
+		idx = append(idx, x)
+	}
+	return idx
 }
 
 // syncTree fsyncs TREE after unsynced appends. Caller holds t.mu.
@@ -659,7 +677,14 @@ func (r *treeReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 			// leaves come from events or, for dropped events, from the
 			// kept leaf hashes): a proof is never built on leaves that
 			// differ from the tree.
-			if t := r.l.tree; len(leaves) == treeChunk && c < t.chunks && subtreeHash(leaves) != t.hashes[tlog.StoredHashIndex(0, c)] {
+			var stored tlog.Hash
+			if t := r.l.tree; len(leaves) == treeChunk && c < t.chunks {
+				var err error
+				if stored, err = t.chunkHash(c); err != nil {
+					return nil, err
+				}
+			}
+			if t := r.l.tree; len(leaves) == treeChunk && c < t.chunks && subtreeHash(leaves) != stored {
 				file := r.l.treePath()
 				if uint64(c+1)*treeChunk < r.l.firstRetained() {
 					file = r.l.leavesPath()

@@ -296,11 +296,11 @@ func (l *Ledger) keepDroppedLeaves(v *view, seq uint64) (bool, error) {
 
 // verifyDroppedLeaves checks the kept leaf hashes of the dropped prefix:
 // every TREELEAVES block of a wholly dropped chunk is read (its checksum
-// checked) and must hash to the chunk hash of the tree (hashes, chunks:
+// checked) and must hash to the chunk hash of the tree (chunkHash, chunks:
 // the tree being verified), and the chunk the last drop cut through is
 // rehashed from its kept leaves and its stored events. It returns the
 // number of chunks checked. Caller holds t.mu.
-func (l *Ledger) verifyDroppedLeaves(ctx context.Context, v *view, hashes []tlog.Hash, chunks int64) (int64, error) {
+func (l *Ledger) verifyDroppedLeaves(ctx context.Context, v *view, chunkHash func(int64) (tlog.Hash, error), chunks int64) (int64, error) {
 	t := l.tree
 	fr := l.firstRetained()
 	path := l.leavesPath()
@@ -330,7 +330,11 @@ func (l *Ledger) verifyDroppedLeaves(ctx context.Context, v *view, hashes []tlog
 			if buf[i] == (tlog.Hash{}) {
 				continue // a hole: a repair had lost events of this chunk
 			}
-			if subtreeHash(buf[i:i+treeChunk]) != hashes[tlog.StoredHashIndex(0, k)] {
+			stored, err := chunkHash(k)
+			if err != nil {
+				return 0, err
+			}
+			if subtreeHash(buf[i:i+treeChunk]) != stored {
 				return 0, mismatch(k, path, leavesHeaderLen+(k-t.leavesFirst)*leavesBlockLen)
 			}
 			checked++
@@ -341,7 +345,11 @@ func (l *Ledger) verifyDroppedLeaves(ctx context.Context, v *view, hashes []tlog
 		leaves, err := l.leafHashes(v, uint64(cut)*treeChunk+1, uint64(cut+1)*treeChunk, nil)
 		switch {
 		case err == nil:
-			if subtreeHash(leaves) != hashes[tlog.StoredHashIndex(0, cut)] {
+			stored, err := chunkHash(cut)
+			if err != nil {
+				return 0, err
+			}
+			if subtreeHash(leaves) != stored {
 				return 0, mismatch(cut, l.treePath(), 0)
 			}
 			checked++
