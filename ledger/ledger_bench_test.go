@@ -6,8 +6,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -586,6 +588,17 @@ func benchScan1M(b *testing.B, scan func(*ledger.Ledger) (int, error)) {
 		b.Fatal(err)
 	}
 	defer l.Close()
+	// EXLEDGER_BENCH_SCAN_BALLAST_MIB keeps that much pointer-free memory
+	// live during the scans, as a 100M ledger's tree hashes, footers and
+	// filters are: the collector's heap goal grows with it, and the scan's
+	// short-lived allocations then stream through more memory than the
+	// caches hold (docs/benchmarks.md §13, fourth round: scan).
+	var ballast [][]byte
+	if mib, _ := strconv.Atoi(os.Getenv("EXLEDGER_BENCH_SCAN_BALLAST_MIB")); mib > 0 {
+		for range mib {
+			ballast = append(ballast, make([]byte, 1<<20))
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var total time.Duration
@@ -602,6 +615,7 @@ func benchScan1M(b *testing.B, scan func(*ledger.Ledger) (int, error)) {
 		cpu += cpuTime() - c0
 		total += time.Since(t)
 	}
+	runtime.KeepAlive(ballast)
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "events/s")
 	// CPU of the whole process (getrusage) per event: steadier than the
 	// wall time on a shared machine.

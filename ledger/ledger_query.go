@@ -221,14 +221,28 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from, want uint64, emit func(
 	// A query without index terms or time bounds reads every block it
 	// visits in full: it bypasses the block cache (see segJob.bulk).
 	bulk := len(iq.All) == 0 && iq.Start == nil && iq.End == nil
-	for _, s := range v.segs {
+	// The bulk reads of clustered segments reuse one set of buffers
+	// from segment to segment (see bulkUnordered).
+	bufs := new(bulkBufs)
+	defer bufs.bb.DropPrefetch()
+	for i, s := range v.segs {
 		if !segMayMatch(s, iq, from) {
 			v.segsSkipped++
 			continue
 		}
 		v.segsRead++
 		if bulk && s.info.Unordered {
-			ok, err := l.bulkUnordered(s, from, nil, emit)
+			// The next clustered segment's file is read while this
+			// one's records are decoded (segment.BulkBuffers.Prefetch).
+			for _, n := range v.segs[i+1:] {
+				if segMayMatch(n, iq, from) {
+					if n.info.Unordered {
+						bufs.bb.Prefetch(n.r)
+					}
+					break
+				}
+			}
+			ok, err := l.bulkUnordered(s, from, nil, bufs, emit)
 			if err != nil || !ok {
 				return err
 			}
@@ -242,7 +256,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from, want uint64, emit func(
 			it.Seek(uint32(from - s.info.FirstSeq))
 		}
 		if s.info.Unordered && want > 2*fetchChunk {
-			ok, err := l.unorderedCandidates(s, it, want, emit)
+			ok, err := l.unorderedCandidates(s, it, want, bufs, emit)
 			if err != nil || !ok {
 				return err
 			}
@@ -300,7 +314,7 @@ func (l *Ledger) segJobs(v *view, iq *index.Query, from, want uint64, emit func(
 // the blocks are read once each in a bulk pass (bulkUnordered with the
 // candidate list); a smaller set is read in chunks through the cache,
 // where a repeated query finds its blocks. It reports false when emit did.
-func (l *Ledger) unorderedCandidates(s *sealedSeg, it index.Iterator, want uint64, emit func(*segJob) bool) (bool, error) {
+func (l *Ledger) unorderedCandidates(s *sealedSeg, it index.Iterator, want uint64, bufs *bulkBufs, emit func(*segJob) bool) (bool, error) {
 	var seqs []uint64
 	for {
 		o, ok := it.Next()
@@ -314,7 +328,7 @@ func (l *Ledger) unorderedCandidates(s *sealedSeg, it index.Iterator, want uint6
 	}
 	if uint64(len(seqs)) <= want && l.bulkCandidates(s, seqs) {
 		bulkCandidateReads.Add(1)
-		return l.bulkUnordered(s, 0, seqs, emit)
+		return l.bulkUnordered(s, 0, seqs, bufs, emit)
 	}
 	for len(seqs) > 0 {
 		n := min(len(seqs), fetchChunk)
@@ -359,7 +373,7 @@ func (l *Ledger) bulkCandidates(s *sealedSeg, seqs []uint64) bool {
 // did. (A time range reads through the cache as before: its chunks touch
 // one run of blocks per (tenant, kind), which the cache holds, and a
 // repeated query then finds them there; docs/benchmarks.md §13.)
-func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit func(*segJob) bool) (bool, error) {
+func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, bufs *bulkBufs, emit func(*segJob) bool) (bool, error) {
 	var j *segJob
 	// inflight counts the jobs given records of the current window and
 	// not yet finished (segJob.done).
@@ -390,7 +404,11 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit fu
 	visit := func(r segment.Record) bool {
 		if j == nil {
 			inflight.Add(1)
-			j = &segJob{s: s, bulk: true, seqs: make([]uint64, 0, fetchChunk), recs: make([]segment.Record, 0, fetchChunk), done: inflight.Done}
+			b := bufs.get()
+			j = &segJob{s: s, bulk: true, seqs: b.seqs, recs: b.recs, done: func() {
+				bufs.put(b) // nothing reads the chunk's slices once it is done
+				inflight.Done()
+			}}
 		}
 		j.seqs = append(j.seqs, r.Seq)
 		j.recs = append(j.recs, r)
@@ -403,9 +421,9 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit fu
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	var err error
 	if seqs != nil {
-		err = s.r.ScanBulkSeqsHeld(seqs, workers, visit, hold)
+		err = s.r.ScanBulkSeqsHeldWith(&bufs.bb, seqs, workers, visit, hold)
 	} else {
-		err = s.r.ScanBulkHeld(max(from, s.info.FirstSeq), s.info.LastSeq, workers, visit, hold)
+		err = s.r.ScanBulkHeldWith(&bufs.bb, max(from, s.info.FirstSeq), s.info.LastSeq, workers, visit, hold)
 	}
 	hold() // a no-op unless the read ended before visiting a record
 	if err != nil {
@@ -415,6 +433,43 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, emit fu
 		return false, nil
 	}
 	return true, nil
+}
+
+// bulkBufs are the buffers one scan's bulk reads of clustered segments
+// reuse from segment to segment: the read's (decompressed blocks and
+// tables, see segment.BulkBuffers) and the chunks' seq and record slices,
+// returned when their chunk is done. Without them a full scan allocated
+// ~0.3 KB per event that it dropped again at once (docs/benchmarks.md
+// §13, fourth round: scan).
+type bulkBufs struct {
+	bb   segment.BulkBuffers
+	mu   sync.Mutex
+	free []chunkBufs
+}
+
+// chunkBufs are a bulk chunk's empty slices, of capacity fetchChunk.
+type chunkBufs struct {
+	seqs []uint64
+	recs []segment.Record
+}
+
+func (b *bulkBufs) get() chunkBufs {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := len(b.free); n > 0 {
+		c := b.free[n-1]
+		b.free = b.free[:n-1]
+		return c
+	}
+	return chunkBufs{seqs: make([]uint64, 0, fetchChunk), recs: make([]segment.Record, 0, fetchChunk)}
+}
+
+// put recycles c (its slices as get returned them: the chunk's appends
+// stay within their capacity).
+func (b *bulkBufs) put(c chunkBufs) {
+	b.mu.Lock()
+	b.free = append(b.free, c)
+	b.mu.Unlock()
 }
 
 // decodeJob reads and decodes a chunk, checking every event against the

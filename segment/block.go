@@ -225,18 +225,29 @@ func decodeBlockInto(raw []byte, c *blockCheck, reuse *Block) (*Block, error) {
 // blockBuf returns an empty buffer for n uncompressed bytes plus the
 // decoder's slack: reuse's when it is large enough, else a new one.
 func blockBuf(reuse *Block, n uint64) []byte {
-	if reuse != nil && uint64(cap(reuse.data)) >= n+decodeSlack {
+	if reuse == nil {
+		return make([]byte, 0, n+decodeSlack)
+	}
+	if uint64(cap(reuse.data)) >= n+decodeSlack {
 		return reuse.data[:0]
 	}
-	return make([]byte, 0, n+decodeSlack)
+	// A recycled block gets a buffer with room to spare (1/8, rounded up
+	// to 4 KiB), so that it fits the next blocks of about its size too:
+	// sized exactly, recycled buffers were too small for about half the
+	// blocks they were given and replaced again and again.
+	c := (n + decodeSlack + n/8 + 4095) &^ 4095
+	return make([]byte, 0, c)
 }
 
 // parseRecords splits a block's uncompressed payload into records.
 func parseRecords(data []byte, h *blockHeader, c *blockCheck, reuse *Block) (b *Block, reason string, at int) {
 	n := int(h.count)
+	var oldSeqs []uint64
+	var oldOrder []uint32
 	if reuse != nil && cap(reuse.offs) >= n && cap(reuse.lens) >= n {
 		b = reuse
 		b.offs, b.lens = b.offs[:n], b.lens[:n]
+		oldSeqs, oldOrder = b.seqs, b.order
 	} else {
 		b = &Block{}
 		idx := make([]uint32, 2*n)
@@ -244,8 +255,14 @@ func parseRecords(data []byte, h *blockHeader, c *blockCheck, reuse *Block) (b *
 	}
 	b.first, b.data, b.seqs, b.order = h.firstSeq, data, nil, nil
 	if c.unordered {
-		b.seqs = make([]uint64, n)
-		b.order = make([]uint32, n)
+		// A recycled block's arrays are reused (every entry is written
+		// below).
+		if cap(oldSeqs) >= n && cap(oldOrder) >= n {
+			b.seqs, b.order = oldSeqs[:n], oldOrder[:n]
+		} else {
+			b.seqs = make([]uint64, n)
+			b.order = make([]uint32, n)
+		}
 	}
 	d := dec{b: data}
 	prev := h.firstSeq

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -627,6 +628,13 @@ func (r *Reader) loadBlockInto(ft *footer, i int, reuse *Block) (*Block, error) 
 	if err := readFull(r.f, buf, bi.Offset); err != nil {
 		return nil, fmt.Errorf("segment: read block %d of %s: %w", i, r.path, err)
 	}
+	return r.decodeRead(ft, i, buf, reuse)
+}
+
+// decodeRead verifies and decompresses block i of ft from buf, its bytes
+// as read from the file, into reuse's buffers (see decodeBlockInto).
+func (r *Reader) decodeRead(ft *footer, i int, buf []byte, reuse *Block) (*Block, error) {
+	bi := &ft.blocks[i]
 	c := blockCheck{file: r.path, off: bi.Offset, want: bi, index: i, unordered: r.info.Unordered}
 	if r.info.Unordered {
 		c.seqBlock = func(seq uint64) (int, bool) { return r.locate(ft, seq) }
@@ -860,7 +868,7 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 	if !r.info.Unordered {
 		return r.Scan(fromSeq, func(rec Record) bool { return rec.Seq <= toSeq && fn(rec) })
 	}
-	return r.scanBulk(fromSeq, toSeq, workers, fn, nil)
+	return r.scanBulk(nil, fromSeq, toSeq, workers, fn, nil)
 }
 
 // ScanBulkHeld is ScanBulk for an unordered segment whose records stay
@@ -871,19 +879,207 @@ func (r *Reader) ScanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bo
 // whether it ends, stops early or fails. The caller may thus hand records to other goroutines without
 // copying them. An ordered segment is refused.
 func (r *Reader) ScanBulkHeld(fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
+	return r.ScanBulkHeldWith(nil, fromSeq, toSeq, workers, fn, hold)
+}
+
+// ScanBulkHeldWith is ScanBulkHeld with the read's buffers taken from and
+// returned to bb (nil: shared pools), so that a reader of many segments,
+// such as a full scan, reuses one window's buffers for the next segment's.
+func (r *Reader) ScanBulkHeldWith(bb *BulkBuffers, fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
 	if !r.info.Unordered {
 		return fmt.Errorf("segment %s: ScanBulkHeld of an ordered segment", r.path)
 	}
-	return r.scanBulk(fromSeq, toSeq, workers, fn, hold)
+	return r.scanBulk(bb, fromSeq, toSeq, workers, fn, hold)
 }
 
-func (r *Reader) scanBulk(fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
+// BulkBuffers are the buffers of bulk reads of unordered segments
+// (ScanBulkHeldWith, ScanBulkSeqsHeldWith) kept by their caller from one
+// read to the next: the decompressed blocks of a window once it is
+// released, and the window's per-block and per-record tables. Without
+// them every read allocates its tables, and a window's blocks (a whole
+// segment's at the default sizes, ~64 MiB) come from a sync.Pool that
+// each garbage collection empties, so a scan of many segments allocates
+// and clears most of its blocks again for every segment. The free blocks
+// are at most those of the largest window held; they go with bb. A
+// BulkBuffers is used by one read at a time (the read's own decompressing
+// goroutines share it safely). The zero value is ready to use.
+type BulkBuffers struct {
+	mu   sync.Mutex
+	free []*Block
+
+	blocks   []*Block
+	pooled   []bool
+	inWindow []bool
+	pos      []uint32
+	ords     []uint64
+
+	pending []*bulkPrefetch // started by Prefetch, taken by the read of their segment
+	spare   [][]byte        // prefetch buffers to reuse
+}
+
+// maxPrefetch bounds the prefetches a BulkBuffers holds: the one of the
+// segment about to be read and the one of the segment after it.
+const maxPrefetch = 2
+
+// bulkPrefetch is a read of a segment's whole data region (every block)
+// running ahead of the segment's bulk read.
+type bulkPrefetch struct {
+	r    *Reader
+	off  int64 // file offset of buf[0]
+	buf  []byte
+	err  error
+	done chan struct{}
+}
+
+// Prefetch starts reading every block of r, an unordered segment, on a
+// goroutine of its own, into a buffer that the next ScanBulkHeldWith or
+// ScanBulkSeqsHeldWith of r with bb decompresses from, instead of reading
+// the blocks when it reaches r. A reader of many segments calls it for the
+// next segment before reading the current one, so that the next segment's
+// file is read while the current one's records are decoded: when the
+// files are not in the page cache (a 100M-event ledger outgrows it) the
+// read no longer stalls the scan. It costs no extra copy (the bytes are
+// read once, earlier) and holds at most two segments' compressed bytes
+// (the one being read, the one prefetched). At most two prefetches are
+// kept (the oldest is dropped); DropPrefetch drops those not taken.
+// Errors are not reported here: the read of the segment then reads it
+// itself.
+func (bb *BulkBuffers) Prefetch(r *Reader) {
+	if !r.info.Unordered || r.info.Blocks == 0 || r.closed.Load() {
+		return
+	}
+	for _, p := range bb.pending {
+		if p.r == r {
+			return
+		}
+	}
+	if len(bb.pending) >= maxPrefetch {
+		bb.drop(bb.pending[0])
+		bb.pending = append(bb.pending[:0], bb.pending[1:]...)
+	}
+	p := &bulkPrefetch{r: r, done: make(chan struct{})}
+	var buf []byte
+	if n := len(bb.spare); n > 0 {
+		buf, bb.spare = bb.spare[n-1], bb.spare[:n-1]
+	}
+	bb.pending = append(bb.pending, p)
+	go func() {
+		defer close(p.done)
+		ft, err := r.footer()
+		if err != nil {
+			p.err = err
+			return
+		}
+		first, last := &ft.blocks[0], &ft.blocks[len(ft.blocks)-1]
+		n := last.Offset + int64(last.Length) - first.Offset
+		if n <= 0 || first.Offset < 0 || last.Offset+int64(last.Length) > r.fOff {
+			p.err = fmt.Errorf("segment %s: data region of %d bytes", r.path, n)
+			return
+		}
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		p.off, p.buf = first.Offset, buf[:n]
+		p.err = readFull(r.f, p.buf, p.off)
+	}()
+}
+
+// DropPrefetch waits for the prefetches not taken (so that no read of
+// them outlives the caller's use of their readers) and drops them.
+func (bb *BulkBuffers) DropPrefetch() {
+	if bb == nil {
+		return
+	}
+	for _, p := range bb.pending {
+		bb.drop(p)
+	}
+	bb.pending = bb.pending[:0]
+}
+
+// drop waits for p's read and keeps its buffer for reuse.
+func (bb *BulkBuffers) drop(p *bulkPrefetch) {
+	<-p.done
+	if p.buf != nil && len(bb.spare) < maxPrefetch {
+		bb.spare = append(bb.spare, p.buf[:0])
+	}
+}
+
+// takePrefetch returns r's finished prefetch, if bb holds one that
+// succeeded (nil otherwise), and a function giving its buffer back to bb,
+// to call once the read is done with it.
+func (bb *BulkBuffers) takePrefetch(r *Reader) (*bulkPrefetch, func()) {
+	if bb == nil {
+		return nil, func() {}
+	}
+	for i, p := range bb.pending {
+		if p.r != r {
+			continue
+		}
+		bb.pending = append(bb.pending[:i], bb.pending[i+1:]...)
+		<-p.done
+		done := func() { bb.drop(p) }
+		if p.err != nil {
+			return nil, done
+		}
+		return p, done
+	}
+	return nil, func() {}
+}
+
+// getBlock returns a recycled block (bb nil: from the shared pool).
+func (bb *BulkBuffers) getBlock() *Block {
+	if bb == nil {
+		return bulkBlocks.Get().(*Block)
+	}
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	if n := len(bb.free); n > 0 {
+		b := bb.free[n-1]
+		bb.free[n-1] = nil
+		bb.free = bb.free[:n-1]
+		return b
+	}
+	return new(Block)
+}
+
+// putBlock recycles b, which no record given out still points into.
+func (bb *BulkBuffers) putBlock(b *Block) {
+	if bb == nil {
+		bulkBlocks.Put(b)
+		return
+	}
+	bb.mu.Lock()
+	bb.free = append(bb.free, b)
+	bb.mu.Unlock()
+}
+
+// tables returns bulkVisit's tables for nb blocks and count records:
+// blocks, pooled and inWindow all nil / false; pos's entries are written
+// before they are read.
+func (bb *BulkBuffers) tables(nb int, count uint64) (blocks []*Block, pooled, inWindow []bool, pos []uint32) {
+	if bb == nil {
+		return make([]*Block, nb), make([]bool, nb), make([]bool, nb), make([]uint32, count)
+	}
+	if cap(bb.blocks) < nb {
+		bb.blocks, bb.pooled, bb.inWindow = make([]*Block, nb), make([]bool, nb), make([]bool, nb)
+	}
+	if uint64(cap(bb.pos)) < count {
+		bb.pos = make([]uint32, count)
+	}
+	blocks, pooled, inWindow = bb.blocks[:nb], bb.pooled[:nb], bb.inWindow[:nb]
+	clear(blocks)
+	clear(pooled)
+	clear(inWindow)
+	return blocks, pooled, inWindow, bb.pos[:count]
+}
+
+func (r *Reader) scanBulk(bb *BulkBuffers, fromSeq, toSeq uint64, workers int, fn func(Record) bool, hold func()) error {
 	if fromSeq > r.info.LastSeq || toSeq < fromSeq || toSeq < r.info.FirstSeq {
 		return nil
 	}
 	end := min(toSeq, r.info.LastSeq) - r.info.FirstSeq + 1 // ordinal bound
 	o := max(fromSeq, r.info.FirstSeq) - r.info.FirstSeq
-	return r.bulkVisit(func() (uint64, bool) {
+	return r.bulkVisit(bb, func() (uint64, bool) {
 		if o >= end {
 			return 0, false
 		}
@@ -901,20 +1097,26 @@ func (r *Reader) ScanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool) 
 	if !r.info.Unordered {
 		return r.GetManyBulk(seqs, fn)
 	}
-	return r.scanBulkSeqs(seqs, workers, fn, nil)
+	return r.scanBulkSeqs(nil, seqs, workers, fn, nil)
 }
 
 // ScanBulkSeqsHeld is ScanBulkSeqs for an unordered segment with records
 // held until hold is called, as in ScanBulkHeld. An ordered segment is
 // refused.
 func (r *Reader) ScanBulkSeqsHeld(seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
+	return r.ScanBulkSeqsHeldWith(nil, seqs, workers, fn, hold)
+}
+
+// ScanBulkSeqsHeldWith is ScanBulkSeqsHeld with the read's buffers kept in
+// bb (see ScanBulkHeldWith).
+func (r *Reader) ScanBulkSeqsHeldWith(bb *BulkBuffers, seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
 	if !r.info.Unordered {
 		return fmt.Errorf("segment %s: ScanBulkSeqsHeld of an ordered segment", r.path)
 	}
-	return r.scanBulkSeqs(seqs, workers, fn, hold)
+	return r.scanBulkSeqs(bb, seqs, workers, fn, hold)
 }
 
-func (r *Reader) scanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
+func (r *Reader) scanBulkSeqs(bb *BulkBuffers, seqs []uint64, workers int, fn func(Record) bool, hold func()) error {
 	for i, s := range seqs {
 		if s < r.info.FirstSeq || s > r.info.LastSeq {
 			return fmt.Errorf("segment %s: seq %d: %w", r.path, s, ErrNotFound)
@@ -924,7 +1126,7 @@ func (r *Reader) scanBulkSeqs(seqs []uint64, workers int, fn func(Record) bool, 
 		}
 	}
 	i := 0
-	return r.bulkVisit(func() (uint64, bool) {
+	return r.bulkVisit(bb, func() (uint64, bool) {
 		if i >= len(seqs) {
 			return 0, false
 		}
@@ -943,7 +1145,7 @@ var bulkWindow int64 = bulkBudget
 // records visited with no search. hold, if not nil, is called before the
 // blocks of a window are released, and before bulkVisit returns (see
 // ScanBulkHeld); without it Record.Data is valid only during fn.
-func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Record) bool, hold func()) error {
+func (r *Reader) bulkVisit(bb *BulkBuffers, next func() (uint64, bool), workers int, fn func(Record) bool, hold func()) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
@@ -953,8 +1155,11 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 	}
 	defer releaseMap()
 	nb := len(ft.blocks)
-	blocks := make([]*Block, nb) // the current window's blocks
-	pooled := make([]bool, nb)   // blocks[i] came from bulkBlocks
+	// blocks: the current window's blocks; pooled[i]: blocks[i] is a
+	// recycled one (bb's, or bulkBlocks'); inWindow: see below; pos[o]
+	// is the record index of seq ordinal o in its block, filled as the
+	// window's blocks are loaded: the visit then needs no search.
+	blocks, pooled, inWindow, pos := bb.tables(nb, r.info.Count)
 	// The decoded size of a block is known only once decoded: the window
 	// is sized with the segment's average.
 	avg := max(r.info.RawBytes/int64(nb), 1)
@@ -965,18 +1170,20 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 		}
 		for _, bi := range need {
 			if pooled[bi] && blocks[bi] != nil {
-				bulkBlocks.Put(blocks[bi])
+				bb.putBlock(blocks[bi])
 			}
 			blocks[bi], pooled[bi] = nil, false
 		}
 		need = need[:0]
 	}
 	defer release()
-	inWindow := make([]bool, nb)
-	// pos[o] is the record index of seq ordinal o in its block, filled as
-	// the window's blocks are loaded: the visit then needs no search.
-	pos := make([]uint32, r.info.Count)
+	pf, pfDone := bb.takePrefetch(r)
+	defer pfDone()
 	var ords []uint64 // the window's ordinals
+	if bb != nil {
+		ords = bb.ords[:0]
+		defer func() { bb.ords = ords[:0] }()
+	}
 	pending, hasPending := uint64(0), false
 	for {
 		release()
@@ -1010,7 +1217,7 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 		for _, bi := range need {
 			inWindow[bi] = false
 		}
-		if err := r.loadBulk(ft, need, blocks, pooled, pos, workers); err != nil {
+		if err := r.loadBulk(bb, pf, ft, need, blocks, pooled, pos, workers); err != nil {
 			return err
 		}
 		for _, o := range ords {
@@ -1032,28 +1239,77 @@ func (r *Reader) bulkVisit(next func() (uint64, bool), workers int, fn func(Reco
 // decompressed into a recycled Block (pooled[bi] set), on up to workers
 // goroutines, and records in pos each of their records' index by seq
 // ordinal (blocks hold disjoint seqs, so the writes never overlap).
-func (r *Reader) loadBulk(ft *footer, need []int, blocks []*Block, pooled []bool, pos []uint32, workers int) error {
-	load := func(bi int) error {
-		b := r.cache.get(cacheKey{reader: r.id, block: bi})
-		if b == nil {
-			nb, err := r.loadBlockInto(ft, bi, bulkBlocks.Get().(*Block))
-			if err != nil {
-				return err // possibly half-written: not recycled
-			}
-			b, pooled[bi] = nb, true
-		}
-		blocks[bi] = b
+func (r *Reader) loadBulk(bb *BulkBuffers, pf *bulkPrefetch, ft *footer, need []int, blocks []*Block, pooled []bool, pos []uint32, workers int) error {
+	setPos := func(b *Block) {
 		for j, s := range b.seqs {
 			if o := s - r.info.FirstSeq; o < uint64(len(pos)) {
 				pos[o] = uint32(j)
 			}
 		}
+	}
+	// The blocks not in the cache are read in spans of adjacent blocks,
+	// in file order, one read per span: a window visits blocks in the
+	// order of their first seq, which in a clustered segment strides
+	// across its (tenant, kind) runs, and a read per block in that order
+	// defeats the kernel's readahead when the file is not in the page
+	// cache (~16 KiB reads at ~0.2 ms each here, against ~400 MB/s for
+	// large ones; docs/benchmarks.md §13, fourth round: scan).
+	var spans []blockSpan
+	var read []int // the blocks to read, ascending
+	for _, bi := range need {
+		if b := r.cache.get(cacheKey{reader: r.id, block: bi}); b != nil {
+			blocks[bi] = b
+			setPos(b)
+			continue
+		}
+		read = append(read, bi)
+	}
+	slices.Sort(read)
+	for _, bi := range read {
+		inf := &ft.blocks[bi]
+		if n := len(spans); n > 0 {
+			sp := &spans[n-1]
+			if sp.end == bi && ft.blocks[bi-1].Offset+int64(ft.blocks[bi-1].Length) == inf.Offset &&
+				inf.Offset+int64(inf.Length)-sp.off <= bulkSpanBytes {
+				sp.end = bi + 1
+				continue
+			}
+		}
+		spans = append(spans, blockSpan{start: bi, end: bi + 1, off: inf.Offset})
+	}
+	load := func(sp blockSpan) error {
+		last := &ft.blocks[sp.end-1]
+		n := last.Offset + int64(last.Length) - sp.off
+		var buf []byte
+		if pf != nil && sp.off >= pf.off && sp.off+n <= pf.off+int64(len(pf.buf)) {
+			buf = pf.buf[sp.off-pf.off : sp.off-pf.off+n] // read ahead (Prefetch)
+		} else {
+			bp := spanBufs.Get().(*[]byte)
+			defer spanBufs.Put(bp)
+			if int64(cap(*bp)) < n {
+				*bp = make([]byte, n)
+			}
+			buf = (*bp)[:n]
+			if err := readFull(r.f, buf, sp.off); err != nil {
+				return fmt.Errorf("segment: read blocks %d-%d of %s: %w", sp.start, sp.end-1, r.path, err)
+			}
+		}
+		for bi := sp.start; bi < sp.end; bi++ {
+			inf := &ft.blocks[bi]
+			o := inf.Offset - sp.off
+			nb, err := r.decodeRead(ft, bi, buf[o:o+int64(inf.Length)], bb.getBlock())
+			if err != nil {
+				return err // possibly half-written: not recycled
+			}
+			blocks[bi], pooled[bi] = nb, true
+			setPos(nb)
+		}
 		return nil
 	}
-	workers = min(workers, len(need))
+	workers = min(workers, len(spans))
 	if workers <= 1 {
-		for _, bi := range need {
-			if err := load(bi); err != nil {
+		for _, sp := range spans {
+			if err := load(sp); err != nil {
 				return err
 			}
 		}
@@ -1068,16 +1324,31 @@ func (r *Reader) loadBulk(ft *footer, need []int, blocks []*Block, pooled []bool
 			defer wg.Done()
 			for {
 				k := int(next.Add(1) - 1)
-				if k >= len(need) || errs[w] != nil {
+				if k >= len(spans) || errs[w] != nil {
 					return
 				}
-				errs[w] = load(need[k])
+				errs[w] = load(spans[k])
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// blockSpan is a run of adjacent blocks [start, end) read at once, from
+// file offset off (loadBulk).
+type blockSpan struct {
+	start, end int
+	off        int64
+}
+
+// bulkSpanBytes bounds a span of loadBulk: large enough for the disk's
+// sequential rate, small enough that a window's spans keep its workers
+// busy (a default 16 MB segment is 8 spans).
+const bulkSpanBytes = 2 << 20
+
+// spanBufs recycles loadBulk's read buffers.
+var spanBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // walk visits an unordered segment in sequence order from seq from. It
 // works in windows of consecutive seqs whose blocks together hold about
