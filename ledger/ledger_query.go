@@ -438,9 +438,10 @@ func (l *Ledger) bulkUnordered(s *sealedSeg, from uint64, seqs []uint64, bufs *b
 // bulkBufs are the buffers one scan's bulk reads of clustered segments
 // reuse from segment to segment: the read's (decompressed blocks and
 // tables, see segment.BulkBuffers) and the chunks' seq and record slices,
-// returned when their chunk is done. Without them a full scan allocated
-// ~0.3 KB per event that it dropped again at once (docs/benchmarks.md
-// §13, fourth round: scan).
+// returned when their chunk is done. Without them every segment's read
+// allocated its tables and chunk slices again, and most of its blocks (a
+// sync.Pool that each collection empties; docs/benchmarks.md §13,
+// fourth round: scan).
 type bulkBufs struct {
 	bb   segment.BulkBuffers
 	mu   sync.Mutex
