@@ -23,9 +23,12 @@
 // a ".wal" file always has a complete header; leftover ".wal.tmp" files are
 // deleted by Open (ignored by a read-only Open). Once the active file is
 // half full, the next one is pre-created in the background. While commits
-// are small (see fillSpare) it is zero-filled to FileSize (plain writes, no
-// fallocate), so frames overwrite zeros and fdatasync needs no size change;
-// with large commits it holds only the header. The first file of a new
+// are small (see fillSpare), or always with Options.FillFiles (which, while
+// commits are large, starts the pre-creation as soon as a filled file is
+// active), it is
+// zero-filled to FileSize (plain writes, no fallocate), so frames overwrite
+// zeros and fdatasync needs no size change; otherwise it holds only the
+// header. The first file of a new
 // log, and a file created when pre-creation failed, hold only the header
 // and grow by appends. A file is rotated when the next frame would
 // end past FileSize (a file always takes at least one frame, so a batch

@@ -130,7 +130,10 @@ type Options struct {
 	// emptied batches too, never concurrently with the other hooks) once
 	// the group's frames are written, and, under SyncAlways, on a helper
 	// goroutine while the committer is in fdatasync, so that work the
-	// caller must do before Apply overlaps the sync. The
+	// caller must do before Apply overlaps the sync. When the group's
+	// frames take overlapMin (256 KiB) or more, it is called on the
+	// helper goroutine while the committer writes them (and syncs them,
+	// under SyncAlways), under every policy. The
 	// batch is not durable yet: Stage must not make it visible. If the
 	// group then fails, Unstage is called for each staged batch instead of
 	// Apply; otherwise Apply follows.
@@ -139,6 +142,18 @@ type Options struct {
 	// group failed (its Commit returns the error). The WAL is poisoned by
 	// then: no batch is staged or applied after it.
 	Unstage func(b *Batch)
+	// FillFiles zero-fills every pre-created file, whatever the size of
+	// the writes; while writes are large, it starts pre-creating the next
+	// file as soon as the active one is in use. By default a file is filled only while the
+	// average write is under fillMaxFlush (128 KiB): filling doubles the
+	// bytes written, and an fdatasync of the active file can wait for the
+	// fill's. Where no fdatasync waits for each commit (SyncNever), large
+	// writes gain from it: a frame written over the zeros already in the
+	// page cache is a copy, while one appended past the end of the file
+	// makes the kernel allocate the pages and blocks during the committer's
+	// write (measured in docs/benchmarks.md §15, fifth round). The
+	// on-disk format and recovery are the same either way.
+	FillFiles bool
 	// ReadOnly opens the log for inspection (verify, export, a reader
 	// beside a live writer): Open verifies and replays as usual but never
 	// creates, writes, truncates, renames, removes or fsyncs anything.
@@ -240,6 +255,7 @@ type WAL struct {
 	stageDone chan struct{} // the staging goroutine's completion (syncStaging)
 	syncPre   bool
 	readOnly  bool
+	fillFiles bool
 
 	qmu    sync.Mutex
 	queue  []*request
@@ -430,6 +446,7 @@ func newWAL(opts Options) (*WAL, error) {
 		stageDone: make(chan struct{}, 1),
 		readOnly:  opts.ReadOnly,
 		syncPre:   opts.syncPrecreate,
+		fillFiles: opts.FillFiles,
 		wake:      make(chan struct{}, 1),
 		exited:    make(chan struct{}),
 		digest:    xxhash.New(),
@@ -507,7 +524,7 @@ func (w *WAL) mkdir() error {
 
 // openNew creates file num (header only) and makes it the active file.
 func (w *WAL) openNew(num uint64) error {
-	f, err := w.createFile(num, false)
+	f, err := w.createFile(num, false, false)
 	if err != nil {
 		return err
 	}
@@ -525,8 +542,9 @@ var zeroChunk [64 << 10]byte
 
 // createFile creates WAL file num: written under a temporary name, synced,
 // renamed, directory synced. With fill, the file is zero-filled to
-// FileSize so that later overwrites need no size change.
-func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
+// FileSize so that later overwrites need no size change; with lazy too,
+// only the header is synced before the rename (see lazyFill).
+func (w *WAL) createFile(num uint64, fill, lazy bool) (f vfs.File, err error) {
 	final := filepath.Join(w.dir, fileName(num))
 	tmp := final + ".tmp"
 	renamed := false
@@ -550,6 +568,13 @@ func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
 	if _, err = f.WriteAt(hdr, 0); err != nil {
 		return f, err
 	}
+	if fill && lazy {
+		// The header is synced before the zeros, which are not (see
+		// lazyFill).
+		if err = f.Sync(); err != nil {
+			return f, err
+		}
+	}
 	if fill {
 		for off := int64(fileHeaderSize); off < w.fileSize; {
 			n := min(int64(len(zeroChunk)), w.fileSize-off)
@@ -559,8 +584,10 @@ func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
 			off += n
 		}
 	}
-	if err = f.Sync(); err != nil {
-		return f, err
+	if !lazy || !fill {
+		if err = f.Sync(); err != nil {
+			return f, err
+		}
 	}
 	if err = w.fs.Rename(tmp, final); err != nil {
 		return f, err
@@ -581,11 +608,17 @@ func (w *WAL) createFile(num uint64, fill bool) (f vfs.File, err error) {
 // replaced by a filled one early: once it holds unfilledSwitch bytes, the
 // next file is pre-created, and the committer rotates to it as soon as it
 // is ready. Tiny logs (tests, idle ledgers) never pay for a zero-fill.
+//
+// With Options.FillFiles and large writes, the next file is pre-created as
+// soon as a filled file is active: filling 64 MiB (and its fdatasync) takes
+// longer than the writes of half a file then, and a rotation that finds
+// the next file unfinished waits for it.
 func (w *WAL) maybePrecreate() {
 	if w.spareInFlight || w.spare != nil {
 		return
 	}
-	if w.off >= w.fileSize/2 || (!w.activeFilled && w.fillSpare() && w.off >= min(w.fileSize/2, unfilledSwitch)) {
+	if w.off >= w.fileSize/2 || (!w.activeFilled && w.fillSpare() && w.off >= min(w.fileSize/2, unfilledSwitch)) ||
+		(w.fillFiles && w.activeFilled && w.avgFlush >= fillMaxFlush) {
 		w.startPrecreate(w.num + 1)
 	}
 }
@@ -601,7 +634,7 @@ const fillMaxFlush = 128 << 10
 // data, while writing the zeros doubles the bytes written and, on a file
 // system that orders data before metadata (ext4), can make the active
 // file's fdatasync wait for the fill.
-func (w *WAL) fillSpare() bool { return w.avgFlush < fillMaxFlush }
+func (w *WAL) fillSpare() bool { return w.fillFiles || w.avgFlush < fillMaxFlush }
 
 // unfilledSwitch is how much an unfilled active file holds before a filled
 // successor is prepared.
@@ -629,15 +662,28 @@ func (w *WAL) spareReady() bool {
 func (w *WAL) startPrecreate(num uint64) {
 	w.spareInFlight = true
 	fill := w.fillSpare()
+	lazy := fill && w.lazyFill()
 	if w.syncPre {
-		w.spareCh <- w.precreate(num, fill)
+		w.spareCh <- w.precreate(num, fill, lazy)
 		return
 	}
-	go func() { w.spareCh <- w.precreate(num, fill) }()
+	go func() { w.spareCh <- w.precreate(num, fill, lazy) }()
 }
 
-func (w *WAL) precreate(num uint64, fill bool) spareResult {
-	f, err := w.createFile(num, fill)
+// lazyFill reports whether the zeros of the next file are left unsynced
+// (createFile): with FillFiles, under SyncNever, while writes are large.
+// No commit waits for an fdatasync then, and the frames overwrite the
+// zeros in the page cache before they are written back, so the fill never
+// reaches the disk on its own; the fdatasync of the file at rotation (or
+// Sync, or Close) makes whatever is left of it durable with the frames. A
+// crash before that leaves zeros, holes or a shorter file past the synced
+// header: the end of the log, as in a file that was not filled.
+func (w *WAL) lazyFill() bool {
+	return w.fillFiles && w.policy.mode == syncNever && w.avgFlush >= fillMaxFlush
+}
+
+func (w *WAL) precreate(num uint64, fill, lazy bool) spareResult {
+	f, err := w.createFile(num, fill, lazy)
 	if err == nil {
 		w.nfiles.Add(1)
 	}
@@ -1060,6 +1106,23 @@ func (w *WAL) syncIfDirty() {
 	}
 }
 
+// overlapMin is the size of a group's frames from which finishGroup
+// stages the group while the committer writes them: below it the write
+// is too short for the hand-off to another goroutine to pay.
+const overlapMin = 256 << 10
+
+// writeGroup writes the buffered frames and, under SyncAlways, syncs them;
+// a failure poisons the WAL.
+func (w *WAL) writeGroup() error {
+	if err := w.flush(); err != nil {
+		return w.setPoison(err)
+	}
+	if w.policy.mode == syncAlways {
+		return w.syncActive()
+	}
+	return nil
+}
+
 // finishGroup writes and (per policy) syncs the buffered frames, then runs
 // Apply and acknowledges every batch of the group in order.
 func (w *WAL) finishGroup(group []*request) {
@@ -1067,19 +1130,34 @@ func (w *WAL) finishGroup(group []*request) {
 		return
 	}
 	err := w.poisonErr()
-	if err == nil {
-		if ferr := w.flush(); ferr != nil {
-			err = w.setPoison(ferr)
-		}
-	}
 	staged := false
-	if err == nil && w.policy.mode == syncAlways {
-		err = w.syncStaging(group)
+	if err == nil && w.stage != nil && len(w.buf) >= overlapMin {
+		// Large frames: the group is staged on a helper goroutine while
+		// the committer writes (and, under SyncAlways, syncs) them, as
+		// syncStaging does for the sync alone; whatever the outcome, it is
+		// staged before the outcome is known.
+		done := w.stageDone
+		go func() {
+			w.stageGroup(group)
+			done <- struct{}{}
+		}()
+		err = w.writeGroup()
+		<-done
 		staged = true
-	}
-	if err == nil && !staged {
-		w.stageGroup(group)
-		staged = true
+	} else {
+		if err == nil {
+			if ferr := w.flush(); ferr != nil {
+				err = w.setPoison(ferr)
+			}
+		}
+		if err == nil && w.policy.mode == syncAlways {
+			err = w.syncStaging(group)
+			staged = true
+		}
+		if err == nil && !staged {
+			w.stageGroup(group)
+			staged = true
+		}
 	}
 	if err != nil {
 		w.buf = w.buf[:0]
@@ -1129,7 +1207,7 @@ func (w *WAL) rotate() error {
 	filled := f != nil && res.filled
 	if f == nil {
 		var err error
-		if f, err = w.createFile(next, false); err != nil {
+		if f, err = w.createFile(next, false, false); err != nil {
 			return err
 		}
 		w.nfiles.Add(1)
