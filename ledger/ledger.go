@@ -473,16 +473,12 @@ func (l *Ledger) open() error {
 		FileSize:      l.opts.WALFileSize,
 		MaxBatchBytes: walMaxBatch(&l.opts),
 		Sync:          l.opts.Sync,
-		// Without an fdatasync per commit, large frames (vector batches)
-		// are written over zeros pre-filled in the background instead of
-		// appended (wal.Options.FillFiles).
-		FillFiles: l.opts.Sync == SyncNever,
-		ReadOnly:  l.opts.ReadOnly,
-		Logger:    l.log,
-		Prepare:   l.prepare,
-		Stage:     l.stage,
-		Apply:     l.apply,
-		Unstage:   l.unstage,
+		ReadOnly:      l.opts.ReadOnly,
+		Logger:        l.log,
+		Prepare:       l.prepare,
+		Stage:         l.stage,
+		Apply:         l.apply,
+		Unstage:       l.unstage,
 	}, next, l.replay)
 	if err != nil {
 		return fmt.Errorf("open %s: wal: %w", l.dir, err)

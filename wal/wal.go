@@ -151,8 +151,12 @@ type Options struct {
 	// writes gain from it: a frame written over the zeros already in the
 	// page cache is a copy, while one appended past the end of the file
 	// makes the kernel allocate the pages and blocks during the committer's
-	// write (measured in docs/benchmarks.md §15, fifth round). The
-	// on-disk format and recovery are the same either way.
+	// write. Measured (docs/benchmarks.md §15, fifth round) it sped up
+	// short bursts of 1.7 MB frames and slowed sustained ones of 6.3 MB,
+	// so the ledger leaves it off (suspects, not settled: the fill's CPU
+	// beside a busy sealer, and zeros written back before the frames
+	// reach them). The on-disk format and recovery are the same either
+	// way.
 	FillFiles bool
 	// ReadOnly opens the log for inspection (verify, export, a reader
 	// beside a live writer): Open verifies and replays as usual but never
