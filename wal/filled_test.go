@@ -168,6 +168,10 @@ func TestDamageNamesTheDamagedFile(t *testing.T) {
 			b, _ := mem.ReadFile(first)
 			mem.WriteFile(first, b[:fileHeaderSize+3100])
 		}},
+		{"truncated to its header", func(mem *vfs.MemFS, size int64) {
+			b, _ := mem.ReadFile(first)
+			mem.WriteFile(first, b[:fileHeaderSize])
+		}},
 		{"bit flipped", func(mem *vfs.MemFS, size int64) {
 			b, _ := mem.ReadFile(first)
 			b[fileHeaderSize+5000] ^= 1

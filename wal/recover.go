@@ -175,6 +175,12 @@ func (rc *recoverer) acceptFrame(st *fileState, off int64, fb []byte, fh frameHe
 		return corrupt.New(st.path, off, "sequence discontinuity: frame starts at %d, expected %d", fh.firstSeq, rc.prevLast+1)
 	}
 	if rc.prevLast == 0 && fh.firstSeq > max(rc.startSeq, 1) {
+		if st.frames == 0 && rc.prev != nil {
+			// The earlier files hold no frame at all, and this one starts
+			// past the first needed sequence: those frames were in the
+			// file before it (one cut at its header, say).
+			return corrupt.New(rc.prev.path, rc.prev.validEnd, "WAL file holds no frames but sequences from %d are needed and the next file, %s, starts at %d: frames are missing from this file", max(rc.startSeq, 1), st.path, fh.firstSeq)
+		}
 		return corrupt.New(st.path, off, "WAL starts at sequence %d but sequences from %d are needed", fh.firstSeq, max(rc.startSeq, 1))
 	}
 	last := fh.firstSeq + uint64(fh.count) - 1
