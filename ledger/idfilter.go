@@ -36,20 +36,19 @@ type idFilter struct {
 	ready   atomic.Bool
 }
 
-// bloomPrefix is a blocked Bloom filter over the leading bits bits of
-// 64-bit id hashes: each key sets k bits inside one 512-bit block (one
-// cache line).
-type bloomPrefix struct {
+// bloomBlocks is a blocked Bloom filter over 64-bit keys: each key sets
+// bloomK bits inside one 512-bit block (one cache line), about 12 bits per
+// key at capacity.
+type bloomBlocks struct {
 	blocks [][8]uint64
 	n, cap int
-	mask   uint64 // the leading bits bits
-	bits   uint8
 }
 
-func newBloomPrefix(capacity int, bits uint8) *bloomPrefix {
-	// About 12 bits per key.
+const bloomK = 7
+
+func newBloomBlocks(capacity int) bloomBlocks {
 	nb := max(1, capacity*12/512)
-	return &bloomPrefix{blocks: make([][8]uint64, nb), cap: capacity, bits: bits, mask: ^uint64(0) << (64 - bits)}
+	return bloomBlocks{blocks: make([][8]uint64, nb), cap: capacity}
 }
 
 func mix64(x uint64) uint64 {
@@ -59,8 +58,8 @@ func mix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-func (b *bloomPrefix) add(h uint64) {
-	x := mix64(h & b.mask)
+func (b *bloomBlocks) add(key uint64) {
+	x := mix64(key)
 	blk := &b.blocks[(x>>32)*uint64(len(b.blocks))>>32]
 	for i := 0; i < bloomK; i++ {
 		bit := x & 511
@@ -70,8 +69,8 @@ func (b *bloomPrefix) add(h uint64) {
 	b.n++
 }
 
-func (b *bloomPrefix) has(h uint64) bool {
-	x := mix64(h & b.mask)
+func (b *bloomBlocks) has(key uint64) bool {
+	x := mix64(key)
 	blk := &b.blocks[(x>>32)*uint64(len(b.blocks))>>32]
 	for i := 0; i < bloomK; i++ {
 		bit := x & 511
@@ -83,51 +82,28 @@ func (b *bloomPrefix) has(h uint64) bool {
 	return true
 }
 
-// bloom32 is a blocked Bloom filter over 32-bit hashes: each key sets k
-// bits inside one 512-bit block (one cache line).
-type bloom32 struct {
-	blocks [][8]uint64
-	n, cap int
+// bloomPrefix is a blocked Bloom filter over the leading bits bits of
+// 64-bit id hashes (the other bits are ignored).
+type bloomPrefix struct {
+	bloomBlocks
+	mask uint64 // the leading bits bits
+	bits uint8
 }
 
-const bloomK = 7
-
-func newBloom32(capacity int) *bloom32 {
-	// About 12 bits per key.
-	nb := max(1, capacity*12/512)
-	return &bloom32{blocks: make([][8]uint64, nb), cap: capacity}
+func newBloomPrefix(capacity int, bits uint8) *bloomPrefix {
+	return &bloomPrefix{bloomBlocks: newBloomBlocks(capacity), bits: bits, mask: ^uint64(0) << (64 - bits)}
 }
 
-func mix32(h uint32) uint64 {
-	x := uint64(h) + 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
+func (b *bloomPrefix) add(h uint64)      { b.bloomBlocks.add(h & b.mask) }
+func (b *bloomPrefix) has(h uint64) bool { return b.bloomBlocks.has(h & b.mask) }
 
-func (b *bloom32) add(h uint32) {
-	x := mix32(h)
-	blk := &b.blocks[(x>>32)*uint64(len(b.blocks))>>32]
-	for i := 0; i < bloomK; i++ {
-		bit := x & 511
-		blk[bit>>6] |= 1 << (bit & 63)
-		x = bits.RotateLeft64(x, 9) // next 9 bits
-	}
-	b.n++
-}
+// bloom32 is a blocked Bloom filter over 32-bit hashes (the memtable's ids).
+type bloom32 struct{ bloomBlocks }
 
-func (b *bloom32) has(h uint32) bool {
-	x := mix32(h)
-	blk := &b.blocks[(x>>32)*uint64(len(b.blocks))>>32]
-	for i := 0; i < bloomK; i++ {
-		bit := x & 511
-		if blk[bit>>6]&(1<<(bit&63)) == 0 {
-			return false
-		}
-		x = bits.RotateLeft64(x, 9)
-	}
-	return true
-}
+func newBloom32(capacity int) *bloom32 { return &bloom32{newBloomBlocks(capacity)} }
+
+func (b *bloom32) add(h uint32)      { b.bloomBlocks.add(uint64(h)) }
+func (b *bloom32) has(h uint32) bool { return b.bloomBlocks.has(uint64(h)) }
 
 // add adds ids given by the leading bits bits of their 64-bit hashes (the
 // other bits are ignored) to the filter of that prefix length, growing it
