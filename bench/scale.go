@@ -482,14 +482,17 @@ func scaleChild(dir, paramsFile string) int {
 	// The queries run on this first handle, so that the peak RSS read
 	// after them is that of one Open and its queries, as a process that
 	// opens the ledger once and queries it would see; the five timed
-	// reopens come after it (each loads the Merkle tree and the id filter
-	// again, and the garbage of the closed handles would raise the peak).
+	// reopens come after it (each loads the Merkle tree again, and the
+	// garbage of the closed handles would raise the peak). The ledger-wide
+	// event-id filter is built only by a handle that appends, so a
+	// query-only child never builds it.
 	res.Segments = int(l.Metrics().Segments)
 	if got := l.LastSeq(); got != uint64(p.N) {
 		return fail(fmt.Errorf("ledger holds %d events, want %d", got, p.N))
 	}
 	// Open returns before its background work ends (the Merkle tree's
-	// load, the ledger-wide event-id filter's build: ~9 s of CPU at 100M),
+	// load; until 2026-12-03 also the event-id filter's build, ~13 s of
+	// CPU at 100M, now done at the first append instead),
 	// and that work's CPU would be counted in the queries' process CPU and
 	// slow their wall time. Wait until the process is idle, so that the
 	// queries are measured in steady state; the wait is reported.

@@ -277,7 +277,7 @@ func BenchmarkQueryShapes(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	// Open's background work (the id filter, the tree) would be counted
+	// Open's background work (the tree's load) would be counted
 	// in the first queries' CPU: wait until the process is idle.
 	w0, idle := time.Now(), 0
 	for i := 0; i < 600 && idle < 3; i++ {

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/exledger/exledger/index"
 )
@@ -25,15 +26,27 @@ import (
 // go to different filters (one per length, the length is a filter's);
 // a lookup probes each.
 //
-// It is built in the background after Open from the segments' event-id
-// tables (until then, ready is false and every lookup falls back), and every
-// seal adds its ids before the segment replaces its memtable. Ids are never
-// removed (compaction keeps them; retention leaves stale bits, which only
-// cost a fallback). It grows by adding filters of twice the capacity.
+// It is built lazily: not at Open (at 100M events it takes ~179 MB and
+// ~13 s of CPU, which a process that only reads would pay for nothing),
+// but in the background from the first append whose duplicate check
+// reaches the sealed segments (start, called by prepare), from the
+// segments' event-id tables as of that batch. Until the build ends, ready
+// is false and every lookup falls back to the per-segment indexes (exact,
+// as before the filter existed); a lookup never sees a half-built filter.
+// Every seal adds its ids before the segment replaces its memtable,
+// whether or not the build has started, so a segment the build's snapshot
+// lacks is covered by its seal. Ids are never removed (compaction keeps
+// them; retention leaves stale bits, which only cost a fallback). It
+// grows by adding filters of twice the capacity.
 type idFilter struct {
 	mu      sync.RWMutex
 	filters []*bloomPrefix
 	ready   atomic.Bool
+	// started is set once, by the first caller of start (or by a test).
+	started atomic.Bool
+	// afterSeg, if set (tests), is called by build after each segment's
+	// ids are added, with the number of segments done.
+	afterSeg func(done int)
 }
 
 // bloomBlocks is a blocked Bloom filter over 64-bit keys: each key sets
@@ -135,18 +148,23 @@ func (f *idFilter) add(bits uint8, hs []uint64) {
 	}
 }
 
-// reserve makes the first filter of prefix length bits hold n ids when
-// none exists yet, so that a large
-// ledger's filter is built once at its size instead of by doubling (which
-// leaves up to twice the memory in smaller filters).
+// reserve makes room for n more ids of prefix length bits in one filter
+// when the filter that length's ids go to (the last of that length) has
+// less room, so that a large ledger's filter is built once at its size
+// instead of by doubling (which leaves up to twice the memory in smaller
+// filters), even when seals created a small filter of that length first.
 func (f *idFilter) reserve(bits uint8, n int) {
 	bits = min(max(bits, 1), 64)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	room := 0
 	for _, b := range f.filters {
 		if b.bits == bits {
-			return
+			room = b.cap - b.n
 		}
+	}
+	if room >= n {
+		return
 	}
 	f.filters = append(f.filters, newBloomPrefix(max(n, 1<<10), bits))
 }
@@ -169,7 +187,9 @@ func (f *idFilter) maySealed(h uint64) bool {
 }
 
 // build adds the ids of the given segments and marks the filter ready.
-// Segments sealed meanwhile are added by the sealer itself.
+// Segments sealed meanwhile are added by the sealer itself; segments that
+// Compact writes meanwhile hold ids of segs or of those. It returns early,
+// the filter not ready, when stop is closed.
 func (f *idFilter) build(segs []*sealedSeg, stop <-chan struct{}) error {
 	// One filter per prefix length, sized for the segments expected to
 	// have it (a segment whose table has another length adds to that
@@ -182,7 +202,7 @@ func (f *idFilter) build(segs []*sealedSeg, stop <-chan struct{}) error {
 		f.reserve(bits, n+n/4)
 	}
 	buf := make([]uint64, 0, 1<<16)
-	for _, s := range segs {
+	for i, s := range segs {
 		select {
 		case <-stop:
 			return nil
@@ -194,9 +214,40 @@ func (f *idFilter) build(segs []*sealedSeg, stop <-chan struct{}) error {
 			return err
 		}
 		f.add(bits, buf)
+		if f.afterSeg != nil {
+			f.afterSeg(i + 1)
+		}
 	}
 	f.ready.Store(true)
 	return nil
+}
+
+// startIDFilter starts the build of the ledger-wide event-id filter in the
+// background, once: prepare calls it when a batch's duplicate check meets
+// sealed segments, with the segments of its view (segs). Until the build
+// ends, lookups fall back to the per-segment indexes. Nothing is started
+// once Close has begun.
+func (l *Ledger) startIDFilter(segs []*sealedSeg) {
+	if l.ids.started.Load() || !l.ids.started.CompareAndSwap(false, true) {
+		return
+	}
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed.Load() {
+		return
+	}
+	l.bgWG.Add(1)
+	go func() {
+		defer l.bgWG.Done()
+		t := time.Now()
+		if err := l.ids.build(segs, l.stop); err != nil {
+			l.log.Warn("event-id filter not built; duplicate checks probe every segment", "err", err)
+			return
+		}
+		if l.ids.ready.Load() {
+			l.log.Debug("event-id filter built", "segments", len(segs), "took", time.Since(t))
+		}
+	}()
 }
 
 // eventIDHash is the 64-bit hash of an event id: the ledger-wide filter

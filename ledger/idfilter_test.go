@@ -111,3 +111,42 @@ func BenchmarkIDFilterFallback(b *testing.B) {
 		}
 	}
 }
+
+// TestIDFilterReserveAfterSeal: a seal that adds ids before the build
+// (a WAL tail sealed at Open, before the first append) creates a small
+// filter of the build's prefix length; the build's reserve must still size
+// one filter for the ledger's ids instead of growing the seal's by
+// doubling (up to twice the memory, several filters to probe).
+func TestIDFilterReserveAfterSeal(t *testing.T) {
+	var f idFilter
+	r := rand.New(rand.NewPCG(5, 6))
+	seal := make([]uint64, 1000)
+	for i := range seal {
+		seal[i] = r.Uint64()
+	}
+	f.add(45, seal)
+	const n = 5 << 20
+	f.reserve(45, n+n/4) // as build does
+	big := make([]uint64, n)
+	for i := range big {
+		big[i] = r.Uint64()
+	}
+	f.add(45, big)
+	if len(f.filters) != 2 {
+		t.Fatalf("filters: %d, want the seal's and one sized for the build", len(f.filters))
+	}
+	if c := f.filters[1].cap; c < n {
+		t.Fatalf("reserved filter holds %d, want >= %d", c, n)
+	}
+	f.ready.Store(true)
+	for _, h := range append(seal, big...) {
+		if !f.maySealed(h) {
+			t.Fatalf("false negative for %d", h)
+		}
+	}
+	// Room enough in the last filter: no new one.
+	f.reserve(45, 10)
+	if len(f.filters) != 2 {
+		t.Fatalf("filters: %d after a reserve that fits", len(f.filters))
+	}
+}

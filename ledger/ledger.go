@@ -288,8 +288,12 @@ type Ledger struct {
 	// tree is the Merkle tree over the events in log order (tree.go).
 	tree *merkle
 
-	// ids filters the event ids of sealed segments (duplicate checks).
+	// ids filters the event ids of sealed segments (duplicate checks),
+	// built from the first append on (startIDFilter).
 	ids idFilter
+	// bgMu orders starting background work after Open (startIDFilter)
+	// before Close's wait for it: closed is set under it.
+	bgMu sync.Mutex
 
 	// pending holds event ids prepared by the WAL committer but not yet
 	// applied; only the committer goroutine touches it.
@@ -364,16 +368,6 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	l.recovery = time.Since(start)
 	nsegs := len(l.segs)
 	if !o.ReadOnly {
-		if !o.AllowDuplicates {
-			segs := l.segs
-			l.bgWG.Add(1)
-			go func() {
-				defer l.bgWG.Done()
-				if err := l.ids.build(segs, l.stop); err != nil {
-					l.log.Warn("event-id filter not built; duplicate checks probe every segment", "err", err)
-				}
-			}()
-		}
 		// Read the view before the sealer starts changing it.
 		if len(l.frozen) > 0 {
 			l.kickSeal()
@@ -704,7 +698,9 @@ func (l *Ledger) cleanOrphans() {
 // idempotent; afterwards every method returns ErrClosed.
 func (l *Ledger) Close() error {
 	l.closeOnce.Do(func() {
+		l.bgMu.Lock()
 		l.closed.Store(true)
+		l.bgMu.Unlock()
 		close(l.stop)
 		l.bgWG.Wait()
 		var errs []error

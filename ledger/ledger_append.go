@@ -437,6 +437,12 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 	}
 	segs := l.segs
 	l.mu.RUnlock()
+	if len(segs) > 0 && !l.ids.started.Load() {
+		// The first append that meets sealed segments starts the
+		// ledger-wide id filter's build; until it ends, the lookups
+		// below probe the segments' own indexes.
+		l.startIDFilter(segs)
+	}
 	l.dupMts = mts
 	defer clear(l.dupMts) // do not pin sealed memtables
 	// Ids of this batch go straight into l.pending (so a repeat inside the
