@@ -774,37 +774,61 @@ func (b *backupRun) cleanup() {
 }
 
 // copyTree writes the source's TREE, cut to the chunks of the snapshot's
-// sealed events, into the backup (8.1). A missing or unreadable TREE is
-// skipped: the copy rebuilds it at its first writable Open.
+// sealed events, into the backup (8.1), streaming it (copyTreeFile: reads
+// of at most 1 MiB, each frame's checksum checked before it is copied, the
+// first frame that does not check out ending the copy). A missing or
+// unreadable TREE, or one of another ledger, is skipped: the copy rebuilds
+// it at its first writable Open.
 func (b *backupRun) copyTree() error {
 	l := b.l
 	if l.opts.NoMerkleTree {
 		return nil
 	}
-	data, err := readWhole(l.fs, l.treePath())
-	if err != nil {
+	skip := func(err error) error {
 		if !isNotExist(err) {
 			l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)
 		}
 		return nil
 	}
-	hashes, chunks, _, tail, tailFrom, err := decodeTreeFull(l.treePath(), data, l.ID())
+	in, err := l.fs.Open(l.treePath())
 	if err != nil {
-		l.log.Warn("backup: Merkle tree file not copied; the copy rebuilds it", "err", err)
-		return nil
+		return skip(err)
 	}
-	chunks = min(chunks, int64(l.sealedThrough(&b.v)/treeChunk))
-	out, err := treeHeader(l.ID())
+	defer in.Close()
+	size, err := in.Size()
+	if err != nil {
+		return skip(err)
+	}
+	tmp := filepath.Join(b.dir, treeFileName+".tmp")
+	out, err := l.fs.Create(tmp)
 	if err != nil {
 		return err
 	}
-	if tailFrom > uint64(chunks)*treeChunk+1 {
-		tail = nil // of a chunk past the copy's
+	b.created = append(b.created, tmp)
+	fail := func(err error) error {
+		out.Close()
+		l.fs.Remove(tmp)
+		return err
 	}
-	out = appendTreeFrames(out, hashes, chunks, tail, tailFrom)
-	if err := writeFileAtomic(l.fs, b.dir, treeFileName, out); err != nil {
+	limit := int64(l.sealedThrough(&b.v) / treeChunk)
+	_, rerr, werr := copyTreeFile(in, size, l.treePath(), l.ID(), limit, out)
+	if werr != nil {
+		return fail(werr)
+	}
+	if rerr != nil {
+		return skip(fail(rerr))
+	}
+	if err := out.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := out.Close(); err != nil {
+		l.fs.Remove(tmp)
+		return err
+	}
+	if err := l.fs.Rename(tmp, filepath.Join(b.dir, treeFileName)); err != nil {
+		l.fs.Remove(tmp)
 		return err
 	}
 	b.created = append(b.created, filepath.Join(b.dir, treeFileName))
-	return nil
+	return l.fs.SyncDir(b.dir)
 }

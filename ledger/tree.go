@@ -267,16 +267,21 @@ func treeHeader(ledgerID string) ([]byte, error) {
 // treeFrame encodes the frame adding chunks [first, first+count), whose
 // stored hashes are hs.
 func treeFrame(first, count int64, hs []tlog.Hash) []byte {
-	b := make([]byte, 0, treeFrameHead+32*len(hs)+8)
-	b = append(b, treeFrameMagic...)
-	b = binary.LittleEndian.AppendUint32(b, 0)
-	b = binary.LittleEndian.AppendUint64(b, uint64(first))
-	b = binary.LittleEndian.AppendUint32(b, uint32(count))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(hs)))
+	b := appendTreeFrameHead(make([]byte, 0, treeFrameHead+32*len(hs)+8), first, count, int64(len(hs)))
 	for _, h := range hs {
 		b = append(b, h[:]...)
 	}
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
+}
+
+// appendTreeFrameHead appends the head of the frame adding chunks
+// [first, first+count), whose stored hashes number nh.
+func appendTreeFrameHead(b []byte, first, count, nh int64) []byte {
+	b = append(b, treeFrameMagic...)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, uint64(first))
+	b = binary.LittleEndian.AppendUint32(b, uint32(count))
+	return binary.LittleEndian.AppendUint32(b, uint32(nh))
 }
 
 // treeLeavesMagic marks a leaves frame: the leaf hashes of seqs first..
@@ -298,101 +303,8 @@ func treeLeavesFrame(first uint64, hs []tlog.Hash) []byte {
 	return binary.LittleEndian.AppendUint64(b, xxhash.Sum64(b))
 }
 
-// appendTreeFrames appends the frames of chunks [0, chunks) of the chunk
-// tree's stored hashes to b, with the leaves frame of tail (from seq
-// tailFrom) at its place (right after the chunks before it).
-func appendTreeFrames(b []byte, hashes []tlog.Hash, chunks int64, tail []tlog.Hash, tailFrom uint64) []byte {
-	ct := int64(-1)
-	if len(tail) > 0 && (tailFrom-1)%treeChunk == 0 {
-		ct = int64((tailFrom - 1) / treeChunk)
-	}
-	for c := int64(0); c < chunks || c == ct; {
-		if c == ct {
-			b = append(b, treeLeavesFrame(tailFrom, tail)...)
-			ct = -1
-			if c == chunks {
-				break
-			}
-		}
-		n := min(chunks-c, maxTreeFrameChunks)
-		if ct > c {
-			n = min(n, ct-c)
-		}
-		b = append(b, treeFrame(c, n, hashes[tlog.StoredHashCount(c):tlog.StoredHashCount(c+n)])...)
-		c += n
-	}
-	return b
-}
-
 // maxTreeFrameChunks bounds one frame (a rewrite writes several).
 const maxTreeFrameChunks = 1 << 20
-
-// decodeTreeFull parses a whole TREE file (the backup's copy; Open and
-// Verify read it frame by frame, scanTree): the stored hashes of its
-// valid frames, the number of chunks they cover, the byte length of the
-// valid part and the last leaves frame (tail leaf hashes from seq
-// tailFrom). A header that does not match is an error; the first frame
-// that does not check out ends the valid part (good < len(data) then).
-func decodeTreeFull(path string, data []byte, ledgerID string) (hashes []tlog.Hash, chunks int64, good int64, tail []tlog.Hash, tailFrom uint64, err error) {
-	want, err := treeHeader(ledgerID)
-	if err != nil {
-		return nil, 0, 0, nil, 0, err
-	}
-	if len(data) < treeHeaderLen {
-		return nil, 0, 0, nil, 0, corrupt.New(path, 0, "file of %d bytes has no header", len(data))
-	}
-	if string(data[:treeHeaderLen]) != string(want) {
-		return nil, 0, 0, nil, 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
-	}
-	// Every stored hash takes 32 bytes of the file: size the slice once
-	// instead of regrowing it (1.25M hashes at 10M events).
-	hashes = make([]tlog.Hash, 0, (len(data)-treeHeaderLen)/32)
-	off := int64(treeHeaderLen)
-	for off < int64(len(data)) {
-		rest := data[off:]
-		if len(rest) < treeFrameHead+8 || binary.LittleEndian.Uint32(rest[4:]) != 0 {
-			break
-		}
-		if string(rest[:4]) == treeLeavesMagic {
-			first := binary.LittleEndian.Uint64(rest[8:])
-			n := int64(binary.LittleEndian.Uint32(rest[16:]))
-			if first == 0 || (first-1)%treeChunk != 0 || first > uint64(chunks)*treeChunk+1 || n < 1 || n >= treeChunk || binary.LittleEndian.Uint32(rest[20:]) != 0 {
-				break
-			}
-			size := treeFrameHead + 32*n + 8
-			if int64(len(rest)) < size || binary.LittleEndian.Uint64(rest[size-8:]) != xxhash.Sum64(rest[:size-8]) {
-				break
-			}
-			tail, tailFrom = make([]tlog.Hash, n), first
-			for i := range tail {
-				copy(tail[i][:], rest[treeFrameHead+32*i:])
-			}
-			off += size
-			continue
-		}
-		if string(rest[:4]) != treeFrameMagic {
-			break
-		}
-		first := int64(binary.LittleEndian.Uint64(rest[8:]))
-		count := int64(binary.LittleEndian.Uint32(rest[16:]))
-		nh := int64(binary.LittleEndian.Uint32(rest[20:]))
-		if first != chunks || count < 1 || count > maxTreeFrameChunks || nh != tlog.StoredHashCount(first+count)-tlog.StoredHashCount(first) {
-			break
-		}
-		size := treeFrameHead + 32*nh + 8
-		if int64(len(rest)) < size || binary.LittleEndian.Uint64(rest[size-8:]) != xxhash.Sum64(rest[:size-8]) {
-			break
-		}
-		for i := int64(0); i < nh; i++ {
-			var h tlog.Hash
-			copy(h[:], rest[treeFrameHead+32*i:])
-			hashes = append(hashes, h)
-		}
-		chunks += count
-		off += size
-	}
-	return hashes, chunks, off, tail, tailFrom, nil
-}
 
 // openTree starts loading TREE in the background: Open does not wait for
 // it (at 10M events the file is 40 MB and decoding it was half of Open's
