@@ -71,6 +71,38 @@
 // the file it was written to: stale frames in a reused file, or frames
 // copied between files, fail the checksum.
 //
+// # Recycled files
+//
+// With Options.RecycleFiles = k, Checkpoint keeps up to k covered files
+// for reuse instead of removing them: each is renamed to
+// "<name>.wal.free" (directory fsynced after each, oldest first, as for a
+// removal). When the next file is pre-created and a free file exists, the
+// free file is renamed to "<next>.wal.tmp", its 40-byte header is
+// overwritten with the new file number and fsynced, and it is renamed to
+// "<next>.wal" and the directory fsynced: the same states as a created
+// file, except that the previous life's bytes follow the header. Frames
+// are written over them; since the previous life's frames were
+// checksummed with the old file number, none of them verifies in the new
+// file, and at the end of the new frames they read as bytes that are not
+// a frame. The file format is unchanged (version 1).
+//
+// A recycled file is truncated at the end of its own frames, and
+// fsynced, before the next file takes a frame (rotation) and at Close, so
+// a finished file never holds stale bytes: recovery's rule that nonzero
+// bytes after a file's frames followed by valid frames in a later file is
+// corruption stays exact. Only the active file (and an unused recycled
+// next file after a crash) can hold stale bytes after its frames; recovery
+// classifies them as it classifies any nonzero bytes there: a torn tail,
+// truncated, unless a current frame written after those bytes were synced
+// follows in the same file (corruption). Stale frames are never replayed,
+// also when one carries the ledger's salt and continues the sequence.
+// Close renames an unused recycled next file back to a free name. A
+// writable Open adopts up to k free files and removes the rest (all of
+// them with k = 0); a read-only Open, Salvage, SalvageFrames and Tail
+// ignore them. Salvage and SalvageFrames report the stale bytes of the
+// active file as dropped or damaged bytes (they cannot be told from
+// damage).
+//
 // Before hashing or allocating, a reader checks: magic, version, flags and
 // reserved bytes; P <= MaxBatchBytes; frame size <= bytes left in the file;
 // 1 <= N and 4*N <= P; synced within [40, frame offset]; the sequence range

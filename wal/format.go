@@ -23,6 +23,8 @@ const (
 
 	fileSuffix = ".wal"
 	tmpSuffix  = ".wal.tmp"
+	// freeSuffix names a checkpointed file kept for reuse (Options.RecycleFiles).
+	freeSuffix = ".wal.free"
 
 	// maxBatchLimit bounds MaxBatchBytes so payload lengths fit the uint32
 	// field with room for padding.
@@ -44,6 +46,18 @@ func parseFileName(name string) (uint64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+func freeName(num uint64) string { return fileName(num) + ".free" }
+
+// parseFreeName returns the number in the name of a file kept for reuse,
+// or ok=false.
+func parseFreeName(name string) (uint64, bool) {
+	s, ok := strings.CutSuffix(name, ".free")
+	if !ok {
+		return 0, false
+	}
+	return parseFileName(s)
 }
 
 // appendFileHeader appends the 40-byte file header.

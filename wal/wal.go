@@ -158,6 +158,23 @@ type Options struct {
 	// reach them). The on-disk format and recovery are the same either
 	// way.
 	FillFiles bool
+	// RecycleFiles is how many checkpointed files are kept for reuse
+	// instead of removed; 0 removes them all. Checkpoint renames a covered
+	// file to "<name>.wal.free" (and fsyncs the directory); the next file
+	// is then made from it rather than created: renamed to
+	// "<next>.wal.tmp", its header rewritten and fsynced, renamed to
+	// "<next>.wal", directory fsynced. Its frames are written over the
+	// previous life's, whose pages are usually still in the page cache,
+	// so an append of a large frame makes the kernel allocate no pages.
+	// The previous life's frames never verify (a frame's checksum is
+	// seeded with the number of the file it was written to), and a
+	// recycled file is truncated at the end of its own frames when it is
+	// finished or closed, so only the active file can hold stale bytes
+	// after its frames, which recovery treats as a torn tail. The on-disk
+	// format is the same; a reader that does not know free files ignores
+	// them. A read-only Open ignores them; a writable one adopts up to
+	// RecycleFiles of them and removes the rest.
+	RecycleFiles int
 	// ReadOnly opens the log for inspection (verify, export, a reader
 	// beside a live writer): Open verifies and replays as usual but never
 	// creates, writes, truncates, renames, removes or fsyncs anything.
@@ -181,6 +198,9 @@ type Stats struct {
 	Syncs        uint64 // fdatasync calls on WAL files by the committer
 	BytesWritten uint64 // frame bytes written
 	Files        int    // WAL files in the directory, including the pre-created next one
+	// Recycled counts the files made from checkpointed ones
+	// (Options.RecycleFiles) instead of created.
+	Recycled uint64
 	// GroupCommits is the distribution of Commit calls merged into one
 	// write (and, under SyncAlways, one fdatasync): the group-commit size.
 	GroupCommits hist.Snapshot
@@ -238,7 +258,10 @@ type spareResult struct {
 	num    uint64
 	f      vfs.File
 	filled bool // zero-filled to FileSize
-	err    error
+	// recycled: made from a checkpointed file (Options.RecycleFiles); its
+	// previous life's frames follow the header.
+	recycled bool
+	err      error
 }
 
 type fileRange struct{ num, first, last uint64 }
@@ -260,6 +283,7 @@ type WAL struct {
 	syncPre   bool
 	readOnly  bool
 	fillFiles bool
+	recycle   int // Options.RecycleFiles
 
 	qmu    sync.Mutex
 	queue  []*request
@@ -291,6 +315,9 @@ type WAL struct {
 	// file (the first of a log, or a fallback) is left for a filled one as
 	// soon as one is ready (see process).
 	activeFilled bool
+	// activeRecycled: the active file was made from a checkpointed one, so
+	// the previous life's bytes may follow w.off (see cutStale).
+	activeRecycled bool
 	// avgFlush is a moving average of the bytes per write (group) of the
 	// committer; it decides whether the next file is zero-filled (see
 	// fillSpare).
@@ -300,13 +327,14 @@ type WAL struct {
 	timerArmed bool
 
 	ckptMu sync.Mutex
-	mu     sync.Mutex  // guards files
+	mu     sync.Mutex  // guards files and free
 	files  []fileRange // data files, oldest first; the last is the active one
+	free   []uint64    // numbers of the files kept for reuse ("<num>.wal.free"), oldest first
 
-	nfiles                                         atomic.Int64
-	commits, batches, records, syncs, bytesWritten atomic.Uint64
-	groupHist, syncHist                            *hist.Histogram
-	tornBytes                                      uint64 // set by Open
+	nfiles                                                   atomic.Int64
+	commits, batches, records, syncs, bytesWritten, recycled atomic.Uint64
+	groupHist, syncHist                                      *hist.Histogram
+	tornBytes                                                uint64 // set by Open
 }
 
 // Open recovers the WAL in opts.Dir and starts its committer.
@@ -451,6 +479,7 @@ func newWAL(opts Options) (*WAL, error) {
 		readOnly:  opts.ReadOnly,
 		syncPre:   opts.syncPrecreate,
 		fillFiles: opts.FillFiles,
+		recycle:   max(opts.RecycleFiles, 0),
 		wake:      make(chan struct{}, 1),
 		exited:    make(chan struct{}),
 		digest:    xxhash.New(),
@@ -473,13 +502,15 @@ func newWAL(opts Options) (*WAL, error) {
 
 // listFiles returns the numbers of the WAL files in Dir, sorted. Leftover
 // temporary files (interrupted creations, never renamed, never used) are
-// removed if removeTmp, else ignored.
+// removed if removeTmp, else ignored. So are files kept for reuse
+// ("<num>.wal.free"), except that with removeTmp up to w.recycle of them
+// are adopted into w.free.
 func (w *WAL) listFiles(removeTmp bool) ([]uint64, error) {
 	names, err := w.fs.List(w.dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
 	}
-	var nums []uint64
+	var nums, free []uint64
 	for _, name := range names {
 		if strings.HasSuffix(name, tmpSuffix) {
 			if removeTmp {
@@ -489,11 +520,25 @@ func (w *WAL) listFiles(removeTmp bool) ([]uint64, error) {
 			}
 			continue
 		}
+		if n, ok := parseFreeName(name); ok {
+			free = append(free, n)
+			continue
+		}
 		if n, ok := parseFileName(name); ok {
 			nums = append(nums, n)
 		}
 	}
 	slices.Sort(nums)
+	if removeTmp {
+		slices.Sort(free)
+		for len(free) > w.recycle {
+			if err := w.fs.Remove(filepath.Join(w.dir, freeName(free[0]))); err != nil {
+				return nil, fmt.Errorf("wal: remove %s: %w", freeName(free[0]), err)
+			}
+			free = free[1:]
+		}
+		w.free = free
+	}
 	return nums, nil
 }
 
@@ -547,11 +592,27 @@ var zeroChunk [64 << 10]byte
 // createFile creates WAL file num: written under a temporary name, synced,
 // renamed, directory synced. With fill, the file is zero-filled to
 // FileSize so that later overwrites need no size change; with lazy too,
-// only the header is synced before the rename (see lazyFill).
+// only the header is synced before the rename (see lazyFill). With
+// recycle, the file is not created but made from the checkpointed file
+// kept for reuse as "<old>.wal.free": renamed to the temporary name and
+// opened; its new header is written and synced before the rename, as for
+// a created file, and its old frames stay after it (no fill).
 func (w *WAL) createFile(num uint64, fill, lazy bool) (f vfs.File, err error) {
+	return w.makeFile(num, 0, false, fill, lazy)
+}
+
+func (w *WAL) makeFile(num, old uint64, recycle, fill, lazy bool) (f vfs.File, err error) {
 	final := filepath.Join(w.dir, fileName(num))
 	tmp := final + ".tmp"
 	renamed := false
+	if recycle {
+		fill = false
+		src := filepath.Join(w.dir, freeName(old))
+		if err = w.fs.Rename(src, tmp); err != nil {
+			w.fs.Remove(src)
+			return nil, fmt.Errorf("wal: recycle %s as %s: %w", freeName(old), fileName(num), err)
+		}
+	}
 	defer func() {
 		if err != nil {
 			if f != nil {
@@ -565,7 +626,12 @@ func (w *WAL) createFile(num uint64, fill, lazy bool) (f vfs.File, err error) {
 			err = fmt.Errorf("wal: create %s: %w", final, err)
 		}
 	}()
-	if f, err = w.fs.Create(tmp); err != nil {
+	if recycle {
+		f, err = w.fs.OpenRW(tmp)
+	} else {
+		f, err = w.fs.Create(tmp)
+	}
+	if err != nil {
 		return nil, err
 	}
 	hdr := appendFileHeader(make([]byte, 0, fileHeaderSize), w.salt, num)
@@ -667,11 +733,24 @@ func (w *WAL) startPrecreate(num uint64) {
 	w.spareInFlight = true
 	fill := w.fillSpare()
 	lazy := fill && w.lazyFill()
+	old, recycle := w.takeFree()
 	if w.syncPre {
-		w.spareCh <- w.precreate(num, fill, lazy)
+		w.spareCh <- w.precreate(num, old, recycle, fill, lazy)
 		return
 	}
-	go func() { w.spareCh <- w.precreate(num, fill, lazy) }()
+	go func() { w.spareCh <- w.precreate(num, old, recycle, fill, lazy) }()
+}
+
+// takeFree takes the oldest file kept for reuse, if any.
+func (w *WAL) takeFree() (uint64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.free) == 0 {
+		return 0, false
+	}
+	old := w.free[0]
+	w.free = w.free[1:]
+	return old, true
 }
 
 // lazyFill reports whether the zeros of the next file are left unsynced
@@ -686,7 +765,16 @@ func (w *WAL) lazyFill() bool {
 	return w.fillFiles && w.policy.mode == syncNever && w.avgFlush >= fillMaxFlush
 }
 
-func (w *WAL) precreate(num uint64, fill, lazy bool) spareResult {
+func (w *WAL) precreate(num, old uint64, recycle, fill, lazy bool) spareResult {
+	if recycle {
+		f, err := w.makeFile(num, old, true, false, false)
+		if err == nil {
+			w.nfiles.Add(1)
+			w.recycled.Add(1)
+			return spareResult{num: num, f: f, recycled: true}
+		}
+		w.log.Warn("wal: recycling a checkpointed file failed; creating one", "file", fileName(num), "from", freeName(old), "err", err)
+	}
 	f, err := w.createFile(num, fill, lazy)
 	if err == nil {
 		w.nfiles.Add(1)
@@ -835,6 +923,7 @@ func (w *WAL) Stats() Stats {
 		Syncs:        w.syncs.Load(),
 		BytesWritten: w.bytesWritten.Load(),
 		Files:        int(w.nfiles.Load()),
+		Recycled:     w.recycled.Load(),
 		GroupCommits: w.groupHist.Snapshot(),
 		SyncLatency:  w.syncHist.Snapshot(),
 		Poisoned:     w.poison.Load() != nil,
@@ -844,7 +933,9 @@ func (w *WAL) Stats() Stats {
 
 // Checkpoint declares every sequence number <= seq durable elsewhere: it
 // removes, oldest first, the whole files whose records are all <= seq
-// (never the active file), then syncs the directory.
+// (never the active file), then syncs the directory. With
+// Options.RecycleFiles, up to that many of them are renamed to
+// "<name>.wal.free" instead, for reuse as the next files.
 func (w *WAL) Checkpoint(seq uint64) error {
 	if w.readOnly {
 		return w.readOnlyErr()
@@ -877,10 +968,24 @@ func (w *WAL) removeCovered(seq uint64) error {
 	// removal, so after any crash the removed files form a prefix: a
 	// crash can never leave a hole in the file numbers (which Open
 	// reports as corruption).
+	// A file kept for reuse is renamed, with the same ordering: a crash
+	// leaves it under its old name (a covered file, as an undone removal
+	// would) or under the free name. The newest victims are kept: their
+	// pages are the likeliest to be in the page cache still.
+	w.mu.Lock()
+	keepFrom := len(victims) - max(w.recycle-len(w.free), 0) // only this goroutine adds to free
+	w.mu.Unlock()
 	var err error
 	removed := 0
-	for _, fr := range victims {
-		if err = w.fs.Remove(filepath.Join(w.dir, fileName(fr.num))); err != nil {
+	for i, fr := range victims {
+		path := filepath.Join(w.dir, fileName(fr.num))
+		keep := i >= keepFrom
+		if keep {
+			if err = w.fs.Rename(path, filepath.Join(w.dir, freeName(fr.num))); err != nil {
+				err = fmt.Errorf("wal: checkpoint: rename file %d for reuse: %w", fr.num, err)
+				break
+			}
+		} else if err = w.fs.Remove(path); err != nil {
 			err = fmt.Errorf("wal: checkpoint: remove file %d: %w", fr.num, err)
 			break
 		}
@@ -889,6 +994,11 @@ func (w *WAL) removeCovered(seq uint64) error {
 		if err = w.fs.SyncDir(w.dir); err != nil {
 			err = fmt.Errorf("wal: checkpoint: sync %s: %w", w.dir, err)
 			break
+		}
+		if keep {
+			w.mu.Lock()
+			w.free = append(w.free, fr.num)
+			w.mu.Unlock()
 		}
 	}
 	w.mu.Lock()
@@ -1195,6 +1305,9 @@ func (w *WAL) rotate() error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	if err := w.cutStale(); err != nil {
+		return err
+	}
 	if err := w.syncActive(); err != nil {
 		return err
 	}
@@ -1209,6 +1322,7 @@ func (w *WAL) rotate() error {
 		f = nil
 	}
 	filled := f != nil && res.filled
+	recycled := f != nil && res.recycled
 	if f == nil {
 		var err error
 		if f, err = w.createFile(next, false, false); err != nil {
@@ -1226,14 +1340,63 @@ func (w *WAL) rotate() error {
 	w.mu.Unlock()
 	w.f, w.num, w.off, w.syncedOff = f, next, fileHeaderSize, fileHeaderSize
 	w.activeFirst, w.activeLast = 0, 0
-	w.activeFilled = filled
+	// A recycled file is overwritten, not appended to, like a filled one
+	// (up to its old size), so it is not left early for a filled one.
+	w.activeFilled = filled || recycled
+	w.activeRecycled = recycled
 	return nil
+}
+
+// cutStale truncates a recycled active file at the end of its frames, and
+// syncs it, before it is finished (rotation) or closed: the previous
+// life's bytes after the last frame would otherwise be damage followed by
+// the next file's frames to recovery (in a crash before the next file
+// holds frames, they are a torn tail of the last file, truncated by Open).
+func (w *WAL) cutStale() error {
+	if !w.activeRecycled {
+		return nil
+	}
+	size, err := w.f.Size()
+	if err != nil {
+		return fmt.Errorf("wal: size of %s: %w", fileName(w.num), err)
+	}
+	if size > w.off {
+		if err := w.f.Truncate(w.off); err != nil {
+			return fmt.Errorf("wal: truncate %s at %d: %w", fileName(w.num), w.off, err)
+		}
+		w.syncs.Add(1)
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("wal: sync %s: %w", fileName(w.num), err)
+		}
+		w.syncedOff = w.off
+	}
+	w.activeRecycled = false
+	return nil
+}
+
+// unrecycle renames the unused recycled file num back to a free name.
+// A failure is only logged: the file is then an empty last file whose
+// stale bytes the next Open truncates.
+func (w *WAL) unrecycle(num uint64) {
+	err := w.fs.Rename(filepath.Join(w.dir, fileName(num)), filepath.Join(w.dir, freeName(num)))
+	if err == nil {
+		w.nfiles.Add(-1)
+		err = w.fs.SyncDir(w.dir)
+	}
+	if err != nil {
+		w.log.Warn("wal: returning the unused recycled file for reuse", "file", fileName(num), "err", err)
+	}
 }
 
 // closeFiles syncs (unless poisoned) and closes the active file and the
 // pre-created one.
 func (w *WAL) closeFiles() error {
 	err := w.poisonErr()
+	if err == nil {
+		if err = w.cutStale(); err != nil {
+			err = w.setPoison(err)
+		}
+	}
 	if err == nil {
 		err = w.syncActive()
 	}
@@ -1242,6 +1405,12 @@ func (w *WAL) closeFiles() error {
 	}
 	if res := w.takeSpare(); res.f != nil {
 		res.f.Close()
+		if res.recycled && err == nil {
+			// An unused recycled spare holds only the previous life's
+			// frames, which Open would truncate as a torn tail: it goes
+			// back to the files kept for reuse.
+			w.unrecycle(res.num)
+		}
 	}
 	if w.timer != nil {
 		w.timer.Stop()
