@@ -212,6 +212,7 @@ type Metrics struct {
 	Batches       uint64        // WAL frames written
 	Fsyncs        uint64        // WAL fsyncs
 	BytesWritten  uint64        // WAL bytes written
+	WALRecycled   uint64        // WAL files made from checkpointed ones (written over their cached pages) instead of created
 	Segments      int           // sealed segments
 	SealedEvents  uint64        // events in sealed segments
 	Seals         uint64        // segments sealed by this process
@@ -467,6 +468,7 @@ func (l *Ledger) open() error {
 		FileSize:      l.opts.WALFileSize,
 		MaxBatchBytes: walMaxBatch(&l.opts),
 		Sync:          l.opts.Sync,
+		RecycleFiles:  walRecycleFiles,
 		ReadOnly:      l.opts.ReadOnly,
 		Logger:        l.log,
 		Prepare:       l.prepare,
@@ -515,6 +517,13 @@ func mkdirDurable(fsys vfs.FS, dir string) error {
 // walMaxBatch is the WAL frame bound for a ledger's options: the largest
 // batch plus room for the record framing.
 func walMaxBatch(o *Options) int { return o.MaxBatchBytes + 1<<20 }
+
+// walRecycleFiles is how many checkpointed WAL files the ledger keeps for
+// reuse (wal.Options.RecycleFiles): a frame written over a recycled file's
+// cached pages makes the kernel allocate none (docs/benchmarks.md §15,
+// sixth round). Its cost is up to that many WAL files of disk space
+// (64 MiB each by default), removed by a clean Close.
+const walRecycleFiles = 2
 
 func (l *Ledger) initManifest() (*ledgerManifest, error) {
 	var salt [8]byte
@@ -755,7 +764,9 @@ func (l *Ledger) dropCoveredWAL() {
 		return
 	}
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".wal") {
+		// The log's files, then the checkpointed ones kept for reuse
+		// (wal.Options.RecycleFiles; ".wal.free" sorts after ".wal").
+		if !strings.HasSuffix(n, ".wal") && !strings.HasSuffix(n, ".wal.free") {
 			continue
 		}
 		if err := l.fs.Remove(filepath.Join(dir, n)); err != nil {
@@ -827,6 +838,7 @@ func (l *Ledger) Metrics() Metrics {
 		Batches:      ws.Batches,
 		Fsyncs:       ws.Syncs,
 		BytesWritten: ws.BytesWritten,
+		WALRecycled:  ws.Recycled,
 		Segments:     len(segs),
 		SealedEvents: sealed,
 		Seals:        l.seals.Load(),

@@ -43,7 +43,7 @@ func durHist(h *hist.Histogram) Histogram { return histOf(h.Snapshot(), 1e-9) }
 type DiskBytes struct {
 	Segments int64 // sealed segment files (.seg)
 	Indexes  int64 // segment index files (.idx)
-	WAL      int64 // write-ahead log files, including a pre-created one
+	WAL      int64 // write-ahead log files, including a pre-created one and those kept for reuse
 	Manifest int64 // the MANIFEST file
 }
 
@@ -308,7 +308,7 @@ func (l *Ledger) fillOpsMetrics(m *Metrics, segs []*sealedSeg) {
 	wdir := filepath.Join(l.dir, walDirName)
 	if names, err := l.fs.List(wdir); err == nil {
 		for _, name := range names {
-			if !strings.HasSuffix(name, ".wal") {
+			if !strings.HasSuffix(name, ".wal") && !strings.HasSuffix(name, ".wal.free") {
 				continue
 			}
 			if n, err := l.fs.Stat(filepath.Join(wdir, name)); err == nil {

@@ -682,3 +682,63 @@ func TestRecycleKeepsNewestCovered(t *testing.T) {
 		t.Fatalf("after a crash, free files %v, want %v", got, want)
 	}
 }
+
+// A Tail follows a writer that recycles files: it never delivers a stale
+// frame of a recycled file's previous life, waits at the end of the
+// current frames, and moves on to the next (recycled) file once its first
+// frame continues the sequence. A tail left behind a checkpoint gets
+// ErrTailGap and resumes after Seek.
+func TestTailFollowsRecyclingWriter(t *testing.T) {
+	mem := vfs.NewMem()
+	w, _, err := openReplay(recycleOpts(mem), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tl := NewTail(tailOpts(mem), 1)
+	defer tl.Close()
+	slow := NewTail(tailOpts(mem), 1) // reads rarely: checkpoints pass it
+	defer slow.Close()
+	var all []committed
+	gaps := 0
+	for i := 0; i < 150; i++ {
+		cs := commitN(t, w, i, i+1)
+		all = append(all, cs...)
+		if i >= 8 && i%3 == 0 {
+			if err := w.Checkpoint(all[i-6].last()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gs, err := drain(t, tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, recs := flattenGot(gs)
+		if first != cs[0].seq || !equalRecs(recs, flatten(cs, 0)) {
+			t.Fatalf("commit %d: tail got %d records from seq %d, want %d from %d", i, len(recs), first, len(flatten(cs, 0)), cs[0].seq)
+		}
+		if i%25 == 24 {
+			next := slow.Next()
+			gs, err := drain(t, slow)
+			if errors.Is(err, ErrTailGap) {
+				gaps++
+				slow.Seek(all[i-6].last() + 1)
+				next = slow.Next()
+				gs, err = drain(t, slow)
+			}
+			if err != nil {
+				t.Fatalf("slow tail at commit %d: %v", i, err)
+			}
+			first, recs := flattenGot(gs)
+			if first != next || !equalRecs(recs, flatten(all, next)) {
+				t.Fatalf("slow tail at commit %d: got %d records from %d, want %d from %d", i, len(recs), first, len(flatten(all, next)), next)
+			}
+		}
+	}
+	if w.Stats().Recycled < 10 {
+		t.Fatalf("only %d files recycled", w.Stats().Recycled)
+	}
+	if gaps == 0 {
+		t.Fatal("the slow tail never fell behind a checkpoint")
+	}
+}

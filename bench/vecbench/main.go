@@ -68,6 +68,7 @@ type params struct {
 	cacheBytes             int64
 	batch, lanceBulk       int
 	exledger, lanceIndex   bool
+	walFileSize            int64
 }
 
 func main() {
@@ -89,6 +90,7 @@ func main() {
 	flag.IntVar(&p.lanceBulk, "lancedb-bulk", 10000, "also time LanceDB writing the rows in batches of this many into a second table (0: not)")
 	flag.BoolVar(&p.exledger, "exledger", true, "run exledger (false: LanceDB only)")
 	flag.BoolVar(&p.lanceIndex, "lancedb-index", true, "build LanceDB's index and query it (false: its write only)")
+	flag.Int64Var(&p.walFileSize, "wal-file-size", 0, "exledger's WAL file size in bytes (Options.WALFileSize; 0: its default)")
 	flag.Parse()
 	for _, f := range strings.Split(*sweep, ",") {
 		var x float64
@@ -393,7 +395,7 @@ func cpuSeconds() float64 {
 func ingestExledger(p params, evs []ledger.VectorEvent, dir string, sync ledger.SyncPolicy) (ingestResult, error) {
 	ctx := context.Background()
 	var res ingestResult
-	l, err := ledger.Open(dir, &ledger.Options{EmbeddingDim: p.dim, Sync: sync})
+	l, err := ledger.Open(dir, &ledger.Options{EmbeddingDim: p.dim, Sync: sync, WALFileSize: p.walFileSize})
 	if err != nil {
 		return res, err
 	}
@@ -408,6 +410,7 @@ func ingestExledger(p params, evs []ledger.VectorEvent, dir string, sync ledger.
 	res.acked = time.Since(t0)
 	res.ackedCPU = cpuSeconds() - c0
 	stalls := l.Metrics().SealStalls
+	walRecycled := l.Metrics().WALRecycled
 	if err := l.Flush(); err != nil {
 		return res, err
 	}
@@ -425,8 +428,8 @@ func ingestExledger(p params, evs []ledger.VectorEvent, dir string, sync ledger.
 		return res, err
 	}
 	st := res.st
-	fmt.Printf("exledger (%s): ingest %d vectors: %s acknowledged (batches of %d; %d appends waited for the sealer; process CPU %.2f µs per vector until then), %s with every segment sealed, %s with every approximate index built; %d segments, vector files %d bytes (raw float32 %d, ratio %.3f), approximate indexes %d bytes\n",
-		sync, p.n, res.acked.Round(time.Millisecond), batch, stalls, res.ackedCPU*1e6/float64(p.n), res.sealed.Round(time.Millisecond), res.indexed.Round(time.Millisecond), len(st.Segments), st.VectorBytes, 4*p.n*p.dim,
+	fmt.Printf("exledger (%s): ingest %d vectors: %s acknowledged (batches of %d; %d appends waited for the sealer; %d WAL files recycled; process CPU %.2f µs per vector until then), %s with every segment sealed, %s with every approximate index built; %d segments, vector files %d bytes (raw float32 %d, ratio %.3f), approximate indexes %d bytes\n",
+		sync, p.n, res.acked.Round(time.Millisecond), batch, stalls, walRecycled, res.ackedCPU*1e6/float64(p.n), res.sealed.Round(time.Millisecond), res.indexed.Round(time.Millisecond), len(st.Segments), st.VectorBytes, 4*p.n*p.dim,
 		float64(st.VectorBytes)/float64(4*p.n*p.dim), st.VectorIndexBytes)
 	return res, nil
 }
