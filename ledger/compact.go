@@ -126,11 +126,19 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 
 	newMan := l.man.Load().clone()
 	newSegs := make([]*sealedSeg, 0, len(groups))
-	var created []string
+	var created []*sealedSeg // written by this run, not yet in the view
+	// closeCreated releases the new segments' files (they were never in
+	// the view, so no query holds them); cleanup also removes them.
+	closeCreated := func() {
+		for _, s := range created {
+			s.close()
+		}
+	}
 	cleanup := func() {
-		for _, n := range created {
+		closeCreated()
+		for _, s := range created {
 			for _, f := range segFiles {
-				l.fs.Remove(l.segPath(n, f.ext))
+				l.fs.Remove(l.segPath(s.name, f.ext))
 			}
 		}
 	}
@@ -152,7 +160,7 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 			cleanup()
 			return rep, err
 		}
-		created = append(created, s.name)
+		created = append(created, s)
 		newSegs = append(newSegs, s)
 		rep.EventsRewritten += s.info.Count
 		done += s.info.Count
@@ -206,13 +214,15 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		// fsync failed): keep both the old and the new files, and make no
 		// further manifest change until reopen. Open removes whichever
 		// set the surviving manifest does not name.
+		closeCreated()
 		l.manErr = err
 		return rep, fmt.Errorf("compact: manifest: %w", err)
 	}
 	l.man.Store(newMan)
 
-	// Switch the view; in-flight readers keep the old readers, which are
-	// closed at Close (their files are already unlinked).
+	// Switch the view; in-flight queries keep the old segments' readers
+	// and indexes, which are closed at Close (their files are already
+	// unlinked): see Ledger.retired.
 	l.mu.Lock()
 	l.segs = newSegs
 	l.mu.Unlock()
@@ -224,7 +234,7 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 		if live[s.name] {
 			continue
 		}
-		l.retired = append(l.retired, s.r)
+		l.retired = append(l.retired, s)
 		l.removeSegFiles(s.name) // after the last running backup, if any
 	}
 	l.fs.SyncDir(filepath.Join(l.dir, segDirName))
@@ -357,6 +367,7 @@ func (l *Ledger) rewrite(g []*sealedSeg, gen uint64, o CompactOptions) (*sealedS
 	vec, err := l.mergeVectors(g, name, first, last)
 	if err != nil {
 		r.Close()
+		ix.Close()
 		return nil, err
 	}
 	return &sealedSeg{name: name, r: r, ix: ix, info: info, vec: vec}, nil

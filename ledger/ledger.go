@@ -265,9 +265,12 @@ type Ledger struct {
 	// mu guards the view: segs, frozen, active, and memtable growth.
 	mu   sync.RWMutex
 	segs []*sealedSeg // copy-on-write; ordered by FirstSeq
-	// retired readers of segments replaced by Compact; in-flight readers
-	// may still use them, so they are closed at Close.
-	retired []*segment.Reader
+	// retired segments, replaced or dropped by Compact: in-flight queries
+	// may still use their readers and indexes (a view taken before the
+	// switch), and no count of those is kept, so their files are closed
+	// at Close (sealedSeg.close), not before. It grows by the segments
+	// each compaction replaces.
+	retired []*sealedSeg
 	frozen  []*memtable // full memtables waiting to be sealed, oldest first
 	active  *memtable
 	notify  chan struct{} // closed and replaced at each commit (Follow)
@@ -334,6 +337,16 @@ type sealedSeg struct {
 	// vec is the segment's vector file (nil when it has no vectors),
 	// loaded on first use.
 	vec *segVectors
+}
+
+// close releases the segment's open files: its reader's and its index's
+// (an index opened from a file keeps it for the sections it loads on
+// demand). The vector file is opened per read and holds none.
+func (s *sealedSeg) close() {
+	s.r.Close()
+	if s.ix != nil {
+		s.ix.Close()
+	}
 }
 
 var _ ExperienceStore = (*Ledger)(nil)
@@ -572,7 +585,7 @@ func (l *Ledger) loadSegments() error {
 	if err := errors.Join(errs...); err != nil {
 		for _, s := range segs {
 			if s != nil {
-				s.r.Close()
+				s.close()
 			}
 		}
 		for _, e := range errs {
@@ -603,6 +616,7 @@ func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 	ipath := l.segPath(ms.Name, ".idx")
 	ix, err := l.openIndex(ipath)
 	if err == nil && ix.Summary().Count != uint32(info.Count) {
+		ix.Close()
 		err = &CorruptionError{File: ipath, Reason: "index event count does not match its segment"}
 	}
 	if err != nil {
@@ -781,10 +795,10 @@ func (l *Ledger) dropCoveredWAL() {
 
 func (l *Ledger) release() {
 	for _, s := range l.segs {
-		s.r.Close()
+		s.close()
 	}
-	for _, r := range l.retired {
-		r.Close()
+	for _, s := range l.retired {
+		s.close()
 	}
 	if l.lock != nil {
 		l.lock.Close()

@@ -200,6 +200,7 @@ func (l *Ledger) sealOne(m *memtable) error {
 	newMan.Segments = append(newMan.Segments, ms)
 	if err := storeManifest(l.fs, l.dir, newMan); err != nil {
 		r.Close()
+		ix.Close()
 		// The new manifest may or may not be on disk (e.g. the rename
 		// happened but the directory fsync failed), so the files stay and
 		// no further manifest change is made until reopen; the next Open
