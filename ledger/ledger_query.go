@@ -193,10 +193,12 @@ type seqItem[T any] struct {
 // the event matches q (a mismatch means a corrupt index).
 type scanCodec[T any] func(q *EventQuery, raw []byte, a *chunkArena) (v T, match bool, err error)
 
-// chunkArena is what a scan codec shares among the records of one chunk,
+// chunkArena is what a scan codec shares among the records it decodes,
 // so that a chunk costs a few allocations rather than one or more per
-// record. Results stay valid after the scan moves on; keeping one alive
-// keeps its shared array alive with it.
+// record. A decoding goroutine keeps one from chunk to chunk, so that
+// the arrays and blocks a chunk leaves partly filled serve the next.
+// Results stay valid after the scan moves on (nothing in an arena is
+// written twice); keeping one alive keeps the arrays it shares alive.
 type chunkArena struct {
 	raw []byte           // copies of canonical records (rawCodec)
 	env *envelopeDecoder // decoder sharing strings' arrays (envelopeCodec)
@@ -475,14 +477,14 @@ func (b *bulkBufs) put(c chunkBufs) {
 
 // decodeJob reads and decodes a chunk, checking every event against the
 // query: a corrupt index can never leak an event that does not match. The
-// results are appended to out[:0] (a recycled slice, or nil).
-func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], out []seqItem[T]) ([]seqItem[T], error) {
+// results are appended to out[:0] (a recycled slice, or nil). arena is
+// the decoding goroutine's, kept from chunk to chunk (see chunkArena).
+func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], out []seqItem[T], arena *chunkArena) ([]seqItem[T], error) {
 	defer j.finish()
 	if cap(out) < len(j.seqs) {
 		out = make([]seqItem[T], 0, len(j.seqs))
 	}
 	out = out[:0]
-	var arena chunkArena
 	var derr error
 	get := j.s.r.GetMany
 	if j.bulk {
@@ -500,7 +502,7 @@ func decodeJob[T any](l *Ledger, j *segJob, q *EventQuery, codec scanCodec[T], o
 		defer func() { j.recs = nil }()
 	}
 	err := get(j.seqs, func(rec segment.Record) bool {
-		v, match, err := codec(q, rec.Data, &arena)
+		v, match, err := codec(q, rec.Data, arena)
 		if err != nil {
 			derr = &CorruptionError{File: j.s.r.Path(), Reason: fmt.Sprintf("event seq %d: %v", rec.Seq, err)}
 			return false
@@ -545,12 +547,13 @@ func scanSegments[T any](l *Ledger, ctx context.Context, v *view, q *EventQuery,
 		return scanSegmentsParallel(l, ctx, v, q, iq, from, want, min(workers, 4), codec, yield)
 	}
 	var items []seqItem[T]
+	var arena chunkArena
 	err = l.segJobs(v, iq, from, want, func(j *segJob) bool {
 		if err = ctx.Err(); err != nil {
 			j.finish()
 			return false
 		}
-		if items, err = decodeJob(l, j, q, codec, items); err != nil {
+		if items, err = decodeJob(l, j, q, codec, items, &arena); err != nil {
 			return false
 		}
 		for i := range items {
@@ -619,6 +622,7 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var arena chunkArena
 			for pj := range jobs {
 				if ctx2.Err() != nil {
 					pj.j.finish()
@@ -630,7 +634,7 @@ func scanSegmentsParallel[T any](l *Ledger, ctx context.Context, v *view, q *Eve
 				case reuse = <-free:
 				default:
 				}
-				items, err := decodeJob(l, pj.j, q, codec, reuse)
+				items, err := decodeJob(l, pj.j, q, codec, reuse, &arena)
 				pj.res <- jobResult[T]{items: items, err: err}
 			}
 		}()
@@ -753,9 +757,11 @@ func (l *Ledger) QueryEventsOrdered(ctx context.Context, q EventQuery, order Ord
 
 // Scan streams the events matching q in log order, for results too large
 // for a slice. The iteration sees one consistent snapshot of the ledger.
-// The events are the caller's to keep, but the strings of events decoded
-// together share 8 KiB arrays: keeping a few events out of a long scan
-// keeps up to 8 KiB each alive (strings.Clone what you keep to avoid it).
+// The events are the caller's to keep (the scan never writes to an event
+// it has yielded), but events decoded together share memory: their
+// strings share 8 KiB arrays, and their structs and slices 2 KiB blocks
+// per type, so keeping a few events out of a long scan keeps up to about
+// 24 KiB each alive (copy what you keep to avoid it).
 func (l *Ledger) Scan(ctx context.Context, q EventQuery) iter.Seq2[ExperienceEventEnvelope, error] {
 	return func(yield func(ExperienceEventEnvelope, error) bool) {
 		for e, err := range l.scanOrdered(ctx, q, OrderLog) {

@@ -162,3 +162,21 @@ func BenchmarkDecodeChunked(b *testing.B) {
 	mpReportPerEvent(b)
 	b.ReportMetric(float64(avg), "B/event")
 }
+
+// BenchmarkDecodeShared decodes the benchmark events as a scan's decoding
+// goroutine does since its arena is kept from chunk to chunk: one decoder
+// for all of them, sharing strings' arrays and structs' blocks.
+func BenchmarkDecodeShared(b *testing.B) {
+	_, enc, avg := mpBenchEvents(b)
+	b.SetBytes(int64(avg))
+	b.ReportAllocs()
+	b.ResetTimer()
+	d := ledger.NewSharedDecoder()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Decode(enc[i%len(enc)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mpReportPerEvent(b)
+	b.ReportMetric(float64(avg), "B/event")
+}

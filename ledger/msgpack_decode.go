@@ -24,6 +24,91 @@ type dec struct {
 	// the array is kept from one envelope to the next (see
 	// envelopeDecoder); 0 sizes an array for one envelope's strings.
 	arenaMin int
+	// sl are the blocks the structs of decoded events are carved from
+	// (see decSlabs); nil: each struct is an allocation of its own.
+	sl *decSlabs
+}
+
+// decSlabs are the blocks a decoder that decodes many envelopes (an
+// envelopeDecoder) carves the structs and slices of its events from:
+// one allocation per slabBytes of a kind's structs instead of one per
+// event, as the strings share arrays (see copyStr). Like those, the
+// blocks are append-only: a slot is handed out once, zero, and never
+// written by the decoder again, so an event returned earlier never
+// changes; keeping one event alive keeps its blocks alive. bytes is
+// the size of a new block; 0 (noSlabs) allocates each struct and slice
+// on its own, and writes nothing here.
+type decSlabs struct {
+	bytes                   int
+	proposalCreated         []box[ProposalCreated, proposalCreatedX]
+	proposalValidated       []box[ProposalValidated, struct{}]
+	factPromoted            []box[FactPromoted, struct{}]
+	recallExecuted          []box[RecallExecuted, recallExecutedX]
+	replayTraceRecorded     []box[ReplayTraceRecorded, struct{}]
+	replayabilityDowngraded []box[ReplayabilityDowngraded, struct{}]
+	artifactState           []box[ArtifactStateTransitioned, lifecycleX]
+	artifactRollback        []box[ArtifactRollbackRecorded, rollbackX]
+	backendInvoked          []box[BackendInvoked, backendInvokedX]
+	outcomeRecorded         []box[OutcomeRecorded, outcomeRecordedX]
+	budgetExceeded          []box[BudgetExceeded, string]
+	policySnapshot          []box[PolicySnapshotCaptured, struct{}]
+	hypothesisResolved      []box[HypothesisResolved, TensionID]
+	gateDecision            []box[GateDecisionRecorded, gateDecisionX]
+	localTrace              []localTraceBlock
+	remoteTrace             []RemoteReplayTrace
+	contractResults         []ContractResult
+	contractSnapshots       []ContractResultSnapshot
+	candidateScores         []CandidateScore
+	scores                  []float32
+	strSlice                []string
+	raw                     []byte
+}
+
+// slabBytes is the size of a block of decSlabs: about 8 to 16 events'
+// structs of one kind.
+const slabBytes = 2 << 10
+
+// noSlabs is the decSlabs of a decoder without blocks (bytes 0): shared,
+// never written.
+var noSlabs decSlabs
+
+// slabs returns d's blocks (noSlabs when it has none).
+func (d *dec) slabs() *decSlabs {
+	if d.sl == nil {
+		return &noSlabs
+	}
+	return d.sl
+}
+
+// slabNew returns a new zero T: the next slot of the block *s, or (bytes
+// 0) an allocation of its own.
+func slabNew[T any](s *[]T, bytes int) *T {
+	if bytes == 0 {
+		return new(T)
+	}
+	if len(*s) == cap(*s) {
+		var z T
+		*s = make([]T, 0, max(1, bytes/max(1, int(unsafe.Sizeof(z)))))
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
+}
+
+// slabMake is make([]T, n) carved from the block *s when n is small
+// against a block (its capacity is n: an append by the caller copies);
+// otherwise, or with bytes 0, an allocation of its own.
+func slabMake[T any](s *[]T, n, bytes int) []T {
+	var z T
+	per := bytes / max(1, int(unsafe.Sizeof(z)))
+	if n == 0 || n > per/4 {
+		return make([]T, n)
+	}
+	if cap(*s)-len(*s) < n {
+		*s = make([]T, 0, per)
+	}
+	i := len(*s)
+	*s = (*s)[:i+n]
+	return (*s)[i : i+n : i+n]
 }
 
 // envelopeDecoder decodes successive envelopes whose strings share
@@ -39,7 +124,7 @@ type envelopeDecoder struct{ d dec }
 const envArenaBytes = 8 << 10
 
 func newEnvelopeDecoder() *envelopeDecoder {
-	return &envelopeDecoder{d: dec{arenaMin: envArenaBytes}}
+	return &envelopeDecoder{d: dec{arenaMin: envArenaBytes, sl: &decSlabs{bytes: slabBytes}}}
 }
 
 // decode is UnmarshalCanonical with shared strings' arrays.
@@ -465,7 +550,10 @@ func decEnumIndex[E ~string](d *dec, vals []E, what string) int {
 
 func decStrSlice[S ~string](d *dec) []S {
 	n := d.arrayLen(1)
-	out := make([]S, n)
+	sl := d.slabs()
+	ss := slabMake(&sl.strSlice, n, sl.bytes)
+	// S has string's layout: the block of strings serves every S.
+	out := unsafe.Slice((*S)(unsafe.Pointer(unsafe.SliceData(ss))), len(ss))
 	for i := range out {
 		out[i] = S(d.str())
 	}
@@ -683,8 +771,8 @@ type box[E, X any] struct {
 }
 
 // newBox allocates the block of an event and sets *ids to its envIDs.
-func newBox[E, X any](ids **envIDs) *box[E, X] {
-	b := new(box[E, X])
+func newBox[E, X any](s *[]box[E, X], bytes int, ids **envIDs) *box[E, X] {
+	b := slabNew(s, bytes)
 	*ids = &b.ids
 	return b
 }
@@ -847,13 +935,14 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.reserve(envN + max(0, len(d.b)-d.off-kindOverhead[ki]))
 	}
 	var ids *envIDs
+	sl := d.slabs()
 	switch kind {
 	case KindProposalCreated:
-		b := newBox[ProposalCreated, proposalCreatedX](&ids)
+		b := newBox(&sl.proposalCreated, sl.bytes, &ids)
 		d.proposalCreated(&b.ev, &b.x, envN)
 		env.Event = &b.ev
 	case KindProposalValidated:
-		b := newBox[ProposalValidated, struct{}](&ids)
+		b := newBox(&sl.proposalValidated, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(6)
 		d.key(kProposalID)
@@ -864,7 +953,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Step = decEnum(d, enumDecisionStep, "DecisionStep")
 		d.keyLong(kContractResults)
 		n := d.arrayLen(minContractResult)
-		ev.ContractResults = make([]ContractResultSnapshot, n)
+		ev.ContractResults = slabMake(&sl.contractSnapshots, n, sl.bytes)
 		var reasons []string
 		for i := range ev.ContractResults {
 			d.contractResult((*ContractResult)(&ev.ContractResults[i]), &reasons, n-i)
@@ -875,7 +964,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Validator = decStr[ActorID](d)
 		env.Event = ev
 	case KindFactPromoted:
-		b := newBox[FactPromoted, struct{}](&ids)
+		b := newBox(&sl.factPromoted, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(5)
 		d.key(kProposalID)
@@ -890,11 +979,11 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.RequiresHuman = d.boolean()
 		env.Event = ev
 	case KindRecallExecuted:
-		b := newBox[RecallExecuted, recallExecutedX](&ids)
+		b := newBox(&sl.recallExecuted, sl.bytes, &ids)
 		d.recallExecuted(&b.ev, &b.x)
 		env.Event = &b.ev
 	case KindReplayTraceRecorded:
-		b := newBox[ReplayTraceRecorded, struct{}](&ids)
+		b := newBox(&sl.replayTraceRecorded, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(2)
 		d.key(kTraceLinkID)
@@ -903,7 +992,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.replayTrace(&ev.TraceLink)
 		env.Event = ev
 	case KindReplayabilityDowngraded:
-		b := newBox[ReplayabilityDowngraded, struct{}](&ids)
+		b := newBox(&sl.replayabilityDowngraded, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(4)
 		d.key(kTraceLinkID)
@@ -916,7 +1005,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Reason = decEnum(d, enumDowngrade, "ReplayabilityDowngradeReason")
 		env.Event = ev
 	case KindArtifactStateTransitioned:
-		b := newBox[ArtifactStateTransitioned, lifecycleX](&ids)
+		b := newBox(&sl.artifactState, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(3)
 		d.key(kArtifactID)
@@ -933,14 +1022,14 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		d.lifecycle(&ev.Event, &b.x)
 		env.Event = ev
 	case KindArtifactRollbackRecorded:
-		b := newBox[ArtifactRollbackRecorded, rollbackX](&ids)
+		b := newBox(&sl.artifactRollback, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(1)
 		d.key(kRollback)
 		d.rollback(&ev.Rollback, &b.x)
 		env.Event = ev
 	case KindBackendInvoked:
-		b := newBox[BackendInvoked, backendInvokedX](&ids)
+		b := newBox(&sl.backendInvoked, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(5)
 		d.key(kBackendName)
@@ -955,11 +1044,11 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.PolicySnapshotHash = d.optHashTo(&b.x.hash)
 		env.Event = ev
 	case KindOutcomeRecorded:
-		b := newBox[OutcomeRecorded, outcomeRecordedX](&ids)
+		b := newBox(&sl.outcomeRecorded, sl.bytes, &ids)
 		d.outcomeRecorded(&b.ev, &b.x)
 		env.Event = &b.ev
 	case KindBudgetExceeded:
-		b := newBox[BudgetExceeded, string](&ids)
+		b := newBox(&sl.budgetExceeded, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(4)
 		d.key(kChainID)
@@ -978,11 +1067,11 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.Observed = optStrTo(d, &b.x)
 		env.Event = ev
 	case KindPolicySnapshotCaptured:
-		b := newBox[PolicySnapshotCaptured, struct{}](&ids)
+		b := newBox(&sl.policySnapshot, sl.bytes, &ids)
 		d.policySnapshotCaptured(&b.ev)
 		env.Event = &b.ev
 	case KindHypothesisResolved:
-		b := newBox[HypothesisResolved, TensionID](&ids)
+		b := newBox(&sl.hypothesisResolved, sl.bytes, &ids)
 		ev := &b.ev
 		d.mapN(9)
 		d.key(kChainID)
@@ -1005,7 +1094,7 @@ func (d *dec) envelope(env *ExperienceEventEnvelope) {
 		ev.ResolvedCycle = d.u32()
 		env.Event = ev
 	case KindGateDecisionRecorded:
-		b := newBox[GateDecisionRecorded, gateDecisionX](&ids)
+		b := newBox(&sl.gateDecision, sl.bytes, &ids)
 		d.gateDecisionRecorded(&b.ev, &b.x)
 		env.Event = &b.ev
 	}
@@ -1038,7 +1127,8 @@ func (d *dec) contractResult(c *ContractResult, reasons *[]string, left int) {
 		return
 	}
 	if len(*reasons) == 0 {
-		*reasons = make([]string, left)
+		sl := d.slabs()
+		*reasons = slabMake(&sl.strSlice, left, sl.bytes)
 	}
 	r := &(*reasons)[0]
 	*reasons = (*reasons)[1:]
@@ -1065,7 +1155,8 @@ func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int
 	if !d.isNil() {
 		raw := d.strBytes()
 		if d.err == nil {
-			p.StructuredPayload = make(RawJSON, len(raw))
+			sl := d.slabs()
+			p.StructuredPayload = slabMake(&sl.raw, len(raw), sl.bytes)
 			copy(p.StructuredPayload, raw)
 		}
 	}
@@ -1079,7 +1170,8 @@ func (d *dec) proposalCreated(ev *ProposalCreated, x *proposalCreatedX, envN int
 	d.replayTrace(&p.TraceLink)
 	d.keyLong(kContractResults)
 	n := d.arrayLen(minContractResult)
-	p.ContractResults = make([]ContractResult, n)
+	sl := d.slabs()
+	p.ContractResults = slabMake(&sl.contractResults, n, sl.bytes)
 	var reasons []string
 	for i := range p.ContractResults {
 		d.contractResult(&p.ContractResults[i], &reasons, n-i)
@@ -1115,7 +1207,8 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		d.keyShort(kType)
 		d.keyAny(kvLocal)
 		t.Type = ReplayTraceLocal
-		lb := new(localTraceBlock)
+		sl := d.slabs()
+		lb := slabNew(&sl.localTrace, sl.bytes)
 		l := &lb.l
 		d.key(kBaseModelHash)
 		l.BaseModelHash = d.str()
@@ -1155,7 +1248,8 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 			r.CandidateIDs = decStrSlice[string](d)
 			d.keyLong(kCandidateScores)
 			n := d.arrayLen(5)
-			r.CandidateScores = make([]float32, n)
+			sl := d.slabs()
+			r.CandidateScores = slabMake(&sl.scores, n, sl.bytes)
 			for i := range r.CandidateScores {
 				r.CandidateScores[i] = d.f32()
 			}
@@ -1179,7 +1273,8 @@ func (d *dec) replayTrace(t *ReplayTrace) {
 		d.keyShort(kType)
 		d.keyAny(kvRemote)
 		t.Type = ReplayTraceRemote
-		r := &RemoteReplayTrace{}
+		sl := d.slabs()
+		r := slabNew(&sl.remoteTrace, sl.bytes)
 		d.key(kProviderName)
 		r.ProviderName = d.str()
 		d.keyLong(kProviderModelID)
@@ -1256,7 +1351,8 @@ func (d *dec) recallExecuted(ev *RecallExecuted, x *recallExecutedX) {
 	}
 	d.keyLong(kCandidateScores)
 	n = d.arrayLen(minCandidateScore)
-	p.CandidateScores = make([]CandidateScore, n)
+	sl := d.slabs()
+	p.CandidateScores = slabMake(&sl.candidateScores, n, sl.bytes)
 	for i := range p.CandidateScores {
 		c := &p.CandidateScores[i]
 		d.mapN(2)

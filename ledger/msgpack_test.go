@@ -894,6 +894,69 @@ func TestMsgpackSharedDecoder(t *testing.T) {
 	}
 }
 
+// TestMsgpackSharedDecoderCallerWrites: the shared decoder carves the
+// structs and slices of successive events from shared blocks; what a
+// caller does to one event (writing its structs and slices, appending to
+// its slices) changes no other event.
+func TestMsgpackSharedDecoderCallerWrites(t *testing.T) {
+	events := mpGenerated(2000)
+	sd := ledger.NewSharedDecoder()
+	got := make([]ledger.ExperienceEventEnvelope, len(events))
+	for i := range events {
+		var err error
+		if got[i], err = sd.Decode(mpMarshal(t, &events[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices, structs := 0, 0
+	// scribble appends to every slice reachable from v and overwrites
+	// every struct field reachable through a pointer with a non-zero value
+	// (the struct then no longer equals its event's).
+	var scribble func(v reflect.Value, viaPtr bool)
+	scribble = func(v reflect.Value, viaPtr bool) {
+		switch v.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if !v.IsNil() {
+				scribble(v.Elem(), v.Kind() == reflect.Pointer)
+			}
+		case reflect.Struct:
+			if viaPtr {
+				structs++
+			}
+			for i := 0; i < v.NumField(); i++ {
+				if v.Field(i).CanSet() {
+					scribble(v.Field(i), false)
+				}
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				scribble(v.Index(i), false)
+			}
+			if v.CanSet() {
+				v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
+				slices++
+			}
+		case reflect.String:
+			if v.CanSet() {
+				v.SetString("scribbled")
+			}
+		}
+	}
+	for i := range got {
+		if i%2 == 0 {
+			scribble(reflect.ValueOf(&got[i]).Elem(), false)
+		}
+	}
+	if slices == 0 || structs == 0 {
+		t.Fatalf("scribbled %d slices, %d structs: the test exercises nothing", slices, structs)
+	}
+	for i := 1; i < len(got); i += 2 {
+		if !reflect.DeepEqual(got[i], events[i]) {
+			t.Fatalf("event %d (%s) changed by writes to the events decoded around it:\n got %#v\nwant %#v", i, events[i].Kind(), got[i].Event, events[i].Event)
+		}
+	}
+}
+
 // mpKeyOffsets returns the offset of every map key in the msgpack value
 // at b[0:], walking the value generically.
 func mpKeyOffsets(t *testing.T, b []byte) []int {
