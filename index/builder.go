@@ -17,11 +17,19 @@ import (
 // Format constants; doc.go describes the layout they define.
 const (
 	fileMagic     = "EXLEDIDX"
-	formatVersion = 1
+	formatVersion = 2 // what Encode writes; version 1 files are still read
 	headerLen     = 16
-	numSections   = 6
+	numSections   = 7 // in a version 2 file; a version 1 file has 6
+	numSectionsV1 = 6
 	trailerMagic  = "IXTR"
-	trailerLen    = numSections*24 + 16
+	trailerLen    = numSections*24 + 16 // of a version 2 file
+	trailerLenV1  = numSectionsV1*24 + 16
+
+	// chunkSize is the unit of verified reads of the dictionary and
+	// postings sections of a version 2 file (see doc.go): the chunk
+	// checksums section holds one xxhash64 per chunkSize bytes of them.
+	chunkShift = 12
+	chunkSize  = 1 << chunkShift
 
 	dictRestart = 16 // dictionary entries per restart point
 	timeRestart = 16 // distinct times per restart point
@@ -46,9 +54,13 @@ const (
 	secTime
 	secIDFilter
 	secIDs
+	secChunks // version 2 only
 )
 
-var sectionNames = [numSections]string{"summary", "dictionary", "postings", "time", "event-id filter", "event ids"}
+var sectionNames = [numSections]string{"summary", "dictionary", "postings", "time", "event-id filter", "event ids", "chunk checksums"}
+
+// trailerLenOf returns the trailer length of a file with nsec sections.
+func trailerLenOf(nsec int) int { return nsec*24 + 16 }
 
 type ordTime struct {
 	ord  uint32
@@ -105,9 +117,19 @@ func (b *Builder) Add(ord uint32, time string, terms []Term) {
 // Len returns the number of Add calls so far.
 func (b *Builder) Len() int { return len(b.times) }
 
-// Encode returns the index file for everything added. The output depends
-// only on the set of entries, never on the order of the Add calls.
-func (b *Builder) Encode() ([]byte, error) {
+// Encode returns the index file (format version 2) for everything added.
+// The output depends only on the set of entries, never on the order of
+// the Add calls.
+func (b *Builder) Encode() ([]byte, error) { return b.EncodeVersion(formatVersion) }
+
+// EncodeVersion is Encode in format version 1 or 2 (the current one). A
+// version 1 file holds the same six sections as a version 2 file without
+// its chunk checksums; it is what a version 1 writer produced, so a
+// caller can check an existing version 1 file against its data.
+func (b *Builder) EncodeVersion(version int) ([]byte, error) {
+	if version != 1 && version != formatVersion {
+		return nil, fmt.Errorf("index: encode: unknown format version %d", version)
+	}
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -147,34 +169,65 @@ func (b *Builder) Encode() ([]byte, error) {
 	}
 	sum = appendBloom(sum, words)
 
-	secs := [numSections][]byte{sum, dict, postings, timeSec, idFilter, ids}
-	total := headerLen + trailerLen
+	secs := [][]byte{sum, dict, postings, timeSec, idFilter, ids}
+	if version >= 2 {
+		secs = append(secs, encodeChunkSums(dict, postings))
+	}
+	trLen := trailerLenOf(len(secs))
+	total := headerLen + trLen
 	for _, s := range secs {
 		total += len(s)
 	}
 	out := make([]byte, 0, total)
 	out = append(out, fileMagic...)
-	out = appendU32(out, formatVersion)
+	out = appendU32(out, uint32(version))
 	out = appendU32(out, 0)
-	tr := make([]byte, 0, trailerLen)
+	tr := make([]byte, 0, trLen)
 	for _, s := range secs {
 		tr = appendU64(tr, uint64(len(out)))
 		tr = appendU64(tr, uint64(len(s)))
 		tr = appendU64(tr, checksum(s))
 		out = append(out, s...)
 	}
-	tr = appendU32(tr, numSections)
+	tr = appendU32(tr, uint32(len(secs)))
 	tr = append(tr, trailerMagic...)
 	tr = appendU64(tr, trailerChecksum(out[:headerLen], tr))
 	out = append(out, tr...)
 	return out, nil
 }
 
-// trailerChecksum covers the header and the trailer up to its checksum.
-func trailerChecksum(header, trailerBody []byte) uint64 {
-	buf := make([]byte, 0, headerLen+trailerLen)
+// encodeChunkSums builds the chunk checksums section of a version 2 file:
+// chunkSize u32 | n u32 | n x xxhash64 of each chunkSize bytes of the
+// dictionary section followed by the postings section (the last chunk is
+// shorter when their length is not a multiple of chunkSize).
+func encodeChunkSums(dict, postings []byte) []byte {
+	total := len(dict) + len(postings)
+	n := (total + chunkSize - 1) / chunkSize
+	out := make([]byte, 0, 8+8*n)
+	out = appendU32(out, chunkSize)
+	out = appendU32(out, uint32(n))
+	var buf []byte
+	for c := 0; c < n; c++ {
+		start, end := c*chunkSize, min((c+1)*chunkSize, total)
+		switch {
+		case end <= len(dict):
+			out = appendU64(out, checksum(dict[start:end]))
+		case start >= len(dict):
+			out = appendU64(out, checksum(postings[start-len(dict):end-len(dict)]))
+		default: // the chunk that straddles the two sections
+			buf = append(append(buf[:0], dict[start:]...), postings[:end-len(dict)]...)
+			out = appendU64(out, checksum(buf))
+		}
+	}
+	return out
+}
+
+// trailerChecksum covers the header and the trailer up to its checksum
+// (body: the trailer without its last 8 bytes).
+func trailerChecksum(header, body []byte) uint64 {
+	buf := make([]byte, 0, headerLen+len(body))
 	buf = append(buf, header[:headerLen]...)
-	buf = append(buf, trailerBody[:trailerLen-8]...)
+	buf = append(buf, body...)
 	return checksum(buf)
 }
 

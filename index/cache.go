@@ -5,14 +5,17 @@ import (
 	"github.com/exledger/exledger/vfs"
 )
 
-// Cache bounds the memory of the sections that indexes opened with it load
-// on demand (dictionary, postings, time, event-id filter and table). The
-// sections of all those indexes share its byte budget; the least recently
-// used one is forgotten when a load would exceed it, and is read and
-// checksum-verified again on its next use. A value already handed to a
-// lookup stays valid after eviction (sections are immutable). Without a
-// Cache (Open, Decode) an index keeps every section it loads until it is
-// garbage. A Cache is safe for concurrent use.
+// Cache bounds the memory of what indexes opened with it load on demand:
+// the time, event-id filter and event-id table sections; of a version 1
+// file the dictionary and postings sections; of a version 2 file the
+// dictionary's head (its restart rows) and the verified 4 KiB chunks of
+// the dictionary and postings that lookups read (only those read for a
+// range of at most 4 chunks; see doc.go). Everything held shares its byte
+// budget; the least recently used entry is forgotten when a load would
+// exceed it, and is read and checksum-verified again on its next use. A
+// value already handed to a lookup stays valid after eviction (files are
+// immutable). Without a Cache (Open, Decode) an index keeps everything it
+// loads until it is garbage. A Cache is safe for concurrent use.
 type Cache struct {
 	c *lru.Cache
 }
@@ -40,8 +43,8 @@ func OpenCached(fs vfs.FS, path string, c *Cache) (*Index, error) {
 // CacheStats is a snapshot of a Cache.
 type CacheStats struct {
 	Bytes, Capacity int64 // held, bound
-	Sections        int   // sections held
-	Loads           int64 // sections read and verified since NewCache
+	Sections        int   // entries held (sections, dictionary heads, chunks)
+	Loads           int64 // entries read and verified since NewCache
 }
 
 // Stats returns the cache's current figures.

@@ -15,25 +15,43 @@ import (
 	"github.com/exledger/exledger/vfs"
 )
 
-// reseal recomputes every section checksum and the trailer checksum of a
-// file whose trailer still parses, so structural checks can be exercised
-// past the checksums. It returns data unchanged otherwise.
+// reseal recomputes every checksum of a file whose trailer still parses
+// (the chunk checksums of a version 2 file, then every section checksum,
+// then the trailer checksum), so structural checks can be exercised past
+// the checksums. It returns data unchanged otherwise.
 func reseal(data []byte) []byte {
-	if len(data) < headerLen+trailerLen {
+	nsec := numSections
+	if FileVersion(data) == 1 {
+		nsec = numSectionsV1
+	}
+	trLen := trailerLenOf(nsec)
+	if len(data) < headerLen+trLen {
 		return data
 	}
 	out := slices.Clone(data)
-	trOff := len(out) - trailerLen
+	trOff := len(out) - trLen
 	tr := out[trOff:]
-	for i := 0; i < numSections; i++ {
+	var secs [numSections][]byte
+	for i := 0; i < nsec; i++ {
 		off := binary.LittleEndian.Uint64(tr[i*24:])
 		n := binary.LittleEndian.Uint64(tr[i*24+8:])
 		if off > uint64(trOff) || n > uint64(trOff)-off {
 			return data
 		}
-		binary.LittleEndian.PutUint64(tr[i*24+16:], checksum(out[off:off+n]))
+		secs[i] = out[off : off+n]
 	}
-	binary.LittleEndian.PutUint64(tr[trailerLen-8:], trailerChecksum(out[:headerLen], tr))
+	if nsec == numSections {
+		// The chunk sums, where the section has room for them (its
+		// size and count fields are left as they are).
+		want := encodeChunkSums(secs[secDict], secs[secPostings])
+		if len(secs[secChunks]) == len(want) {
+			copy(secs[secChunks][8:], want[8:])
+		}
+	}
+	for i := 0; i < nsec; i++ {
+		binary.LittleEndian.PutUint64(tr[i*24+16:], checksum(secs[i]))
+	}
+	binary.LittleEndian.PutUint64(tr[trLen-8:], trailerChecksum(out[:headerLen], tr[:trLen-8]))
 	return out
 }
 
@@ -48,9 +66,15 @@ func loadAll(ix *Index) error {
 }
 
 func TestBitFlips(t *testing.T) {
+	for _, v := range []int{1, formatVersion} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testBitFlips(t, v) })
+	}
+}
+
+func testBitFlips(t *testing.T, version int) {
 	r := rand.New(rand.NewPCG(11, 12))
 	es := genWorkload(r, 60)
-	data, err := buildIndex(es, nil)
+	data, err := buildIndexV(es, nil, version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +101,7 @@ func TestBitFlips(t *testing.T) {
 		}
 		detected++
 	}
-	fmt.Printf("RELIABILITY test=index-bitflip flips=%d detected=%d\n", flips, detected)
+	fmt.Printf("RELIABILITY test=index-bitflip version=%d flips=%d detected=%d\n", version, flips, detected)
 	t.Logf("%d flips, %d detected (%d at Decode, rest at first use of the section)", flips, detected, atOpen)
 	if detected != flips {
 		t.Fatalf("%d of %d flips detected", detected, flips)
@@ -168,9 +192,15 @@ func TestBitFlipsLazyFile(t *testing.T) {
 // checksums: decoding must still never panic, and whatever is reported
 // is a CorruptionError.
 func TestStructuralDamage(t *testing.T) {
+	for _, v := range []int{1, formatVersion} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { testStructuralDamage(t, v) })
+	}
+}
+
+func testStructuralDamage(t *testing.T, version int) {
 	r := rand.New(rand.NewPCG(15, 16))
 	es := genWorkload(r, 300)
-	data, _ := buildIndex(es, nil)
+	data, _ := buildIndexV(es, nil, version)
 	iters := 3000
 	if testing.Short() {
 		iters = 800
@@ -235,12 +265,14 @@ func allocBytes() uint64 {
 }
 
 func FuzzIndexDecode(f *testing.F) {
-	for _, n := range []int{0, 1, 3, 40} {
-		data, err := buildIndex(genWorkload(rand.New(rand.NewPCG(uint64(n), 99)), n), nil)
-		if err != nil {
-			f.Fatal(err)
+	for _, n := range []int{0, 1, 3, 40, 400} {
+		for _, v := range []int{1, formatVersion} {
+			data, err := buildIndexV(genWorkload(rand.New(rand.NewPCG(uint64(n), 99)), n), nil, v)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
 		}
-		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, d := range [][]byte{data, reseal(data)} {
@@ -259,6 +291,13 @@ func FuzzIndexDecode(f *testing.F) {
 				func() error { _, err := ix.loadTime(); return err },
 				func() error { _, err := ix.loadIDFilter(); return err },
 				func() error { _, err := ix.loadIDs(); return err },
+				func() error {
+					if ix.version < 2 {
+						return nil
+					}
+					_, err := ix.regionBytes(0, ix.secs[secDict].len+ix.secs[secPostings].len, true)
+					return err
+				},
 			} {
 				if err := load(); err != nil && !isCorruption(err) {
 					t.Fatalf("load: %v", err)
@@ -290,24 +329,30 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{0, 1, 2, 5, 20, 64} {
-		data, err := buildIndex(genWorkload(rand.New(rand.NewPCG(uint64(n), 5)), n), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(data)) + ")\n"
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%03d", n)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// A damaged variant of each, resealed, to start the fuzzer past
-		// the checksums.
-		if len(data) > headerLen+trailerLen+4 {
-			bad := slices.Clone(data)
-			bad[headerLen+len(bad)/3%(len(bad)-headerLen-trailerLen)] ^= 0x5a
-			bad = reseal(bad)
-			body = "go test fuzz v1\n[]byte(" + strconv.Quote(string(bad)) + ")\n"
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("damaged-%03d", n)), []byte(body), 0o644); err != nil {
+	for _, n := range []int{0, 1, 2, 5, 20, 64, 1000} {
+		for _, v := range []int{1, formatVersion} {
+			prefix := "" // version 2; version 1 seeds keep the old files open
+			if v == 1 {
+				prefix = "v1-"
+			}
+			data, err := buildIndexV(genWorkload(rand.New(rand.NewPCG(uint64(n), 5)), n), nil, v)
+			if err != nil {
 				t.Fatal(err)
+			}
+			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(data)) + ")\n"
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%sseed-%03d", prefix, n)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// A damaged variant of each, resealed, to start the fuzzer past
+			// the checksums.
+			if len(data) > headerLen+trailerLen+4 {
+				bad := slices.Clone(data)
+				bad[headerLen+len(bad)/3%(len(bad)-headerLen-trailerLenV1)] ^= 0x5a
+				bad = reseal(bad)
+				body = "go test fuzz v1\n[]byte(" + strconv.Quote(string(bad)) + ")\n"
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%sdamaged-%03d", prefix, n)), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}

@@ -12,8 +12,9 @@ import (
 type dictView struct {
 	n, nr    uint32
 	restarts []byte // nr rows of keyOff u32, postOff u64
-	blob     []byte
-	blobPos  int // position of blob in the section, for error offsets
+	blob     []byte // the entries (version 1); nil in a version 2 head
+	blobPos  int    // position of the entries in the section
+	blobLen  int64
 }
 
 // dictEntry is one decoded dictionary entry.
@@ -25,30 +26,78 @@ type dictEntry struct {
 	plen    uint64
 }
 
+// loadDict returns the dictionary: the whole section for a version 1
+// file; for a version 2 file only its head (counts and restart rows, with
+// blob nil), read through the verified chunks.
 func (ix *Index) loadDict() (*dictView, error) {
+	if ix.version >= 2 {
+		nr := (int64(ix.summary.Terms) + dictRestart - 1) / dictRestart
+		head := 8 + 12*nr
+		return ix.dict.get(ix.cache, head, func() (*dictView, error) {
+			if head > ix.secs[secDict].len {
+				return nil, ix.secCorrupt(secDict, 0, "restart rows beyond the section")
+			}
+			b, err := ix.regionBytes(0, head, false)
+			if err != nil {
+				return nil, err
+			}
+			if ix.cache != nil && ix.data == nil {
+				b = append([]byte(nil), b...) // not a held chunk's memory: the cache accounts for it alone
+			}
+			return ix.parseDict(b, true)
+		})
+	}
 	return ix.dict.get(ix.cache, ix.secs[secDict].len, func() (*dictView, error) {
 		b, err := ix.section(secDict)
 		if err != nil {
 			return nil, err
 		}
-		d := dec{b: b}
-		v := &dictView{}
-		v.n = d.u32()
-		v.nr = d.u32()
-		if !d.bad && uint64(v.nr) != (uint64(v.n)+dictRestart-1)/dictRestart {
-			d.setFail("restart count does not match term count")
-		}
-		if !d.bad && v.n != ix.summary.Terms {
-			d.setFail("term count differs from the summary")
-		}
-		v.restarts = d.bytes(uint64(v.nr) * 12)
-		if d.bad {
-			return nil, ix.secCorrupt(secDict, d.off, d.fail)
-		}
-		v.blobPos = d.off
-		v.blob = b[d.off:]
-		return v, nil
+		return ix.parseDict(b, false)
 	})
+}
+
+// parseDict parses a dictionary section (or, headOnly, its head: the
+// blob is then read per restart block).
+func (ix *Index) parseDict(b []byte, headOnly bool) (*dictView, error) {
+	d := dec{b: b}
+	v := &dictView{}
+	v.n = d.u32()
+	v.nr = d.u32()
+	if !d.bad && uint64(v.nr) != (uint64(v.n)+dictRestart-1)/dictRestart {
+		d.setFail("restart count does not match term count")
+	}
+	if !d.bad && v.n != ix.summary.Terms {
+		d.setFail("term count differs from the summary")
+	}
+	v.restarts = d.bytes(uint64(v.nr) * 12)
+	if d.bad {
+		return nil, ix.secCorrupt(secDict, d.off, d.fail)
+	}
+	v.blobPos = d.off
+	v.blobLen = ix.secs[secDict].len - int64(d.off)
+	if !headOnly {
+		v.blob = b[d.off:]
+	}
+	return v, nil
+}
+
+// block returns the bytes of restart block r (entries 16r..16r+15): from
+// the loaded section (version 1) or read and verified chunk by chunk
+// (version 2). Its bounds are the restart rows r and r+1.
+func (ix *Index) block(v *dictView, r uint32) ([]byte, int, error) {
+	start := int64(binary.LittleEndian.Uint32(v.restarts[r*12:]))
+	end := v.blobLen
+	if r+1 < v.nr {
+		end = int64(binary.LittleEndian.Uint32(v.restarts[(r+1)*12:]))
+	}
+	if start >= end || end > v.blobLen {
+		return nil, 0, ix.secCorrupt(secDict, 8+int(r)*12, "restart rows out of order")
+	}
+	if v.blob != nil {
+		return v.blob[start:end], int(start), nil
+	}
+	b, err := ix.regionBytes(int64(v.blobPos)+start, end-start, true)
+	return b, int(start), err
 }
 
 func (ix *Index) loadPostings() (*[]byte, error) {
@@ -59,6 +108,23 @@ func (ix *Index) loadPostings() (*[]byte, error) {
 		}
 		return &b, nil
 	})
+}
+
+// postingBytes returns the posting list of e (card >= 2), verified: from
+// the loaded section (version 1) or from its chunks (version 2).
+func (ix *Index) postingBytes(e dictEntry) ([]byte, error) {
+	plen := uint64(ix.secs[secPostings].len)
+	if e.postOff > plen || e.plen > plen-e.postOff {
+		return nil, ix.corrupt(ix.secs[secPostings].off+int64(min(e.postOff, plen)), "postings section: posting list beyond the section")
+	}
+	if ix.version >= 2 {
+		return ix.regionBytes(ix.secs[secDict].len+int64(e.postOff), int64(e.plen), true)
+	}
+	p, err := ix.loadPostings()
+	if err != nil {
+		return nil, err
+	}
+	return (*p)[e.postOff : e.postOff+e.plen], nil
 }
 
 // readEntry decodes the entry at d (whose previous key is cur) and returns
@@ -98,13 +164,10 @@ func readEntry(d *dec, cur []byte, restart bool) ([]byte, dictEntry) {
 	return cur, e
 }
 
-// restartKey returns the full key stored at restart r.
-func (v *dictView) restartKey(r uint32) ([]byte, bool) {
-	off := binary.LittleEndian.Uint32(v.restarts[r*12:])
-	if uint64(off) >= uint64(len(v.blob)) {
-		return nil, false
-	}
-	d := dec{b: v.blob, off: int(off)}
+// restartKey returns the full key stored at the start of a restart
+// block (shared == 0).
+func restartKey(blk []byte) ([]byte, bool) {
+	d := dec{b: blk}
 	if d.uvarint() != 0 {
 		return nil, false
 	}
@@ -119,10 +182,13 @@ func (ix *Index) lookup(v *dictView, f Field, val string) (dictEntry, bool, erro
 	lo, hi := uint32(0), v.nr
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		k, ok := v.restartKey(mid)
+		blk, pos, err := ix.block(v, mid)
+		if err != nil {
+			return dictEntry{}, false, err
+		}
+		k, ok := restartKey(blk)
 		if !ok {
-			off := binary.LittleEndian.Uint32(v.restarts[mid*12:])
-			return dictEntry{}, false, ix.secCorrupt(secDict, v.blobPos+int(min(off, uint32(len(v.blob)))), "bad restart key")
+			return dictEntry{}, false, ix.secCorrupt(secDict, v.blobPos+pos, "bad restart key")
 		}
 		if compareKey(k, f, val) > 0 {
 			hi = mid
@@ -134,7 +200,11 @@ func (ix *Index) lookup(v *dictView, f Field, val string) (dictEntry, bool, erro
 		return dictEntry{}, false, nil
 	}
 	r := lo - 1
-	d := dec{b: v.blob, off: int(binary.LittleEndian.Uint32(v.restarts[r*12:]))}
+	blk, pos, err := ix.block(v, r)
+	if err != nil {
+		return dictEntry{}, false, err
+	}
+	d := dec{b: blk}
 	postOff := binary.LittleEndian.Uint64(v.restarts[r*12+4:])
 	var kbuf [128]byte
 	cur := kbuf[:0]
@@ -143,7 +213,7 @@ func (ix *Index) lookup(v *dictView, f Field, val string) (dictEntry, bool, erro
 		var e dictEntry
 		cur, e = readEntry(&d, cur, i == uint64(r)*dictRestart)
 		if d.bad {
-			return dictEntry{}, false, ix.secCorrupt(secDict, v.blobPos+d.off, d.fail)
+			return dictEntry{}, false, ix.secCorrupt(secDict, v.blobPos+pos+d.off, d.fail)
 		}
 		if e.card >= 2 {
 			e.postOff = postOff
@@ -160,8 +230,9 @@ func (ix *Index) lookup(v *dictView, f Field, val string) (dictEntry, bool, erro
 	return dictEntry{}, false, nil
 }
 
-// decodePostings materializes the posting list of e as a new bitmap.
-func (ix *Index) decodePostings(e dictEntry, post []byte) (bm *roaring.Bitmap, err error) {
+// decodePostings materializes the posting list of e as a new bitmap: p is
+// its bytes (postingBytes), nil when card == 1.
+func (ix *Index) decodePostings(e dictEntry, p []byte) (bm *roaring.Bitmap, err error) {
 	count := ix.summary.Count
 	if e.card == 1 {
 		if e.ord >= count {
@@ -170,12 +241,11 @@ func (ix *Index) decodePostings(e dictEntry, post []byte) (bm *roaring.Bitmap, e
 		return roaring.BitmapOf(e.ord), nil
 	}
 	bad := func(why string) error {
-		return ix.corrupt(ix.secs[secPostings].off+int64(min(e.postOff, uint64(len(post)))), "postings section: %s", why)
+		return ix.corrupt(ix.secs[secPostings].off+int64(min(e.postOff, uint64(ix.secs[secPostings].len))), "postings section: %s", why)
 	}
-	if e.postOff > uint64(len(post)) || e.plen > uint64(len(post))-e.postOff {
+	if uint64(len(p)) != e.plen {
 		return nil, bad("posting list beyond the section")
 	}
-	p := post[e.postOff : e.postOff+e.plen]
 	switch e.kind {
 	case postDelta:
 		if uint64(e.card) > e.plen || e.card > count {
@@ -259,28 +329,43 @@ func (ix *Index) Postings(t Term) (*roaring.Bitmap, error) {
 	if err != nil || !ok {
 		return roaring.New(), err
 	}
-	var post []byte
+	var p []byte
 	if e.card >= 2 {
-		p, err := ix.loadPostings()
-		if err != nil {
+		if p, err = ix.postingBytes(e); err != nil {
 			return nil, err
 		}
-		post = *p
 	}
-	return ix.decodePostings(e, post)
+	return ix.decodePostings(e, p)
 }
 
 // verifyDict walks the whole dictionary and decodes every posting list.
+// A version 2 file's sections are read whole for it (their section
+// checksums checked too) without entering the cache.
 func (ix *Index) verifyDict() error {
-	v, err := ix.loadDict()
-	if err != nil {
-		return err
+	var v *dictView
+	var post []byte
+	if ix.version >= 2 {
+		b, err := ix.section(secDict)
+		if err != nil {
+			return err
+		}
+		if v, err = ix.parseDict(b, false); err != nil {
+			return err
+		}
+		if post, err = ix.section(secPostings); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if v, err = ix.loadDict(); err != nil {
+			return err
+		}
+		pp, err := ix.loadPostings()
+		if err != nil {
+			return err
+		}
+		post = *pp
 	}
-	pp, err := ix.loadPostings()
-	if err != nil {
-		return err
-	}
-	post := *pp
 	d := dec{b: v.blob}
 	var cur, prev []byte
 	postOff := uint64(0)
@@ -308,11 +393,16 @@ func (ix *Index) verifyDict() error {
 		if !ix.summary.filter.mayContain(termHash(t)) {
 			return ix.secCorrupt(secSummary, 0, fmt.Sprintf("filter misses dictionary term %d", i))
 		}
+		var p []byte
 		if e.card >= 2 {
 			e.postOff = postOff
 			postOff += e.plen
+			if e.postOff > uint64(len(post)) || e.plen > uint64(len(post))-e.postOff {
+				return ix.corrupt(ix.secs[secPostings].off+int64(min(e.postOff, uint64(len(post)))), "postings section: posting list beyond the section")
+			}
+			p = post[e.postOff : e.postOff+e.plen]
 		}
-		if _, err := ix.decodePostings(e, post); err != nil {
+		if _, err := ix.decodePostings(e, p); err != nil {
 			return err
 		}
 	}

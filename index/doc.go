@@ -23,10 +23,16 @@
 //   - Encode is deterministic: the bytes depend only on the set of
 //     entries added, never on Add order or term order within an event.
 //   - Every byte of a file is covered by a checksum (xxhash64): the header
-//     and trailer by the trailer checksum, each section by its own. Open
-//     verifies the header, trailer and summary; any other section is
-//     verified in full when first loaded (and again when loaded after a
-//     Cache evicted it), before any of it is used. Any
+//     and trailer by the trailer checksum, each section by its own, and
+//     in a version 2 file each 4 KiB chunk of the dictionary and postings
+//     sections by its chunk checksum. Open verifies the header, trailer
+//     and summary. In a version 2 file a term lookup reads only the
+//     dictionary's restart rows, the restart blocks its binary search
+//     visits and one posting list, each chunk they touch verified before
+//     any of its bytes is used. Any other section (and, in a version 1
+//     file, the dictionary and postings) is verified in full when first
+//     loaded (and again when loaded after a Cache evicted it), before any
+//     of it is used. Verify checks every section and every chunk. Any
 //     failure is a *CorruptionError{File, Offset, Reason}.
 //   - Decoders never panic and check every count and length against the
 //     remaining bytes before allocating: loading a hostile file allocates
@@ -37,25 +43,53 @@
 //   - Index is safe for concurrent use. Mem is not locked: Add excludes
 //     everything else; reads may run concurrently with each other.
 //
-// # File layout (format version 1)
+// # File layout (format version 2)
 //
 // All integers are little-endian; "uvarint" is encoding/binary's
-// unsigned varint. A file is a 16-byte header, six sections stored
+// unsigned varint. A file is a 16-byte header, seven sections stored
 // back to back in this order, then a fixed-size trailer:
 //
-//	header   (16 B)  magic "EXLEDIDX" | version u32 = 1 | reserved u32 = 0
+//	header   (16 B)  magic "EXLEDIDX" | version u32 = 2 | reserved u32 = 0
 //	section 0 summary
 //	section 1 dictionary
 //	section 2 postings
 //	section 3 time
 //	section 4 event-id filter
 //	section 5 event-id table
-//	trailer  (160 B) 6 x (offset u64 | length u64 | xxhash64 of the section u64)
-//	                 | section count u32 = 6 | magic "IXTR"
+//	section 6 chunk checksums
+//	trailer  (184 B) 7 x (offset u64 | length u64 | xxhash64 of the section u64)
+//	                 | section count u32 = 7 | magic "IXTR"
 //	                 | xxhash64(header || trailer minus these last 8 bytes) u64
 //
 // Section 0 starts at offset 16, each next one where the previous ends,
 // and the last ends where the trailer starts; anything else is corrupt.
+// Open reads the version first: it says how long the trailer is (a
+// damaged version names no version or a trailer whose checksum fails).
+//
+// Version 1 (written before version 2, still read): the same header with
+// version 1, sections 0-5 byte for byte as in version 2, and a 160-byte
+// trailer of 6 rows and section count 6. A lookup in a version 1 file
+// loads and verifies the whole dictionary and postings sections.
+// Builder.EncodeVersion(1) writes it, so that such a file can be checked
+// against its data.
+//
+// Chunk checksums (section 6): the dictionary and postings sections, taken
+// together as one region (the dictionary's bytes, then the postings'),
+// are cut into chunks of 4096 bytes (the last may be shorter; a chunk may
+// span the boundary of the two sections):
+//
+//	chunkSize u32 = 4096 | n u32 = ceil((len(dictionary)+len(postings))/4096)
+//	n x xxhash64 of chunk i (region bytes [4096*i, min(4096*(i+1), end)))
+//
+// A lookup reads the section (kept for the life of the Index: 8 bytes per
+// 4 KiB), then the dictionary's head (n, nrestarts and the restart rows:
+// kept in the Cache), then per binary-search step the restart block it
+// probes and finally one posting list, reading each byte range in one
+// read of the chunks that cover it and checking each of those chunks
+// before using any byte. Chunks read for a range of at most 4 chunks are
+// kept in the Cache (the restart blocks near the top of the binary
+// search are shared by every lookup of the file, and a selective query's
+// lists are small); a longer range is verified, used and dropped.
 //
 // Summary (loaded by Open):
 //
@@ -90,8 +124,11 @@
 // Keys are front coded against the previous key; shared is 0 at every
 // restart entry. Posting lists (card >= 2) are stored in dictionary order;
 // an entry's list starts at its restart row's postOff plus the lengths of
-// the earlier lists in its block. A lookup binary-searches the restart
-// keys and scans at most 16 entries.
+// the earlier lists in its block. Restart block r is the blob bytes from
+// its keyOff to the next row's (the last to the end of the section); the
+// keyOffs strictly increase. A lookup binary-searches the restart keys
+// (the first key of each block) and scans at most 16 entries of one
+// block.
 //
 // Postings: the concatenated lists. kind 0 is a delta list: the first
 // ordinal, then (ordinal - previous - 1) for each next one, uvarints.

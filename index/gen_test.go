@@ -104,6 +104,11 @@ func genWorkload(r *rand.Rand, n int) []entry {
 }
 
 func buildIndex(es []entry, order []int) ([]byte, error) {
+	return buildIndexV(es, order, formatVersion)
+}
+
+// buildIndexV is buildIndex in format version v.
+func buildIndexV(es []entry, order []int, v int) ([]byte, error) {
 	b := NewBuilder()
 	if order == nil {
 		for _, e := range es {
@@ -114,7 +119,7 @@ func buildIndex(es []entry, order []int) ([]byte, error) {
 			b.Add(es[i].ord, es[i].time, es[i].terms)
 		}
 	}
-	return b.Encode()
+	return b.EncodeVersion(v)
 }
 
 func buildMem(es []entry) *Mem {

@@ -14,11 +14,12 @@ import (
 )
 
 // Index is one sealed, immutable index file. It is safe for concurrent
-// use. Open verifies the header, the trailer and the summary; every other
-// section is read and verified against its checksum the first time a
-// lookup needs it, and kept in memory afterwards, or, for an index opened
-// with OpenCached, until its Cache needs the room (then the next lookup
-// reads and verifies it again).
+// use. Open verifies the header, the trailer and the summary; everything
+// else is read and verified against its checksum the first time a lookup
+// needs it (a whole section, or in a version 2 file the chunks of the
+// dictionary and postings a term lookup touches), and kept in memory
+// afterwards, or, for an index opened with OpenCached, until its Cache
+// needs the room (then the next lookup reads and verifies it again).
 type Index struct {
 	name string
 	size int64
@@ -29,14 +30,20 @@ type Index struct {
 	closed bool
 	cache  *Cache // bounds the lazily loaded sections; nil keeps them
 
+	version int // format version: 1 or 2
+	nsec    int // sections in the file: 6 (version 1) or 7
 	secs    [numSections]secRef
 	summary *Summary
 
-	dict  lazy[dictView]
-	post  lazy[[]byte]
-	times lazy[timeView]
-	idf   lazy[bloom]
-	ids   lazy[idView]
+	// dict is the whole dictionary section (version 1), or only its head
+	// (term and restart counts and the restart rows, version 2), whose
+	// restart blocks and posting lists are then read chunk by chunk.
+	dict   lazy[dictView]
+	chunks lazy[chunkTable] // version 2: chunk checksums and cached chunks; kept once loaded
+	post   lazy[[]byte]
+	times  lazy[timeView]
+	idf    lazy[bloom]
+	ids    lazy[idView]
 }
 
 type secRef struct {
@@ -167,7 +174,7 @@ func (ix *Index) readAt(off, n int64) ([]byte, error) {
 }
 
 func (ix *Index) init() error {
-	if ix.size < headerLen+trailerLen {
+	if ix.size < headerLen+trailerLenV1 {
 		return ix.corrupt(0, "file of %d bytes is too short for an index", ix.size)
 	}
 	hdr, err := ix.readAt(0, headerLen)
@@ -177,25 +184,38 @@ func (ix *Index) init() error {
 	if string(hdr[:8]) != fileMagic {
 		return ix.corrupt(0, "bad magic %q", hdr[:8])
 	}
-	trOff := ix.size - trailerLen
-	tr, err := ix.readAt(trOff, trailerLen)
+	// The version (covered by the trailer checksum, checked next) says
+	// how long the trailer is; a damaged version either names no known
+	// version or points at a trailer whose checksum fails.
+	switch v := binary.LittleEndian.Uint32(hdr[8:]); v {
+	case 1:
+		ix.version, ix.nsec = 1, numSectionsV1
+	case formatVersion:
+		ix.version, ix.nsec = formatVersion, numSections
+	default:
+		return ix.corrupt(8, "unsupported version %d", v)
+	}
+	trLen := int64(trailerLenOf(ix.nsec))
+	if ix.size < headerLen+trLen {
+		return ix.corrupt(0, "file of %d bytes is too short for an index of version %d", ix.size, ix.version)
+	}
+	trOff := ix.size - trLen
+	tr, err := ix.readAt(trOff, trLen)
 	if err != nil {
 		return err
 	}
-	if got, want := binary.LittleEndian.Uint64(tr[trailerLen-8:]), trailerChecksum(hdr, tr); got != want {
+	if got, want := binary.LittleEndian.Uint64(tr[trLen-8:]), trailerChecksum(hdr, tr[:trLen-8]); got != want {
 		return ix.corrupt(trOff, "trailer checksum mismatch")
-	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != formatVersion {
-		return ix.corrupt(8, "unsupported version %d", v)
 	}
 	if binary.LittleEndian.Uint32(hdr[12:]) != 0 {
 		return ix.corrupt(12, "nonzero reserved header bytes")
 	}
-	if binary.LittleEndian.Uint32(tr[numSections*24:]) != numSections || string(tr[numSections*24+4:numSections*24+8]) != trailerMagic {
-		return ix.corrupt(trOff+numSections*24, "bad trailer section count or magic")
+	ns := int64(ix.nsec) * 24
+	if binary.LittleEndian.Uint32(tr[ns:]) != uint32(ix.nsec) || string(tr[ns+4:ns+8]) != trailerMagic {
+		return ix.corrupt(trOff+ns, "bad trailer section count or magic")
 	}
 	next := int64(headerLen)
-	for i := range ix.secs {
+	for i := range ix.secs[:ix.nsec] {
 		off := binary.LittleEndian.Uint64(tr[i*24:])
 		n := binary.LittleEndian.Uint64(tr[i*24+8:])
 		if off != uint64(next) || n > uint64(trOff-next) {
@@ -206,6 +226,15 @@ func (ix *Index) init() error {
 	}
 	if next != trOff {
 		return ix.corrupt(next, "%d unaccounted bytes before the trailer", trOff-next)
+	}
+	if ix.version >= 2 {
+		// The chunk checksums section's size follows from the dictionary
+		// and postings sizes; checked here so that nothing later trusts
+		// a chunk count the file does not hold.
+		n := (ix.secs[secDict].len + ix.secs[secPostings].len + chunkSize - 1) / chunkSize
+		if ix.secs[secChunks].len != 8+8*n {
+			return ix.corrupt(ix.secs[secChunks].off, "chunk checksums section of %d bytes, want %d for %d chunks", ix.secs[secChunks].len, 8+8*n, n)
+		}
 	}
 	s, err := ix.section(secSummary)
 	if err != nil {
@@ -237,6 +266,19 @@ func (ix *Index) Name() string { return ix.name }
 // Size returns the encoded size of the index (its file size), in bytes.
 func (ix *Index) Size() int64 { return ix.size }
 
+// Version returns the file's format version (1 or 2).
+func (ix *Index) Version() int { return ix.version }
+
+// FileVersion returns the format version an index file's header claims
+// (0 when data does not start with an index header). The claim is not
+// verified: Decode or Open does that.
+func FileVersion(data []byte) int {
+	if len(data) < headerLen || string(data[:8]) != fileMagic {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32(data[8:]))
+}
+
 // Count returns the number of events (ordinals 0..Count-1) indexed.
 func (ix *Index) Count() uint32 { return ix.summary.Count }
 
@@ -262,6 +304,9 @@ func (ix *Index) Bytes() map[Field]int64 {
 // entry decodes, keys are strictly increasing, every ordinal is below
 // Count and every posting list matches its stated cardinality.
 func (ix *Index) Verify() error {
+	if err := ix.verifyChunks(); err != nil {
+		return err
+	}
 	if err := ix.verifyDict(); err != nil {
 		return err
 	}

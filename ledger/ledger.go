@@ -633,7 +633,12 @@ func (l *Ledger) openSegment(ms manifestSeg) (*sealedSeg, error) {
 
 // buildIndex derives a segment's index from its records alone, so a rebuild
 // is byte-identical to the original.
-func buildIndex(r *segment.Reader) ([]byte, error) {
+func buildIndex(r *segment.Reader) ([]byte, error) { return buildIndexVersion(r, 0) }
+
+// buildIndexVersion is buildIndex in index format version v (0: the
+// current one), so that a file written in an older version can be
+// checked against its records.
+func buildIndexVersion(r *segment.Reader, v int) ([]byte, error) {
 	info := r.Info()
 	b := index.NewBuilder()
 	var terms []index.Term
@@ -654,7 +659,10 @@ func buildIndex(r *segment.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.Encode()
+	if v == 0 {
+		return b.Encode()
+	}
+	return b.EncodeVersion(v)
 }
 
 func (l *Ledger) rebuildIndex(r *segment.Reader, ipath string) (*index.Index, error) {

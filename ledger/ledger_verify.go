@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
 )
 
@@ -251,14 +252,14 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 		if err := s.r.Verify(); err != nil {
 			return rep, toIntegrity(err, s.r.Path(), seqAtOffset(s, err))
 		}
-		want, err := buildIndex(s.r)
-		if err != nil {
-			return rep, toIntegrity(err, s.r.Path(), s.info.FirstSeq)
-		}
 		ipath := l.segPath(s.name, ".idx")
 		got, err := readAll(l.fs, ipath)
 		if err != nil {
 			return rep, toIntegrity(err, ipath, s.info.FirstSeq)
+		}
+		want, err := buildIndexLike(s.r, got)
+		if err != nil {
+			return rep, toIntegrity(err, s.r.Path(), s.info.FirstSeq)
 		}
 		if !bytes.Equal(got, want) {
 			return rep, &IntegrityError{File: ipath, Seq: s.info.FirstSeq, Reason: "index does not match the data it indexes"}
@@ -325,3 +326,14 @@ func toIntegrity(err error, file string, seq uint64) error {
 }
 
 func asCorruption(err error, target **CorruptionError) bool { return errors.As(err, target) }
+
+// buildIndexLike rebuilds a segment's index in the format version of an
+// existing index file got: a version 1 file (written before version 2)
+// is valid when it equals the version 1 encoding of the records; any
+// other file is compared with the current encoding.
+func buildIndexLike(r *segment.Reader, got []byte) ([]byte, error) {
+	if index.FileVersion(got) == 1 {
+		return buildIndexVersion(r, 1)
+	}
+	return buildIndex(r)
+}

@@ -136,12 +136,16 @@ func Repair(dir string, opts *Options, aside string) (RepairReport, error) {
 			newMan.Segments = append(newMan.Segments, ms)
 			// The index: rebuild if missing, damaged or stale.
 			ipath := filepath.Join(segDir, ms.Name+".idx")
-			want, berr := buildIndex(r)
+			got, rerr := readAll(fsys, ipath)
+			want, berr := buildIndexLike(r, got)
+			if berr == nil && string(got) != string(want) && index.FileVersion(want) == 1 {
+				// A damaged version 1 file is rewritten in the current version.
+				want, berr = buildIndex(r)
+			}
 			r.Close()
 			if berr != nil {
 				return fail(berr)
 			}
-			got, rerr := readAll(fsys, ipath)
 			if rerr != nil || string(got) != string(want) {
 				if rerr == nil {
 					rep.Damaged = append(rep.Damaged, ipath)
