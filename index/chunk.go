@@ -54,12 +54,6 @@ func (ix *Index) loadChunks() (*chunkTable, error) {
 			return nil, ix.secCorrupt(secChunks, d.off, d.fail)
 		}
 		t.slots = make([]chunkSlot, n)
-		if ix.cache != nil {
-			for i := range t.slots {
-				s := &t.slots[i]
-				s.ent.Drop = func() { s.b.Store(nil) }
-			}
-		}
 		return t, nil
 	})
 }
@@ -82,7 +76,14 @@ func (ix *Index) admit(t *chunkTable, c int64, b []byte) {
 		s.b.Store(&b)
 		return
 	}
-	ix.cache.c.Insert(&s.ent, int64(len(b)), func() { s.b.Store(&b) })
+	// Drop is set on the first admission, under the cache's lock, which
+	// is the only place that reads it.
+	ix.cache.c.Insert(&s.ent, int64(len(b)), func() {
+		if s.ent.Drop == nil {
+			s.ent.Drop = func() { s.b.Store(nil) }
+		}
+		s.b.Store(&b)
+	})
 }
 
 // regionBytes returns the n bytes at off of the region formed by the

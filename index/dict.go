@@ -33,16 +33,16 @@ func (ix *Index) loadDict() (*dictView, error) {
 	if ix.version >= 2 {
 		nr := (int64(ix.summary.Terms) + dictRestart - 1) / dictRestart
 		head := 8 + 12*nr
-		return ix.dict.get(ix.cache, head, func() (*dictView, error) {
+		// The head refers to the chunks read for it (whole chunks: the
+		// cache counts them all).
+		held := (head + chunkSize - 1) &^ (chunkSize - 1)
+		return ix.dict.get(ix.cache, held, func() (*dictView, error) {
 			if head > ix.secs[secDict].len {
 				return nil, ix.secCorrupt(secDict, 0, "restart rows beyond the section")
 			}
 			b, err := ix.regionBytes(0, head, false)
 			if err != nil {
 				return nil, err
-			}
-			if ix.cache != nil && ix.data == nil {
-				b = append([]byte(nil), b...) // not a held chunk's memory: the cache accounts for it alone
 			}
 			return ix.parseDict(b, true)
 		})
