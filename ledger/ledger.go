@@ -88,9 +88,11 @@ type Options struct {
 	WALFileSize int64
 	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
 	CacheBytes int64
-	// IndexCacheBytes bounds the index sections (term dictionaries,
-	// postings, time and event-id tables) held in memory for all
-	// segments together; a section evicted from it is read and
+	// IndexCacheBytes bounds the index data (time and event-id tables;
+	// term dictionaries' restart rows and the verified 4 KiB chunks of
+	// dictionaries and postings that term lookups read; whole
+	// dictionaries and postings of version 1 index files) held in
+	// memory for all segments together; what it evicts is read and
 	// checksum-verified again when next used. 0 = 128 MiB.
 	IndexCacheBytes int64
 	// FooterCacheBytes bounds the parsed segment footers (block tables and
