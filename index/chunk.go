@@ -13,6 +13,14 @@ import (
 // verified, used and forgotten, so that it does not push those out.
 const chunkAdmit = 4
 
+// wholeAfter: once lookups of one index have read a quarter of its
+// chunks from the file one by one (a file many distinct terms are looked
+// up in, such as the newest segments under trace-link lookups), the next
+// miss reads the whole region in one read and keeps every chunk: the
+// cost of version 1's whole-section load, paid only by files that use
+// that much of it.
+const wholeAfter = 4
+
 // chunkTable is the loaded chunk checksums section of a version 2 file
 // (see doc.go), with one slot per chunk for its verified bytes. The
 // dictionary and postings sections are read through it chunk by chunk:
@@ -24,6 +32,9 @@ type chunkTable struct {
 	sums   []byte // n x xxhash64
 	slots  []chunkSlot
 	region int64 // bytes covered: dictionary + postings
+	// misses counts the chunks read from the file since the region was
+	// last read whole (see regionBytes).
+	misses atomic.Int64
 }
 
 type chunkSlot struct {
@@ -117,6 +128,10 @@ func (ix *Index) regionBytes(off, n int64, keep bool) ([]byte, error) {
 		return held, nil
 	}
 	start, end := c0*chunkSize, min((c1+1)*chunkSize, t.region)
+	if keep && t.misses.Add(c1-c0+1) > int64(len(t.slots))/wholeAfter {
+		t.misses.Store(0)
+		start, end, c0, c1 = 0, t.region, 0, int64(len(t.slots))-1
+	}
 	raw, err := ix.readAt(ix.secs[secDict].off+start, end-start)
 	if err != nil {
 		return nil, err
@@ -127,7 +142,7 @@ func (ix *Index) regionBytes(off, n int64, keep bool) ([]byte, error) {
 			return nil, ix.chunkCorrupt(c)
 		}
 	}
-	if keep && c1-c0 < chunkAdmit {
+	if keep && (c1-c0 < chunkAdmit || start == 0 && end == t.region) {
 		for c := c0; c <= c1; c++ {
 			b := raw[c*chunkSize-start : min((c+1)*chunkSize, end)-start]
 			if ix.data == nil && c0 != c1 {

@@ -206,3 +206,38 @@ func bitsLen(x uint64) int {
 	}
 	return n
 }
+
+// TestWholeRegionAfterManyMisses: when lookups of one file have read a
+// quarter of its chunks one by one, the next miss reads the dictionary
+// and postings whole and keeps every chunk, so that looking up every
+// term of a file costs about as many reads as a quarter of its chunks,
+// not one or more per chunk; the answers stay right.
+func TestWholeRegionAfterManyMisses(t *testing.T) {
+	r := rand.New(rand.NewPCG(37, 38))
+	es := genWorkload(r, 20000)
+	data, _ := buildIndex(es, nil)
+	path := filepath.Join(t.TempDir(), "x.idx")
+	if err := WriteFile(vfs.OS, path, data); err != nil {
+		t.Fatal(err)
+	}
+	fs := vfs.NewFault(vfs.OS)
+	ix, err := OpenCached(fs, path, NewCache(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	nchunks := (ix.secs[secDict].len + ix.secs[secPostings].len + chunkSize - 1) / chunkSize
+	before := fs.Count(vfs.OpRead)
+	checkTerms(t, es, ix, buildMem(es))
+	reads := int64(fs.Count(vfs.OpRead) - before)
+	t.Logf("%d chunks; looking up every term took %d reads", nchunks, reads)
+	if reads > nchunks/2 { // chunk by chunk it takes about one read per chunk
+		t.Fatalf("%d reads for %d chunks: the region was not read whole", reads, nchunks)
+	}
+	ct, _ := ix.loadChunks()
+	for i := range ct.slots {
+		if ct.slots[i].b.Load() == nil {
+			t.Fatalf("chunk %d of %d not held after the whole read", i, len(ct.slots))
+		}
+	}
+}

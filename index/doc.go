@@ -89,7 +89,11 @@
 // before using any byte. Chunks read for a range of at most 4 chunks are
 // kept in the Cache (the restart blocks near the top of the binary
 // search are shared by every lookup of the file, and a selective query's
-// lists are small); a longer range is verified, used and dropped.
+// lists are small); a longer range is verified, used and dropped. Once
+// the lookups of one file have read a quarter of its chunks one by one (a
+// file in which many distinct terms are looked up), its next miss reads
+// the dictionary and postings whole, verifies every chunk and keeps them
+// all, as a version 1 file's sections are kept.
 //
 // Summary (loaded by Open):
 //
