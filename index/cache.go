@@ -10,8 +10,8 @@ import (
 // file the dictionary and postings sections; of a version 2 file the
 // dictionary's head (its restart rows) and the verified 4 KiB chunks of
 // the dictionary and postings that lookups read (only those read for a
-// range of at most 4 chunks, or all of them once a file has missed a
-// quarter of its chunks; see doc.go). Everything held shares its byte
+// range of at most 16 chunks, or all of them once a file's lookups have
+// needed a quarter of its chunks; see doc.go). Everything held shares its byte
 // budget; the least recently used entry is forgotten when a load would
 // exceed it, and is read and checksum-verified again on its next use. A
 // value already handed to a lookup stays valid after eviction (files are

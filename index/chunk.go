@@ -8,17 +8,21 @@ import (
 )
 
 // chunkAdmit is the longest read, in chunks, whose chunks a Cache admits:
-// the restart blocks and posting lists of selective lookups, which the
-// next queries touch again. A longer read (a large posting list) is
-// verified, used and forgotten, so that it does not push those out.
-const chunkAdmit = 4
+// the restart blocks and the posting lists of lookups (a tenant's or a
+// kind's list in a 110,000-event segment is a few 8 KiB bitmap
+// containers), which the next queries touch again. A longer read (a list
+// over 64 KiB) is verified, used and forgotten, so that it does not push
+// those out.
+const chunkAdmit = 16
 
-// wholeAfter: once lookups of one index have read a quarter of its
-// chunks from the file one by one (a file many distinct terms are looked
-// up in, such as the newest segments under trace-link lookups), the next
-// miss reads the whole region in one read and keeps every chunk: the
-// cost of version 1's whole-section load, paid only by files that use
-// that much of it.
+// wholeAfter: once the lookups of one index have needed a quarter of its
+// distinct chunks (a file in which many distinct terms are looked up,
+// such as the newest segments under trace-link lookups), the next read
+// from the file reads the whole region in one read and keeps every
+// chunk: the cost of version 1's whole-section load, paid once and only
+// by files that use that much of it. Chunks read again after an eviction
+// do not count, so a cache too small for a workload's chunks does not
+// turn into whole-file reads.
 const wholeAfter = 4
 
 // chunkTable is the loaded chunk checksums section of a version 2 file
@@ -32,14 +36,16 @@ type chunkTable struct {
 	sums   []byte // n x xxhash64
 	slots  []chunkSlot
 	region int64 // bytes covered: dictionary + postings
-	// misses counts the chunks read from the file since the region was
-	// last read whole (see regionBytes).
-	misses atomic.Int64
+	// distinct counts the chunks ever read from the file; whole is set
+	// once the region was read whole (see wholeAfter).
+	distinct atomic.Int64
+	whole    atomic.Bool
 }
 
 type chunkSlot struct {
-	b   atomic.Pointer[[]byte]
-	ent lru.Entry
+	b    atomic.Pointer[[]byte]
+	seen atomic.Bool // read from the file at least once
+	ent  lru.Entry
 }
 
 func (ix *Index) loadChunks() (*chunkTable, error) {
@@ -128,9 +134,16 @@ func (ix *Index) regionBytes(off, n int64, keep bool) ([]byte, error) {
 		return held, nil
 	}
 	start, end := c0*chunkSize, min((c1+1)*chunkSize, t.region)
-	if keep && t.misses.Add(c1-c0+1) > int64(len(t.slots))/wholeAfter {
-		t.misses.Store(0)
-		start, end, c0, c1 = 0, t.region, 0, int64(len(t.slots))-1
+	if keep && !t.whole.Load() {
+		fresh := int64(0)
+		for c := c0; c <= c1; c++ {
+			if !t.slots[c].seen.Swap(true) {
+				fresh++
+			}
+		}
+		if fresh > 0 && t.distinct.Add(fresh) > int64(len(t.slots))/wholeAfter && t.whole.CompareAndSwap(false, true) {
+			start, end, c0, c1 = 0, t.region, 0, int64(len(t.slots))-1
+		}
 	}
 	raw, err := ix.readAt(ix.secs[secDict].off+start, end-start)
 	if err != nil {

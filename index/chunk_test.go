@@ -241,3 +241,34 @@ func TestWholeRegionAfterManyMisses(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictedChunksDoNotReadWhole: the same lookup repeated through a
+// cache that holds nothing reads its few chunks again each time and
+// never the whole region (re-reads are not new chunks).
+func TestEvictedChunksDoNotReadWhole(t *testing.T) {
+	r := rand.New(rand.NewPCG(39, 40))
+	es := genWorkload(r, 20000)
+	data, _ := buildIndex(es, nil)
+	path := filepath.Join(t.TempDir(), "x.idx")
+	if err := WriteFile(vfs.OS, path, data); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenCached(vfs.OS, path, NewCache(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	terms := allTerms(es)
+	tm := terms[len(terms)/3]
+	want, _ := buildMem(es).Postings(tm)
+	for range 200 {
+		got, err := ix.Postings(tm)
+		if err != nil || !got.Equals(want) {
+			t.Fatalf("Postings: %v", err)
+		}
+	}
+	ct, _ := ix.loadChunks()
+	if ct.whole.Load() {
+		t.Fatalf("200 repeats of one lookup read the whole region (%d distinct chunks of %d)", ct.distinct.Load(), len(ct.slots))
+	}
+}

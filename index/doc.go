@@ -86,14 +86,16 @@
 // kept in the Cache), then per binary-search step the restart block it
 // probes and finally one posting list, reading each byte range in one
 // read of the chunks that cover it and checking each of those chunks
-// before using any byte. Chunks read for a range of at most 4 chunks are
-// kept in the Cache (the restart blocks near the top of the binary
-// search are shared by every lookup of the file, and a selective query's
-// lists are small); a longer range is verified, used and dropped. Once
-// the lookups of one file have read a quarter of its chunks one by one (a
-// file in which many distinct terms are looked up), its next miss reads
-// the dictionary and postings whole, verifies every chunk and keeps them
-// all, as a version 1 file's sections are kept.
+// before using any byte. Chunks read for a range of at most 16 chunks
+// (64 KiB) are kept in the Cache (the restart blocks near the top of the
+// binary search are shared by every lookup of the file, and a tenant's
+// or a kind's list is a few 8 KiB bitmap containers); a longer range is
+// verified, used and dropped. Once the lookups of one file have needed a
+// quarter of its distinct chunks (a file in which many distinct terms are
+// looked up), its next read from the file reads the dictionary and
+// postings whole, verifies every chunk and keeps them all, as a version 1
+// file's sections are kept; chunks read again after an eviction do not
+// count toward that quarter.
 //
 // Summary (loaded by Open):
 //
