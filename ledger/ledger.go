@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -359,6 +360,54 @@ var _ ExperienceStore = (*Ledger)(nil)
 func Open(dir string, opts *Options) (*Ledger, error) {
 	start := time.Now()
 	o := opts.withDefaults()
+	var l *Ledger
+	for attempt := 1; ; attempt++ {
+		// A read-only Open beside a writer reads the manifest, then the
+		// segments and the WAL: a seal and a checkpoint in between can
+		// remove WAL files the manifest it read still needs. When the
+		// manifest has changed meanwhile, the open starts again from the
+		// new one; a ledger whose manifest stays put fails at once.
+		var before []byte
+		if o.ReadOnly {
+			before, _ = readAll(o.FS, filepath.Join(dir, manifestName))
+		}
+		l = newLedger(dir, o)
+		err := l.open()
+		if err == nil {
+			break
+		}
+		l.release()
+		if !o.ReadOnly || attempt == readOnlyOpenAttempts {
+			return nil, err
+		}
+		after, aerr := readAll(o.FS, filepath.Join(dir, manifestName))
+		if aerr != nil || before == nil || bytes.Equal(before, after) {
+			return nil, err
+		}
+		l.log.Debug("read-only open raced with a writer's seal; opening again", "attempt", attempt, "err", err)
+	}
+	l.recovery = time.Since(start)
+	nsegs := len(l.segs)
+	if !o.ReadOnly {
+		// Read the view before the sealer starts changing it.
+		if len(l.frozen) > 0 {
+			l.kickSeal()
+		}
+		l.bgWG.Add(1)
+		go l.sealLoop()
+		l.startVecIndexer()
+	}
+	l.log.Info("ledger opened", "dir", dir, "segments", nsegs, "last_seq", l.LastSeq(),
+		"wal_events", l.recoveredWAL, "took", l.recovery)
+	return l, nil
+}
+
+// readOnlyOpenAttempts bounds the attempts of a read-only Open whose
+// manifest changes under it (a writer sealing meanwhile).
+const readOnlyOpenAttempts = 8
+
+// newLedger makes the in-memory state of a Ledger before its open.
+func newLedger(dir string, o Options) *Ledger {
 	l := &Ledger{
 		dir:      dir,
 		fs:       o.FS,
@@ -376,25 +425,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	}
 	l.ops.init()
 	l.unstaged = sync.NewCond(&l.mu)
-
-	if err := l.open(); err != nil {
-		l.release()
-		return nil, err
-	}
-	l.recovery = time.Since(start)
-	nsegs := len(l.segs)
-	if !o.ReadOnly {
-		// Read the view before the sealer starts changing it.
-		if len(l.frozen) > 0 {
-			l.kickSeal()
-		}
-		l.bgWG.Add(1)
-		go l.sealLoop()
-		l.startVecIndexer()
-	}
-	l.log.Info("ledger opened", "dir", dir, "segments", nsegs, "last_seq", l.LastSeq(),
-		"wal_events", l.recoveredWAL, "took", l.recovery)
-	return l, nil
+	return l
 }
 
 // ErrLocked is returned (wrapped) by Open when another Ledger holds the
