@@ -133,8 +133,10 @@ type Options struct {
 	// without writing a single byte: a torn WAL tail is ignored in memory,
 	// a missing or damaged index is rebuilt in memory only, nothing is
 	// sealed. Every write method returns ErrReadOnly. A read-only Ledger
-	// may run beside a writer in another process; Refresh is not needed
-	// for a snapshot, reopen to see newer data.
+	// may run beside a writer in another process (an Open that races with
+	// the writer's seal starts again from the new manifest, up to 8
+	// times); Refresh is not needed for a snapshot, reopen to see newer
+	// data.
 	ReadOnly bool
 	// Tracer, if set, receives a span for every append, query, seal and
 	// compaction (see Tracer; ledger/ledgerotel adapts OpenTelemetry).
