@@ -109,6 +109,8 @@ func main() {
 	flag.BoolVar(&scaleBuildOnly, "ledger-build-only", false, "ledger-scale run: build only; keep each size (a copy <dir>/ledger-n<size> for all but the last) with its query parameters for -ledger-measure")
 	flag.StringVar(&scaleMeasureDirs, "ledger-measure", "", "ledger-scale run: measure these ledgers kept by -ledger-build-only (comma-separated directories), no build")
 	flag.IntVar(&scaleWriters, "ledger-writers", scaleWriters, "ledger-scale run: goroutines appending the build's batches")
+	flag.StringVar(&scaleProfDir, "ledger-profiles", "", "ledger-scale run: directory for the children's CPU and heap profiles (default: <-ledger-report without .md>-profiles, or a new temp dir)")
+	flag.BoolVar(&scaleDropCache, "ledger-cold", false, "ledger-scale run: drop the ledger's files from the page cache (posix_fadvise DONTNEED) right before the first run of the 0.1% query, so that it reads from storage")
 	flag.StringVar(&scaleChildDir, "scale-child", "", "internal: ledger-scale child")
 	flag.StringVar(&scaleP, "scale-params", "", "internal: ledger-scale child")
 	flag.Parse()
@@ -121,6 +123,14 @@ func main() {
 	}
 	if scaleChildDir != "" {
 		os.Exit(scaleChild(scaleChildDir, scaleP))
+	}
+	if scaleMeasureDirs != "" || (scaleSizes != "" && scaleSizes != "replot") {
+		d, err := scaleProfilesDir(scaleProfDir, scaleReportPath)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		scaleProfDir = d
+		logf("ledger-scale profiles go to %s", d)
 	}
 	if scaleSizes == "replot" {
 		if err := scaleReplot(scalePrior, scaleReportPath, c.plots); err != nil {

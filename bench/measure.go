@@ -32,6 +32,25 @@ func ioWriteBytes() int64 {
 	return -1
 }
 
+// ioReadBytes is read_bytes of /proc/self/io: bytes this process caused
+// to be read from the storage layer (page-cache hits are not counted; -1
+// when unavailable).
+func ioReadBytes() int64 {
+	f, err := os.Open("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "read_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
 // cpuTime is user+sys CPU of the process.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

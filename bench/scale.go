@@ -36,6 +36,7 @@ import (
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/workload"
+	"golang.org/x/sys/unix"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -71,14 +72,39 @@ type scaleParams struct {
 
 // scaleResult is what the child measures at one size.
 type scaleResult struct {
-	N                 int
-	OpenFirstMs       float64 // first Open in the child (page cache as the build left it)
-	OpenFirstCPUMs    float64 // its process CPU (the process start's runtime work is before it)
-	OpenMs            float64 // median of the next opens
-	OpenCPUMs         float64 // median process CPU (user + system) of those opens, background loads meanwhile included
-	Segments          int
-	Sel01Ms, Sel1Ms   float64 // median latency
-	Sel01CPUMs        float64 // median process CPU of the 0.1% query
+	N               int
+	OpenFirstMs     float64 // first Open in the child (page cache as the build left it)
+	OpenFirstCPUMs  float64 // its process CPU (the process start's runtime work is before it)
+	OpenMs          float64 // median of the next opens
+	OpenCPUMs       float64 // median process CPU (user + system) of those opens, background loads meanwhile included
+	Segments        int
+	Sel01Ms, Sel1Ms float64 // median latency (of the 0.1% query: over all its runs, the first included)
+	Sel01CPUMs      float64 // median process CPU of the 0.1% query (all its runs)
+	// The 0.1% query's first run (block cache empty; the page cache as
+	// PageCache says) and the median of the runs after it (warm: what
+	// the block cache kept of the run before), apart, so that sizes are
+	// compared like for like. ReadMB: bytes the run read from storage
+	// (read_bytes of /proc/self/io; page-cache hits are not counted),
+	// the first run's and the most any warm run read.
+	Sel01FirstMs, Sel01FirstCPUMs float64
+	Sel01WarmMs, Sel01WarmCPUMs   float64
+	Sel01WarmRuns                 int
+	Sel01FirstReadMB              float64
+	Sel01WarmReadMB               float64
+	// Block cache hits and misses of the first run and of the last warm
+	// run.
+	Sel01FirstHits, Sel01FirstMisses uint64
+	Sel01WarmHits, Sel01WarmMisses   uint64
+	// PageCache is what the ledger's files were in the page cache when
+	// the first 0.1% run started: "as left" (by the build or earlier
+	// runs; Open read its files meanwhile) or "dropped" (-ledger-cold:
+	// posix_fadvise DONTNEED on every file of the ledger right before
+	// the first run). "" in older results: as left.
+	PageCache string
+	// ReadOnly: the child opened the ledger read-only
+	// (Options.ReadOnly), open and reopens included (older results: a
+	// writable Open).
+	ReadOnly          bool
 	Sel01N, Sel1N     int
 	TRMs              float64
 	TRCPUMs           float64 // median process CPU of the time range
@@ -397,14 +423,46 @@ func nearestPair(pair map[[2]string]int, target float64) (string, string, int) {
 	return bt, bk, bw
 }
 
+// scaleProfDir is where the child writes its profiles (-ledger-profiles;
+// the parent fills in a default, see scaleProfilesDir), never beside the
+// ledgers, which -ledger-measure only reads. scaleDropCache is
+// -ledger-cold.
+var (
+	scaleProfDir   string
+	scaleDropCache bool
+)
+
+// scaleProfilesDir returns the directory for the children's profiles:
+// flagDir if set, else "<report without .md>-profiles" beside the report,
+// else a new temporary directory; it is created.
+func scaleProfilesDir(flagDir, report string) (string, error) {
+	d := flagDir
+	if d == "" && report != "" {
+		d = strings.TrimSuffix(report, ".md") + "-profiles"
+	}
+	if d == "" {
+		return os.MkdirTemp("", "exledger-scale-profiles-")
+	}
+	return d, os.MkdirAll(d, 0o755)
+}
+
 func runScaleChild(dir string, p scaleParams) (scaleResult, error) {
 	var res scaleResult
-	pf := dir + ".child-params.json"
+	f, err := os.CreateTemp("", "exledger-scale-params-*.json")
+	if err != nil {
+		return res, err
+	}
+	pf := f.Name()
+	f.Close()
 	if err := writeParams(pf, p); err != nil {
 		return res, err
 	}
 	defer os.Remove(pf)
-	cmd := exec.Command(os.Args[0], "-scale-child", dir, "-scale-params", pf)
+	args := []string{"-scale-child", dir, "-scale-params", pf, "-ledger-profiles", scaleProfDir}
+	if scaleDropCache {
+		args = append(args, "-ledger-cold")
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -459,17 +517,30 @@ func scaleChild(dir, paramsFile string) int {
 		return fail(err)
 	}
 	ctx := context.Background()
-	res := scaleResult{N: p.N, Load1Start: loadAvg1()}
-	// The defaults, unless a diagnostic run asks for another footer cache
-	// (the result then says so).
-	var copts *ledger.Options
+	res := scaleResult{N: p.N, Load1Start: loadAvg1(), ReadOnly: true, PageCache: "as left"}
+	// The defaults, read-only (nothing here writes, and a measured ledger
+	// may be shared: a writable Open of a binary that knows an older index
+	// format would rewrite its index files), unless a diagnostic run asks
+	// for another footer cache (the result then says so).
+	copts := &ledger.Options{ReadOnly: true}
 	if v := os.Getenv("EXLEDGER_SCALE_CHILD_FOOTER_CACHE_MIB"); v != "" {
 		mib, err := strconv.Atoi(v)
 		if err != nil || mib <= 0 {
 			return fail(fmt.Errorf("bad EXLEDGER_SCALE_CHILD_FOOTER_CACHE_MIB %q", v))
 		}
-		copts = &ledger.Options{FooterCacheBytes: int64(mib) << 20}
+		copts.FooterCacheBytes = int64(mib) << 20
 		res.Opts = fmt.Sprintf("FooterCacheBytes %d MiB", mib)
+	}
+	if scaleProfDir == "" {
+		d, err := os.MkdirTemp("", "exledger-scale-profiles-")
+		if err != nil {
+			return fail(err)
+		}
+		scaleProfDir = d
+	}
+	// prof is the path of one of this child's profiles.
+	prof := func(what string) string {
+		return filepath.Join(scaleProfDir, fmt.Sprintf("%s-n%d.%s.pprof", filepath.Base(dir), p.N, what))
 	}
 	t, c := time.Now(), cpuTime()
 	l, err := ledger.Open(dir, copts)
@@ -547,13 +618,17 @@ func scaleChild(dir, paramsFile string) int {
 		}
 	}
 	q01 := ledger.EventQuery{TenantID: tenant(p.Sel01Tenant), Kinds: kinds(p.Sel01Kind)}
-	if res.Sel01Ms, res.Sel01N, err = timeq("tenant+kind ~0.1% (QueryEvents)", p.Sel01Want, func() (int, error) {
-		r, err := l.QueryEvents(ctx, q01)
-		return len(r), err
-	}); err != nil {
+	if scaleDropCache {
+		// Truly cold: the first run reads the footers, index chunks and
+		// blocks it needs from storage (Open read some of them).
+		if err := dropPageCache(dir); err != nil {
+			return fail(err)
+		}
+		res.PageCache = "dropped"
+	}
+	if err := measureSel01(l, q01, p.Sel01Want, &res, prof, os.Getenv("EXLEDGER_SCALE_QUERY_CPUPROFILE") == ""); err != nil {
 		return fail(err)
 	}
-	res.Sel01CPUMs = lastCPU
 	q1 := ledger.EventQuery{TenantID: tenant(p.Sel1Tenant), Kinds: kinds(p.Sel1Kind)}
 	if p.N < bigN {
 		if res.Sel1Ms, res.Sel1N, err = timeq("tenant+kind ~1% (Scan)", p.Sel1Want, func() (int, error) { return count(q1) }); err != nil {
@@ -589,7 +664,7 @@ func scaleChild(dir, paramsFile string) int {
 	}
 	logf("  Merkle tree loaded (waited %v)", time.Since(t))
 	res.RSSOpenQueriesMiB = vmHWM()
-	if f, err := os.Create(dir + ".heap.pprof"); err == nil {
+	if f, err := os.Create(prof("heap")); err == nil {
 		pprof.WriteHeapProfile(f)
 		f.Close()
 	}
@@ -598,8 +673,8 @@ func scaleChild(dir, paramsFile string) int {
 	res.HeapInuseMiB = float64(msBefore.HeapInuse) / (1 << 20)
 	logf("  after open + queries: VmHWM %.0f MiB, Go heap in use %.0f MiB, sys %.0f MiB", res.RSSOpenQueriesMiB, float64(msBefore.HeapInuse)/(1<<20), float64(msBefore.Sys)/(1<<20))
 	// The open time: the median of 5 more opens, with a CPU profile of
-	// them beside the ledger.
-	if f, err := os.Create(dir + ".open.cpu.pprof"); err == nil {
+	// them.
+	if f, err := os.Create(prof("open.cpu")); err == nil {
 		if pprof.StartCPUProfile(f) != nil {
 			f.Close()
 		} else {
@@ -674,6 +749,86 @@ func scaleChild(dir, paramsFile string) int {
 	return 0
 }
 
+// sel01WarmRuns is how many times the 0.1% query runs after its first run,
+// at every size (the query takes well under a second at 100M).
+const sel01WarmRuns = 5
+
+// measureSel01 runs the tenant+kind 0.1% query q once with the block cache
+// as the settled Open left it (empty: nothing has read a block), then
+// sel01WarmRuns times, and records the first run and the median of the
+// warm runs apart (and the median of all, the older Sel01Ms), with the
+// bytes each read from storage and the block cache's hits and misses.
+// With profile, the first run's CPU profile and the warm runs' go to
+// prof("q01-first.cpu") and prof("q01-warm.cpu").
+func measureSel01(l *ledger.Ledger, q ledger.EventQuery, want int, res *scaleResult, prof func(string) string, profile bool) error {
+	ctx := context.Background()
+	var lat, cpu []time.Duration
+	for i := range 1 + sel01WarmRuns {
+		if profile && i <= 1 {
+			pprof.StopCPUProfile()
+			what := "q01-first.cpu"
+			if i == 1 {
+				what = "q01-warm.cpu"
+			}
+			if f, err := os.Create(prof(what)); err == nil {
+				if pprof.StartCPUProfile(f) != nil {
+					f.Close()
+				} else {
+					defer f.Close() // after the StopCPUProfile below
+				}
+			}
+		}
+		m0, r0 := l.Metrics(), ioReadBytes()
+		t, c := time.Now(), cpuTime()
+		r, err := l.QueryEvents(ctx, q)
+		lat = append(lat, time.Since(t))
+		cpu = append(cpu, cpuTime()-c)
+		rb := float64(ioReadBytes()-r0) / 1e6
+		m1 := l.Metrics()
+		if err != nil {
+			return fmt.Errorf("tenant+kind ~0.1%%: %w", err)
+		}
+		if len(r) != want {
+			return fmt.Errorf("tenant+kind ~0.1%%: %d results, want %d", len(r), want)
+		}
+		hits, misses := m1.CacheHits-m0.CacheHits, m1.CacheMisses-m0.CacheMisses
+		if i == 0 {
+			res.Sel01FirstReadMB, res.Sel01FirstHits, res.Sel01FirstMisses = rb, hits, misses
+		} else {
+			res.Sel01WarmReadMB = max(res.Sel01WarmReadMB, rb)
+			res.Sel01WarmHits, res.Sel01WarmMisses = hits, misses
+		}
+		res.Sel01N = len(r)
+	}
+	if profile {
+		pprof.StopCPUProfile()
+	}
+	logf("  tenant+kind ~0.1%% (QueryEvents): %d results, first run %v (CPU %v, read %.1f MB, block cache %d hits / %d misses), then %v (CPU %v, the last %d hits / %d misses, at most %.1f MB read)",
+		res.Sel01N, lat[0], cpu[0], res.Sel01FirstReadMB, res.Sel01FirstHits, res.Sel01FirstMisses, lat[1:], cpu[1:], res.Sel01WarmHits, res.Sel01WarmMisses, res.Sel01WarmReadMB)
+	res.Sel01Ms, res.Sel01CPUMs = ms(medianDur(lat)), ms(medianDur(cpu))
+	res.Sel01FirstMs, res.Sel01FirstCPUMs = ms(lat[0]), ms(cpu[0])
+	res.Sel01WarmMs, res.Sel01WarmCPUMs = ms(medianDur(lat[1:])), ms(medianDur(cpu[1:]))
+	res.Sel01WarmRuns = len(lat) - 1
+	return nil
+}
+
+// dropPageCache asks the kernel to drop the page-cache pages of every file
+// under dir (posix_fadvise POSIX_FADV_DONTNEED; clean pages only, which a
+// read-only ledger's are). The files are opened read-only.
+func dropPageCache(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+}
+
 // sizeLabel is a result's size, with the options of a diagnostic run.
 func sizeLabel(r scaleResult) string {
 	if r.Opts == "" {
@@ -684,8 +839,8 @@ func sizeLabel(r scaleResult) string {
 
 func scaleReport(rs []scaleResult, buildSec float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| events | load (1 min, child start → end) | open (first / median of 5) | CPU per open (first / median) | background work after the first open: wall / CPU | segments | tenant+kind 0.1%% (results) | per result: wall / CPU | tenant+kind 1%% (Scan) | time range ~1%% (Scan): wall / CPU | trace link p50 / p99 | peak RSS one open + queries (Go heap in use) | peak RSS after 5 more opens | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| events | load (1 min, child start → end) | open (first / median of 5) | CPU per open (first / median) | background work after the first open: wall / CPU | segments | tenant+kind 0.1%% (results), median of all runs | per result: wall / CPU | 0.1%% first run (block cache empty), per result: wall / CPU (read from storage; block cache hits / misses) | 0.1%% warm runs (median), per result: wall / CPU (most read by one; the last's hits / misses) | tenant+kind 1%% (Scan) | time range ~1%% (Scan): wall / CPU | trace link p50 / p99 | peak RSS one open + queries (Go heap in use) | peak RSS after 5 more opens | full decoded scan | scan CPU/event | peak RSS with scan | bytes/event (segments + indexes / dir) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	opt := func(v float64, f string) string { // a figure older runs did not record
 		if v == 0 || math.IsNaN(v) {
 			return "–"
@@ -714,25 +869,80 @@ func scaleReport(rs []scaleResult, buildSec float64) string {
 		if r.DataBytes > 0 {
 			bytes = fmt.Sprintf("%.1f + %.1f / %.1f", float64(r.DataBytes)/float64(r.N), float64(r.IndexBytes)/float64(r.N), float64(r.DirBytes)/float64(r.N))
 		}
-		fmt.Fprintf(&b, "| %s | %s → %s | %.0f ms / %.0f ms | %s / %s | %s / %s | %d | %.1f ms (%d) | %.2f µs / %s | %s | %.0f ms / %s (%d) | %.0f / %.0f µs | %.0f MiB (%s) | %s | %s | %s | %s | %s |\n",
+		first, warm := "–", "–"
+		if r.Sel01WarmRuns > 0 {
+			n := float64(max(r.Sel01N, 1))
+			first = fmt.Sprintf("%.2f / %.2f µs (%.1f MB; %d / %d)", 1000*r.Sel01FirstMs/n, 1000*r.Sel01FirstCPUMs/n, r.Sel01FirstReadMB, r.Sel01FirstHits, r.Sel01FirstMisses)
+			warm = fmt.Sprintf("%.2f / %.2f µs (%.1f MB; %d / %d)", 1000*r.Sel01WarmMs/n, 1000*r.Sel01WarmCPUMs/n, r.Sel01WarmReadMB, r.Sel01WarmHits, r.Sel01WarmMisses)
+		}
+		fmt.Fprintf(&b, "| %s | %s → %s | %.0f ms / %.0f ms | %s / %s | %s / %s | %d | %.1f ms (%d) | %.2f µs / %s | %s | %s | %s | %.0f ms / %s (%d) | %.0f / %.0f µs | %.0f MiB (%s) | %s | %s | %s | %s | %s |\n",
 			sizeLabel(r), opt(r.Load1Start, "%.1f"), opt(r.Load1End, "%.1f"),
 			r.OpenFirstMs, r.OpenMs, opt(r.OpenFirstCPUMs, "%.0f ms"), opt(r.OpenCPUMs, "%.0f ms"),
 			opt(r.SettleMs, "%.0f ms"), opt(r.SettleCPUMs, "%.0f ms"), r.Segments,
-			r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)), opt(1000*r.Sel01CPUMs/float64(max(r.Sel01N, 1)), "%.2f µs"),
+			r.Sel01Ms, r.Sel01N, 1000*r.Sel01Ms/float64(max(r.Sel01N, 1)), opt(1000*r.Sel01CPUMs/float64(max(r.Sel01N, 1)), "%.2f µs"), first, warm,
 			sel1, r.TRMs, opt(r.TRCPUMs, "%.0f ms"), r.TRN, r.TraceP50Us, r.TraceP99Us,
 			r.RSSOpenQueriesMiB, opt(r.HeapInuseMiB, "%.0f MiB"), opt(r.RSSReopensMiB, "%.0f MiB"), scan, scanCPU, scanRSS, bytes)
 	}
 	if buildSec > 0 {
 		fmt.Fprintf(&b, "\nBuild: %.0f s in all (%d-event durable batches, seals included).\n", buildSec, scaleBatch)
 	}
-	fmt.Fprintf(&b, "\nGOMAXPROCS %d. Wall figures are medians of 5 (%d from %s events on); CPU is the process's user + system time (median), which includes any background work of the ledger meanwhile.\n", runtime.GOMAXPROCS(0), bigReps, humanCount(bigN))
+	fmt.Fprintf(&b, "\nGOMAXPROCS %d. Wall figures are medians of 5 (%d from %s events on); CPU is the process's user + system time (median), which includes any background work of the ledger meanwhile.", runtime.GOMAXPROCS(0), bigReps, humanCount(bigN))
+	fmt.Fprintf(&b, " The tenant+kind 0.1%% query runs %d times at every size: once with the block cache empty (its first run), then %d times warm; the median of all runs is the older figure.\n", 1+sel01WarmRuns, sel01WarmRuns)
+	if len(rs) > 0 {
+		var modes []string
+		for _, r := range rs {
+			m := cmp.Or(r.PageCache, "as left")
+			if r.ReadOnly {
+				m += ", read-only Open"
+			} else {
+				m += ", writable Open"
+			}
+			modes = append(modes, humanCount(r.N)+": "+m)
+		}
+		fmt.Fprintf(&b, "\nPage cache before the first 0.1%% run (as left by Open and earlier runs, or dropped with -ledger-cold): %s.\n", strings.Join(modes, "; "))
+	}
+	b.WriteString(sel01Ratios(rs))
+	return b.String()
+}
+
+// sel01Ratios compares the 0.1% query's per-result figures of each size
+// with those of the smallest size that recorded first and warm runs: first
+// run against first run, warm against warm (issue 17 goal 3: "a 0.1% query
+// ≤ 2× its latency at 1M per result").
+func sel01Ratios(rs []scaleResult) string {
+	var base *scaleResult
+	for i := range rs {
+		if rs[i].Sel01WarmRuns > 0 && rs[i].Sel01N > 0 && (base == nil || rs[i].N < base.N) {
+			base = &rs[i]
+		}
+	}
+	if base == nil {
+		return ""
+	}
+	per := func(ms float64, r *scaleResult) float64 { return 1000 * ms / float64(r.Sel01N) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n0.1%% query per result against %s (like for like; goal ≤ 2×):\n\n", humanCount(base.N))
+	b.WriteString("| events | first run: wall / CPU | warm median: wall / CPU |\n|---|---|---|\n")
+	for i := range rs {
+		r := &rs[i]
+		if r == base || r.Sel01WarmRuns == 0 || r.Sel01N == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %.2f× / %.2f× | %.2f× / %.2f× |\n", sizeLabel(*r),
+			per(r.Sel01FirstMs, r)/per(base.Sel01FirstMs, base), per(r.Sel01FirstCPUMs, r)/per(base.Sel01FirstCPUMs, base),
+			per(r.Sel01WarmMs, r)/per(base.Sel01WarmMs, base), per(r.Sel01WarmCPUMs, r)/per(base.Sel01WarmCPUMs, base))
+	}
 	return b.String()
 }
 
 // scalePlots draws the medians against ledger size: wall latency
 // (<name>.png) and, for results that recorded it, process CPU
-// (<name>_cpu.png), which a loaded machine disturbs less. The name is
-// scale_latency unless EXLEDGER_SCALE_PLOT_NAME says otherwise.
+// (<name>_cpu.png), which a loaded machine disturbs less, and the 0.1%
+// query's first and warm runs per result (<name>_per_result.png; the
+// goal's measure). The 0.1% query's first run and warm median are drawn
+// apart; results older than that split draw the median of all its runs
+// (gray). The name is scale_latency unless EXLEDGER_SCALE_PLOT_NAME says
+// otherwise.
 func scalePlots(rs []scaleResult, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -743,9 +953,32 @@ func scalePlots(rs []scaleResult, dir string) error {
 	green := color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 	purple := color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 	orange := color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
+	teal := color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}
+	gray := color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}
+	// ifOld is v for a result that did not record the 0.1% query's first
+	// and warm runs apart, else 0 (not drawn).
+	ifOld := func(r scaleResult, v float64) float64 {
+		if r.Sel01WarmRuns > 0 {
+			return 0
+		}
+		return v
+	}
+	perResult := func(ms float64, r scaleResult) float64 { return 1000 * ms / float64(max(r.Sel01N, 1)) }
+	if slices.ContainsFunc(rs, func(r scaleResult) bool { return r.Sel01WarmRuns > 0 }) {
+		if err := scalePlot(rs, filepath.Join(dir, name+"_per_result.png"), "exledger: tenant+kind 0.1% query per result vs ledger size", "µs per result", []scaleLine{
+			{"first run: wall", blue, func(r scaleResult) float64 { return perResult(r.Sel01FirstMs, r) }},
+			{"first run: process CPU", purple, func(r scaleResult) float64 { return perResult(r.Sel01FirstCPUMs, r) }},
+			{"warm (median): wall", teal, func(r scaleResult) float64 { return perResult(r.Sel01WarmMs, r) }},
+			{"warm (median): process CPU", green, func(r scaleResult) float64 { return perResult(r.Sel01WarmCPUMs, r) }},
+		}); err != nil {
+			return err
+		}
+	}
 	if err := scalePlot(rs, filepath.Join(dir, name+".png"), "exledger: open and query latency vs ledger size", "latency (ms, median)", []scaleLine{
 		{"open (median)", red, func(r scaleResult) float64 { return r.OpenMs }},
-		{"tenant+kind 0.1%", blue, func(r scaleResult) float64 { return r.Sel01Ms }},
+		{"tenant+kind 0.1% (median of all runs; older results)", gray, func(r scaleResult) float64 { return ifOld(r, r.Sel01Ms) }},
+		{"tenant+kind 0.1% first run", blue, func(r scaleResult) float64 { return r.Sel01FirstMs }},
+		{"tenant+kind 0.1% warm (median)", teal, func(r scaleResult) float64 { return r.Sel01WarmMs }},
 		{"tenant+kind 1%", green, func(r scaleResult) float64 { return r.Sel1Ms }},
 		{"time range 1%", purple, func(r scaleResult) float64 { return r.TRMs }},
 		{"trace link (p50)", orange, func(r scaleResult) float64 { return r.TraceP50Us / 1000 }},
@@ -757,7 +990,9 @@ func scalePlots(rs []scaleResult, dir string) error {
 	}
 	return scalePlot(rs, filepath.Join(dir, name+"_cpu.png"), "exledger: process CPU of open and queries vs ledger size", "process CPU (ms, median)", []scaleLine{
 		{"open (median)", red, func(r scaleResult) float64 { return r.OpenCPUMs }},
-		{"tenant+kind 0.1%", blue, func(r scaleResult) float64 { return r.Sel01CPUMs }},
+		{"tenant+kind 0.1% (median of all runs; older results)", gray, func(r scaleResult) float64 { return ifOld(r, r.Sel01CPUMs) }},
+		{"tenant+kind 0.1% first run", blue, func(r scaleResult) float64 { return r.Sel01FirstCPUMs }},
+		{"tenant+kind 0.1% warm (median)", teal, func(r scaleResult) float64 { return r.Sel01WarmCPUMs }},
 		{"time range 1%", purple, func(r scaleResult) float64 { return r.TRCPUMs }},
 	})
 }

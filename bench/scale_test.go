@@ -1,8 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNearestPair: the tenant+kind pair whose count is nearest the target,
@@ -50,4 +57,130 @@ func TestScaleReport(t *testing.T) {
 	if !strings.Contains(rows[3], "not run") || !strings.Contains(rows[3], "5.97 µs") {
 		t.Errorf("10M row: want the scan 'not run' and 5.97 µs of CPU per result:\n%s", rows[3])
 	}
+}
+
+// TestScaleReportFirstWarm: the 0.1% query's first run and warm median are
+// reported apart, and the ratios compare first with first and warm with
+// warm against the smallest size.
+func TestScaleReportFirstWarm(t *testing.T) {
+	small := scaleResult{N: 1_000_000, Sel01N: 1000, Sel01Ms: 2, Sel01FirstMs: 10, Sel01FirstCPUMs: 12, Sel01WarmMs: 2, Sel01WarmCPUMs: 3, Sel01WarmRuns: 5, Sel01FirstReadMB: 1.5, Sel01FirstMisses: 40, Sel01WarmHits: 40, ReadOnly: true, PageCache: "dropped"}
+	big := scaleResult{N: 100_000_000, Sel01N: 100_000, Sel01Ms: 300, Sel01FirstMs: 1500, Sel01FirstCPUMs: 2400, Sel01WarmMs: 300, Sel01WarmCPUMs: 900, Sel01WarmRuns: 5, ReadOnly: true}
+	md := scaleReport([]scaleResult{small, big}, 0)
+	for _, want := range []string{
+		"10.00 / 12.00 µs (1.5 MB; 0 / 40)",        // 1M first run per result
+		"2.00 / 3.00 µs (0.0 MB; 40 / 0)",          // 1M warm per result
+		"15.00 / 24.00 µs",                         // 100M first run per result
+		"| 100M | 1.50× / 2.00× | 1.50× / 3.00× |", // first vs first, warm vs warm
+		"1M: dropped, read-only Open; 100M: as left, read-only Open",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	// An older result (no first/warm split) gives no ratio row and shows
+	// the split as missing.
+	old := scaleResult{N: 10_000_000, Sel01N: 10_000, Sel01Ms: 20}
+	md = scaleReport([]scaleResult{small, old}, 0)
+	for _, ln := range strings.Split(md, "\n") {
+		if strings.HasPrefix(ln, "| 10M |") && strings.Contains(ln, "×") {
+			t.Errorf("older result got a ratio row: %s", ln)
+		}
+	}
+	if !strings.Contains(md, "| – | – |") {
+		t.Errorf("older result's first/warm columns not shown as missing:\n%s", md)
+	}
+}
+
+// TestScaleProfilesDir: profiles go to the flag's directory, else beside
+// the report, never beside a ledger.
+func TestScaleProfilesDir(t *testing.T) {
+	tmp := t.TempDir()
+	if d, err := scaleProfilesDir(filepath.Join(tmp, "p"), filepath.Join(tmp, "r.md")); err != nil || d != filepath.Join(tmp, "p") {
+		t.Fatalf("flag dir: %q %v", d, err)
+	}
+	if d, err := scaleProfilesDir("", filepath.Join(tmp, "r.md")); err != nil || d != filepath.Join(tmp, "r-profiles") {
+		t.Fatalf("beside the report: %q %v", d, err)
+	}
+	if fi, err := os.Stat(filepath.Join(tmp, "r-profiles")); err != nil || !fi.IsDir() {
+		t.Fatalf("not created: %v", err)
+	}
+}
+
+// TestScaleChildReadOnly: the measuring child (in its -ledger-cold mode)
+// leaves the ledger directory and its parent byte for byte as they were
+// (names, sizes, modification times), writes its profiles into the
+// profile directory, and reports the 0.1% query's first and warm runs.
+func TestScaleChildReadOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a ledger")
+	}
+	tmp := t.TempDir()
+	if err := scaleMain("20000", tmp, "", "", false, true, time.Time{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	snap := func() map[string]string {
+		m := map[string]string{}
+		filepath.WalkDir(tmp, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := d.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.IsDir() {
+				m[p] = fmt.Sprintf("%d %v", fi.Size(), fi.ModTime().UnixNano())
+			}
+			return nil
+		})
+		return m
+	}
+	before := snap()
+	prof := t.TempDir()
+	oldDir, oldDrop := scaleProfDir, scaleDropCache
+	scaleProfDir, scaleDropCache = prof, true
+	defer func() { scaleProfDir, scaleDropCache = oldDir, oldDrop }()
+	out := captureStdout(t, func() {
+		if rc := scaleChild(filepath.Join(tmp, "ledger"), filepath.Join(tmp, "ledger.params.json")); rc != 0 {
+			t.Fatalf("child exit %d", rc)
+		}
+	})
+	if after := snap(); !maps.Equal(before, after) {
+		t.Errorf("the child changed the ledger's directory:\nbefore %v\nafter  %v", before, after)
+	}
+	j, ok := strings.CutPrefix(strings.TrimSpace(out[strings.LastIndex(out, "RESULT "):]), "RESULT ")
+	if !ok {
+		t.Fatalf("no RESULT line in %q", out)
+	}
+	var r scaleResult
+	if err := json.Unmarshal([]byte(j), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.ReadOnly || r.PageCache != "dropped" || r.Sel01WarmRuns != sel01WarmRuns || r.Sel01FirstMs <= 0 || r.Sel01WarmMs <= 0 || r.Sel01FirstMisses == 0 {
+		t.Errorf("result: %+v", r)
+	}
+	for _, f := range []string{"heap", "open.cpu", "q01-first.cpu", "q01-warm.cpu"} {
+		p := filepath.Join(prof, fmt.Sprintf("ledger-n20000.%s.pprof", f))
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v", p, err)
+		}
+	}
+}
+
+// captureStdout returns what fn printed to os.Stdout.
+func captureStdout(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	defer func() { os.Stdout = old }()
+	fn()
+	w.Close()
+	os.Stdout = old
+	return string(<-done)
 }
