@@ -8,13 +8,13 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/exledger/exledger/internal/corrupt"
 	"github.com/exledger/exledger/vfs"
 )
 
-// treeCopyRead bounds one read of copyTreeFile: a frame larger than this
-// is read, checked and copied in pieces of this size.
-const treeCopyRead = 1 << 20
+// treeCopyRead bounds one read of copyTreeFile (treeFileReader's bound):
+// a frame larger than this is read, checked and copied in pieces of this
+// size.
+const treeCopyRead = treeReadMax
 
 // treeCopyFrameChunks is how many chunks one frame of copyTreeFile's
 // output holds (as writeTreeFile's: about 1 MiB of stored hashes).
@@ -28,162 +28,62 @@ const treeCopyFrameChunks = 1 << 14
 // may follow the frame completing its chunk). It returns the chunks
 // written.
 //
-// Memory and reads are bounded whatever the file's size: no read is
-// larger than treeCopyRead, and a frame's checksum is checked before any
-// of it is copied (a frame larger than one read is read twice, checked
-// again on the second read). As Open's scanTree, the first frame that
-// does not check out (magic, reserved, continuity, counts, size,
-// checksum) ends the valid part. A header that does not match is a
-// corrupt error; rerr is a read error, or the file changing between the
-// two reads of a frame; werr is w's error.
+// The file is read through treeFileReader, as Open's scanTree reads it:
+// memory and reads are bounded whatever the file's size (no read is
+// larger than treeCopyRead), a frame's checksum is checked before any of
+// it is copied (a frame larger than one read is read twice, checked again
+// on the second read), and the first frame that does not check out
+// (magic, reserved, continuity, counts, size, checksum) ends the valid
+// part. A header that does not match is a corrupt error; rerr is a read
+// error, or the file changing between the two reads of a frame; werr is
+// w's error.
 func copyTreeFile(in vfs.File, size int64, path, ledgerID string, limit int64, w io.Writer) (chunks int64, rerr, werr error) {
 	want, err := treeHeader(ledgerID)
 	if err != nil {
 		return 0, err, nil
 	}
-	if size < treeHeaderLen {
-		return 0, corrupt.New(path, 0, "file of %d bytes has no header", size), nil
-	}
-	buf := make([]byte, treeCopyRead)
-	// readFull reads p at off; ok is false when the file ends first.
-	readFull := func(p []byte, off int64) (ok bool, err error) {
-		n, err := in.ReadAt(p, off)
-		if n == len(p) {
-			return true, nil
-		}
-		if err == nil || err == io.EOF {
-			return false, nil
-		}
-		return false, err
-	}
-	if ok, err := readFull(buf[:treeHeaderLen], 0); err != nil {
+	r, err := newTreeFileReader(in, size, path, ledgerID)
+	if err != nil {
 		return 0, err, nil
-	} else if !ok || string(buf[:treeHeaderLen]) != string(want) {
-		return 0, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel), nil
 	}
 	fw := treeFrameWriter{w: w}
 	fw.write(want)
 	var tail []tlog.Hash
 	var tailFrom uint64
-	var fileChunks int64
-	var head [treeFrameHead]byte
-	off := int64(treeHeaderLen)
-	for off+treeFrameHead+8 <= size && fw.err == nil {
-		if ok, err := readFull(head[:], off); err != nil {
+	for fw.err == nil {
+		fr, ok, err := r.next()
+		if err != nil {
 			return chunks, err, nil
-		} else if !ok || binary.LittleEndian.Uint32(head[4:]) != 0 {
+		}
+		if !ok {
 			break
 		}
-		leaves := string(head[:4]) == treeLeavesMagic
-		var first, count, nh int64
-		switch {
-		case leaves:
-			first = int64(binary.LittleEndian.Uint64(head[8:]))
-			nh = int64(binary.LittleEndian.Uint32(head[16:]))
-			if first == 0 || (first-1)%treeChunk != 0 || first > fileChunks*treeChunk+1 || nh < 1 || nh >= treeChunk || binary.LittleEndian.Uint32(head[20:]) != 0 {
-				nh = -1
-			}
-		case string(head[:4]) == treeFrameMagic:
-			first = int64(binary.LittleEndian.Uint64(head[8:]))
-			count = int64(binary.LittleEndian.Uint32(head[16:]))
-			nh = int64(binary.LittleEndian.Uint32(head[20:]))
-			if first != fileChunks || count < 1 || count > maxTreeFrameChunks || nh != tlog.StoredHashCount(first+count)-tlog.StoredHashCount(first) {
-				nh = -1
-			}
-		default:
-			nh = -1
-		}
-		fsize := treeFrameHead + 32*nh + 8
-		if nh < 0 || off+fsize > size {
-			break
-		}
-		// Check the frame before copying any of it.
-		whole := fsize <= int64(len(buf)) // kept in buf for the copy
-		var sum, stored uint64
-		if whole {
-			if ok, err := readFull(buf[:fsize], off); err != nil {
+		if fr.leaves {
+			tail, tailFrom = make([]tlog.Hash, 0, fr.nh), uint64(fr.first)
+			if err := r.hashes(fr.nh, func(p []byte) error {
+				for ; len(p) > 0; p = p[32:] {
+					tail = append(tail, tlog.Hash(p[:32]))
+				}
+				return nil
+			}); err != nil {
 				return chunks, err, nil
-			} else if !ok {
-				break
 			}
-			sum, stored = xxhash.Sum64(buf[:fsize-8]), binary.LittleEndian.Uint64(buf[fsize-8:fsize])
-		} else {
-			var err error
-			var ok bool
-			if sum, ok, err = treeCopyHashBody(in, buf, head[:], off, fsize, nil, readFull); err != nil {
-				return chunks, err, nil
-			} else if !ok {
-				break
-			}
-			var b [8]byte
-			if ok, err := readFull(b[:], off+fsize-8); err != nil {
-				return chunks, err, nil
-			} else if !ok {
-				break
-			}
-			stored = binary.LittleEndian.Uint64(b[:])
-		}
-		if stored != sum {
-			break
-		}
-		if leaves {
-			tail, tailFrom = make([]tlog.Hash, nh), uint64(first)
-			for i := range tail {
-				copy(tail[i][:], buf[treeFrameHead+32*i:])
-			}
-			off += fsize
 			continue
 		}
-		use := max(0, min(count, limit-first))
-		k := 32 * (tlog.StoredHashCount(first+use) - tlog.StoredHashCount(first))
-		if whole {
-			fw.add(buf[treeFrameHead : treeFrameHead+k])
-		} else if k > 0 {
-			// Read again, hashing again: the copy must be what was checked.
-			again, ok, err := treeCopyHashBody(in, buf, head[:], off, fsize, func(p []byte, at int64) {
-				if at < k {
-					fw.add(p[:min(int64(len(p)), k-at)])
-				}
-			}, readFull)
-			if err != nil {
-				return chunks, err, nil
-			}
-			if !ok || again != sum {
-				return chunks, fmt.Errorf("%s: frame at offset %d changed while it was copied", path, off), nil
-			}
+		use := max(0, min(fr.count, limit-fr.first))
+		if err := r.hashes(tlog.StoredHashCount(fr.first+use)-tlog.StoredHashCount(fr.first), func(p []byte) error {
+			fw.add(p)
+			return nil
+		}); err != nil {
+			return chunks, err, nil
 		}
-		fileChunks += count
 		chunks += use
-		off += fsize
 	}
 	fw.flush(chunks)
 	if tail != nil && tailFrom <= uint64(chunks)*treeChunk+1 {
 		fw.write(treeLeavesFrame(tailFrom, tail))
 	}
 	return chunks, nil, fw.err
-}
-
-// treeCopyHashBody hashes the frame at off (fsize bytes, head its first
-// treeFrameHead bytes) but its checksum, reading its hashes in pieces of
-// len(buf), and passes each piece with its offset in the hashes to fn.
-// ok is false when the file ends first.
-func treeCopyHashBody(in vfs.File, buf, head []byte, off, fsize int64, fn func(p []byte, at int64),
-	readFull func(p []byte, off int64) (bool, error)) (sum uint64, ok bool, err error) {
-	d := xxhash.New()
-	d.Write(head)
-	body := fsize - treeFrameHead - 8
-	for at := int64(0); at < body; {
-		n := min(body-at, int64(len(buf)))
-		if ok, err := readFull(buf[:n], off+treeFrameHead+at); err != nil || !ok {
-			return 0, false, err
-		}
-		d.Write(buf[:n])
-		if fn != nil {
-			fn(buf[:n], at)
-		}
-		at += n
-	}
-	return d.Sum64(), true, nil
 }
 
 // treeFrameWriter writes a stream of the chunk tree's stored hashes, from

@@ -1,14 +1,12 @@
 package ledger
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/bits"
 	"path/filepath"
 	"sort"
 
-	"github.com/cespare/xxhash/v2"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/exledger/exledger/internal/corrupt"
@@ -34,7 +32,8 @@ import (
 // Nodes below the group level are recomputed from its chunk hashes, and
 // nodes below the chunk level from the chunk's events, as before. The
 // file format is unchanged; Open reads TREE frame by frame (each frame's
-// checksum checked) instead of whole.
+// checksum checked) instead of whole, through treeFileReader
+// (tree_frames.go), in reads of at most treeReadMax bytes.
 const (
 	treeGroupLevel = 6
 	treeGroup      = 1 << treeGroupLevel
@@ -221,108 +220,77 @@ type treeScan struct {
 	frames     []treeFrameRef
 }
 
-// scanTree reads a TREE file frame by frame (memory: one frame), checking
-// the header and each frame's checksum, up to the first frame that does
-// not check out, and calls fn with each chunk's stored hashes (chunk c's
-// are [hash of c, then the nodes c completes]) for chunks below limit.
+// scanTree reads a TREE file frame by frame through treeFileReader
+// (memory and reads: at most treeReadMax bytes, whatever the frames'
+// size), checking the header and each frame, up to the first frame that
+// does not check out, and calls fn with each chunk's stored hashes (chunk
+// c's are [hash of c, then the nodes c completes]) for chunks below limit.
+// A frame is passed to fn only once its checksum has checked out; a frame
+// larger than one read that changes between its check and its use is an
+// error (fn may have seen part of it).
 func scanTree(f vfs.File, size int64, path, ledgerID string, limit int64, fn func(c int64, hs []tlog.Hash) error) (treeScan, error) {
 	var s treeScan
-	want, err := treeHeader(ledgerID)
+	r, err := newTreeFileReader(f, size, path, ledgerID)
 	if err != nil {
 		return s, err
 	}
-	hdr := make([]byte, treeHeaderLen)
-	if size < treeHeaderLen {
-		return s, corrupt.New(path, 0, "file of %d bytes has no header", size)
-	}
-	if _, err := f.ReadAt(hdr, 0); err != nil && err != io.EOF {
-		return s, err
-	}
-	if string(hdr) != string(want) {
-		return s, corrupt.New(path, 0, "header is not a version-%d tree header of ledger %s with chunk level %d", treeVersion, ledgerID, treeChunkLevel)
-	}
-	s.good = treeHeaderLen
-	var buf []byte
+	s.good = r.good
 	var hs []tlog.Hash
-	off := int64(treeHeaderLen)
-	var head [treeFrameHead]byte
-	for off+treeFrameHead+8 <= size {
-		if _, err := f.ReadAt(head[:], off); err != nil && err != io.EOF {
+	for {
+		fr, ok, err := r.next()
+		if err != nil {
 			return s, err
 		}
-		if binary.LittleEndian.Uint32(head[4:]) != 0 {
-			break
-		}
-		var fsize int64
-		leaves := string(head[:4]) == treeLeavesMagic
-		var first, count, nh int64
-		switch {
-		case leaves:
-			first = int64(binary.LittleEndian.Uint64(head[8:]))
-			nh = int64(binary.LittleEndian.Uint32(head[16:]))
-			if first == 0 || (first-1)%treeChunk != 0 || first > s.fileChunks*treeChunk+1 || nh < 1 || nh >= treeChunk || binary.LittleEndian.Uint32(head[20:]) != 0 {
-				return s, nil
-			}
-		case string(head[:4]) == treeFrameMagic:
-			first = int64(binary.LittleEndian.Uint64(head[8:]))
-			count = int64(binary.LittleEndian.Uint32(head[16:]))
-			nh = int64(binary.LittleEndian.Uint32(head[20:]))
-			if first != s.fileChunks || count < 1 || count > maxTreeFrameChunks || nh != tlog.StoredHashCount(first+count)-tlog.StoredHashCount(first) {
-				return s, nil
-			}
-		default:
+		if !ok {
 			return s, nil
 		}
-		fsize = treeFrameHead + 32*nh + 8
-		if off+fsize > size {
-			return s, nil
-		}
-		if int64(cap(buf)) < fsize {
-			buf = make([]byte, fsize)
-		}
-		b := buf[:fsize]
-		if n, err := f.ReadAt(b, off); n < len(b) {
-			if err == nil || err == io.EOF {
-				return s, nil
-			}
-			return s, err
-		}
-		if binary.LittleEndian.Uint64(b[fsize-8:]) != xxhash.Sum64(b[:fsize-8]) {
-			return s, nil
-		}
-		if leaves {
-			s.tail, s.tailFrom = make([]tlog.Hash, nh), uint64(first)
-			for i := range s.tail {
-				copy(s.tail[i][:], b[treeFrameHead+32*i:])
-			}
-			off += fsize
-			s.good = off
-			continue
-		}
-		use := max(0, min(count, limit-first))
-		if use > 0 {
-			s.frames = append(s.frames, treeFrameRef{first: first, count: use, off: off + treeFrameHead})
-		}
-		p := b[treeFrameHead:]
-		for c := first; c < first+use; c++ {
-			k := 1 + bits.TrailingZeros64(^uint64(c)) // 1 + trailing ones
-			hs = hs[:0]
-			for j := 0; j < k; j++ {
-				var h tlog.Hash
-				copy(h[:], p[32*j:])
-				hs = append(hs, h)
-			}
-			p = p[32*k:]
-			if err := fn(c, hs); err != nil {
+		if fr.leaves {
+			tail := make([]tlog.Hash, fr.nh)
+			i := 0
+			if err := r.hashes(fr.nh, func(p []byte) error {
+				for ; len(p) > 0; p = p[32:] {
+					copy(tail[i][:], p)
+					i++
+				}
+				return nil
+			}); err != nil {
 				return s, err
 			}
+			s.tail, s.tailFrom = tail, uint64(fr.first)
+			s.good = r.good
+			continue
 		}
-		s.fileChunks += count
+		use := max(0, min(fr.count, limit-fr.first))
+		if use > 0 {
+			s.frames = append(s.frames, treeFrameRef{first: fr.first, count: use, off: r.off + treeFrameHead})
+		}
+		// Chunk c's stored hashes are 1 + its trailing ones; they may
+		// straddle two pieces.
+		c := fr.first
+		need := 1 + bits.TrailingZeros64(^uint64(c))
+		hs = hs[:0]
+		err = r.hashes(tlog.StoredHashCount(fr.first+use)-tlog.StoredHashCount(fr.first), func(p []byte) error {
+			for ; len(p) > 0; p = p[32:] {
+				var h tlog.Hash
+				copy(h[:], p)
+				if hs = append(hs, h); len(hs) < need {
+					continue
+				}
+				if err := fn(c, hs); err != nil {
+					return err
+				}
+				c++
+				need, hs = 1+bits.TrailingZeros64(^uint64(c)), hs[:0]
+			}
+			return nil
+		})
+		if err != nil {
+			return s, err
+		}
+		s.fileChunks += fr.count
 		s.chunks += use
-		off += fsize
-		s.good = off
+		s.good = r.good
 	}
-	return s, nil
 }
 
 // loadHashes fills t from a scan of TREE: the group tree from the nodes at
