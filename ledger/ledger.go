@@ -88,6 +88,9 @@ type Options struct {
 	// WALFileSize rotates WAL files at this size. 0 = 64 MiB.
 	WALFileSize int64
 	// CacheBytes bounds the shared cache of decompressed blocks. 0 = 64 MiB.
+	// The cache resists scans (segment.Cache): a query that reads more
+	// blocks than it holds does not flush it, and repeated keeps what
+	// fits.
 	CacheBytes int64
 	// IndexCacheBytes bounds the index data (time and event-id tables;
 	// term dictionaries' restart rows and the verified 4 KiB chunks of

@@ -160,12 +160,19 @@
 //
 // # Reading and the block cache
 //
-// Readers share a Cache of decoded blocks (LRU, by bytes). Block, Get and
-// GetMany go through it and fill it: they serve point and selective reads,
-// which revisit blocks. Scan and GetManyBulk of an ordered segment visit
-// blocks once: they use a block already cached but decompress the others
-// into recycled buffers without caching them, so a scan larger than the
-// cache leaves the cached working set alone. ScanBulk does the same for
+// Readers share a Cache of decoded blocks, bounded by bytes and
+// scan-resistant: a block read enters a small LRU window (a tenth of the
+// bytes) and, pushed out of it, the main LRU part only if it has room or
+// if the block was looked up more often recently than each block it would
+// evict (a W-TinyLFU; see Cache). A query larger than the cache thus
+// neither flushes it nor, repeated, finds nothing (a plain LRU evicts a
+// loop's every block before its next read): it keeps what fits. Block, Get
+// and GetMany go through it and fill it: they serve point and selective
+// reads, which revisit blocks. Scan and GetManyBulk of an ordered segment visit
+// blocks once: they use a block already cached (without counting the
+// lookup toward its frequency) but decompress the others into recycled
+// buffers without caching them, so a scan larger than the cache leaves the
+// cached working set alone. ScanBulk does the same for
 // unordered segments, whose seq order visits blocks out of order: it
 // decompresses a window of about 72 MiB of blocks once, in parallel, and
 // then walks the window's seqs; ScanBulkSeqs does it for a list of seqs

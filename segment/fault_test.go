@@ -161,24 +161,41 @@ func TestCacheLRU(t *testing.T) {
 	if h, mi := c.Stats(); h != 1 || mi != 1 {
 		t.Fatalf("stats %d/%d, want 1/1", h, mi)
 	}
-	// A cache sized for about two blocks evicts the least recently used.
+	// A cache sized for about two blocks (its window, a tenth, holds
+	// none): a block read once is not kept over blocks read as often, a
+	// block read again is, in place of the least recently used block
+	// read less often.
 	small := NewCache(2*b0.size + b0.size/2)
 	r2, err := Open(m, "s", small)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r2.Close()
-	x0, _ := r2.Block(0)
-	r2.Block(1)
-	r2.Block(0) // 0 is now most recent
-	r2.Block(2) // evicts 1
-	if y0, _ := r2.Block(0); y0 != x0 {
-		t.Fatal("block 0 evicted although recently used")
+	step := func(i int, hit bool, what string) {
+		t.Helper()
+		h0, m0 := small.Stats()
+		if _, err := r2.Block(i); err != nil {
+			t.Fatal(err)
+		}
+		h1, m1 := small.Stats()
+		if got := h1 == h0+1 && m1 == m0; got != hit || (!hit && m1 != m0+1) {
+			t.Fatalf("block %d: hit %v, want %v (%s)", i, got, hit, what)
+		}
 	}
-	h0, m0 := small.Stats()
-	r2.Block(1)
-	if h1, m1 := small.Stats(); h1 != h0 || m1 != m0+1 {
-		t.Fatal("block 1 should have been evicted")
+	step(0, false, "empty cache")
+	step(1, false, "empty cache")
+	step(0, true, "room for both") // 0 read twice, 1 once
+	step(2, false, "never read")   // not admitted over 1, read once too
+	step(0, true, "recently used")
+	step(1, true, "not evicted for a block read as often") // now 0: 3 lookups, 1: 2, 2: 1; 0 least recent
+	step(2, false, "read twice, the least recent (0) three times")
+	step(2, false, "read three times, as often as 0")
+	step(2, false, "read a fourth time: admitted now, over 0")
+	step(2, true, "admitted at its fourth lookup")
+	step(1, true, "more recent than 0: kept")
+	step(0, false, "evicted for 2")
+	if small.Size() > small.max {
+		t.Fatalf("holds %d bytes over its bound %d", small.Size(), small.max)
 	}
 	// A nil cache works and caches nothing.
 	r3, err := Open(m, "s", nil)

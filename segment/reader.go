@@ -775,7 +775,7 @@ func (r *Reader) GetManyBulk(seqs []uint64, fn func(Record) bool) error {
 			}
 		}
 		if bi != cur {
-			if b = r.cache.get(cacheKey{reader: r.id, block: bi}); b == nil {
+			if b = r.cache.getBulk(cacheKey{reader: r.id, block: bi}); b == nil {
 				nb, err := r.loadBlockInto(ft, bi, scratch)
 				if err != nil {
 					return err // scratch may be half-written: not recycled
@@ -833,7 +833,7 @@ func (r *Reader) Scan(fromSeq uint64, fn func(Record) bool) error {
 	}
 	start, _ := r.locate(ft, fromSeq)
 	for i := start; i < len(ft.blocks); i++ {
-		b := r.cache.get(cacheKey{reader: r.id, block: i})
+		b := r.cache.getBulk(cacheKey{reader: r.id, block: i})
 		if b == nil {
 			nb, err := r.loadBlockInto(ft, i, scratch)
 			if err != nil {
@@ -1257,7 +1257,7 @@ func (r *Reader) loadBulk(bb *BulkBuffers, pf *bulkPrefetch, ft *footer, need []
 	var spans []blockSpan
 	var read []int // the blocks to read, ascending
 	for _, bi := range need {
-		if b := r.cache.get(cacheKey{reader: r.id, block: bi}); b != nil {
+		if b := r.cache.getBulk(cacheKey{reader: r.id, block: bi}); b != nil {
 			blocks[bi] = b
 			setPos(b)
 			continue
