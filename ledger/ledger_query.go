@@ -742,17 +742,54 @@ func (l *Ledger) QueryEvents(ctx context.Context, q EventQuery) ([]ExperienceEve
 
 // QueryEventsOrdered is QueryEvents with an explicit result order.
 func (l *Ledger) QueryEventsOrdered(ctx context.Context, q EventQuery, order Order) ([]ExperienceEventEnvelope, error) {
-	var out []ExperienceEventEnvelope
+	var res resultChunks[ExperienceEventEnvelope]
 	for e, err := range l.scanOrdered(ctx, q, order) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e.Envelope)
+		res.add(e.Envelope)
 	}
-	if out == nil {
-		out = []ExperienceEventEnvelope{}
+	return res.slice(), nil
+}
+
+// resultChunks gathers a query's results, of a count not known in
+// advance, in chunks of doubling capacity (256 up to 16,384) and copies
+// them once into a slice of the exact length. Appending to one slice
+// copied it at every growth, by 1.25× once past 256 elements, about four
+// times its final size in all, and left each old array to the collector:
+// 9-10% of the CPU of the 0.1% query at 100M (~97,000 results,
+// docs/benchmarks-100m.md, sixth round).
+type resultChunks[T any] struct {
+	full [][]T
+	cur  []T
+	n    int
+}
+
+func (r *resultChunks[T]) add(v T) {
+	if len(r.cur) == cap(r.cur) {
+		if r.cur != nil {
+			r.full = append(r.full, r.cur)
+		}
+		r.cur = make([]T, 0, min(max(2*cap(r.cur), 256), 1<<14))
 	}
-	return out, nil
+	r.cur = append(r.cur, v)
+	r.n++
+}
+
+// slice returns the results in the order added (never nil); a single
+// chunk is returned as it is.
+func (r *resultChunks[T]) slice() []T {
+	if len(r.full) == 0 {
+		if r.cur == nil {
+			return []T{}
+		}
+		return r.cur
+	}
+	out := make([]T, 0, r.n)
+	for _, c := range r.full {
+		out = append(out, c...)
+	}
+	return append(out, r.cur...)
 }
 
 // Scan streams the events matching q in log order, for results too large
