@@ -538,10 +538,13 @@ func scaleChild(dir, paramsFile string) int {
 		}
 		scaleProfDir = d
 	}
-	// prof is the path of one of this child's profiles.
-	prof := func(what string) string {
-		return filepath.Join(scaleProfDir, fmt.Sprintf("%s-n%d.%s.pprof", filepath.Base(dir), p.N, what))
+	// prof is the path of one of this child's profiles:
+	// <ledger dir's name>[-n<size>].<what>.pprof.
+	label := filepath.Base(dir)
+	if n := fmt.Sprintf("-n%d", p.N); !strings.HasSuffix(label, n) {
+		label += n
 	}
+	prof := func(what string) string { return filepath.Join(scaleProfDir, label+"."+what+".pprof") }
 	t, c := time.Now(), cpuTime()
 	l, err := ledger.Open(dir, copts)
 	if err != nil {

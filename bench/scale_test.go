@@ -159,6 +159,8 @@ func TestScaleChildReadOnly(t *testing.T) {
 	if !r.ReadOnly || r.PageCache != "dropped" || r.Sel01WarmRuns != sel01WarmRuns || r.Sel01FirstMs <= 0 || r.Sel01WarmMs <= 0 || r.Sel01FirstMisses == 0 {
 		t.Errorf("result: %+v", r)
 	}
+	// Named after the ledger's directory and its size ("ledger-n20000"),
+	// the size not repeated when the name has it already.
 	for _, f := range []string{"heap", "open.cpu", "q01-first.cpu", "q01-warm.cpu"} {
 		p := filepath.Join(prof, fmt.Sprintf("ledger-n20000.%s.pprof", f))
 		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
