@@ -231,9 +231,7 @@ func (c *Cache) dropReader(id uint64) {
 			e = next
 		}
 	}
-	for k := range c.freq {
-		if k.reader == id {
-			delete(c.freq, k)
-		}
-	}
+	// Its lookup counts are left to fade: reader ids are never reused,
+	// the halvings forget them, and going through every count for each
+	// of the hundreds of readers a ledger closes would cost more.
 }

@@ -218,10 +218,29 @@ func TestCacheBounds(t *testing.T) {
 		for r := range uint64(4) {
 			c.dropReader(r)
 		}
-		if c.Size() != 0 || len(c.items) != 0 || len(c.freq) != 0 {
-			t.Fatalf("max %d: %d bytes, %d items, %d counts after dropping every reader", max, c.Size(), len(c.items), len(c.freq))
+		if c.Size() != 0 || len(c.items) != 0 || c.win.Len() != 0 || c.main.Len() != 0 {
+			t.Fatalf("max %d: %d bytes, %d items after dropping every reader", max, c.Size(), len(c.items))
+		}
+
+	}
+}
+
+// TestCacheCountsBounded: the lookup counts of blocks never held (and of
+// closed readers, which dropReader leaves to fade) do not accumulate:
+// halving forgets the ones, so at most about twice the halving period's
+// keys are counted.
+func TestCacheCountsBounded(t *testing.T) {
+	c := NewCache(64 * 64 << 10) // 64 blocks of 64 KiB
+	for i := range 200_000 {
+		access(c, uint64(i/1000), i, 64<<10) // every key once; a new reader every 1,000
+		if i%1000 == 999 {
+			c.dropReader(uint64(i / 1000))
+		}
+		if n, bound := len(c.freq), 2*10*max(len(c.items), 64); n > bound {
+			t.Fatalf("after %d lookups: %d counts kept, bound %d", i+1, n, bound)
 		}
 	}
+	checkCache(t, c)
 }
 
 // TestCacheConcurrent: lookups, puts and drops from many goroutines (run
