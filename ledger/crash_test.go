@@ -1022,6 +1022,16 @@ func (f *snapFS) OpenRW(name string) (vfs.File, error) {
 	return &snapFile{File: file, fs: f}, nil
 }
 
+// OpenDirect wraps the WAL's direct handles too, so that their writes
+// are hooked like every other mutating operation.
+func (f *snapFS) OpenDirect(name string) (vfs.File, error) {
+	file, err := f.MemFS.OpenDirect(name)
+	if err != nil {
+		return nil, err
+	}
+	return &snapFile{File: file, fs: f}, nil
+}
+
 func (f *snapFS) Rename(a, b string) error  { f.hook(); return f.MemFS.Rename(a, b) }
 func (f *snapFS) Remove(name string) error  { f.hook(); return f.MemFS.Remove(name) }
 func (f *snapFS) MkdirAll(dir string) error { f.hook(); return f.MemFS.MkdirAll(dir) }

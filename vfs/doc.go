@@ -26,6 +26,13 @@
 // holds (ErrCrossDevice, ErrLinkUnsupported) tells the caller to copy the
 // file instead.
 //
+// Direct I/O is another optional interface, DirectOpener, called through
+// OpenDirect: OS opens the file with O_DIRECT, MemFS and FaultFS give a
+// handle with the same content and crash semantics that, like the OS,
+// refuses reads and writes not aligned to DirectAlign (FaultFS can also
+// refuse the open, as tmpfs does, with RefuseDirect). An error matching
+// ErrDirectUnsupported tells the caller to use a buffered handle.
+//
 // The interface is deliberately small: only the calls the engine makes.
 // Paths are ordinary OS paths (join them with path/filepath). An
 // implementation must make Rename atomic once the directory is synced and

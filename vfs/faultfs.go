@@ -50,7 +50,8 @@ type Fault struct {
 	// syscall.EIO.
 	Err error
 	// Short makes a failing Write/WriteAt write the first half of its
-	// bytes before returning the error (a torn write).
+	// bytes before returning the error (a torn write); on a direct handle
+	// (OpenDirect) the half is rounded down to DirectAlign.
 	Short bool
 	// Persistent makes every operation of the kind from the Nth on fail,
 	// instead of only the Nth.
@@ -69,6 +70,8 @@ type FaultFS struct {
 	counts [numOps]int
 	faults []Fault
 	fired  int
+	// refuseDirect, if set, makes OpenDirect fail with ErrDirectUnsupported.
+	refuseDirect error
 }
 
 // NewFault wraps inner.
@@ -250,13 +253,23 @@ func (f *FaultFS) Stat(name string) (int64, error) {
 type faultFile struct {
 	fs *FaultFS
 	File
+	direct bool // opened with OpenDirect
+}
+
+// shortLen is how many bytes of p a failing Short write writes: half,
+// rounded down to DirectAlign on a direct handle.
+func (f *faultFile) shortLen(p []byte) int {
+	if f.direct {
+		return len(p) / 2 &^ (DirectAlign - 1)
+	}
+	return len(p) / 2
 }
 
 func (f *faultFile) Write(p []byte) (int, error) {
 	short, err := f.fs.check(OpWrite, f.Name(), "write")
 	if err != nil {
-		if short && len(p) > 1 {
-			n, werr := f.File.Write(p[:len(p)/2])
+		if h := f.shortLen(p); short && h > 0 {
+			n, werr := f.File.Write(p[:h])
 			if werr != nil {
 				return n, werr
 			}
@@ -270,8 +283,8 @@ func (f *faultFile) Write(p []byte) (int, error) {
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	short, err := f.fs.check(OpWrite, f.Name(), "write")
 	if err != nil {
-		if short && len(p) > 1 {
-			n, werr := f.File.WriteAt(p[:len(p)/2], off)
+		if h := f.shortLen(p); short && h > 0 {
+			n, werr := f.File.WriteAt(p[:h], off)
 			if werr != nil {
 				return n, werr
 			}

@@ -587,6 +587,7 @@ type memFile struct {
 	off      int64
 	readOnly bool
 	closed   bool
+	direct   bool // opened with OpenDirect: reads and writes must be aligned
 }
 
 func (f *memFile) check(op string, write bool) error {
@@ -595,6 +596,18 @@ func (f *memFile) check(op string, write bool) error {
 	}
 	if write && f.readOnly {
 		return &fs.PathError{Op: op, Path: f.name, Err: syscall.EBADF}
+	}
+	return nil
+}
+
+// checkIO is check for a read or write of p at off: on a direct handle,
+// one that is not aligned to DirectAlign fails with EINVAL.
+func (f *memFile) checkIO(op string, write bool, p []byte, off int64) error {
+	if err := f.check(op, write); err != nil {
+		return err
+	}
+	if f.direct && !directAligned(p, off) {
+		return &fs.PathError{Op: op, Path: f.name, Err: syscall.EINVAL}
 	}
 	return nil
 }
@@ -608,7 +621,7 @@ func (f *memFile) writeAt(p []byte, off int64) {
 func (f *memFile) Write(p []byte) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if err := f.check("write", true); err != nil {
+	if err := f.checkIO("write", true, p, f.off); err != nil {
 		return 0, err
 	}
 	if err := f.fs.mutate("write", f.name); err != nil {
@@ -622,7 +635,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if err := f.check("write", true); err != nil {
+	if err := f.checkIO("write", true, p, off); err != nil {
 		return 0, err
 	}
 	if off < 0 {
@@ -638,7 +651,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
-	if err := f.check("read", false); err != nil {
+	if err := f.checkIO("read", false, p, off); err != nil {
 		return 0, err
 	}
 	if off < 0 {

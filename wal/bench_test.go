@@ -14,18 +14,20 @@ import (
 
 // Benchmarks run on the real file system (b.TempDir) with SyncAlways.
 
-func benchOpen(b *testing.B) *WAL {
-	w, err := Open(Options{FS: vfs.OS, Dir: b.TempDir(), Salt: 1}, 1, nil)
+func benchOpen(b *testing.B, buffered bool) *WAL {
+	w, err := Open(Options{FS: vfs.OS, Dir: b.TempDir(), Salt: 1, BufferedWrites: buffered}, 1, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return w
 }
 
-func benchRecords(n int) [][]byte {
+func benchRecords(n int) [][]byte { return benchRecordsOf(n, 400) }
+
+func benchRecordsOf(n, size int) [][]byte {
 	recs := make([][]byte, n)
 	for i := range recs {
-		r := make([]byte, 400)
+		r := make([]byte, size)
 		for j := range r {
 			r[j] = byte(i + j)
 		}
@@ -34,69 +36,94 @@ func benchRecords(n int) [][]byte {
 	return recs
 }
 
+// ioModes are the write paths a benchmark compares (Options.BufferedWrites).
+var ioModes = []struct {
+	name     string
+	buffered bool
+}{{"direct", false}, {"buffered", true}}
+
 // BenchmarkCommitBatch: one committer, batches of 1, 100, 1000 records of
-// 400 bytes; one frame and one fdatasync per Commit.
+// 400 bytes and 1000 of 1,100 bytes (the ledger's coldappend shape); one
+// frame and one fdatasync per Commit; direct and buffered writes
+// (compare with benchstat -col /io). cpu-us/op is the process's user and
+// system CPU per Commit.
 func BenchmarkCommitBatch(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
-			w := benchOpen(b)
-			defer w.Close()
-			recs := benchRecords(n)
-			ctx := context.Background()
-			b.SetBytes(int64(payloadSize(recs)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				if _, err := w.Commit(ctx, recs, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			el := time.Since(start).Seconds()
-			b.StopTimer()
-			st := w.Stats()
-			b.ReportMetric(float64(b.N)/el, "commits/s")
-			b.ReportMetric(float64(b.N*n)/el, "events/s")
-			b.ReportMetric(float64(st.Syncs)/float64(b.N), "fsyncs/op")
-		})
+	for _, c := range []struct{ n, size int }{{1, 400}, {100, 400}, {1000, 400}, {1000, 1100}} {
+		for _, io := range ioModes {
+			b.Run(fmt.Sprintf("records=%dx%d/io=%s", c.n, c.size, io.name), func(b *testing.B) {
+				benchCommitBatch(b, c.n, c.size, io.buffered)
+			})
+		}
 	}
+}
+
+func benchCommitBatch(b *testing.B, n, size int, buffered bool) {
+	w := benchOpen(b, buffered)
+	defer w.Close()
+	recs := benchRecordsOf(n, size)
+	ctx := context.Background()
+	b.SetBytes(int64(payloadSize(recs)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), procCPU()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Commit(ctx, recs, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	el := time.Since(start).Seconds()
+	b.StopTimer()
+	st := w.Stats()
+	if st.DirectWrites == buffered {
+		b.Fatalf("direct writes %v with BufferedWrites %v (%s)", st.DirectWrites, buffered, st.DirectFallback)
+	}
+	b.ReportMetric(float64(procCPU()-cpu0)/1e3/float64(b.N), "cpu-us/op")
+	b.ReportMetric(float64(b.N)/el, "commits/s")
+	b.ReportMetric(float64(b.N*n)/el, "events/s")
+	b.ReportMetric(float64(st.Syncs)/float64(b.N), "fsyncs/op")
 }
 
 // BenchmarkConcurrentCommit: W goroutines each committing single 400-byte
 // records; group commit merges them.
 func BenchmarkConcurrentCommit(b *testing.B) {
 	for _, writers := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			w := benchOpen(b)
-			defer w.Close()
-			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for g := 0; g < writers; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					recs := benchRecords(1)
-					for next.Add(1) <= int64(b.N) {
-						if _, err := w.Commit(ctx, recs, nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			el := time.Since(start).Seconds()
-			b.StopTimer()
-			st := w.Stats()
-			b.ReportMetric(float64(b.N)/el, "events/s")
-			b.ReportMetric(float64(st.Syncs)/float64(b.N), "fsyncs/op")
-			b.ReportMetric(float64(b.N)/float64(max(st.Syncs, 1)), "events/fsync")
-		})
+		for _, io := range ioModes {
+			b.Run(fmt.Sprintf("writers=%d/io=%s", writers, io.name), func(b *testing.B) {
+				benchConcurrent(b, writers, io.buffered)
+			})
+		}
 	}
+}
+
+func benchConcurrent(b *testing.B, writers int, buffered bool) {
+	w := benchOpen(b, buffered)
+	defer w.Close()
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs := benchRecords(1)
+			for next.Add(1) <= int64(b.N) {
+				if _, err := w.Commit(ctx, recs, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	b.StopTimer()
+	st := w.Stats()
+	b.ReportMetric(float64(b.N)/el, "events/s")
+	b.ReportMetric(float64(st.Syncs)/float64(b.N), "fsyncs/op")
+	b.ReportMetric(float64(b.N)/float64(max(st.Syncs, 1)), "events/fsync")
 }
 
 // BenchmarkLargeCommitsRecycled: one committer writing 1.7 MB frames (a
@@ -145,6 +172,15 @@ func BenchmarkLargeCommitsRecycled(b *testing.B) {
 			})
 		}
 	}
+}
+
+// procCPU is the process's user and system CPU time, in nanoseconds.
+func procCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // sysCPU is the process's system CPU time, in nanoseconds.

@@ -13,8 +13,13 @@ import (
 
 const testDir = "/db/wal"
 
+// testBuffered makes testOpts turn direct writes off, so that a suite
+// written for the default (direct writes) runs again on the buffered
+// path (TestBufferedWritesSuites).
+var testBuffered bool
+
 func testOpts(fs vfs.FS, fileSize int64) Options {
-	return Options{FS: fs, Dir: testDir, Salt: 0x5a17, FileSize: fileSize, syncPrecreate: true}
+	return Options{FS: fs, Dir: testDir, Salt: 0x5a17, FileSize: fileSize, syncPrecreate: true, BufferedWrites: testBuffered}
 }
 
 // batchRecords returns the deterministic records of batch i of a workload.

@@ -488,6 +488,7 @@ type recycleRun struct {
 	ckpt      uint64 // last checkpoint asked for (its files may or may not be gone)
 	recycled  uint64
 	err       error // the first failure (nil: the workload completed)
+	direct    bool  // the WAL wrote its files with direct I/O
 }
 
 // runRecycleWorkload commits 60 batches on fsys with RecycleFiles,
@@ -502,6 +503,7 @@ func runRecycleWorkload(fsys vfs.FS, policy SyncPolicy) recycleRun {
 		r.err = err
 		return r
 	}
+	r.direct = w.Stats().DirectWrites
 	ctx := context.Background()
 	next := uint64(1)
 	for i := 0; i < 60 && r.err == nil; i++ {
@@ -558,6 +560,9 @@ func TestRecycleCrashAtEveryOp(t *testing.T) {
 				mem.SetCrashAfter(n)
 				r := runRecycleWorkload(mem, policy)
 				if r.err == nil {
+					if r.direct == testBuffered {
+						t.Fatalf("direct writes %v with BufferedWrites %v", r.direct, testBuffered)
+					}
 					if r.recycled < 5 {
 						t.Fatalf("the complete workload recycled only %d files", r.recycled)
 					}

@@ -251,6 +251,9 @@ func runWorkload(t *testing.T, fsys vfs.FS, injected error) workResult {
 		res.openErr = err
 		return res
 	}
+	if st := w.Stats(); st.DirectWrites == testBuffered {
+		t.Fatalf("direct writes %v with BufferedWrites %v (fallback: %q)", st.DirectWrites, testBuffered, st.DirectFallback)
+	}
 	ctx := context.Background()
 	next := uint64(1)
 	for i := 0; i < 20; i++ {

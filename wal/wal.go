@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -183,6 +184,24 @@ type Options struct {
 	// still a *CorruptionError. Commit, Sync and Checkpoint return
 	// ErrReadOnly; Sync policy, FileSize, Prepare and Apply are unused.
 	ReadOnly bool
+	// BufferedWrites writes the log through the page cache. By default
+	// (false) the active file is written with direct I/O (vfs.OpenDirect:
+	// O_DIRECT on the OS), since the log is written once and read back
+	// only by recovery, Salvage and tails: copying every frame into page
+	// cache pages (fresh ones, which the kernel must allocate and zero
+	// first) costs more CPU than the write itself. Each write then
+	// rewrites the file's last partial 4 KiB block (whose bytes the WAL
+	// keeps in memory, identical to those on disk) followed by the new
+	// frames, padded with zeros to a multiple of 4 KiB; the zeros after
+	// the last frame read as the normal end of the log, and a file is
+	// truncated back to its unpadded size when it is finished or closed,
+	// so the files are byte-identical to buffered ones. fdatasync is
+	// called exactly as with buffered writes (O_DIRECT does not flush the
+	// device's cache). If the file system refuses O_DIRECT (tmpfs before
+	// Linux 6.6, some FUSE mounts: EINVAL) the WAL logs why and writes
+	// through the page cache (Stats.DirectFallback). The on-disk format is
+	// the same either way.
+	BufferedWrites bool
 
 	// syncPrecreate makes the committer create the next file itself right
 	// after a rotation instead of in a goroutine, so that the sequence of
@@ -213,6 +232,12 @@ type Stats struct {
 	// TornBytes is the size of the torn tail Open truncated (0 if none;
 	// a read-only Open truncates nothing and reports 0).
 	TornBytes uint64
+	// DirectWrites is set while the active file is written with direct
+	// I/O (see Options.BufferedWrites).
+	DirectWrites bool
+	// DirectFallback says why direct writes were given up (the file
+	// system refused them); empty if they never were.
+	DirectFallback string
 }
 
 type reqKind uint8
@@ -258,6 +283,7 @@ type spareResult struct {
 	num    uint64
 	f      vfs.File
 	filled bool // zero-filled to FileSize
+	direct bool // f is a direct handle (vfs.OpenDirect)
 	// recycled: made from a checkpointed file (Options.RecycleFiles); its
 	// previous life's frames follow the header.
 	recycled bool
@@ -321,10 +347,23 @@ type WAL struct {
 	// avgFlush is a moving average of the bytes per write (group) of the
 	// committer; it decides whether the next file is zero-filled (see
 	// fillSpare).
-	avgFlush   int64
-	lastSync   time.Time
-	timer      *time.Timer
-	timerArmed bool
+	avgFlush int64
+	// Direct writes (Options.BufferedWrites unset). activeDirect: f is a
+	// direct handle; then buf is a slice of blk, an aligned buffer whose
+	// first pre bytes are the active file's bytes from the last 4 KiB
+	// boundary at or before off up to off (identical to those on disk),
+	// so a write starts at that boundary. activeSize is the size of the
+	// active file when it became active and physEnd the end of the last
+	// direct write (padded): past max(activeSize, off) it is padding that
+	// cutStale truncates.
+	activeDirect bool
+	blk          []byte
+	pre          int
+	activeSize   int64
+	physEnd      int64
+	lastSync     time.Time
+	timer        *time.Timer
+	timerArmed   bool
 
 	ckptMu sync.Mutex
 	mu     sync.Mutex  // guards files and free
@@ -335,6 +374,12 @@ type WAL struct {
 	commits, batches, records, syncs, bytesWritten, recycled atomic.Uint64
 	groupHist, syncHist                                      *hist.Histogram
 	tornBytes                                                uint64 // set by Open
+
+	// direct: new active files are opened for direct writes (cleared for
+	// good when the file system refuses them, with the reason in
+	// directWhy); directActive mirrors activeDirect for Stats.
+	direct, directActive atomic.Bool
+	directWhy            atomic.Pointer[string]
 }
 
 // Open recovers the WAL in opts.Dir and starts its committer.
@@ -433,11 +478,34 @@ func Open(opts Options, startSeq uint64, replay func(b *Batch) error) (*WAL, err
 		if err != nil {
 			return nil, fmt.Errorf("wal: open %s: %w", st.path, err)
 		}
-		w.f, w.num, w.off, w.syncedOff = f, st.num, st.validEnd, st.validEnd
-		w.activeFirst, w.activeLast = st.first, st.last
-		if size, err := f.Size(); err == nil && size >= w.fileSize {
-			w.activeFilled = true
+		size, err := f.Size()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("wal: size of %s: %w", st.path, err)
 		}
+		var head []byte
+		direct := false
+		if w.direct.Load() {
+			// The bytes of the last partial block, which each direct write
+			// rewrites.
+			head = make([]byte, st.validEnd-alignDown(st.validEnd))
+			if err := readFull(f, head, alignDown(st.validEnd)); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("wal: read %s: %w", st.path, err)
+			}
+			fd, err := w.openDirect(st.path)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("wal: open %s: %w", st.path, err)
+			}
+			if fd != nil {
+				f.Close()
+				f, direct = fd, true
+			}
+		}
+		w.activate(f, direct, st.num, st.validEnd, size, head)
+		w.activeFirst, w.activeLast = st.first, st.last
+		w.activeFilled = size >= w.fileSize
 	}
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		w.f.Close()
@@ -497,6 +565,7 @@ func newWAL(opts Options) (*WAL, error) {
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
+	w.direct.Store(!opts.BufferedWrites && !opts.ReadOnly)
 	return w, nil
 }
 
@@ -573,12 +642,12 @@ func (w *WAL) mkdir() error {
 
 // openNew creates file num (header only) and makes it the active file.
 func (w *WAL) openNew(num uint64) error {
-	f, err := w.createFile(num, false, false)
+	f, direct, err := w.createFile(num, false, false)
 	if err != nil {
 		return err
 	}
 	w.nfiles.Add(1)
-	w.f, w.num, w.off, w.syncedOff = f, num, fileHeaderSize, fileHeaderSize
+	w.activate(f, direct, num, fileHeaderSize, fileHeaderSize, appendFileHeader(nil, w.salt, num))
 	w.activeFirst, w.activeLast = 0, 0
 	w.activeFilled = false
 	w.mu.Lock()
@@ -589,6 +658,10 @@ func (w *WAL) openNew(num uint64) error {
 
 var zeroChunk [64 << 10]byte
 
+// directZeros is an aligned block of zeros for filling a file with
+// direct writes (allocated on first use).
+var directZeros = sync.OnceValue(func() []byte { return vfs.AlignedBuffer(1 << 20) })
+
 // createFile creates WAL file num: written under a temporary name, synced,
 // renamed, directory synced. With fill, the file is zero-filled to
 // FileSize so that later overwrites need no size change; with lazy too,
@@ -596,12 +669,15 @@ var zeroChunk [64 << 10]byte
 // recycle, the file is not created but made from the checkpointed file
 // kept for reuse as "<old>.wal.free": renamed to the temporary name and
 // opened; its new header is written and synced before the rename, as for
-// a created file, and its old frames stay after it (no fill).
-func (w *WAL) createFile(num uint64, fill, lazy bool) (f vfs.File, err error) {
+// a created file, and its old frames stay after it (no fill). With direct
+// writes on, the file is also opened for direct I/O before the rename,
+// the zero-fill goes through that handle, and that handle is returned
+// (direct); if the file system refuses it, the buffered one is.
+func (w *WAL) createFile(num uint64, fill, lazy bool) (f vfs.File, direct bool, err error) {
 	return w.makeFile(num, 0, false, fill, lazy)
 }
 
-func (w *WAL) makeFile(num, old uint64, recycle, fill, lazy bool) (f vfs.File, err error) {
+func (w *WAL) makeFile(num, old uint64, recycle, fill, lazy bool) (f vfs.File, direct bool, err error) {
 	final := filepath.Join(w.dir, fileName(num))
 	tmp := final + ".tmp"
 	renamed := false
@@ -610,11 +686,15 @@ func (w *WAL) makeFile(num, old uint64, recycle, fill, lazy bool) (f vfs.File, e
 		src := filepath.Join(w.dir, freeName(old))
 		if err = w.fs.Rename(src, tmp); err != nil {
 			w.fs.Remove(src)
-			return nil, fmt.Errorf("wal: recycle %s as %s: %w", freeName(old), fileName(num), err)
+			return nil, false, fmt.Errorf("wal: recycle %s as %s: %w", freeName(old), fileName(num), err)
 		}
 	}
+	var fd vfs.File // direct handle
 	defer func() {
 		if err != nil {
+			if fd != nil {
+				fd.Close()
+			}
 			if f != nil {
 				f.Close()
 				f = nil
@@ -632,41 +712,213 @@ func (w *WAL) makeFile(num, old uint64, recycle, fill, lazy bool) (f vfs.File, e
 		f, err = w.fs.Create(tmp)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if fd, err = w.openDirect(tmp); err != nil {
+		return f, false, err
 	}
 	hdr := appendFileHeader(make([]byte, 0, fileHeaderSize), w.salt, num)
-	if _, err = f.WriteAt(hdr, 0); err != nil {
-		return f, err
+	// The direct fill covers [0, dend), header included; the rest of the
+	// file (an unaligned FileSize's last bytes) is written buffered.
+	dend := int64(0)
+	if fill && fd != nil && !lazy {
+		dend = alignDown(w.fileSize)
+	}
+	if dend == 0 {
+		if _, err = f.WriteAt(hdr, 0); err != nil {
+			return f, false, err
+		}
 	}
 	if fill && lazy {
 		// The header is synced before the zeros, which are not (see
 		// lazyFill).
 		if err = f.Sync(); err != nil {
-			return f, err
+			return f, false, err
 		}
 	}
 	if fill {
-		for off := int64(fileHeaderSize); off < w.fileSize; {
+		if dend > 0 {
+			if n, derr := directFill(fd, hdr, dend); derr != nil {
+				if n > 0 || !errors.Is(derr, syscall.EINVAL) {
+					return f, false, derr
+				}
+				// The file system took the O_DIRECT open but refuses
+				// the write: fill it through the buffered handle.
+				w.noDirect("direct write refused: " + derr.Error())
+				fd.Close()
+				fd, dend = nil, 0
+				if _, err = f.WriteAt(hdr, 0); err != nil {
+					return f, false, err
+				}
+			}
+		}
+		for off := max(int64(fileHeaderSize), dend); off < w.fileSize; {
 			n := min(int64(len(zeroChunk)), w.fileSize-off)
 			if _, err = f.WriteAt(zeroChunk[:n], off); err != nil {
-				return f, err
+				return f, false, err
 			}
 			off += n
 		}
 	}
 	if !lazy || !fill {
 		if err = f.Sync(); err != nil {
-			return f, err
+			return f, false, err
 		}
 	}
 	if err = w.fs.Rename(tmp, final); err != nil {
-		return f, err
+		return f, false, err
 	}
 	renamed = true
 	if err = w.fs.SyncDir(w.dir); err != nil {
-		return f, err
+		return f, false, err
 	}
-	return f, nil
+	if fd != nil {
+		if cerr := f.Close(); cerr != nil {
+			w.log.Warn("wal: close", "file", tmp, "err", cerr)
+		}
+		return fd, true, nil
+	}
+	return f, false, nil
+}
+
+// directFill writes hdr and zeros over [0, end) of the direct handle fd,
+// end a multiple of vfs.DirectAlign; it returns the bytes written.
+func directFill(fd vfs.File, hdr []byte, end int64) (int64, error) {
+	b0 := vfs.AlignedBuffer(vfs.DirectAlign)
+	copy(b0, hdr)
+	n, err := fd.WriteAt(b0, 0)
+	done := int64(max(n, 0))
+	if err != nil {
+		return done, err
+	}
+	zeros := directZeros()
+	for done < end {
+		n, err := fd.WriteAt(zeros[:min(int64(len(zeros)), end-done)], done)
+		done += int64(max(n, 0))
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// openDirect opens path for direct writes if they are on (else nil, nil).
+// A refusal by the file system turns them off for the WAL's life, logged
+// with the reason, and returns nil, nil: the caller writes through its
+// buffered handle.
+func (w *WAL) openDirect(path string) (vfs.File, error) {
+	if !w.direct.Load() {
+		return nil, nil
+	}
+	fd, err := vfs.OpenDirect(w.fs, path)
+	if err == nil {
+		return fd, nil
+	}
+	if errors.Is(err, vfs.ErrDirectUnsupported) {
+		w.noDirect(err.Error())
+		return nil, nil
+	}
+	return nil, err
+}
+
+// noDirect turns direct writes off for the files made from now on.
+func (w *WAL) noDirect(why string) {
+	if w.direct.CompareAndSwap(true, false) {
+		w.directWhy.Store(&why)
+		w.log.Info("wal: the file system refused direct I/O; writing the log through the page cache", "reason", why)
+	}
+}
+
+func alignDown(n int64) int64 { return n &^ (vfs.DirectAlign - 1) }
+func alignUp(n int64) int64   { return alignDown(n + vfs.DirectAlign - 1) }
+
+// directBufMin is the initial size of the aligned write buffer.
+const directBufMin = 64 << 10
+
+// activate makes f the active file: file num, whose valid bytes end at off
+// and whose size is size. If direct (f is a direct handle), head holds the
+// file's bytes from alignDown(off) to off.
+func (w *WAL) activate(f vfs.File, direct bool, num uint64, off, size int64, head []byte) {
+	w.f, w.num, w.off, w.syncedOff = f, num, off, off
+	w.activeDirect, w.activeSize, w.physEnd = direct, size, 0
+	w.directActive.Store(direct)
+	if !direct {
+		w.buf = w.buf[:0]
+		return
+	}
+	pre := int(off - alignDown(off))
+	if len(w.blk) < directBufMin {
+		w.blk = vfs.AlignedBuffer(directBufMin)
+	}
+	copy(w.blk[:pre], head[len(head)-pre:])
+	w.pre = pre
+	w.buf = w.blk[pre:pre]
+}
+
+// growDirect makes room in the aligned buffer for n more frame bytes and
+// the padding after them, so that appending them to buf stays in blk.
+func (w *WAL) growDirect(n int64) {
+	used := w.pre + len(w.buf)
+	need := int(alignUp(int64(used) + n))
+	if need <= len(w.blk) {
+		return
+	}
+	nb := vfs.AlignedBuffer(max(need, 2*len(w.blk)))
+	copy(nb, w.blk[:used])
+	w.blk = nb
+	w.buf = nb[w.pre:used]
+}
+
+// writeDirect writes the buffered frames of a direct active file: the
+// last partial block's kept bytes, the frames and zeros up to the next
+// 4 KiB boundary, in one write at the block boundary. It returns the
+// frame bytes written. A write the file system refuses as invalid (it
+// took the O_DIRECT open but not the write) switches the file to a
+// buffered handle and writes the frames through it.
+func (w *WAL) writeDirect() (int, error) {
+	start := w.off - int64(w.pre)
+	end := w.pre + len(w.buf)
+	blk := w.blk[:alignUp(int64(end))]
+	clear(blk[end:])
+	n, err := w.f.WriteAt(blk, start)
+	if err != nil && n <= 0 && errors.Is(err, syscall.EINVAL) {
+		if ferr := w.fallBackBuffered(err); ferr != nil {
+			return 0, errors.Join(err, ferr)
+		}
+		return w.f.WriteAt(w.buf, w.off)
+	}
+	w.physEnd = max(w.physEnd, start+int64(max(n, 0)))
+	if err != nil {
+		return min(max(n-w.pre, 0), len(w.buf)), err
+	}
+	return len(w.buf), nil
+}
+
+// keepHead keeps, after a direct write that advanced off, the bytes of the
+// new last partial block at the start of blk.
+func (w *WAL) keepHead(nb int) {
+	end := w.pre + nb
+	pre := int(w.off - alignDown(w.off))
+	copy(w.blk[:pre], w.blk[end-pre:end])
+	w.pre = pre
+	w.buf = w.blk[pre:pre]
+}
+
+// fallBackBuffered replaces the direct handle of the active file by a
+// buffered one after the file system refused a direct write (cause), and
+// turns direct writes off.
+func (w *WAL) fallBackBuffered(cause error) error {
+	f, err := w.fs.OpenRW(filepath.Join(w.dir, fileName(w.num)))
+	if err != nil {
+		return err
+	}
+	if cerr := w.f.Close(); cerr != nil {
+		w.log.Warn("wal: close", "file", fileName(w.num), "err", cerr)
+	}
+	w.f, w.activeDirect = f, false
+	w.directActive.Store(false)
+	w.noDirect("direct write refused: " + cause.Error())
+	return nil
 }
 
 // maybePrecreate starts creating the next file once the active one is half
@@ -767,19 +1019,19 @@ func (w *WAL) lazyFill() bool {
 
 func (w *WAL) precreate(num, old uint64, recycle, fill, lazy bool) spareResult {
 	if recycle {
-		f, err := w.makeFile(num, old, true, false, false)
+		f, direct, err := w.makeFile(num, old, true, false, false)
 		if err == nil {
 			w.nfiles.Add(1)
 			w.recycled.Add(1)
-			return spareResult{num: num, f: f, recycled: true}
+			return spareResult{num: num, f: f, recycled: true, direct: direct}
 		}
 		w.log.Warn("wal: recycling a checkpointed file failed; creating one", "file", fileName(num), "from", freeName(old), "err", err)
 	}
-	f, err := w.createFile(num, fill, lazy)
+	f, direct, err := w.createFile(num, fill, lazy)
 	if err == nil {
 		w.nfiles.Add(1)
 	}
-	return spareResult{num: num, f: f, filled: fill, err: err}
+	return spareResult{num: num, f: f, filled: fill, direct: direct, err: err}
 }
 
 // takeSpare waits for the pre-created file, if one is being made.
@@ -916,7 +1168,7 @@ func (w *WAL) NextSeq() uint64 { return w.nextSeq.Load() }
 
 // Stats returns cumulative counters.
 func (w *WAL) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Commits:      w.commits.Load(),
 		Batches:      w.batches.Load(),
 		Records:      w.records.Load(),
@@ -928,7 +1180,12 @@ func (w *WAL) Stats() Stats {
 		SyncLatency:  w.syncHist.Snapshot(),
 		Poisoned:     w.poison.Load() != nil,
 		TornBytes:    w.tornBytes,
+		DirectWrites: w.directActive.Load(),
 	}
+	if why := w.directWhy.Load(); why != nil {
+		st.DirectFallback = *why
+	}
+	return st
 }
 
 // Checkpoint declares every sequence number <= seq durable elsewhere: it
@@ -1134,6 +1391,9 @@ func (w *WAL) prepareAndEncode(r *request) {
 			return // the group fails with the poison error
 		}
 	}
+	if w.activeDirect {
+		w.growDirect(size)
+	}
 	w.buf = appendFrame(w.buf, w.digest, w.salt, w.num, next, uint64(w.syncedOff), b.Records, payload)
 	w.bufFrames++
 	last := next + uint64(len(b.Records)) - 1
@@ -1147,22 +1407,40 @@ func (w *WAL) prepareAndEncode(r *request) {
 
 // flush writes the buffered frames to the active file.
 func (w *WAL) flush() error {
-	if len(w.buf) == 0 {
+	nb := len(w.buf)
+	if nb == 0 {
 		return nil
 	}
-	n, err := w.f.WriteAt(w.buf, w.off)
+	var (
+		n   int
+		err error
+	)
+	if w.activeDirect {
+		n, err = w.writeDirect()
+	} else {
+		n, err = w.f.WriteAt(w.buf, w.off)
+	}
 	w.bytesWritten.Add(uint64(max(n, 0)))
-	w.avgFlush += (int64(len(w.buf)) - w.avgFlush) / 4
+	w.avgFlush += (int64(nb) - w.avgFlush) / 4
 	if err != nil {
 		return fmt.Errorf("wal: write %s at %d: %w", fileName(w.num), w.off, err)
 	}
-	w.off += int64(len(w.buf))
+	w.off += int64(nb)
 	w.maybePrecreate()
 	w.batches.Add(uint64(w.bufFrames))
-	w.buf = w.buf[:0]
 	w.bufFrames = 0
-	if cap(w.buf) > 4*int(w.maxBatch) && cap(w.buf) > 1<<20 {
-		w.buf = nil // do not pin a huge buffer after an outsized group
+	if !w.activeDirect {
+		w.buf = w.buf[:0]
+		if cap(w.buf) > 4*int(w.maxBatch) && cap(w.buf) > 1<<20 {
+			w.buf = nil // do not pin a huge buffer after an outsized group
+		}
+		return nil
+	}
+	w.keepHead(nb)
+	if len(w.blk) > 4*int(w.maxBatch) && len(w.blk) > 1<<20 {
+		small := vfs.AlignedBuffer(directBufMin)
+		copy(small, w.blk[:w.pre])
+		w.blk, w.buf = small, small[w.pre:w.pre]
 	}
 	return nil
 }
@@ -1323,9 +1601,10 @@ func (w *WAL) rotate() error {
 	}
 	filled := f != nil && res.filled
 	recycled := f != nil && res.recycled
+	direct := f != nil && res.direct
 	if f == nil {
 		var err error
-		if f, err = w.createFile(next, false, false); err != nil {
+		if f, direct, err = w.createFile(next, false, false); err != nil {
 			return err
 		}
 		w.nfiles.Add(1)
@@ -1338,7 +1617,11 @@ func (w *WAL) rotate() error {
 	w.files[len(w.files)-1].last = w.activeLast
 	w.files = append(w.files, fileRange{num: next})
 	w.mu.Unlock()
-	w.f, w.num, w.off, w.syncedOff = f, next, fileHeaderSize, fileHeaderSize
+	size := int64(fileHeaderSize) // a recycled file's old size only matters to cutStale, which cuts it at off
+	if filled {
+		size = max(w.fileSize, fileHeaderSize)
+	}
+	w.activate(f, direct, next, fileHeaderSize, size, appendFileHeader(nil, w.salt, next))
 	w.activeFirst, w.activeLast = 0, 0
 	// A recycled file is overwritten, not appended to, like a filled one
 	// (up to its old size), so it is not left early for a filled one.
@@ -1352,17 +1635,34 @@ func (w *WAL) rotate() error {
 // life's bytes after the last frame would otherwise be damage followed by
 // the next file's frames to recovery (in a crash before the next file
 // holds frames, they are a torn tail of the last file, truncated by Open).
+// It also cuts the zero padding of direct writes past the size a buffered
+// writer would have left (the file's size when it became active, or the
+// end of its frames), so that a finished or closed file is the same
+// whichever way it was written. That cut is not synced: zeros after the
+// last frame are the normal end of a file to every reader, so a crash
+// that keeps them loses nothing, and an extra fdatasync per rotation
+// would cost more than the bytes.
 func (w *WAL) cutStale() error {
+	want := max(w.activeSize, w.off)
+	if w.activeRecycled {
+		want = w.off
+	} else if w.physEnd <= want {
+		return nil
+	}
+	w.physEnd = 0
 	if !w.activeRecycled {
+		if err := w.f.Truncate(want); err != nil {
+			return fmt.Errorf("wal: truncate %s at %d: %w", fileName(w.num), want, err)
+		}
 		return nil
 	}
 	size, err := w.f.Size()
 	if err != nil {
 		return fmt.Errorf("wal: size of %s: %w", fileName(w.num), err)
 	}
-	if size > w.off {
-		if err := w.f.Truncate(w.off); err != nil {
-			return fmt.Errorf("wal: truncate %s at %d: %w", fileName(w.num), w.off, err)
+	if size > want {
+		if err := w.f.Truncate(want); err != nil {
+			return fmt.Errorf("wal: truncate %s at %d: %w", fileName(w.num), want, err)
 		}
 		w.syncs.Add(1)
 		if err := w.f.Sync(); err != nil {
