@@ -223,6 +223,7 @@ func (l *Ledger) BackupWith(ctx context.Context, dir string, o BackupOptions) (B
 	// the snapshot removes its files only after the unpin.
 	l.pinSegments()
 	defer l.unpinSegments()
+	defer func() { b.v.release() }() // the snapshot's segments stay open until then
 	if err := b.snapshot(ctx); err != nil {
 		return rep, err
 	}
@@ -308,6 +309,7 @@ type backupRun struct {
 func (b *backupRun) snapshot(ctx context.Context) error {
 	l := b.l
 	for try := 0; ; try++ {
+		b.v.release()
 		l.mu.RLock()
 		b.man = l.man.Load()
 		b.v = l.snapshotLocked()

@@ -68,7 +68,14 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 	if l.manErr != nil {
 		return rep, fmt.Errorf("compact: the manifest may be stale after a failed write (%w); reopen the ledger", l.manErr)
 	}
-	segs := l.segs
+	// The segments read here stay open until the end (a seal may replace
+	// the set meanwhile; only a compaction drops segments, and manMu
+	// excludes another).
+	l.mu.RLock()
+	set := l.acquireSegs()
+	l.mu.RUnlock()
+	defer l.releaseSegs(set)
+	segs := set.segs
 	rep.SegmentsBefore = len(segs)
 	for _, s := range segs {
 		rep.BytesBefore += s.info.FileBytes
@@ -220,23 +227,27 @@ func (l *Ledger) compact(ctx context.Context, o CompactOptions) (CompactReport, 
 	}
 	l.man.Store(newMan)
 
-	// Switch the view; in-flight queries keep the old segments' readers
-	// and indexes, which are closed at Close (their files are already
-	// unlinked): see Ledger.retired.
+	// Switch the view; reads that took the old set keep the old
+	// segments' readers and indexes (their files are unlinked here, or
+	// after the last running backup): each is closed when the last set
+	// holding it is released (segrefs.go, Ledger.retired).
 	l.mu.Lock()
-	l.segs = newSegs
+	old := l.setLiveLocked(newSegs)
 	l.mu.Unlock()
 	live := map[string]bool{}
 	for _, s := range newSegs {
 		live[s.name] = true
 	}
+	var gone []*sealedSeg
 	for _, s := range segs {
 		if live[s.name] {
 			continue
 		}
-		l.retired = append(l.retired, s)
+		gone = append(gone, s)
 		l.removeSegFiles(s.name) // after the last running backup, if any
 	}
+	l.retire(gone)
+	l.releaseSegs(old)
 	l.fs.SyncDir(filepath.Join(l.dir, segDirName))
 	rep.SegmentsAfter = len(newSegs)
 	for _, s := range newSegs {

@@ -121,6 +121,14 @@
 //
 // # Operations
 //
+// Segments replaced by Compact are unlinked at once and closed when the
+// last read that started before the switch ends: every read that uses
+// segment files (queries, scan iterators, point lookups, proofs, Verify,
+// Backup, an append's duplicate check) holds the set of segments it
+// started with by reference count (segrefs.go); an iterator neither run to
+// its end nor stopped keeps its set, and so the replaced segments' files,
+// open until Close. docs/operations.md, Open files.
+//
 // Metrics returns counters and lock-free fixed-bucket histograms (append,
 // fdatasync, seal, compaction and per-plan query latency, group-commit
 // size), on-disk bytes by kind, recovery figures and the poisoned state;

@@ -206,9 +206,9 @@ func fdQueries(t *testing.T, l *ledger.Ledger, g *workload.Generator) {
 
 // TestFilesClosedAfterCompactAndClose: a ledger with sealed segments keeps
 // one handle per segment file and one per index file (lazy section loads),
-// none for vector files (opened per read); Compact's replaced segments keep
-// theirs until Close (queries that took their view before the switch may
-// still read them); Close releases every one.
+// none for vector files (opened per read); Compact's replaced segments are
+// closed once no read holds them (here: at once, no query running); Close
+// releases every one.
 func TestFilesClosedAfterCompactAndClose(t *testing.T) {
 	ctx := context.Background()
 	fsys := newOpenCountFS(vfs.NewMem())
@@ -243,9 +243,12 @@ func TestFilesClosedAfterCompactAndClose(t *testing.T) {
 		t.Fatalf("compaction left %d of %d segments", rep.SegmentsAfter, len(before))
 	}
 	fdQueries(t, l, g)
-	// Retired: still open until Close, with the new segments'.
-	if n, want := fsys.count(".idx"), len(before)+rep.SegmentsAfter; n != want {
-		t.Fatalf("after Compact: %d index files open, want %d (%d retired + %d live): %v", n, want, len(before), rep.SegmentsAfter, fsys.names())
+	// Retired: closed (no read held them), the new segments' open.
+	if n, want := fsys.count(".idx"), rep.SegmentsAfter; n != want {
+		t.Fatalf("after Compact: %d index files open, want the %d live segments' (%d retired closed): %v", n, want, len(before), fsys.names())
+	}
+	if n, want := fsys.count(".seg"), rep.SegmentsAfter; n != want {
+		t.Fatalf("after Compact: %d segment files open, want the %d live segments': %v", n, want, fsys.names())
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -522,7 +525,8 @@ func TestFilesClosedAfterFailedSealManifest(t *testing.T) {
 // before a Compact keeps reading the replaced segments' indexes and
 // blocks after the switch (with a 1-byte index cache every section is read
 // from the file again at each use), so retired handles cannot be closed
-// before Close; Close then releases them.
+// before the scan ends (segrefs_test.go checks they are closed then);
+// Close then releases everything.
 func TestScanAcrossCompactKeepsRetiredFiles(t *testing.T) {
 	ctx := context.Background()
 	fsys := newOpenCountFS(vfs.NewMem())

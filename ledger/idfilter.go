@@ -227,7 +227,7 @@ func (f *idFilter) build(segs []*sealedSeg, stop <-chan struct{}) error {
 // sealed segments, with the segments of its view (segs). Until the build
 // ends, lookups fall back to the per-segment indexes. Nothing is started
 // once Close has begun.
-func (l *Ledger) startIDFilter(segs []*sealedSeg) {
+func (l *Ledger) startIDFilter(set *segSet) {
 	if l.ids.started.Load() || !l.ids.started.CompareAndSwap(false, true) {
 		return
 	}
@@ -236,9 +236,12 @@ func (l *Ledger) startIDFilter(segs []*sealedSeg) {
 	if l.closed.Load() {
 		return
 	}
+	segs := set.segs
+	set.refs.Add(1) // the build reads the segments' indexes
 	l.bgWG.Add(1)
 	go func() {
 		defer l.bgWG.Done()
+		defer l.releaseSegs(set)
 		t := time.Now()
 		if err := l.ids.build(segs, l.stop); err != nil {
 			l.log.Warn("event-id filter not built; duplicate checks probe every segment", "err", err)

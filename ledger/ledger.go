@@ -277,14 +277,18 @@ type Ledger struct {
 	closed atomic.Bool
 
 	// mu guards the view: segs, frozen, active, and memtable growth.
-	mu   sync.RWMutex
-	segs []*sealedSeg // copy-on-write; ordered by FirstSeq
-	// retired segments, replaced or dropped by Compact: in-flight queries
-	// may still use their readers and indexes (a view taken before the
-	// switch), and no count of those is kept, so their files are closed
-	// at Close (sealedSeg.close), not before. It grows by the segments
-	// each compaction replaces.
-	retired []*sealedSeg
+	mu sync.RWMutex
+	// live is the current set of sealed segments (copy-on-write; ordered
+	// by FirstSeq). A read that uses segment files holds it from
+	// acquireSegs to releaseSegs (segrefs.go).
+	live *segSet
+	// retired holds the segments replaced or dropped by Compact that are
+	// still open: a read that took its set before the switch may still
+	// use their readers and indexes. Each is closed (and leaves the map)
+	// when the last set holding it is released, or at Close. Guarded by
+	// retMu.
+	retMu   sync.Mutex
+	retired map[*sealedSeg]struct{}
 	frozen  []*memtable // full memtables waiting to be sealed, oldest first
 	active  *memtable
 	notify  chan struct{} // closed and replaced at each commit (Follow)
@@ -351,12 +355,21 @@ type sealedSeg struct {
 	// vec is the segment's vector file (nil when it has no vectors),
 	// loaded on first use.
 	vec *segVectors
+	// sets counts the segment sets (segSet) holding it that are not
+	// freed: at zero it is closed (segrefs.go).
+	sets atomic.Int32
+	// closed is set by the first close.
+	closed atomic.Bool
 }
 
 // close releases the segment's open files: its reader's and its index's
 // (an index opened from a file keeps it for the sections it loads on
-// demand). The vector file is opened per read and holds none.
+// demand). The vector file is opened per read and holds none. Only the
+// first call does anything.
 func (s *sealedSeg) close() {
+	if s.closed.Swap(true) {
+		return
+	}
 	s.r.Close()
 	if s.ix != nil {
 		s.ix.Close()
@@ -398,7 +411,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		l.log.Debug("read-only open raced with a writer's seal; opening again", "attempt", attempt, "err", err)
 	}
 	l.recovery = time.Since(start)
-	nsegs := len(l.segs)
+	nsegs := len(l.live.segs)
 	if !o.ReadOnly {
 		// Read the view before the sealer starts changing it.
 		if len(l.frozen) > 0 {
@@ -639,7 +652,7 @@ func (l *Ledger) loadSegments() error {
 			}
 		}
 	}
-	l.segs = segs
+	l.live = newSegSet(l, segs)
 	return nil
 }
 
@@ -847,12 +860,19 @@ func (l *Ledger) dropCoveredWAL() {
 }
 
 func (l *Ledger) release() {
-	for _, s := range l.segs {
+	if l.live != nil {
+		for _, s := range l.live.segs {
+			s.close()
+		}
+	}
+	// Retired segments a read still holds (one that was running at
+	// Close, or an iterator never finished) are closed too.
+	l.retMu.Lock()
+	for s := range l.retired {
 		s.close()
 	}
-	for _, s := range l.retired {
-		s.close()
-	}
+	l.retired = nil
+	l.retMu.Unlock()
 	if l.lock != nil {
 		l.lock.Close()
 		l.lock = nil
@@ -892,9 +912,11 @@ func (l *Ledger) Metrics() Metrics {
 	ws := l.wal.Stats()
 	hits, misses := l.cache.Stats()
 	l.mu.RLock()
-	segs := l.segs
+	set := l.acquireSegs()
+	segs := set.segs
 	last := l.active.base + uint64(len(l.active.recs)) - 1
 	l.mu.RUnlock()
+	defer l.releaseSegs(set)
 	var sealed uint64
 	for _, s := range segs {
 		sealed += s.info.Count

@@ -435,13 +435,15 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 	for i := len(l.frozen) - 1; i >= 0; i-- {
 		mts = append(mts, l.frozen[i])
 	}
-	segs := l.segs
+	set := l.acquireSegs()
 	l.mu.RUnlock()
+	defer l.releaseSegs(set)
+	segs := set.segs
 	if len(segs) > 0 && !l.ids.started.Load() {
 		// The first append that meets sealed segments starts the
 		// ledger-wide id filter's build; until it ends, the lookups
 		// below probe the segments' own indexes.
-		l.startIDFilter(segs)
+		l.startIDFilter(set)
 	}
 	l.dupMts = mts
 	defer clear(l.dupMts) // do not pin sealed memtables

@@ -33,11 +33,15 @@ type view struct {
 	recs  [][][]byte
 	times [][]string
 	vecs  [][][]float32 // the memtables' vectors (vecs[i][o] nil: none)
+	// set holds segs (their files stay open) until release.
+	set *segSet
 	// segsSkipped and segsRead count the segments segJobs excluded by
 	// their summary or evaluated the index of (metrics, spans).
 	segsSkipped, segsRead int
 }
 
+// snapshot takes a view; its segments are held until v.release (which
+// every caller defers or calls once it no longer reads them).
 func (l *Ledger) snapshot() view {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -45,7 +49,8 @@ func (l *Ledger) snapshot() view {
 }
 
 func (l *Ledger) snapshotLocked() view {
-	v := view{segs: l.segs}
+	set := l.acquireSegs()
+	v := view{segs: set.segs, set: set}
 	for _, m := range append(l.frozen[:len(l.frozen):len(l.frozen)], l.active) {
 		v.mts = append(v.mts, m)
 		v.ns = append(v.ns, len(m.recs))
@@ -868,7 +873,10 @@ func (l *Ledger) scanFrom(ctx context.Context, q EventQuery, order Order, from u
 		ctx, obs := l.startQuery(ctx, &iq, ok)
 		var v view
 		var qerr error
-		defer func() { l.doneQuery(obs, &v, qerr) }()
+		defer func() {
+			l.doneQuery(obs, &v, qerr)
+			v.release()
+		}()
 		if !ok {
 			return
 		}
@@ -959,6 +967,7 @@ func (l *Ledger) Follow(ctx context.Context, q EventQuery, fromSeq uint64) iter.
 					}
 					return true
 				})
+				v.release()
 				if stopped {
 					return
 				}
@@ -968,6 +977,9 @@ func (l *Ledger) Follow(ctx context.Context, q EventQuery, fromSeq uint64) iter.
 				}
 				cursor = last + 1
 			}
+			// The view's segments are released before waiting for the
+			// next commit (a follower may wait for long).
+			v.release()
 			select {
 			case <-ctx.Done():
 				yield(SeqEnvelope{}, ctx.Err())
@@ -999,7 +1011,9 @@ func (l *Ledger) GetTraceLink(ctx context.Context, id TraceLinkID) (*ReplayTrace
 	}
 	l.mu.RLock()
 	mts := append(append([]*memtable(nil), l.frozen...), l.active)
-	segs := l.segs
+	set := l.acquireSegs()
+	defer l.releaseSegs(set)
+	segs := set.segs
 	for i := len(mts) - 1; i >= 0; i-- {
 		m := mts[i]
 		bm, err := m.idx.Postings(t)
@@ -1060,6 +1074,7 @@ func (l *Ledger) Get(ctx context.Context, id EventID) (ExperienceEventEnvelope, 
 		return ExperienceEventEnvelope{}, err
 	}
 	v := l.snapshot()
+	defer v.release()
 	for _, s := range v.segs {
 		b, _, ok, err := s.findID(id, false)
 		if err != nil {
@@ -1117,6 +1132,7 @@ func (l *Ledger) ScanRaw(ctx context.Context, q EventQuery, fromSeq uint64) iter
 			return
 		}
 		v := l.snapshot()
+		defer v.release()
 		err = scanLogOrder(l, ctx, &v, &q, &iq, max(fromSeq, 1), limit, rawCodec, func(seq uint64, r *RawRecord) bool {
 			r.Seq = seq
 			return yield(*r, nil)

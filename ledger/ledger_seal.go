@@ -214,13 +214,14 @@ func (l *Ledger) sealOne(m *memtable) error {
 	l.ids.add(index.EventIDPrefixBits(n), hashes)
 	seg := &sealedSeg{name: name, r: r, ix: ix, info: info, vec: l.segVectorsOf(ms)}
 	l.mu.Lock()
-	segs := make([]*sealedSeg, len(l.segs), len(l.segs)+1)
-	copy(segs, l.segs)
-	l.segs = append(segs, seg)
+	segs := make([]*sealedSeg, len(l.live.segs), len(l.live.segs)+1)
+	copy(segs, l.live.segs)
+	old := l.setLiveLocked(append(segs, seg))
 	l.frozen = l.frozen[1:]
 	close(l.sealDone)
 	l.sealDone = make(chan struct{})
 	l.mu.Unlock()
+	l.releaseSegs(old) // closes none: the new set holds them all
 	l.seals.Add(1)
 	if nvec >= annMinVectors {
 		l.kickVecIndex()

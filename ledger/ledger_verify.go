@@ -53,6 +53,7 @@ func (l *Ledger) Head() (Digest, error) {
 		return Digest{}, ErrClosed
 	}
 	v := l.snapshot()
+	defer v.release()
 	h, seq, err := l.chainAt(&v, v.lastSeq())
 	if err != nil {
 		return Digest{}, err
@@ -161,6 +162,7 @@ func (l *Ledger) VerifyDigest(ctx context.Context, d Digest) error {
 		return ErrClosed
 	}
 	v := l.snapshot()
+	defer v.release()
 	if d.Seq > v.lastSeq() {
 		return &IntegrityError{File: l.dir, Seq: d.Seq, Reason: fmt.Sprintf("ledger ends at seq %d, before the digest's seq %d (events were removed)", v.lastSeq(), d.Seq)}
 	}
@@ -229,6 +231,7 @@ func (l *Ledger) Verify(ctx context.Context, progress func(events uint64)) (Veri
 		return rep, ErrClosed
 	}
 	v := l.snapshot()
+	defer v.release()
 	for _, g := range l.man.Load().Gaps {
 		pg := g.public()
 		rep.Gaps = append(rep.Gaps, pg)

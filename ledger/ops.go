@@ -236,8 +236,8 @@ func (l *Ledger) sealObserved(m *memtable) error {
 	if sp != nil {
 		if err == nil {
 			l.mu.RLock()
-			if k := len(l.segs); k > 0 {
-				sp.SetString(AttrSegment, l.segs[k-1].name)
+			if k := len(l.live.segs); k > 0 {
+				sp.SetString(AttrSegment, l.live.segs[k-1].name)
 			}
 			l.mu.RUnlock()
 		}

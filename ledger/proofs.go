@@ -31,6 +31,7 @@ func (l *Ledger) withTree(ctx context.Context, size int64, fn func(v *view, size
 		return err
 	}
 	v := l.snapshot()
+	defer v.release()
 	last := int64(v.lastSeq())
 	if size < 0 {
 		size = last

@@ -31,6 +31,7 @@ func ScanMap[T any](ctx context.Context, l *Ledger, q EventQuery, fromSeq uint64
 			return
 		}
 		v := l.snapshot()
+		defer v.release()
 		codec := func(q *EventQuery, raw []byte, a *chunkArena) (T, bool, error) {
 			var zero T
 			env, match, err := envelopeCodec(q, raw, a)

@@ -77,6 +77,7 @@ func (l *Ledger) Stat(ctx context.Context, counts bool) (Stat, error) {
 		return Stat{}, ErrClosed
 	}
 	v := l.snapshot()
+	defer v.release()
 	st := Stat{LedgerID: l.man.Load().LedgerID, FormatVersion: l.man.Load().Version, LastSeq: v.lastSeq()}
 	for _, r := range l.man.Load().Retention {
 		st.DroppedEvents += r.Events

@@ -337,6 +337,7 @@ func (l *Ledger) openTree() {
 			}
 		}
 		v := l.snapshot()
+		defer v.release()
 		if err := l.catchUp(&v, l.sealedThrough(&v), l.stop); err != nil && err != errStopped {
 			l.log.Warn("Merkle tree not complete", "err", err)
 		}
@@ -352,6 +353,7 @@ func (l *Ledger) loadTree(t *merkle) (rewrite bool) {
 	l.loadLeaves(t)
 	path := l.treePath()
 	v := l.snapshot()
+	defer v.release()
 	sealed := l.sealedThrough(&v)
 	f, err := l.fs.Open(path)
 	var size int64
@@ -538,6 +540,7 @@ func (l *Ledger) treeSeal(m *memtable, n int) func(persist bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer v.release()
 		<-t.building
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -630,6 +633,7 @@ func (l *Ledger) treeBeforeDrop(seq uint64) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v := l.snapshot()
+	defer v.release()
 	sealed := l.sealedThrough(&v)
 	if err := l.catchUp(&v, sealed, nil); err != nil {
 		return false, fmt.Errorf("Merkle tree not caught up: %w", err)

@@ -294,8 +294,8 @@ func TestVectorLayout1Migrated(t *testing.T) {
 	ctx := context.Background()
 	fsys := vfs.NewMem()
 	l := ixTestLedger(t, fsys)
-	path := l.segs[0].vec.path
-	seg := l.segs[0].vec
+	path := l.live.segs[0].vec.path
+	seg := l.live.segs[0].vec
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestVectorLayout1Migrated(t *testing.T) {
 	if !l.man.Load().hasFeature(featureVecBlocks) {
 		t.Fatal("no vecblocks feature")
 	}
-	if d, err := l.segs[0].vec.directory(); d != nil || err != nil {
+	if d, err := l.live.segs[0].vec.directory(); d != nil || err != nil {
 		t.Fatalf("layout-1 file read as layout 2: %v", err)
 	}
 	if !ixTestCheck(t, l) {

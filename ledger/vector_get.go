@@ -19,6 +19,7 @@ func (l *Ledger) GetVectorEvent(ctx context.Context, id EventID) (VectorEvent, e
 		return VectorEvent{}, err
 	}
 	v := l.snapshot()
+	defer v.release()
 	for _, s := range v.segs {
 		b, vec, ok, err := s.findID(id, true)
 		if err != nil {

@@ -169,8 +169,10 @@ func (l *Ledger) buildVectorIndexes(stop <-chan struct{}, background bool) error
 // and enough vectors for one (nil: none), and how many such segments
 // there are.
 func (l *Ledger) nextUnindexed() (*sealedSeg, int) {
+	// (Building a segment's vector index reads its vector file, opened
+	// per read, not its reader or index: no hold on the set is needed.)
 	l.mu.RLock()
-	segs := l.segs
+	segs := l.live.segs
 	l.mu.RUnlock()
 	var first *sealedSeg
 	n := 0
@@ -341,7 +343,7 @@ func (l *Ledger) indexSegment(s *sealedSeg, pace func() error) error {
 func (l *Ledger) segLive(s *sealedSeg) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for _, x := range l.segs {
+	for _, x := range l.live.segs {
 		if x == s {
 			return true
 		}

@@ -87,7 +87,7 @@ func ixTestCheck(t *testing.T, l *Ledger) bool {
 			t.Fatalf("query %d found %+v", i, res)
 		}
 	}
-	vs, err := l.segs[0].vec.load()
+	vs, err := l.live.segs[0].vec.load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestVectorIndexBackground(t *testing.T) {
 	}
 	defer l.Close()
 	for range 2000 {
-		if l.segs[0].vec.ixStateOf() == ixPresent {
+		if l.live.segs[0].vec.ixStateOf() == ixPresent {
 			break
 		}
 		l.vix.mu.Lock() // wait for a running build

@@ -308,6 +308,7 @@ func (l *Ledger) searchSimilar(ctx context.Context, q SimilarQuery) ([]SimilarEv
 		return []SimilarEvent{}, nil
 	}
 	v := l.snapshot()
+	defer v.release()
 	qn := norm32(q.Vector)
 	k := similarLimit(&q)
 	top := newTopK(k)
@@ -544,6 +545,7 @@ func (l *Ledger) vectorAtSeq(v *view, seq uint64) ([]float32, error) {
 func (l *Ledger) ScanVectors(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[VectorEvent, error] {
 	return func(yield func(VectorEvent, error) bool) {
 		var v view
+		defer func() { v.release() }()
 		for e, err := range l.ScanSeq(ctx, q, fromSeq) {
 			if err != nil {
 				yield(VectorEvent{}, err)
@@ -552,6 +554,7 @@ func (l *Ledger) ScanVectors(ctx context.Context, q EventQuery, fromSeq uint64) 
 			// A snapshot taken after the scan's own holds every event
 			// the scan yields (vectors never change once committed).
 			if v.mts == nil || e.Seq > v.lastSeq() {
+				v.release()
 				v = l.snapshot()
 			}
 			vec, err := l.vectorAtSeq(&v, e.Seq)

@@ -23,6 +23,7 @@ type RawVectorRecord struct {
 func (l *Ledger) ScanRawVectors(ctx context.Context, q EventQuery, fromSeq uint64) iter.Seq2[RawVectorRecord, error] {
 	return func(yield func(RawVectorRecord, error) bool) {
 		var v view
+		defer func() { v.release() }()
 		for r, err := range l.ScanRaw(ctx, q, fromSeq) {
 			if err != nil {
 				yield(RawVectorRecord{}, err)
@@ -32,6 +33,7 @@ func (l *Ledger) ScanRawVectors(ctx context.Context, q EventQuery, fromSeq uint6
 			// holds every event the scan yields, and vectors never
 			// change once committed.
 			if v.mts == nil || r.Seq > v.lastSeq() {
+				v.release()
 				v = l.snapshot()
 			}
 			vec, err := l.vectorAtSeq(&v, r.Seq)
