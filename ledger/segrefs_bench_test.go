@@ -10,7 +10,7 @@ import (
 
 // BenchmarkSegmentHoldPaths times the read paths that hold the ledger's
 // segments (segrefs.go: one atomic add to take them, one to release
-// them) on a ledger of 50,000 events in about 200 sealed segments: a
+// them) on a ledger of 50,000 events in 50 sealed segments: a
 // point lookup by id, a trace-link lookup, a one-result query and a
 // one-event append (SyncNever, duplicate check on). allocs/op must not
 // grow with the holds; ns/op is the per-read cost.
