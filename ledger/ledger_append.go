@@ -437,7 +437,7 @@ func (l *Ledger) prepare(b *wal.Batch) error {
 	}
 	set := l.acquireSegs()
 	l.mu.RUnlock()
-	defer l.releaseSegs(set)
+	defer l.releaseSegsAsync(set)
 	segs := set.segs
 	if len(segs) > 0 && !l.ids.started.Load() {
 		// The first append that meets sealed segments starts the

@@ -48,24 +48,42 @@ func (l *Ledger) acquireSegs() *segSet {
 
 // releaseSegs drops a hold on set (nil: none). When it was the last one,
 // every segment no other set holds is closed (and leaves l.retired).
-func (l *Ledger) releaseSegs(set *segSet) {
+func (l *Ledger) releaseSegs(set *segSet) { l.releaseSegsIn(set, false) }
+
+// releaseSegsAsync is releaseSegs for the append path (the WAL
+// committer's duplicate check): the segments to close, if any, are closed
+// by another goroutine, so that no append waits for the file closes
+// (closing the last handle of an unlinked file frees its disk blocks).
+func (l *Ledger) releaseSegsAsync(set *segSet) { l.releaseSegsIn(set, true) }
+
+func (l *Ledger) releaseSegsIn(set *segSet, async bool) {
 	if set == nil || set.refs.Add(-1) != 0 {
 		return
 	}
 	var closed []*sealedSeg
 	for _, s := range set.segs {
 		if s.sets.Add(-1) == 0 {
-			s.close()
 			closed = append(closed, s)
 		}
 	}
-	if len(closed) > 0 {
+	if len(closed) == 0 {
+		return
+	}
+	closeAll := func() {
+		for _, s := range closed {
+			s.close()
+		}
 		l.retMu.Lock()
 		for _, s := range closed {
 			delete(l.retired, s)
 		}
 		l.retMu.Unlock()
 	}
+	if async {
+		go closeAll()
+		return
+	}
+	closeAll()
 }
 
 // setLiveLocked makes segs the current set and returns the one it
