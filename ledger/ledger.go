@@ -592,7 +592,9 @@ func walMaxBatch(o *Options) int { return o.MaxBatchBytes + 1<<20 }
 // walRecycleFiles is how many checkpointed WAL files the ledger keeps for
 // reuse (wal.Options.RecycleFiles): a frame written over a recycled file's
 // cached pages makes the kernel allocate none (docs/benchmarks.md §15,
-// sixth round). Its cost is up to that many WAL files of disk space
+// sixth round; with the default direct WAL writes no page is involved, and
+// the frame still goes to allocated blocks, so its fdatasync changes no
+// size or extent). Its cost is up to that many WAL files of disk space
 // (64 MiB each by default), removed by a clean Close.
 const walRecycleFiles = 2
 

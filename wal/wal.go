@@ -156,8 +156,13 @@ type Options struct {
 	// short bursts of 1.7 MB frames and slowed sustained ones of 6.3 MB,
 	// so the ledger leaves it off (suspects, not settled: the fill's CPU
 	// beside a busy sealer, and zeros written back before the frames
-	// reach them). The on-disk format and recovery are the same either
-	// way.
+	// reach them). Those measurements were of buffered writes; with
+	// direct writes (the default, see BufferedWrites) the zeros are
+	// written through the new file's direct handle, and filling files
+	// for large writes was measured again and rejected (it doubles the
+	// bytes written for ratios within noise: docs/benchmarks.md §13,
+	// "Direct WAL writes"). The on-disk format and recovery are the same
+	// either way.
 	FillFiles bool
 	// RecycleFiles is how many checkpointed files are kept for reuse
 	// instead of removed; 0 removes them all. Checkpoint renames a covered
@@ -166,7 +171,10 @@ type Options struct {
 	// "<next>.wal.tmp", its header rewritten and fsynced, renamed to
 	// "<next>.wal", directory fsynced. Its frames are written over the
 	// previous life's, whose pages are usually still in the page cache,
-	// so an append of a large frame makes the kernel allocate no pages.
+	// so an append of a large frame makes the kernel allocate no pages
+	// (with buffered writes; with direct writes no page is involved, and
+	// what a recycled file still saves is the allocation of its blocks
+	// and the size change in each fdatasync).
 	// The previous life's frames never verify (a frame's checksum is
 	// seeded with the number of the file it was written to), and a
 	// recycled file is truncated at the end of its own frames when it is
