@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -56,6 +57,13 @@ type Fault struct {
 	// Persistent makes every operation of the kind from the Nth on fail,
 	// instead of only the Nth.
 	Persistent bool
+	// Name, if set, limits the fault to operations on paths that contain
+	// it (e.g. "/wal/"), so background work on other files cannot take
+	// the fault. N then counts only those operations, from the Inject
+	// call on: N = 0 fails the first matching operation after Inject.
+	Name string
+
+	seen int // matching operations counted since Inject (with Name)
 }
 
 // FaultFS wraps an FS and fails chosen operations. A failing Sync does not
@@ -85,6 +93,7 @@ func (f *FaultFS) Inner() FS { return f.inner }
 func (f *FaultFS) Inject(ft Fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ft.seen = 0
 	f.faults = append(f.faults, ft)
 }
 
@@ -136,7 +145,9 @@ func (f *FaultFS) check(op Op, name string, opName string) (short bool, err erro
 	idx, idxAny := f.counts[op], f.counts[OpAny]
 	f.counts[op]++
 	f.counts[OpAny]++
-	for _, ft := range f.faults {
+	var hit *Fault
+	for i := range f.faults {
+		ft := &f.faults[i]
 		var n int
 		switch ft.Op {
 		case OpAny:
@@ -146,16 +157,28 @@ func (f *FaultFS) check(op Op, name string, opName string) (short bool, err erro
 		default:
 			continue
 		}
-		if n == ft.N || (ft.Persistent && n > ft.N) {
-			f.fired++
-			e := ft.Err
-			if e == nil {
-				e = syscall.EIO
+		if ft.Name != "" {
+			// Every matching fault counts the operation, even when an
+			// earlier one fails it.
+			if !strings.Contains(name, ft.Name) {
+				continue
 			}
-			return ft.Short, &fs.PathError{Op: opName, Path: name, Err: e}
+			n = ft.seen
+			ft.seen++
+		}
+		if hit == nil && (n == ft.N || (ft.Persistent && n > ft.N)) {
+			hit = ft
 		}
 	}
-	return false, nil
+	if hit == nil {
+		return false, nil
+	}
+	f.fired++
+	e := hit.Err
+	if e == nil {
+		e = syscall.EIO
+	}
+	return hit.Short, &fs.PathError{Op: opName, Path: name, Err: e}
 }
 
 // Create implements FS, failing per the injected faults.

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 )
@@ -143,5 +144,68 @@ func TestFaultAnyLoop(t *testing.T) {
 	}
 	if n != 9 {
 		t.Fatalf("workload has 9 ops, loop ended at %d", n)
+	}
+}
+
+// TestFaultName: a fault with Name ignores operations on other paths and
+// counts N among the matching ones from Inject on, so background work on
+// other files neither takes it nor moves it.
+func TestFaultName(t *testing.T) {
+	cases := []struct {
+		name       string
+		fault      Fault
+		wantFailed []string // "<file><i>" of the writes that fail
+	}{
+		{"first match", Fault{Op: OpWrite, Name: "/wal/", N: 0}, []string{"w0"}},
+		{"third match", Fault{Op: OpWrite, Name: "/wal/", N: 2}, []string{"w2"}},
+		{"persistent", Fault{Op: OpWrite, Name: "/wal/", N: 1, Persistent: true}, []string{"w1", "w2", "w3"}},
+		{"no match", Fault{Op: OpWrite, Name: "/nowhere/", N: 0}, nil},
+		{"other kind", Fault{Op: OpSync, Name: "/wal/", N: 0}, nil},
+		{"any kind", Fault{Op: OpAny, Name: "/other/", N: 1}, []string{"o1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ffs := NewFault(NewMem())
+			if err := ffs.MkdirAll("/wal"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ffs.MkdirAll("/other"); err != nil {
+				t.Fatal(err)
+			}
+			w, err := ffs.Create("/wal/1.wal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := ffs.Create("/other/TREE.tmp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Operations before Inject do not count toward a named fault.
+			for i := 0; i < 3; i++ {
+				if _, err := w.Write([]byte{1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ffs.Inject(tc.fault)
+			var failed []string
+			for i := 0; i < 4; i++ {
+				// Interleave writes on another file, as background work would.
+				if _, err := o.Write([]byte{2}); err != nil {
+					failed = append(failed, fmt.Sprintf("o%d", i))
+				}
+				if _, err := w.Write([]byte{3}); err != nil {
+					if !errors.Is(err, syscall.EIO) {
+						t.Fatalf("error %v, want EIO", err)
+					}
+					failed = append(failed, fmt.Sprintf("w%d", i))
+				}
+			}
+			if fmt.Sprint(failed) != fmt.Sprint(tc.wantFailed) {
+				t.Fatalf("failed %v, want %v", failed, tc.wantFailed)
+			}
+			if ffs.FiredCount() != len(failed) {
+				t.Fatalf("FiredCount %d, want %d", ffs.FiredCount(), len(failed))
+			}
+		})
 	}
 }
