@@ -221,22 +221,28 @@ func (o *Options) withDefaults() Options {
 
 // Metrics is a snapshot of a Ledger's counters.
 type Metrics struct {
-	Appends       uint64        // AppendEvent/AppendEvents calls that succeeded
-	Events        uint64        // events committed
-	Batches       uint64        // WAL frames written
-	Fsyncs        uint64        // WAL fsyncs
-	BytesWritten  uint64        // WAL bytes written
-	WALRecycled   uint64        // WAL files made from checkpointed ones (written over their cached pages) instead of created
-	Segments      int           // sealed segments
-	SealedEvents  uint64        // events in sealed segments
-	Seals         uint64        // segments sealed by this process
-	SealStalls    uint64        // appends that waited for the sealer (memory bound)
-	CacheHits     uint64        // decompressed-block cache hits
-	CacheMisses   uint64        // decompressed-block cache misses
-	LastSeq       uint64        // highest committed sequence number (0 = empty)
-	LastRecovery  time.Duration // time spent in the last Open
-	RecoveredWAL  uint64        // events replayed from the WAL by the last Open
-	BackgroundErr string        // last background (sealing) error, if any
+	Appends      uint64 // AppendEvent/AppendEvents calls that succeeded
+	Events       uint64 // events committed
+	Batches      uint64 // WAL frames written
+	Fsyncs       uint64 // WAL fsyncs
+	BytesWritten uint64 // WAL bytes written
+	WALRecycled  uint64 // WAL files made from checkpointed ones (written over their cached pages) instead of created
+	// WALDirect is set while the WAL is written with direct I/O (the
+	// default; Options.BufferedWAL turns it off). WALDirectFallback says
+	// why direct writes were given up, if they were (the file system
+	// refused O_DIRECT): the WAL then writes through the page cache.
+	WALDirect         bool
+	WALDirectFallback string
+	Segments          int           // sealed segments
+	SealedEvents      uint64        // events in sealed segments
+	Seals             uint64        // segments sealed by this process
+	SealStalls        uint64        // appends that waited for the sealer (memory bound)
+	CacheHits         uint64        // decompressed-block cache hits
+	CacheMisses       uint64        // decompressed-block cache misses
+	LastSeq           uint64        // highest committed sequence number (0 = empty)
+	LastRecovery      time.Duration // time spent in the last Open
+	RecoveredWAL      uint64        // events replayed from the WAL by the last Open
+	BackgroundErr     string        // last background (sealing) error, if any
 
 	// Operational figures (ops.go; exported to Prometheus by
 	// ledger/ledgerprom). Durations are in seconds.
@@ -924,21 +930,23 @@ func (l *Ledger) Metrics() Metrics {
 		sealed += s.info.Count
 	}
 	m := Metrics{
-		Appends:      l.appends.Load(),
-		Events:       l.events.Load(),
-		Batches:      ws.Batches,
-		Fsyncs:       ws.Syncs,
-		BytesWritten: ws.BytesWritten,
-		WALRecycled:  ws.Recycled,
-		Segments:     len(segs),
-		SealedEvents: sealed,
-		Seals:        l.seals.Load(),
-		SealStalls:   l.stalls.Load(),
-		CacheHits:    hits,
-		CacheMisses:  misses,
-		LastSeq:      last,
-		LastRecovery: l.recovery,
-		RecoveredWAL: l.recoveredWAL,
+		Appends:           l.appends.Load(),
+		Events:            l.events.Load(),
+		Batches:           ws.Batches,
+		Fsyncs:            ws.Syncs,
+		BytesWritten:      ws.BytesWritten,
+		WALRecycled:       ws.Recycled,
+		WALDirect:         ws.DirectWrites,
+		WALDirectFallback: ws.DirectFallback,
+		Segments:          len(segs),
+		SealedEvents:      sealed,
+		Seals:             l.seals.Load(),
+		SealStalls:        l.stalls.Load(),
+		CacheHits:         hits,
+		CacheMisses:       misses,
+		LastSeq:           last,
+		LastRecovery:      l.recovery,
+		RecoveredWAL:      l.recoveredWAL,
 	}
 	if s, ok := l.bgErr.Load().(string); ok {
 		m.BackgroundErr = s

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -668,5 +669,44 @@ func TestLargeBatchEncoding(t *testing.T) {
 		if _, err := l.Get(ctx, evs[j].EventID); err != nil {
 			t.Fatalf("Get(%s): %v", evs[j].EventID, err)
 		}
+	}
+}
+
+// TestMetricsWALDirect: Metrics says whether the WAL writes with direct
+// I/O and, when the file system refused it, why.
+func TestMetricsWALDirect(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name         string
+		buffered     bool
+		refuse       bool
+		wantDirect   bool
+		wantFallback bool
+	}{
+		{"default", false, false, true, false},
+		{"BufferedWAL", true, false, false, false},
+		{"refused by the file system", false, true, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ff := vfs.NewFault(vfs.NewMem())
+			if tc.refuse {
+				ff.RefuseDirect(syscall.EINVAL)
+			}
+			o := smallOpts(ff)
+			o.BufferedWAL = tc.buffered
+			l := openT(t, "/l", o)
+			g := workload.New(workload.Config{Seed: 63, OutlierRate: -1})
+			if err := l.AppendEvents(ctx, g.Batch(10)); err != nil {
+				t.Fatal(err)
+			}
+			m := l.Metrics()
+			if m.WALDirect != tc.wantDirect {
+				t.Errorf("WALDirect = %v, want %v", m.WALDirect, tc.wantDirect)
+			}
+			if (m.WALDirectFallback != "") != tc.wantFallback {
+				t.Errorf("WALDirectFallback = %q, want one: %v", m.WALDirectFallback, tc.wantFallback)
+			}
+		})
 	}
 }

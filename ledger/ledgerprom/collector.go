@@ -32,7 +32,7 @@ type descs struct {
 	segments, sealedEvents, unsealedEvents, lastSeq, diskBytes        *prometheus.Desc
 	cacheHits, cacheMisses, queryDur, segsSkipped, segsRead           *prometheus.Desc
 	recoveryDur, recoveryReplayed, recoveryTorn, recoveryIndexRebuilt *prometheus.Desc
-	poisoned, backgroundErr                                           *prometheus.Desc
+	poisoned, backgroundErr, walDirect                                *prometheus.Desc
 }
 
 // NewCollector returns a collector for the ledger src (usually a
@@ -78,6 +78,7 @@ func NewCollector(src Source, constLabels ...prometheus.Labels) *Collector {
 		recoveryTorn:         d("recovery_torn_bytes", "Bytes of torn WAL tail truncated by the last Open."),
 		recoveryIndexRebuilt: d("recovery_index_rebuilds", "Missing or damaged segment indexes rebuilt by the last Open."),
 		poisoned:             d("poisoned", "1 once a WAL write or fdatasync failed: appends fail until the ledger is reopened."),
+		walDirect:            d("wal_direct_writes", "1 while the WAL is written with direct I/O (O_DIRECT), 0 when it writes through the page cache (Options.BufferedWAL, or the file system refused O_DIRECT: see the log)."),
 		backgroundErr:        d("background_error", "1 while the last background sealing attempt failed."),
 	}}
 }
@@ -92,7 +93,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		d.segments, d.sealedEvents, d.unsealedEvents, d.lastSeq, d.diskBytes,
 		d.cacheHits, d.cacheMisses, d.queryDur, d.segsSkipped, d.segsRead,
 		d.recoveryDur, d.recoveryReplayed, d.recoveryTorn, d.recoveryIndexRebuilt,
-		d.poisoned, d.backgroundErr,
+		d.poisoned, d.backgroundErr, d.walDirect,
 	} {
 		ch <- x
 	}
@@ -161,5 +162,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.recoveryTorn, float64(m.RecoveryTornBytes))
 	gauge(d.recoveryIndexRebuilt, float64(m.RecoveryIndexRebuilds))
 	gauge(d.poisoned, b2f(m.Poisoned))
+	gauge(d.walDirect, b2f(m.WALDirect))
 	gauge(d.backgroundErr, b2f(m.BackgroundErr != ""))
 }

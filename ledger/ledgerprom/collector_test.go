@@ -13,6 +13,7 @@ import (
 
 	"github.com/exledger/exledger/ledger"
 	"github.com/exledger/exledger/ledger/ledgerprom"
+	"github.com/exledger/exledger/vfs"
 	"github.com/exledger/exledger/workload"
 )
 
@@ -218,4 +219,28 @@ func ExampleNewCollector() {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(ledgerprom.NewCollector(l))
 	// http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// TestCollectorWALDirect: exledger_wal_direct_writes is 1 while the WAL
+// writes with direct I/O and 0 with Options.BufferedWAL.
+func TestCollectorWALDirect(t *testing.T) {
+	for _, buffered := range []bool{false, true} {
+		l, err := ledger.Open("/l", &ledger.Options{FS: vfs.NewMem(), BufferedWAL: buffered})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "1"
+		if buffered {
+			want = "0"
+		}
+		exp := `
+# HELP exledger_wal_direct_writes 1 while the WAL is written with direct I/O (O_DIRECT), 0 when it writes through the page cache (Options.BufferedWAL, or the file system refused O_DIRECT: see the log).
+# TYPE exledger_wal_direct_writes gauge
+exledger_wal_direct_writes ` + want + "\n"
+		err = testutil.CollectAndCompare(ledgerprom.NewCollector(l), strings.NewReader(exp), "exledger_wal_direct_writes")
+		l.Close()
+		if err != nil {
+			t.Fatalf("BufferedWAL=%v: %v", buffered, err)
+		}
+	}
 }
