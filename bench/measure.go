@@ -16,26 +16,16 @@ import (
 
 // ioWriteBytes is write_bytes of /proc/self/io: bytes this process caused
 // to be sent to the storage layer (-1 when unavailable).
-func ioWriteBytes() int64 {
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "write_bytes: "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return -1
-}
+func ioWriteBytes() int64 { return procIOField("write_bytes: ") }
 
 // ioReadBytes is read_bytes of /proc/self/io: bytes this process caused
 // to be read from the storage layer (page-cache hits are not counted; -1
 // when unavailable).
-func ioReadBytes() int64 {
+func ioReadBytes() int64 { return procIOField("read_bytes: ") }
+
+// procIOField returns the value of the /proc/self/io line that starts
+// with prefix, or -1.
+func procIOField(prefix string) int64 {
 	f, err := os.Open("/proc/self/io")
 	if err != nil {
 		return -1
@@ -43,7 +33,7 @@ func ioReadBytes() int64 {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "read_bytes: "); ok {
+		if v, ok := strings.CutPrefix(s.Text(), prefix); ok {
 			n, _ := strconv.ParseInt(v, 10, 64)
 			return n
 		}
