@@ -34,7 +34,10 @@ type storeMeta struct {
 func storeCacheDir(root, engine string, size int) string {
 	name := "bench-" + engine
 	if engine == "exledger" {
-		name += "-" + sealLayout.String()
+		// The layout the store was built with, not the flag: the default
+		// changed from log to clustered, and a store cached by an older
+		// binary under "default" must not be taken for a clustered one.
+		name += "-" + sealLayout.Resolved().String()
 	}
 	return filepath.Join(root, fmt.Sprintf("%s-seed%d-n%d", name, corpusSeed, size))
 }

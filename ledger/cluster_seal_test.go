@@ -388,3 +388,45 @@ func containsID(evs []ledger.ExperienceEventEnvelope, id ledger.EventID) bool {
 	}
 	return false
 }
+
+// TestSealLayoutDefault: the zero value resolves to the clustered layout,
+// and a ledger opened without a SealLayout seals clustered segments.
+func TestSealLayoutDefault(t *testing.T) {
+	for _, c := range []struct{ in, want ledger.SealLayout }{
+		{ledger.SealLayoutDefault, ledger.SealLayoutClustered},
+		{ledger.SealLayoutLog, ledger.SealLayoutLog},
+		{ledger.SealLayoutClustered, ledger.SealLayoutClustered},
+	} {
+		if got := c.in.Resolved(); got != c.want {
+			t.Errorf("%v.Resolved() = %v, want %v", c.in, got, c.want)
+		}
+	}
+	ctx := context.Background()
+	mem := vfs.NewMem()
+	o := smallOpts(mem)
+	o.SealLayout = ledger.SealLayoutDefault
+	l := openT(t, "/l", o)
+	g := workload.New(workload.Config{Seed: 29, OutlierRate: -1, Tenants: 4})
+	for b := 0; b < 20; b++ {
+		if err := l.AppendEvents(ctx, g.Batch(50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	un, keys := segOrder(t, mem)
+	if len(un) < 2 {
+		t.Fatalf("only %d segments", len(un))
+	}
+	for i := range un {
+		if !un[i] {
+			t.Fatalf("segment %d of a default ledger is in log order", i)
+		}
+		for j := 1; j < len(keys[i]); j++ {
+			if keys[i][j-1] > keys[i][j] {
+				t.Fatalf("segment %d record %d out of cluster order", i, j)
+			}
+		}
+	}
+}

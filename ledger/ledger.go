@@ -82,8 +82,9 @@ type Options struct {
 	// SealLayout is the order of events inside the segments the sealer
 	// writes: log order, or clustered by (tenant, kind, occurred_at) so
 	// that a query for one tenant and kind reads few blocks. The zero
-	// value, SealLayoutDefault, is the measured default (see SealLayout).
-	// Either layout reads alike, and a ledger may hold both.
+	// value, SealLayoutDefault, is the measured default: clustered (see
+	// SealLayout). Either layout reads alike, and a ledger may hold both;
+	// changing it affects only the segments sealed from then on.
 	SealLayout SealLayout
 	// WALFileSize rotates WAL files at this size. 0 = 64 MiB.
 	WALFileSize int64
@@ -207,9 +208,7 @@ func (o *Options) withDefaults() Options {
 	if r.SealWorkers <= 0 {
 		r.SealWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
-	if r.SealLayout == SealLayoutDefault {
-		r.SealLayout = defaultSealLayout
-	}
+	r.SealLayout = r.SealLayout.Resolved()
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -22,15 +22,23 @@ type gapFixture struct {
 	events  []ledger.ExperienceEventEnvelope
 }
 
+// gapOpts seals in log order, so a damaged block is one run of seqs.
 func gapOpts(fsys vfs.FS) *ledger.Options {
-	return &ledger.Options{FS: fsys, SegmentBytes: 1 << 30, BlockSize: 8 << 10, WALFileSize: 256 << 10}
+	return &ledger.Options{FS: fsys, SegmentBytes: 1 << 30, BlockSize: 8 << 10, WALFileSize: 256 << 10, SealLayout: ledger.SealLayoutLog}
 }
 
 func buildGapFixture(t *testing.T, nseg, per int) *gapFixture {
 	t.Helper()
+	return buildGapFixtureOpts(t, nseg, per, gapOpts)
+}
+
+// buildGapFixtureOpts is buildGapFixture with the ledger opened with
+// opts(fs) (a test that wants another seal layout sets it there).
+func buildGapFixtureOpts(t *testing.T, nseg, per int, opts func(vfs.FS) *ledger.Options) *gapFixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &gapFixture{mem: vfs.NewMem()}
-	l, err := ledger.Open("/l", gapOpts(f.mem))
+	l, err := ledger.Open("/l", opts(f.mem))
 	if err != nil {
 		t.Fatal(err)
 	}
