@@ -15,9 +15,10 @@ const memBuffer = 256
 // Mem indexes the unsealed tail of the ledger in memory.
 //
 // Mem is not internally locked. Add must not run concurrently with any
-// other method; the read methods (Len, Postings, TimeRange, EventID) only
-// read and may run concurrently with each other (the ledger holds an
-// RWMutex: write lock for Add, read lock for queries). Every bitmap or
+// other method; the read methods (Len, Postings, FieldRanks, TimeRange,
+// EventID) only read and may run concurrently with each other (the
+// ledger holds an RWMutex: write lock for Add, read lock for queries;
+// the sealer reads a frozen memtable's Mem without it). Every bitmap or
 // slice returned is a copy the caller owns, so an Iterator from Eval stays
 // valid after the lock is released and more events are added.
 type Mem struct {
@@ -215,6 +216,52 @@ func (m *Mem) Postings(t Term) (*roaring.Bitmap, error) {
 		return roaring.BitmapOf(p.first), nil
 	}
 	return roaring.New(), nil
+}
+
+// FieldRanks sets ranks[o], for every ordinal o < len(ranks) with a term
+// of field f (not FieldEventID), to 1 + the rank of that term's value
+// among the field's distinct values in byte-wise order; the other entries
+// are left as they are. It returns how many distinct values the field
+// has. It is meant for fields with at most one term per event (tenant,
+// kind): an ordinal with several gets the rank of its greatest value. It
+// costs a sort of the distinct values and a pass over their postings,
+// with no map lookup or string comparison per ordinal.
+func (m *Mem) FieldRanks(f Field, ranks []uint32) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	if !f.valid() || f == FieldEventID {
+		return 0, fmt.Errorf("index: mem field ranks: %w %d", ErrField, f)
+	}
+	ps := m.terms[f]
+	values := make([]string, 0, len(ps))
+	for v := range ps {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	var buf []uint32
+	for i, v := range values {
+		r := uint32(i + 1)
+		p := ps[v]
+		if p.bm == nil {
+			if int(p.first) < len(ranks) {
+				ranks[p.first] = r
+			}
+			continue
+		}
+		if buf == nil {
+			buf = make([]uint32, 256)
+		}
+		it := p.bm.ManyIterator()
+		for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+			for _, o := range buf[:k] {
+				if int(o) < len(ranks) {
+					ranks[o] = r
+				}
+			}
+		}
+	}
+	return len(values), nil
 }
 
 // TimeRange returns the ordinals whose time lies in [*start, *end] (nil

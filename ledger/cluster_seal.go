@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/exledger/exledger/index"
 	"github.com/exledger/exledger/segment"
 )
 
@@ -57,19 +59,129 @@ func (s SealLayout) String() string {
 	return fmt.Sprintf("SealLayout(%d)", uint8(s))
 }
 
-// clusterKey is the sort key of one memtable record for a clustered seal.
+// clusterOrder returns the ordinals 0..n-1 of m's records sorted by
+// (tenant, kind, occurred_at, seq), the order Compact clusters by; events
+// without a tenant sort first.
+//
+// The memtable's index already holds every record's tenant and kind (the
+// append path parsed them), so the records are not decoded again: each
+// ordinal gets the rank of its tenant and of its kind among the
+// memtable's distinct values (index.Mem.FieldRanks: one pass over the
+// postings, no map lookup or string comparison per record), two stable
+// counting sorts order the ordinals by (tenant, kind, seq), and each
+// (tenant, kind) run is then sorted by (occurred_at, seq) (sortByTime:
+// about one comparison per record when, as usual, a run's times mostly
+// ascend with its seqs). A memtable whose index does not match its records
+// exactly (a failed staged batch left entries in it) is ordered from its
+// decoded records instead (clusterOrderDecoded), as sealIndex does.
+func clusterOrder(m *memtable, n int) ([]uint32, error) {
+	if m.tainted || m.staged != 0 || m.idx.Len() != n {
+		return clusterOrderDecoded(m, n)
+	}
+	// tr and kr: 1 + the rank of each record's tenant and kind; tenant
+	// rank 0 is no tenant (it sorts first, as "" does in Compact).
+	tr := make([]uint32, n)
+	kr := make([]uint32, n)
+	nt, err := m.idx.FieldRanks(index.FieldTenant, tr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster order: %w", err)
+	}
+	nk, err := m.idx.FieldRanks(index.FieldKind, kr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster order: %w", err)
+	}
+	if nt > 0 {
+		// Compact compares a missing tenant as "": were "" ever indexed
+		// as a tenant (Validate refuses it), its rank 1 must sort as 0.
+		if bm, err := m.idx.Postings(index.Term{Field: index.FieldTenant}); err == nil && !bm.IsEmpty() {
+			for i, r := range tr {
+				if r == 1 {
+					tr[i] = 0
+				}
+			}
+		}
+	}
+	// LSD radix sort: by kind, then stably by tenant.
+	tmp := make([]uint32, n)
+	for i := range tmp {
+		tmp[i] = uint32(i)
+	}
+	ords := make([]uint32, n)
+	countingSort(ords, tmp, kr, nk+1)
+	countingSort(tmp, ords, tr, nt+1)
+	ords = tmp
+	// Each run of one (tenant, kind), already in seq order, sorted by time.
+	times := m.times[:n]
+	for lo := 0; lo < n; {
+		t, k := tr[ords[lo]], kr[ords[lo]]
+		hi := lo + 1
+		for hi < n && tr[ords[hi]] == t && kr[ords[hi]] == k {
+			hi++
+		}
+		sortByTime(ords[lo:hi], times)
+		lo = hi
+	}
+	return ords, nil
+}
+
+// sortByTime sorts run, a list of ascending ordinals, by (times[o], o).
+// A run whose times mostly ascend already (events are appended roughly in
+// time order) is insertion-sorted: one comparison per record plus one per
+// position a late event moves back. Past a budget of such moves (times far
+// from ascending) the rest is left to slices.SortFunc, so the worst case
+// stays O(n log n).
+func sortByTime(run []uint32, times []string) {
+	budget := 4*len(run) + 64
+	for i := 1; i < len(run); i++ {
+		o := run[i]
+		t := times[o]
+		j := i
+		// Strictly later times move: equal times keep ascending ordinals.
+		for j > 0 && times[run[j-1]] > t {
+			run[j] = run[j-1]
+			j--
+		}
+		run[j] = o
+		if budget -= i - j; budget < 0 {
+			slices.SortFunc(run, func(a, b uint32) int {
+				return cmp.Or(strings.Compare(times[a], times[b]), cmp.Compare(a, b))
+			})
+			return
+		}
+	}
+}
+
+// countingSort writes src to dst stably ordered by key[o] (< nkeys) of
+// each element o.
+func countingSort(dst, src, key []uint32, nkeys int) {
+	start := make([]int, nkeys+1)
+	for _, o := range src {
+		start[key[o]+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	for _, o := range src {
+		k := key[o]
+		dst[start[k]] = o
+		start[k]++
+	}
+}
+
+// clusterKey is the sort key of one decoded memtable record
+// (clusterOrderDecoded).
 type clusterKey struct {
 	tenant, kind uint32 // ranks of the record's tenant and kind strings
 	ord          uint32 // record ordinal (seq - base)
 	time         string
 }
 
-// clusterOrder returns the ordinals 0..n-1 of m's records sorted by
-// (tenant, kind, occurred_at, seq), the order Compact clusters by; events
-// without a tenant sort first. Tenants and kinds are compared as their
-// ranks among the memtable's distinct values, which orders them exactly as
-// comparing the strings would.
-func clusterOrder(m *memtable, n int) ([]uint32, error) {
+// clusterOrderDecoded is clusterOrder computed from the decoded records'
+// headers, for a memtable whose index cannot be trusted to match them.
+// Tenants and kinds are compared as their ranks among the memtable's
+// distinct values, which orders them exactly as comparing the strings
+// would.
+func clusterOrderDecoded(m *memtable, n int) ([]uint32, error) {
 	keys := make([]clusterKey, n)
 	tenants := map[string]uint32{"": 0}
 	kinds := map[string]uint32{}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/exledger/exledger/segment"
 )
 
 // EncodeBatchForBench runs the append path's encoding step (for benchmarks).
@@ -79,3 +81,34 @@ func SetSealPacing(on bool) bool { old := sealPacing; sealPacing = on; return ol
 // BulkCandidateReads returns how many clustered segments queries have read
 // in one bulk pass over their candidates' blocks.
 func BulkCandidateReads() int64 { return bulkCandidateReads.Load() }
+
+// SealRecordsForBench freezes l's active memtable and returns its event
+// count, a function that writes its records as a segment at path in a
+// layout exactly as sealOne does (the same writer options, a foreground
+// seal's pacing; no index, tree or manifest, which do not depend on the
+// layout), and a function that computes only the cluster order. The
+// memtable stays frozen (l must not be appended to afterwards).
+func SealRecordsForBench(l *Ledger) (n int, write func(path string, layout SealLayout) error, order func() error) {
+	l.freezeActive()
+	m := l.frozen[len(l.frozen)-1]
+	n = len(m.recs)
+	write = func(path string, layout SealLayout) error {
+		clustered := layout == SealLayoutClustered
+		start := [32]byte{1}
+		w, err := segment.NewWriter(l.fs, path, l.sealWriterOptions(false, clustered), start)
+		if err != nil {
+			return err
+		}
+		if err := writeSealRecords(w, m, n, clustered, start); err != nil {
+			w.Abort()
+			return err
+		}
+		_, err = w.Finish(nil)
+		return err
+	}
+	order = func() error {
+		_, err := clusterOrder(m, n)
+		return err
+	}
+	return n, write, order
+}

@@ -153,9 +153,8 @@ func (l *Ledger) sealOne(m *memtable) error {
 	newMan.Gen++
 	name := segName(first, last, newMan.Gen)
 	path := l.segPath(name, ".seg")
-	workers, yield := l.sealPace(l.sealBG)
 	clustered := l.opts.SealLayout == SealLayoutClustered
-	w, err := segment.NewWriter(l.fs, path, segment.Options{BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals, Concurrency: workers, Yield: yield, Unordered: clustered}, chainStart)
+	w, err := segment.NewWriter(l.fs, path, l.sealWriterOptions(l.sealBG, clustered), chainStart)
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
@@ -235,6 +234,17 @@ func (l *Ledger) sealOne(m *memtable) error {
 		l.log.Warn("wal checkpoint failed", "err", err)
 	}
 	return nil
+}
+
+// sealWriterOptions returns the segment writer options of a seal, run by
+// the background sealer (background) or by Flush or Close, in log order
+// or clustered (an unordered writer).
+func (l *Ledger) sealWriterOptions(background, clustered bool) segment.Options {
+	workers, yield := l.sealPace(background)
+	return segment.Options{
+		BlockSize: l.opts.BlockSize, Level: l.opts.CompressionLevel, EntropyLiterals: l.opts.EntropyLiterals,
+		Concurrency: workers, Yield: yield, Unordered: clustered,
+	}
 }
 
 // sealIndex encodes the index file of the memtable's first n records. The
