@@ -21,8 +21,11 @@ type Block struct {
 	offs  []uint32 // record j's bytes are data[offs[j] : offs[j]+lens[j]]
 	lens  []uint32
 	seqs  []uint64 // unordered blocks only: seq of record j
-	order []uint32 // unordered blocks only: record indexes sorted by seq
-	size  int64    // bytes accounted in the Cache
+	// order: unordered blocks only, record indexes sorted by seq (for
+	// find); nil in a block decoded for a bulk read (blockCheck.pos),
+	// which locates its records through the read's position table.
+	order []uint32
+	size  int64 // bytes accounted in the Cache
 }
 
 // Len returns the number of records in the block.
@@ -51,6 +54,14 @@ func (b *Block) find(seq uint64) (int, bool) {
 			return 0, false
 		}
 		return int(seq - b.first), true
+	}
+	if b.order == nil { // decoded for a bulk read: not expected here
+		for j, s := range b.seqs {
+			if s == seq {
+				return j, true
+			}
+		}
+		return 0, false
 	}
 	i := sort.Search(len(b.order), func(i int) bool { return b.seqs[b.order[i]] >= seq })
 	if i < len(b.order) && b.seqs[b.order[i]] == seq {
@@ -90,9 +101,27 @@ type blockCheck struct {
 	want      *BlockInfo // nil: take the header's word (fuzzing)
 	index     int
 	unordered bool
-	// seqBlock maps a sequence number to the block that must hold it
-	// (unordered segments); nil skips the check.
-	seqBlock func(seq uint64) (int, bool)
+	// seqMap, when not nil (unordered segments), is the footer whose seq
+	// map gives the block that must hold each seq, for the seqs first
+	// to last (the segment's); nil skips the check.
+	seqMap      *footer
+	first, last uint64
+	// pos, when not nil (unordered segments with seqMap set), is a bulk
+	// read's position table: pos[seq-first] is set to each record's
+	// index, and the block gets no sorted index (Block.order), whose sort
+	// was most of the cost a clustered block adds to a scan. Every seq is
+	// still checked to belong to this block, and a seq stored twice is
+	// still refused: after the records are parsed, each record's entry
+	// must name the record itself (a seq stored twice leaves its first
+	// record's entry overwritten). The blocks of a segment hold disjoint
+	// seqs (seqMap), so blocks decoded concurrently into one table never
+	// write the same entry.
+	pos []uint32
+}
+
+// inBlock reports whether the seq map places seq in the checked block.
+func (c *blockCheck) inBlock(seq uint64) bool {
+	return seq >= c.first && seq <= c.last && c.seqMap.blockAt(seq-c.first) == c.index
 }
 
 func (c *blockCheck) corrupt(at int, format string, args ...any) error {
@@ -254,12 +283,19 @@ func parseRecords(data []byte, h *blockHeader, c *blockCheck, reuse *Block) (b *
 		b.offs, b.lens = idx[:n:n], idx[n:]
 	}
 	b.first, b.data, b.seqs, b.order = h.firstSeq, data, nil, nil
+	// withPos: a bulk read's block, located through c.pos (no order).
+	withPos := c.unordered && c.pos != nil && c.seqMap != nil
 	if c.unordered {
 		// A recycled block's arrays are reused (every entry is written
 		// below).
-		if cap(oldSeqs) >= n && cap(oldOrder) >= n {
+		switch {
+		case withPos && cap(oldSeqs) >= n:
+			b.seqs = oldSeqs[:n]
+		case withPos:
+			b.seqs = make([]uint64, n)
+		case cap(oldSeqs) >= n && cap(oldOrder) >= n:
 			b.seqs, b.order = oldSeqs[:n], oldOrder[:n]
-		} else {
+		default:
 			b.seqs = make([]uint64, n)
 			b.order = make([]uint32, n)
 		}
@@ -293,20 +329,32 @@ func parseRecords(data []byte, h *blockHeader, c *blockCheck, reuse *Block) (b *
 		b.lens[j] = uint32(l)
 		d.off += int(l)
 		if c.unordered {
-			if c.seqBlock != nil {
-				if blk, ok := c.seqBlock(seq); !ok || blk != c.index {
-					return nil, fmt.Sprintf("seq %d does not belong to this block", seq), at
-				}
+			if c.seqMap != nil && !c.inBlock(seq) {
+				return nil, fmt.Sprintf("seq %d does not belong to this block", seq), at
 			}
 			b.seqs[j] = seq
-			b.order[j] = uint32(j)
+			if withPos {
+				o := seq - c.first
+				if o >= uint64(len(c.pos)) {
+					return nil, fmt.Sprintf("seq %d outside the read's table", seq), at
+				}
+				c.pos[o] = uint32(j)
+			} else {
+				b.order[j] = uint32(j)
+			}
 		}
 		prev = seq
 	}
 	if d.off != len(data) {
 		return nil, "trailing bytes after the last record", d.off
 	}
-	if c.unordered {
+	if withPos {
+		for j, s := range b.seqs {
+			if c.pos[s-c.first] != uint32(j) {
+				return nil, fmt.Sprintf("seq %d stored twice", s), 0
+			}
+		}
+	} else if c.unordered {
 		seqs := b.seqs
 		slices.SortFunc(b.order, func(x, y uint32) int {
 			switch {

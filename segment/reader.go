@@ -628,16 +628,20 @@ func (r *Reader) loadBlockInto(ft *footer, i int, reuse *Block) (*Block, error) 
 	if err := readFull(r.f, buf, bi.Offset); err != nil {
 		return nil, fmt.Errorf("segment: read block %d of %s: %w", i, r.path, err)
 	}
-	return r.decodeRead(ft, i, buf, reuse)
+	return r.decodeRead(ft, i, buf, reuse, nil)
 }
 
 // decodeRead verifies and decompresses block i of ft from buf, its bytes
-// as read from the file, into reuse's buffers (see decodeBlockInto).
-func (r *Reader) decodeRead(ft *footer, i int, buf []byte, reuse *Block) (*Block, error) {
+// as read from the file, into reuse's buffers (see decodeBlockInto). pos,
+// when not nil (unordered segments), is a bulk read's position table,
+// indexed by seq ordinal, which gets the block's record indexes instead of
+// the block a sorted index (see blockCheck.pos); such a block is for that
+// read only (never cached).
+func (r *Reader) decodeRead(ft *footer, i int, buf []byte, reuse *Block, pos []uint32) (*Block, error) {
 	bi := &ft.blocks[i]
 	c := blockCheck{file: r.path, off: bi.Offset, want: bi, index: i, unordered: r.info.Unordered}
 	if r.info.Unordered {
-		c.seqBlock = func(seq uint64) (int, bool) { return r.locate(ft, seq) }
+		c.seqMap, c.first, c.last, c.pos = ft, r.info.FirstSeq, r.info.LastSeq, pos
 	}
 	b, err := decodeBlockInto(buf, &c, reuse)
 	if err != nil {
@@ -912,6 +916,8 @@ type BulkBuffers struct {
 	inWindow []bool
 	pos      []uint32
 	ords     []uint64
+	need     []int // bulkVisit's window blocks
+	read     []int // loadBulk's blocks to read
 
 	pending []*bulkPrefetch // started by Prefetch, taken by the read of their segment
 	spare   [][]byte        // prefetch buffers to reuse
@@ -1163,7 +1169,11 @@ func (r *Reader) bulkVisit(bb *BulkBuffers, next func() (uint64, bool), workers 
 	// The decoded size of a block is known only once decoded: the window
 	// is sized with the segment's average.
 	avg := max(r.info.RawBytes/int64(nb), 1)
-	var need []int
+	var need []int // the window's blocks
+	if bb != nil {
+		need = bb.need[:0]
+		defer func() { bb.need = need[:0] }()
+	}
 	release := func() {
 		if hold != nil {
 			hold()
@@ -1256,6 +1266,10 @@ func (r *Reader) loadBulk(bb *BulkBuffers, pf *bulkPrefetch, ft *footer, need []
 	// large ones; docs/benchmarks.md §13, fourth round: scan).
 	var spans []blockSpan
 	var read []int // the blocks to read, ascending
+	if bb != nil {
+		read = bb.read[:0]
+		defer func() { bb.read = read[:0] }()
+	}
 	for _, bi := range need {
 		if b := r.cache.getBulk(cacheKey{reader: r.id, block: bi}); b != nil {
 			blocks[bi] = b
@@ -1297,12 +1311,13 @@ func (r *Reader) loadBulk(bb *BulkBuffers, pf *bulkPrefetch, ft *footer, need []
 		for bi := sp.start; bi < sp.end; bi++ {
 			inf := &ft.blocks[bi]
 			o := inf.Offset - sp.off
-			nb, err := r.decodeRead(ft, bi, buf[o:o+int64(inf.Length)], bb.getBlock())
+			// The block's positions go straight into pos (no sorted
+			// index, no second pass: blockCheck.pos).
+			nb, err := r.decodeRead(ft, bi, buf[o:o+int64(inf.Length)], bb.getBlock(), pos)
 			if err != nil {
 				return err // possibly half-written: not recycled
 			}
 			blocks[bi], pooled[bi] = nb, true
-			setPos(nb)
 		}
 		return nil
 	}
