@@ -2,9 +2,7 @@ package ledger_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/exledger/exledger/ledger"
@@ -17,32 +15,11 @@ import (
 // sequence numbers in stored order.
 func segSeqOrders(t *testing.T, fsys vfs.FS) map[uint64][]uint64 {
 	t.Helper()
-	names, err := fsys.List("/l/seg")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[uint64][]uint64{}
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".seg") {
-			continue
-		}
-		r, err := segment.Open(fsys, filepath.Join("/l/seg", n), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var seqs []uint64
-		for i := 0; i < r.NumBlocks(); i++ {
-			b, err := r.Block(i)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for j := 0; j < b.Len(); j++ {
-				seqs = append(seqs, b.Record(j).Seq)
-			}
-		}
-		out[r.Info().FirstSeq] = seqs
-		r.Close()
-	}
+	walkStoredRecords(t, fsys, func(r *segment.Reader, rec segment.Record) {
+		first := r.Info().FirstSeq
+		out[first] = append(out[first], rec.Seq)
+	})
 	return out
 }
 

@@ -50,10 +50,9 @@ func clusterPair(t *testing.T) (logL, cl *ledger.Ledger, logFS, clFS *vfs.MemFS,
 	return logL, cl, logFS, clFS, g, vecs
 }
 
-// segOrder reads every segment file of fsys in block order and returns,
-// per segment, whether it is unordered and its records' (tenant, kind,
-// time, seq) keys in stored order.
-func segOrder(t *testing.T, fsys vfs.FS) (unordered []bool, keys [][]string) {
+// walkStoredRecords opens every segment file of fsys in name order and
+// calls fn with it and each of its records in stored (block) order.
+func walkStoredRecords(t *testing.T, fsys vfs.FS, fn func(r *segment.Reader, rec segment.Record)) {
 	t.Helper()
 	names, err := fsys.List("/l/seg")
 	if err != nil {
@@ -67,26 +66,59 @@ func segOrder(t *testing.T, fsys vfs.FS) (unordered []bool, keys [][]string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ks []string
 		for i := 0; i < r.NumBlocks(); i++ {
 			b, err := r.Block(i)
 			if err != nil {
+				r.Close()
 				t.Fatal(err)
 			}
 			for j := 0; j < b.Len(); j++ {
-				rec := b.Record(j)
-				h, err := ledger.DecodeHeader(rec.Data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ks = append(ks, string(h.TenantID)+"\x00"+string(h.Kind)+"\x00"+string(h.OccurredAt))
+				fn(r, b.Record(j))
 			}
 		}
-		unordered = append(unordered, r.Info().Unordered)
-		keys = append(keys, ks)
 		r.Close()
 	}
+}
+
+// segOrder reads every segment file of fsys in block order and returns,
+// per segment, whether it is unordered and its records' (tenant, kind,
+// time, seq) keys in stored order.
+func segOrder(t *testing.T, fsys vfs.FS) (unordered []bool, keys [][]string) {
+	t.Helper()
+	var last *segment.Reader
+	walkStoredRecords(t, fsys, func(r *segment.Reader, rec segment.Record) {
+		if r != last {
+			last = r
+			unordered = append(unordered, r.Info().Unordered)
+			keys = append(keys, nil)
+		}
+		h, err := ledger.DecodeHeader(rec.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[len(keys)-1] = append(keys[len(keys)-1], string(h.TenantID)+"\x00"+string(h.Kind)+"\x00"+string(h.OccurredAt))
+	})
 	return unordered, keys
+}
+
+// checkClustered fails unless fsys holds at least min segments, each
+// unordered with its records stored sorted by (tenant, kind, time).
+func checkClustered(t *testing.T, fsys vfs.FS, min int) {
+	t.Helper()
+	un, keys := segOrder(t, fsys)
+	if len(un) < min {
+		t.Fatalf("only %d segments", len(un))
+	}
+	for i := range un {
+		if !un[i] {
+			t.Fatalf("segment %d is ordered, want clustered", i)
+		}
+		for j := 1; j < len(keys[i]); j++ {
+			if cmp.Compare(keys[i][j-1], keys[i][j]) > 0 {
+				t.Fatalf("segment %d record %d out of cluster order: %q after %q", i, j, keys[i][j], keys[i][j-1])
+			}
+		}
+	}
 }
 
 func TestSealClusteredLayout(t *testing.T) {
@@ -99,20 +131,7 @@ func TestSealClusteredLayout(t *testing.T) {
 	}
 	// The clustered ledger's segments are unordered and their records are
 	// stored sorted by (tenant, kind, time); the log ones are not.
-	un, keys := segOrder(t, clFS)
-	if len(un) < 3 {
-		t.Fatalf("only %d segments", len(un))
-	}
-	for i := range un {
-		if !un[i] {
-			t.Fatalf("clustered segment %d is ordered", i)
-		}
-		for j := 1; j < len(keys[i]); j++ {
-			if cmp.Compare(keys[i][j-1], keys[i][j]) > 0 {
-				t.Fatalf("segment %d record %d out of cluster order: %q after %q", i, j, keys[i][j], keys[i][j-1])
-			}
-		}
-	}
+	checkClustered(t, clFS, 3)
 	lun, lkeys := segOrder(t, logFS)
 	sorted := 0
 	for i := range lun {
@@ -415,18 +434,5 @@ func TestSealLayoutDefault(t *testing.T) {
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	un, keys := segOrder(t, mem)
-	if len(un) < 2 {
-		t.Fatalf("only %d segments", len(un))
-	}
-	for i := range un {
-		if !un[i] {
-			t.Fatalf("segment %d of a default ledger is in log order", i)
-		}
-		for j := 1; j < len(keys[i]); j++ {
-			if keys[i][j-1] > keys[i][j] {
-				t.Fatalf("segment %d record %d out of cluster order", i, j)
-			}
-		}
-	}
+	checkClustered(t, mem, 2)
 }
