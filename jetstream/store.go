@@ -294,13 +294,21 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 // no-op). It returns the stream's last sequence number (the catch-up
 // target) and the first sequence to apply.
 func (s *Store) recover(ctx context.Context) (target, start uint64, err error) {
-	info, err := s.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err = retryUnanswered(ctx, s.log, func() (err error) {
+		info, err = s.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("jetstream: stream info: %w", err)
 	}
 	first, last := info.State.FirstSeq, info.State.LastSeq
 	if info.State.Msgs > 0 {
-		m, err := s.stream.GetMsg(ctx, first)
+		var m *jetstream.RawStreamMsg
+		err := retryUnanswered(ctx, s.log, func() (err error) {
+			m, err = s.stream.GetMsg(ctx, first)
+			return err
+		})
 		if err != nil {
 			return 0, 0, fmt.Errorf("jetstream: reading stream message %d: %w", first, err)
 		}
@@ -583,3 +591,24 @@ func (s *Store) Dir() string { return s.opts.Dir }
 func (s *Store) StreamName() string { return s.opts.Stream }
 
 var _ ledger.ExperienceStore = (*Store)(nil)
+
+// retryUnanswered calls op until it returns anything but a request nobody
+// answered (nats.ErrNoResponders, nats.ErrTimeout), or ctx ends. Right
+// after a stream is created or its leader changes, a server may not yet
+// know who answers its API or direct-get requests; that passes within
+// moments, while any other error (a missing message, a missing stream) is
+// returned at once.
+func retryUnanswered(ctx context.Context, log *slog.Logger, op func() error) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := op()
+		if err == nil || !(errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+		log.Debug("request not answered, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (and then %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
