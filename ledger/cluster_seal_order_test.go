@@ -87,15 +87,5 @@ func TestSealClusteredOrderIsCompacts(t *testing.T) {
 			t.Fatalf("segment from seq %d is stored in log order: the test shows nothing", first)
 		}
 	}
-	hl, err := logL.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := cl.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hl.Hash != hc.Hash || hl.Seq != hc.Seq {
-		t.Fatalf("digests differ: log %x@%d, clustered %x@%d", hl.Hash, hl.Seq, hc.Hash, hc.Seq)
-	}
+	checkSameHead(t, logL, cl)
 }

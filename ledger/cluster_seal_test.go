@@ -181,17 +181,7 @@ func TestSealClusteredSameAnswersAndDigest(t *testing.T) {
 	if got := snapshotQueries(t, cl, qs); !equalIDs(want, got) {
 		t.Fatal("clustered ledger answers differ from the log-order one")
 	}
-	hl, err := logL.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := cl.Head()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hl.Hash != hc.Hash || hl.Seq != hc.Seq {
-		t.Fatalf("digests differ: log %x@%d, clustered %x@%d", hl.Hash, hl.Seq, hc.Hash, hc.Seq)
-	}
+	hl := checkSameHead(t, logL, cl)
 	if _, err := cl.Verify(ctx, nil); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -435,4 +425,22 @@ func TestSealLayoutDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkClustered(t, mem, 2)
+}
+
+// checkSameHead fails unless the log-order and the clustered ledger have
+// the same head digest, and returns it.
+func checkSameHead(t *testing.T, logL, cl *ledger.Ledger) ledger.Digest {
+	t.Helper()
+	hl, err := logL.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := cl.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hl.Hash != hc.Hash || hl.Seq != hc.Seq {
+		t.Fatalf("digests differ: log %x@%d, clustered %x@%d", hl.Hash, hl.Seq, hc.Hash, hc.Seq)
+	}
+	return hl
 }
